@@ -1,0 +1,5 @@
+"""Allow ``python -m radius_server``."""
+
+from radius_server.cli import main
+
+raise SystemExit(main())

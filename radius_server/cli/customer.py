@@ -1,0 +1,256 @@
+"""``radius-server customer ...``: the customer directory and PIN lifecycle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from radius_server.cli.args import when, yes_no
+from radius_server.cli.context import AppContext
+from radius_server.cli.output import print_fields, print_json, print_table, warn
+from radius_server.store.csv_io import export_customers, import_customers
+from radius_server.store.customers import CustomerChanges
+from radius_server.store.journal import recent_audit
+from radius_server.store.records import CustomerRecord
+
+_LIST_COLUMNS = [
+    ("email", "EMAIL"),
+    ("name", "NAME"),
+    ("active", "ACTIVE"),
+    ("wifi_access", "WIFI"),
+    ("valid_until", "VALID UNTIL"),
+]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``customer`` command group."""
+    group = subparsers.add_parser("customer", help="manage customers and their PINs")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="create a customer; a random PIN is assigned")
+    add.add_argument("email")
+    add.add_argument("--name", default="", help="full name")
+    add.add_argument("--pin", help="use this 5-digit PIN instead of a random one")
+    add.add_argument("--no-wifi", action="store_true", help="create without Wi-Fi access")
+    add.add_argument("--disabled", action="store_true", help="create disabled")
+    add.add_argument("--valid-from", type=when, metavar="DATE")
+    add.add_argument("--valid-until", type=when, metavar="DATE")
+    add.set_defaults(handler=cmd_add)
+
+    lst = sub.add_parser("list", help="list customers")
+    state = lst.add_mutually_exclusive_group()
+    state.add_argument("--active", dest="active", action="store_true", default=None)
+    state.add_argument("--disabled", dest="active", action="store_false")
+    lst.add_argument("--wifi", type=yes_no, metavar="yes|no", help="filter on Wi-Fi access")
+    lst.add_argument("--search", help="substring of email or name")
+    lst.add_argument("--show-pins", action="store_true", help="include PINs")
+    lst.set_defaults(handler=cmd_list)
+
+    show = sub.add_parser("show", help="show one customer, PIN included")
+    show.add_argument("email")
+    show.set_defaults(handler=cmd_show)
+
+    set_pin = sub.add_parser("set-pin", help="change a customer's PIN (5 digits, unique)")
+    set_pin.add_argument("email")
+    set_pin.add_argument("pin", help="the new PIN, or - to read it from standard input")
+    set_pin.set_defaults(handler=cmd_set_pin)
+
+    regen = sub.add_parser("regenerate-pin", help="give a customer a new random PIN")
+    regen.add_argument("email")
+    regen.set_defaults(handler=cmd_regenerate_pin)
+
+    for name, active in (("disable", False), ("enable", True)):
+        toggle = sub.add_parser(name, help=f"{name} a customer (PIN kept)")
+        toggle.add_argument("email")
+        toggle.set_defaults(handler=cmd_update, active=active, name=None, wifi=None,
+                            valid_from=None, valid_until=None, clear_valid_from=False,
+                            clear_valid_until=False)
+
+    update = sub.add_parser("update", help="change name, Wi-Fi access or validity dates")
+    update.add_argument("email")
+    update.add_argument("--name")
+    update.add_argument("--wifi", type=yes_no, metavar="yes|no", help="Wi-Fi access")
+    update.add_argument("--valid-from", type=when, metavar="DATE")
+    update.add_argument("--valid-until", type=when, metavar="DATE")
+    update.add_argument("--clear-valid-from", action="store_true")
+    update.add_argument("--clear-valid-until", action="store_true")
+    update.set_defaults(handler=cmd_update, active=None)
+
+    remove = sub.add_parser("remove", help="delete a customer; the PIN stops working")
+    remove.add_argument("email")
+    remove.set_defaults(handler=cmd_remove)
+
+    imp = sub.add_parser("import", help="upsert customers from CSV (all or nothing)")
+    imp.add_argument("file", help="CSV path, or - for standard input")
+    imp.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    imp.set_defaults(handler=cmd_import)
+
+    exp = sub.add_parser("export", help="write customers as CSV")
+    exp.add_argument("file", nargs="?", default="-", help="CSV path (default: standard output)")
+    exp.add_argument("--without-pin", action="store_true", help="leave the PIN column out")
+    exp.set_defaults(handler=cmd_export)
+
+    history = sub.add_parser("history", help="audit trail of admin actions")
+    history.add_argument("email", nargs="?", help="only actions on this customer")
+    history.add_argument("--limit", type=int, default=50)
+    history.set_defaults(handler=cmd_history)
+
+
+def _emit(ctx: AppContext, record: CustomerRecord, headline: str, *, with_pin: bool) -> None:
+    for message in ctx.customers.warnings:
+        warn(message)
+    if ctx.json_output:
+        print_json(record.to_dict(include_pin=with_pin))
+        return
+    print(headline)
+    print_fields(record.to_dict(include_pin=with_pin))
+
+
+def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer add."""
+    record = ctx.customers.add(
+        args.email,
+        args.name,
+        pin=args.pin,
+        active=not args.disabled,
+        wifi_access=not args.no_wifi,
+        valid_from=args.valid_from,
+        valid_until=args.valid_until,
+    )
+    if ctx.json_output:
+        _emit(ctx, record, "", with_pin=True)
+    else:
+        for message in ctx.customers.warnings:
+            warn(message)
+        print(f"created {record.email}  PIN {record.pin}")
+    return 0
+
+
+def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer list."""
+    records = ctx.customers.find(active=args.active, wifi_access=args.wifi, search=args.search)
+    rows = [r.to_dict(include_pin=args.show_pins) for r in records]
+    if ctx.json_output:
+        print_json(rows)
+        return 0
+    columns = list(_LIST_COLUMNS)
+    if args.show_pins:
+        columns.insert(2, ("pin", "PIN"))
+    print_table(rows, columns)
+    print(f"{len(rows)} customer(s)")
+    return 0
+
+
+def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer show."""
+    record = ctx.customers.get(args.email)
+    if ctx.json_output:
+        print_json(record.to_dict(include_pin=True))
+    else:
+        print_fields(record.to_dict(include_pin=True))
+    return 0
+
+
+def cmd_set_pin(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer set-pin."""
+    pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+    record = ctx.customers.set_pin(args.email, pin)
+    _emit(ctx, record, f"PIN changed for {record.email}", with_pin=True)
+    return 0
+
+
+def cmd_regenerate_pin(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer regenerate-pin."""
+    record = ctx.customers.set_pin(args.email, None)
+    _emit(ctx, record, f"new PIN for {record.email}", with_pin=True)
+    return 0
+
+
+def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer update, enable, disable."""
+    changes = CustomerChanges(
+        full_name=args.name,
+        active=args.active,
+        wifi_access=args.wifi,
+        valid_from=args.valid_from,
+        valid_until=args.valid_until,
+        clear_valid_from=args.clear_valid_from,
+        clear_valid_until=args.clear_valid_until,
+    )
+    record = ctx.customers.update(args.email, changes)
+    _emit(ctx, record, f"updated {record.email}", with_pin=False)
+    return 0
+
+
+def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer remove."""
+    record = ctx.customers.remove(args.email)
+    if ctx.json_output:
+        print_json({"removed": record.email})
+    else:
+        print(f"removed {record.email}")
+    return 0
+
+
+def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer import: every row valid, or nothing written."""
+    try:
+        stream = (sys.stdin if args.file == "-"
+                  else open(args.file, encoding="utf-8-sig", newline=""))  # noqa: SIM115
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        report = import_customers(ctx.sessions, stream, actor=ctx.actor, dry_run=args.dry_run)
+    except UnicodeDecodeError:
+        print(f"error: {args.file} is not UTF-8 text", file=sys.stderr)
+        return 1
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if ctx.json_output:
+        print_json(report.to_dict())
+    else:
+        for message in report.warnings:
+            warn(message)
+        for error in report.errors:
+            label = f" ({error.email})" if error.email else ""
+            print(f"line {error.line}{label}: {error.reason}", file=sys.stderr)
+        verb = "would create" if report.dry_run or not report.ok else "created"
+        print(
+            f"{verb} {len(report.created)}, "
+            f"{'would update' if verb != 'created' else 'updated'} {len(report.updated)}, "
+            f"unchanged {len(report.unchanged)}, bad rows {len(report.errors)}"
+        )
+        if not report.ok:
+            print("nothing was written: fix the rows above and import again", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def cmd_export(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer export."""
+    if args.file == "-":
+        count = export_customers(ctx.sessions, sys.stdout, include_pin=not args.without_pin)
+    else:
+        try:
+            with open(args.file, "w", encoding="utf-8", newline="") as handle:
+                count = export_customers(ctx.sessions, handle, include_pin=not args.without_pin)
+        except OSError as exc:
+            print(f"error: cannot write {args.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+        print(f"exported {count} customer(s) to {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_history(ctx: AppContext, args: argparse.Namespace) -> int:
+    """customer history: the audit trail."""
+    target = args.email.strip().lower() if args.email else None
+    with ctx.sessions() as session:
+        events = [e.to_dict() for e in recent_audit(session, args.limit, target)]
+    if ctx.json_output:
+        print_json(events)
+    else:
+        print_table(events, [("at", "AT"), ("actor", "ACTOR"), ("action", "ACTION"),
+                             ("target", "TARGET"), ("details", "DETAILS")])
+    return 0

@@ -1,0 +1,118 @@
+"""``radius-server nas ...``: access points and controllers (RADIUS clients)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from radius_server.cli.args import yes_no
+from radius_server.cli.context import AppContext
+from radius_server.cli.output import print_fields, print_json, print_table, warn
+from radius_server.store.records import ClientRecord
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``nas`` command group."""
+    group = subparsers.add_parser("nas", help="manage RADIUS clients (access points)")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="allow an access point or controller")
+    add.add_argument("name")
+    add.add_argument("--address", required=True, help="IP address or CIDR network")
+    add.add_argument("--secret", help="shared secret (default: a strong generated one)")
+    add.add_argument(
+        "--require-message-authenticator", type=yes_no, default=True, metavar="yes|no",
+        help="refuse Access-Requests without Message-Authenticator (default yes; BlastRADIUS)",
+    )
+    add.set_defaults(handler=cmd_add)
+
+    lst = sub.add_parser("list", help="list RADIUS clients")
+    lst.set_defaults(handler=cmd_list)
+
+    show = sub.add_parser("show", help="show one client")
+    show.add_argument("name")
+    show.add_argument("--show-secret", action="store_true", help="print the shared secret")
+    show.set_defaults(handler=cmd_show)
+
+    remove = sub.add_parser("remove", help="remove a client; its packets are dropped")
+    remove.add_argument("name")
+    remove.set_defaults(handler=cmd_remove)
+
+    rekey = sub.add_parser("set-secret", help="change the shared secret")
+    rekey.add_argument("name")
+    rekey.add_argument("--secret", help="new secret (default: a strong generated one)")
+    rekey.set_defaults(handler=cmd_set_secret)
+
+    update = sub.add_parser("update", help="change address or Message-Authenticator policy")
+    update.add_argument("name")
+    update.add_argument("--address")
+    update.add_argument("--require-message-authenticator", type=yes_no, metavar="yes|no")
+    update.set_defaults(handler=cmd_update)
+
+
+def _emit(ctx: AppContext, record: ClientRecord, headline: str, *, with_secret: bool) -> int:
+    for message in ctx.clients.warnings:
+        warn(message)
+    if ctx.json_output:
+        print_json(record.to_dict(include_secret=with_secret))
+    else:
+        print(headline)
+        print_fields(record.to_dict(include_secret=with_secret))
+    return 0
+
+
+def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
+    """nas add."""
+    record = ctx.clients.add(
+        args.name, args.address, args.secret,
+        require_message_authenticator=args.require_message_authenticator,
+    )
+    # The secret is shown once here: the admin must copy it into the access point.
+    return _emit(ctx, record, f"added RADIUS client {record.name}", with_secret=True)
+
+
+def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
+    """nas list."""
+    rows = [r.to_dict(include_secret=False) for r in ctx.clients.find()]
+    if ctx.json_output:
+        print_json(rows)
+    else:
+        print_table(rows, [("name", "NAME"), ("address", "ADDRESS"),
+                           ("require_message_authenticator", "REQUIRE MSG-AUTH")])
+    return 0
+
+
+def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
+    """nas show."""
+    record = ctx.clients.get(args.name)
+    data = record.to_dict(include_secret=args.show_secret)
+    if ctx.json_output:
+        print_json(data)
+    else:
+        print_fields(data)
+    return 0
+
+
+def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
+    """nas remove."""
+    record = ctx.clients.remove(args.name)
+    if ctx.json_output:
+        print_json({"removed": record.name})
+    else:
+        print(f"removed RADIUS client {record.name}")
+    return 0
+
+
+def cmd_set_secret(ctx: AppContext, args: argparse.Namespace) -> int:
+    """nas set-secret."""
+    record = ctx.clients.update(args.name, secret=args.secret, new_secret=args.secret is None)
+    return _emit(ctx, record, f"new secret for {record.name}", with_secret=True)
+
+
+def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
+    """nas update."""
+    record = ctx.clients.update(
+        args.name, address=args.address,
+        require_message_authenticator=args.require_message_authenticator,
+    )
+    return _emit(ctx, record, f"updated {record.name}", with_secret=False)

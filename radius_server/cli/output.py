@@ -1,0 +1,48 @@
+"""Output helpers for the command line: aligned tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+
+def print_json(data: Any, stream: TextIO | None = None) -> None:
+    """Print ``data`` as indented JSON."""
+    print(json.dumps(data, indent=2, sort_keys=False, default=str), file=stream or sys.stdout)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def print_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]],
+    stream: TextIO | None = None,
+) -> None:
+    """Print rows as an aligned table; ``columns`` are (key, heading) pairs."""
+    out = stream or sys.stdout
+    cells = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    headings = [heading for _, heading in columns]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headings)]
+    print("  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip(), file=out)
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def print_fields(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
+    """Print one record as ``key: value`` lines."""
+    out = stream or sys.stdout
+    width = max(len(k) for k in data) if data else 0
+    for key, value in data.items():
+        print(f"{key.ljust(width)}  {_cell(value)}", file=out)
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,188 @@
+"""Settings: a TOML file (``--config``) overlaid by ``RADIUS_*`` environment variables.
+
+Every setting has one flat name (``smtp_host``). In TOML it may be written flat
+(``smtp_host = "..."``) or in a table (``[smtp]`` then ``host = "..."``); in the
+environment it is ``RADIUS_`` plus the upper-cased name (``RADIUS_SMTP_HOST``).
+Precedence: environment over file over default. A bad value stops the program
+with a message naming the setting (``ConfigError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "RADIUS_"
+CONFIG_ENV = "RADIUS_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or has a bad value; the message names it."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "radius-server")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings of the program, validated. Field names are the setting names."""
+
+    data_dir: str = field(default_factory=_default_data_dir)
+    # Empty means "SQLite file in data_dir"; see database_url_resolved().
+    database_url: str = ""
+    space_name: str = "Our coworking space"
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    host: str = "::"
+    auth_port: int = 1812
+    acct_port: int = 1813
+    # How often a running server polls the database for changes (seconds).
+    sync_interval: float = 0.25
+    # Seconds a reply stays in the RFC 5080 duplicate cache.
+    reply_cache_seconds: float = 5.0
+    # Seconds to wait before sending an Access-Reject (0 = none), like FreeRADIUS reject_delay.
+    reject_delay: float = 0.0
+    unknown_client_log_interval: float = 10.0
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: str = "starttls"  # none | starttls | tls
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender_address: str = ""
+    smtp_sender_name: str = ""
+    smtp_timeout: float = 30.0
+    smtp_rate_per_minute: int = 60
+
+    def database_url_resolved(self) -> str:
+        """Return the SQLAlchemy URL, defaulting to a SQLite file in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).expanduser() / 'radius-server.db'}"
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_format": ("auto", "json", "console"),
+    "log_level": ("debug", "info", "warning", "error"),
+    "smtp_security": ("none", "starttls", "tls"),
+}
+_PORTS = ("auth_port", "acct_port", "smtp_port")
+_SECRET_NAMES = ("smtp_password",)
+
+
+def secret_setting_names() -> tuple[str, ...]:
+    """Names of settings whose values must never be printed or logged."""
+    return _SECRET_NAMES
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            return int(str(value).strip())
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(str(value).strip())
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"setting {name}: expected {kind.__name__}, got {type(value).__name__}")
+
+
+def _validate(settings: Settings) -> None:
+    for name, allowed in _CHOICES.items():
+        value = getattr(settings, name)
+        if value not in allowed:
+            raise ConfigError(f"setting {name}: {value!r} is not one of {', '.join(allowed)}")
+    for name in _PORTS:
+        port = getattr(settings, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"setting {name}: {port} is not a port number (0-65535)")
+    for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name}: must be greater than 0")
+    for name in ("reject_delay", "unknown_client_log_interval"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"setting {name}: must not be negative")
+    if settings.smtp_rate_per_minute <= 0:
+        raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
+    url = settings.database_url
+    if url and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+        raise ConfigError(
+            "setting database_url: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build validated Settings from an optional TOML file and the environment.
+
+    ``config_path`` falls back to ``$RADIUS_CONFIG``; a named file that does not
+    exist is an error (a typo must not silently give defaults).
+    """
+    env = os.environ if environ is None else environ
+    path = config_path or env.get(CONFIG_ENV)
+    hints = get_type_hints(Settings)
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as handle:
+                table = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+        for name, value in _flatten(table).items():
+            if name not in names:
+                raise ConfigError(f"config file {path}: unknown setting {name}")
+            values[name] = _coerce(name, hints[name], value)
+    for name in names:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(ENV_PREFIX + name.upper(), hints[name], raw)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """Return a copy with command-line overrides applied (``None`` means unchanged)."""
+    real = {k: v for k, v in changes.items() if v is not None}
+    updated = dataclasses.replace(settings, **real)
+    _validate(updated)
+    return updated

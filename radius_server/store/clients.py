@@ -1,0 +1,211 @@
+"""RADIUS client (NAS) repository: access points and controllers allowed to talk to us."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound
+from radius_server.store.journal import CLIENT, audit, record_change, utcnow
+from radius_server.store.models import RadiusClient
+from radius_server.store.records import ClientRecord, as_utc
+
+# RFC 2865 3 recommends at least 16 octets; shorter secrets fall to offline guessing.
+MIN_SECRET_LENGTH = 16
+MAX_SECRET_LENGTH = 128
+
+
+def parse_network(address: str) -> str:
+    """Normalise an IP address or CIDR network to CIDR text, or raise InvalidValue."""
+    text = address.strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidValue(f"not an IP address or CIDR network: {text!r}") from None
+    raise InvalidValue(f"{text} has host bits set; did you mean {loose}?")
+
+
+def generate_secret() -> str:
+    """A strong shared secret: 32 URL-safe characters (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def check_secret(secret: str) -> list[str]:
+    """Validate a shared secret; return warnings (too short) or raise InvalidValue."""
+    if not secret or secret != secret.strip():
+        raise InvalidValue("the shared secret must not be empty or start/end with spaces")
+    if len(secret) > MAX_SECRET_LENGTH:
+        raise InvalidValue(f"the shared secret must be at most {MAX_SECRET_LENGTH} characters")
+    if not secret.isprintable():
+        raise InvalidValue("the shared secret must be printable characters")
+    if len(secret) < MIN_SECRET_LENGTH:
+        return [
+            f"the shared secret is shorter than {MIN_SECRET_LENGTH} characters: "
+            "an eavesdropper can guess it offline; prefer a generated one"
+        ]
+    return []
+
+
+def _check_name(name: str) -> str:
+    value = name.strip()
+    if not value or len(value) > 100 or not value.isprintable():
+        raise InvalidValue("a client name must be 1-100 printable characters")
+    return value
+
+
+def to_record(row: RadiusClient) -> ClientRecord:
+    """ORM row to plain value."""
+    return ClientRecord(
+        id=row.id,
+        name=row.name,
+        address=row.address,
+        secret=row.secret,
+        require_message_authenticator=row.require_message_authenticator,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+class ClientRepository:
+    """RADIUS client operations on top of a session factory."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str = "system") -> None:
+        self._sessions = sessions
+        self.actor = actor
+        self.warnings: list[str] = []
+
+    def _load(self, session: Session, name: str) -> RadiusClient:
+        row = session.scalars(select(RadiusClient).where(RadiusClient.name == name.strip())).first()
+        if row is None:
+            raise NotFound(f"no RADIUS client named {name.strip()!r}")
+        return row
+
+    def _conflict(self, session: Session, name: str, network: str) -> None:
+        if session.scalar(select(RadiusClient.id).where(RadiusClient.name == name)):
+            raise AlreadyExists(f"a RADIUS client named {name!r} already exists")
+        other = session.scalars(select(RadiusClient).where(RadiusClient.address == network)).first()
+        if other is not None:
+            raise AlreadyExists(f"{network} is already the address of client {other.name!r}")
+
+    def add(
+        self,
+        name: str,
+        address: str,
+        secret: str | None = None,
+        *,
+        require_message_authenticator: bool = True,
+    ) -> ClientRecord:
+        """Register a client; a strong secret is generated when none is given."""
+        self.warnings = []
+        label = _check_name(name)
+        network = parse_network(address)
+        if secret is None:
+            secret = generate_secret()
+        else:
+            self.warnings.extend(check_secret(secret))
+        if not require_message_authenticator:
+            self.warnings.append(_MA_WARNING)
+        with self._sessions() as session:
+            self._conflict(session, label, network)
+            now = utcnow()
+            row = RadiusClient(
+                name=label,
+                address=network,
+                secret=secret,
+                require_message_authenticator=require_message_authenticator,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                raise AlreadyExists(f"client {label!r} or address {network} exists") from None
+            record_change(session, CLIENT, row.id)
+            audit(session, self.actor, "nas.add", label, address=network,
+                  require_message_authenticator=require_message_authenticator)
+            session.commit()
+            return to_record(row)
+
+    def get(self, name: str) -> ClientRecord:
+        """One client by name."""
+        with self._sessions() as session:
+            return to_record(self._load(session, name))
+
+    def find(self) -> list[ClientRecord]:
+        """All clients ordered by name."""
+        with self._sessions() as session:
+            rows = session.scalars(select(RadiusClient).order_by(RadiusClient.name))
+            return [to_record(row) for row in rows]
+
+    def update(
+        self,
+        name: str,
+        *,
+        secret: str | None = None,
+        new_secret: bool = False,
+        address: str | None = None,
+        require_message_authenticator: bool | None = None,
+    ) -> ClientRecord:
+        """Re-key (given or generated secret), move, or change the BlastRADIUS setting."""
+        self.warnings = []
+        if secret is not None:
+            self.warnings.extend(check_secret(secret))
+        elif new_secret:
+            secret = generate_secret()
+        network = parse_network(address) if address is not None else None
+        if require_message_authenticator is False:
+            self.warnings.append(_MA_WARNING)
+        with self._sessions() as session:
+            row = self._load(session, name)
+            changed: list[str] = []
+            if secret is not None and secret != row.secret:
+                row.secret = secret
+                changed.append("secret")
+            if network is not None and network != row.address:
+                other = session.scalars(
+                    select(RadiusClient).where(RadiusClient.address == network)
+                ).first()
+                if other is not None:
+                    raise AlreadyExists(f"{network} is already the address of {other.name!r}")
+                row.address = network
+                changed.append("address")
+            if (
+                require_message_authenticator is not None
+                and require_message_authenticator != row.require_message_authenticator
+            ):
+                row.require_message_authenticator = require_message_authenticator
+                changed.append("require_message_authenticator")
+            if changed:
+                row.updated_at = utcnow()
+                session.flush()
+                record_change(session, CLIENT, row.id)
+                audit(session, self.actor, "nas.update", row.name, fields=changed)
+                session.commit()
+            return to_record(row)
+
+    def remove(self, name: str) -> ClientRecord:
+        """Delete a client; its packets are dropped from then on."""
+        with self._sessions() as session:
+            row = self._load(session, name)
+            record = to_record(row)
+            session.delete(row)
+            record_change(session, CLIENT, record.id)
+            audit(session, self.actor, "nas.remove", record.name)
+            session.commit()
+            return record
+
+
+_MA_WARNING = (
+    "Message-Authenticator is not required for this client: it is open to BlastRADIUS "
+    "(CVE-2024-3596) forgery; only do this for equipment that cannot send it"
+)

@@ -1,0 +1,298 @@
+"""CSV import (upsert by email, all-or-nothing) and export of customers.
+
+Columns: ``email`` (required), ``name``, ``pin``, ``active``, ``wifi_access``,
+``valid_from``, ``valid_until``. A column that is present is applied (an empty
+``pin`` means "keep, or draw one for a new customer"; empty dates clear the
+window); a column that is absent leaves the field unchanged. Every row is
+checked before anything is written; one bad row and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from radius_server import pins
+from radius_server.store.customers import check_window, normalize_email
+from radius_server.store.errors import InvalidValue
+from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
+from radius_server.store.models import Customer
+from radius_server.store.records import as_utc, iso
+
+COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until")
+_ALIASES = {"full_name": "name", "e-mail": "email", "wifi": "wifi_access"}
+_TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
+MAX_ROWS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A bad row: its line number in the file (header is line 1) and why."""
+
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did, or would do (dry run), or why it did nothing."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    dry_run: bool = False
+    written: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no row was bad."""
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "written": self.written,
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "errors": [{"line": e.line, "email": e.email, "reason": e.reason} for e in self.errors],
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    email: str
+    values: dict[str, Any]
+
+
+def parse_bool(text: str) -> bool:
+    """yes/no, true/false, 1/0, on/off."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidValue(f"{text!r} is not yes/no")
+
+
+def parse_when(text: str) -> datetime | None:
+    """ISO date or datetime (UTC when no zone given); empty means none."""
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _header(fieldnames: Iterable[str] | None) -> list[str]:
+    if not fieldnames:
+        raise InvalidValue("the CSV file is empty or has no header line")
+    names = [_ALIASES.get(n.strip().lower(), n.strip().lower()) for n in fieldnames]
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        raise InvalidValue(
+            f"unknown column(s) {', '.join(unknown)}; expected some of {', '.join(COLUMNS)}"
+        )
+    if "email" not in names:
+        raise InvalidValue("the CSV file needs an 'email' column")
+    if len(set(names)) != len(names):
+        raise InvalidValue("a column appears twice in the header")
+    return names
+
+
+def _parse_row(line: int, names: list[str], cells: list[str]) -> _Row:
+    if len(cells) != len(names):
+        raise InvalidValue(f"expected {len(names)} fields, found {len(cells)}")
+    raw = dict(zip(names, cells, strict=True))
+    email = normalize_email(raw["email"])
+    values: dict[str, Any] = {}
+    if "name" in raw:
+        values["full_name"] = raw["name"].strip()
+    if "pin" in raw and raw["pin"].strip():
+        pin = raw["pin"].strip()
+        if not pins.is_valid_format(pin):
+            raise InvalidValue("PIN is not exactly 5 digits")
+        values["pin"] = pin
+    for flag in ("active", "wifi_access"):
+        if flag in raw and raw[flag].strip():
+            values[flag] = parse_bool(raw[flag])
+    for moment in ("valid_from", "valid_until"):
+        if moment in raw:
+            values[moment] = parse_when(raw[moment])
+    return _Row(line, email, values)
+
+
+def read_rows(stream: TextIO) -> tuple[list[_Row], list[RowError]]:
+    """Parse every row; collect errors instead of stopping at the first."""
+    reader = csv.reader(stream)
+    try:
+        names = _header(next(reader, None))
+    except csv.Error as exc:
+        raise InvalidValue(f"line 1: not valid CSV ({exc})") from None
+    rows: list[_Row] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    line = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(reader.line_num, "", f"not valid CSV ({exc})"))
+            break
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(rows) + len(errors) >= MAX_ROWS:
+            raise InvalidValue(f"the file has more than {MAX_ROWS} rows; split it")
+        try:
+            row = _parse_row(line, names, cells)
+        except InvalidValue as exc:
+            label = cells[names.index("email")].strip() if len(cells) == len(names) else ""
+            errors.append(RowError(line, label, str(exc)))
+            continue
+        if row.email in seen:
+            errors.append(
+                RowError(line, row.email, f"duplicate email in the file (first on line "
+                         f"{seen[row.email]})")
+            )
+            continue
+        seen[row.email] = line
+        rows.append(row)
+    return rows, errors
+
+
+def _plan(
+    session: Session, rows: list[_Row], report: ImportReport
+) -> tuple[list[_Row], list[tuple[Customer, dict[str, Any]]]]:
+    """Check rows against the database; fill report errors; return creates and updates."""
+    existing = {c.email: c for c in session.scalars(select(Customer))}
+    holder = {c.pin: c.email for c in existing.values()}
+    file_pins: dict[str, int] = {}
+    creates: list[_Row] = []
+    updates: list[tuple[Customer, dict[str, Any]]] = []
+    for row in rows:
+        pin = row.values.get("pin")
+        current = existing.get(row.email)
+        problem = None
+        if pin is not None:
+            owner = holder.get(pin)
+            if owner is not None and owner != row.email:
+                problem = f"PIN taken by {owner}"
+            elif pin in file_pins:
+                problem = f"PIN also given on line {file_pins[pin]}"
+            else:
+                file_pins[pin] = row.line
+        start = row.values.get("valid_from", current.valid_from if current else None)
+        end = row.values.get("valid_until", current.valid_until if current else None)
+        try:
+            check_window(start, end)
+        except InvalidValue as exc:
+            problem = problem or str(exc)
+        if problem:
+            report.errors.append(RowError(row.line, row.email, problem))
+        elif current is None:
+            creates.append(row)
+        else:
+            diff = {
+                k: v for k, v in row.values.items()
+                if (as_utc(getattr(current, k)) if k.startswith("valid") else getattr(current, k))
+                != v
+            }
+            (updates.append((current, diff)) if diff else report.unchanged.append(row.email))
+    return creates, updates
+
+
+def import_customers(
+    sessions: sessionmaker[Session], stream: TextIO, *, actor: str, dry_run: bool = False
+) -> ImportReport:
+    """Validate the whole file, then (unless dry run) write it in one transaction."""
+    report = ImportReport(dry_run=dry_run)
+    rows, report.errors = read_rows(stream)
+    with sessions() as session:
+        creates, updates = _plan(session, rows, report)
+        report.errors.sort(key=lambda e: e.line)
+        report.created = [r.email for r in creates]
+        report.updated = [c.email for c, _ in updates]
+        if not report.ok or dry_run:
+            return report
+        taken = {p for p in session.scalars(select(Customer.pin))}
+        taken.update(r.values["pin"] for r in creates if "pin" in r.values)
+        now = utcnow()
+        for current, diff in updates:
+            for key, value in diff.items():
+                setattr(current, key, value)
+            current.updated_at = now
+            if "pin" in diff:
+                current.pin_changed_at = now
+        created: list[Customer] = []
+        for row in creates:
+            pin = row.values.get("pin") or pins.draw_pin(taken)
+            taken.add(pin)
+            fields_ = {"full_name": "", "active": True, "wifi_access": True, **row.values}
+            fields_["pin"] = pin
+            created.append(Customer(email=row.email, created_at=now, updated_at=now,
+                                    pin_changed_at=now, **fields_))
+        session.add_all(created)
+        session.flush()
+        for customer in [c for c, _ in updates] + created:
+            record_change(session, CUSTOMER, customer.id)
+        audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates))
+        session.commit()
+        report.written = True
+        state = pins.fullness(taken)
+        report.warnings = [state.message()] if state.should_warn else []
+    return report
+
+
+def export_customers(
+    sessions: sessionmaker[Session], stream: TextIO, *, include_pin: bool = True
+) -> int:
+    """Write all customers as CSV (the import format); return the row count."""
+    columns = [c for c in COLUMNS if include_pin or c != "pin"]
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    with sessions() as session:
+        for row in session.scalars(select(Customer).order_by(Customer.email)):
+            values = {
+                "email": row.email,
+                "name": row.full_name,
+                "pin": row.pin,
+                "active": "yes" if row.active else "no",
+                "wifi_access": "yes" if row.wifi_access else "no",
+                "valid_from": iso(as_utc(row.valid_from)) or "",
+                "valid_until": iso(as_utc(row.valid_until)) or "",
+            }
+            writer.writerow([values[c] for c in columns])
+            count += 1
+    return count
+
+
+def export_text(sessions: sessionmaker[Session], *, include_pin: bool = True) -> str:
+    """Export to a string (for tests and small spaces)."""
+    buffer = io.StringIO()
+    export_customers(sessions, buffer, include_pin=include_pin)
+    return buffer.getvalue()

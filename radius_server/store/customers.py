@@ -1,0 +1,290 @@
+"""Customer repository: create, change PIN, enable/disable, remove, list.
+
+Every method runs in its own transaction and either commits entirely or
+raises a StoreError having written nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from radius_server import pins
+from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken
+from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
+from radius_server.store.models import Customer
+from radius_server.store.records import CustomerRecord, as_utc
+
+# Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322 is
+# not the point; catching typos from a membership export is.
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# Drawing a fresh PIN can collide with a concurrent writer; retry this often.
+_DRAW_ATTEMPTS = 25
+
+
+def normalize_email(email: str) -> str:
+    """Trim and lower-case an email, or raise InvalidValue."""
+    value = email.strip().lower()
+    if len(value) > 254 or not _EMAIL_RE.fullmatch(value):
+        raise InvalidValue(f"not a valid email address: {email.strip()!r}")
+    return value
+
+
+def to_record(row: Customer) -> CustomerRecord:
+    """ORM row to plain value."""
+    return CustomerRecord(
+        id=row.id,
+        email=row.email,
+        full_name=row.full_name,
+        pin=row.pin,
+        active=row.active,
+        wifi_access=row.wifi_access,
+        valid_from=as_utc(row.valid_from),
+        valid_until=as_utc(row.valid_until),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        pin_changed_at=as_utc(row.pin_changed_at),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChanges:
+    """Optional field updates; None means leave unchanged."""
+
+    full_name: str | None = None
+    active: bool | None = None
+    wifi_access: bool | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    clear_valid_from: bool = False
+    clear_valid_until: bool = False
+
+
+def check_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
+    """Refuse a validity window that ends before it starts."""
+    if valid_from and valid_until and as_utc(valid_until) <= as_utc(valid_from):
+        raise InvalidValue("valid-until must be later than valid-from")
+
+
+def used_pins(session: Session) -> set[str]:
+    """Every PIN in use."""
+    return set(session.scalars(select(Customer.pin)))
+
+
+def pin_owner(session: Session, pin: str) -> Customer | None:
+    """The customer holding ``pin``, if any."""
+    return session.scalars(select(Customer).where(Customer.pin == pin)).first()
+
+
+def taken_error(session: Session, pin: str) -> PinTaken:
+    """A PinTaken naming the holder (admins may know it), never the PIN itself."""
+    owner = pin_owner(session, pin)
+    holder = owner.email if owner is not None else "another customer"
+    return PinTaken(f"that PIN is already used by {holder}")
+
+
+class CustomerRepository:
+    """Customer operations on top of a session factory."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str = "system") -> None:
+        self._sessions = sessions
+        self.actor = actor
+        # Warnings from the last call (e.g. PIN space 90% full), for the CLI to print.
+        self.warnings: list[str] = []
+
+    def _load(self, session: Session, email: str) -> Customer:
+        row = session.scalars(
+            select(Customer).where(Customer.email == normalize_email(email))
+        ).first()
+        if row is None:
+            raise NotFound(f"no customer with email {email.strip().lower()}")
+        return row
+
+    def _check_fullness(self, taken: set[str]) -> None:
+        state = pins.fullness(taken)
+        if state.should_warn:
+            self.warnings.append(state.message())
+
+    def add(
+        self,
+        email: str,
+        full_name: str = "",
+        *,
+        pin: str | None = None,
+        active: bool = True,
+        wifi_access: bool = True,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> CustomerRecord:
+        """Create a customer with ``pin`` or, by default, a freshly drawn one."""
+        self.warnings = []
+        address = normalize_email(email)
+        check_window(valid_from, valid_until)
+        if pin is not None:
+            pins.check_format(pin)
+        with self._sessions() as session:
+            if session.scalar(select(Customer.id).where(Customer.email == address)) is not None:
+                raise AlreadyExists(f"a customer with email {address} already exists")
+            taken = used_pins(session)
+            if pin is not None and pin in taken:
+                raise taken_error(session, pin)
+            for _ in range(_DRAW_ATTEMPTS):
+                chosen = pin if pin is not None else pins.draw_pin(taken)
+                now = utcnow()
+                row = Customer(
+                    email=address,
+                    full_name=full_name.strip(),
+                    pin=chosen,
+                    active=active,
+                    wifi_access=wifi_access,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                    created_at=now,
+                    updated_at=now,
+                    pin_changed_at=now,
+                )
+                try:
+                    # A savepoint: a unique violation from a concurrent writer
+                    # undoes only this attempt, and we draw again.
+                    with session.begin_nested():
+                        session.add(row)
+                        session.flush()
+                except IntegrityError:
+                    taken = used_pins(session)
+                    if session.scalar(select(Customer.id).where(Customer.email == address)):
+                        raise AlreadyExists(
+                            f"a customer with email {address} already exists"
+                        ) from None
+                    if pin is not None:
+                        raise PinTaken("that PIN was just taken by another customer") from None
+                    continue
+                record_change(session, CUSTOMER, row.id)
+                audit(session, self.actor, "customer.add", address,
+                      pin_source="random" if pin is None else "admin")
+                session.commit()
+                self._check_fullness(taken | {chosen})
+                return to_record(row)
+        raise PinTaken("could not draw a free PIN after several attempts; try again")
+
+    def get(self, email: str) -> CustomerRecord:
+        """One customer by email (any case)."""
+        with self._sessions() as session:
+            return to_record(self._load(session, email))
+
+    def find(
+        self,
+        *,
+        active: bool | None = None,
+        wifi_access: bool | None = None,
+        search: str | None = None,
+    ) -> list[CustomerRecord]:
+        """Customers ordered by email, optionally filtered."""
+        query = select(Customer).order_by(Customer.email)
+        if active is not None:
+            query = query.where(Customer.active.is_(active))
+        if wifi_access is not None:
+            query = query.where(Customer.wifi_access.is_(wifi_access))
+        if search:
+            pattern = f"%{search.strip().lower()}%"
+            query = query.where(
+                Customer.email.like(pattern) | func.lower(Customer.full_name).like(pattern)
+            )
+        with self._sessions() as session:
+            return [to_record(row) for row in session.scalars(query)]
+
+    def count(self) -> int:
+        """Number of customers."""
+        with self._sessions() as session:
+            return session.scalar(select(func.count(Customer.id))) or 0
+
+    def set_pin(self, email: str, new_pin: str | None = None) -> CustomerRecord:
+        """Give a customer ``new_pin`` (validated, unique) or a freshly drawn PIN.
+
+        The old PIN stops working as soon as the transaction commits: running
+        servers follow the change feed.
+        """
+        self.warnings = []
+        if new_pin is not None:
+            pins.check_format(new_pin)
+        with self._sessions() as session:
+            row = self._load(session, email)
+            if new_pin is not None and new_pin == row.pin:
+                return to_record(row)
+            taken = used_pins(session)
+            if new_pin is not None and new_pin in taken:
+                raise taken_error(session, new_pin)
+            for _ in range(_DRAW_ATTEMPTS):
+                chosen = new_pin if new_pin is not None else pins.draw_pin(taken)
+                try:
+                    with session.begin_nested():
+                        row.pin = chosen
+                        row.pin_changed_at = row.updated_at = utcnow()
+                        session.flush()
+                except IntegrityError:
+                    if new_pin is not None:
+                        raise PinTaken("that PIN was just taken by another customer") from None
+                    taken = used_pins(session)
+                    continue
+                record_change(session, CUSTOMER, row.id)
+                audit(session, self.actor, "customer.set_pin" if new_pin else
+                      "customer.regenerate_pin", row.email)
+                session.commit()
+                self._check_fullness(taken | {chosen})
+                return to_record(row)
+        raise PinTaken("could not draw a free PIN after several attempts; try again")
+
+    def update(self, email: str, changes: CustomerChanges) -> CustomerRecord:
+        """Apply field changes (name, active, Wi-Fi access, validity window)."""
+        with self._sessions() as session:
+            row = self._load(session, email)
+            changed = self._apply(row, changes)
+            if changed:
+                row.updated_at = utcnow()
+                session.flush()
+                record_change(session, CUSTOMER, row.id)
+                audit(session, self.actor, "customer.update", row.email, fields=sorted(changed))
+                session.commit()
+            return to_record(row)
+
+    @staticmethod
+    def _apply(row: Customer, changes: CustomerChanges) -> list[str]:
+        valid_from = None if changes.clear_valid_from else (changes.valid_from or row.valid_from)
+        valid_until = (
+            None if changes.clear_valid_until else (changes.valid_until or row.valid_until)
+        )
+        check_window(valid_from, valid_until)
+        wanted = {
+            "full_name": changes.full_name.strip() if changes.full_name is not None else None,
+            "active": changes.active,
+            "wifi_access": changes.wifi_access,
+        }
+        changed = [k for k, v in wanted.items() if v is not None and getattr(row, k) != v]
+        for key in changed:
+            setattr(row, key, wanted[key])
+        for key, value in (("valid_from", valid_from), ("valid_until", valid_until)):
+            if as_utc(getattr(row, key)) != as_utc(value):
+                setattr(row, key, value)
+                changed.append(key)
+        return changed
+
+    def remove(self, email: str) -> CustomerRecord:
+        """Delete a customer; their PIN stops working at once and becomes free."""
+        with self._sessions() as session:
+            row = self._load(session, email)
+            record = to_record(row)
+            session.delete(row)
+            record_change(session, CUSTOMER, record.id)
+            audit(session, self.actor, "customer.remove", record.email)
+            session.commit()
+            return record
+
+    def run(self, work: Callable[[Session], object]) -> object:
+        """Run ``work`` in one session (used by import/export)."""
+        with self._sessions() as session:
+            return work(session)

@@ -1,0 +1,27 @@
+"""Errors the store raises for bad admin input. Messages are safe to print: no PIN, no secret."""
+
+from __future__ import annotations
+
+
+class StoreError(ValueError):
+    """Base: the requested change was refused and nothing was written."""
+
+
+class NotFound(StoreError):
+    """No such customer or client."""
+
+
+class AlreadyExists(StoreError):
+    """A unique value (email, name, address) is taken."""
+
+
+class InvalidValue(StoreError):
+    """A value is malformed (email, address, secret, date)."""
+
+
+class PinTaken(StoreError):
+    """The PIN belongs to another customer."""
+
+
+class SchemaNotReady(StoreError):
+    """The database has not been migrated to this version's schema."""

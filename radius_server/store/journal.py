@@ -1,0 +1,52 @@
+"""Audit trail and change feed, written inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from radius_server.store.models import AuditEvent, Change
+from radius_server.store.records import AuditRecord, as_utc
+
+CUSTOMER = "customer"
+CLIENT = "client"
+
+
+def utcnow() -> datetime:
+    """Current time, UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def record_change(session: Session, entity: str, entity_id: int) -> None:
+    """Append to the change feed that running servers follow."""
+    session.add(Change(entity=entity, entity_id=entity_id, at=utcnow()))
+
+
+def audit(
+    session: Session, actor: str, action: str, target: str, **details: Any
+) -> None:
+    """Append an audit event. Callers pass field names changed, never PIN or secret values."""
+    session.add(
+        AuditEvent(
+            at=utcnow(),
+            actor=actor,
+            action=action,
+            target=target,
+            details=json.dumps(details, sort_keys=True, default=str) if details else "",
+        )
+    )
+
+
+def recent_audit(session: Session, limit: int = 50, target: str | None = None) -> list[AuditRecord]:
+    """Newest audit events first."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if target:
+        query = query.where(AuditEvent.target == target)
+    return [
+        AuditRecord(e.id, as_utc(e.at), e.actor, e.action, e.target, e.details)
+        for e in session.scalars(query)
+    ]

@@ -1,0 +1,105 @@
+"""SQLAlchemy 2 typed models. ORM objects never leave the ``store`` package.
+
+Every write to customers or RADIUS clients also appends a row to ``changes``
+in the same transaction: a running server follows that table (``seq`` greater
+than the last one it saw) to refresh its in-memory view cheaply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names so Alembic migrations match on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, but INTEGER on SQLite so the primary key is the rowid alias
+# (SQLite only autoincrements "INTEGER PRIMARY KEY").
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention for constraints."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Customer(Base):
+    """A member of the coworking space."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Stored trimmed and lower-cased: uniqueness and look-ups ignore case.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    # Unique index: the database, not the application, guarantees one PIN per customer.
+    pin: Mapped[str] = mapped_column(String(5), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    wifi_access: Mapped[bool] = mapped_column(Boolean, default=True)
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    pin_changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class RadiusClient(Base):
+    """An access point or controller allowed to send requests (a NAS)."""
+
+    __tablename__ = "radius_clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Normalised network in CIDR form ("192.0.2.10/32", "10.0.0.0/8", "2001:db8::/64").
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(String(256))
+    require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditEvent(Base):
+    """Who did what to whom, when. Never holds a PIN or a secret."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(254), default="")
+    details: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+
+class Change(Base):
+    """Append-only change feed followed by running servers (entity, id, sequence)."""
+
+    __tablename__ = "changes"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(32))  # "customer" | "client"
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
