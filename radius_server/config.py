@@ -62,6 +62,9 @@ class Settings:
 
     def database_url_resolved(self) -> str:
         """Return the SQLAlchemy URL, defaulting to a SQLite file in ``data_dir``."""
+        if self.database_url.startswith("postgresql://"):
+            # Plain postgresql:// means psycopg2 to SQLAlchemy; we ship psycopg 3.
+            return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).expanduser() / 'radius-server.db'}"

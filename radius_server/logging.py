@@ -16,8 +16,12 @@ import structlog
 _FORBIDDEN_KEYS = frozenset(
     {"pin", "password", "secret", "shared_secret", "user_password", "smtp_password", "new_pin"}
 )
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,8 @@ def upgrade() -> None:
         sa.Column("entity_id", sa.BigInteger(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_changes")),
+        # Never reuse a sequence number after pruning (see models.Change).
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "customers",

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from radius_server import __version__
-from radius_server.cli import customer, db, nas
+from radius_server.cli import customer, db, demo, nas, probe, serve
 from radius_server.cli.context import AppContext
 from radius_server.config import ConfigError, load_settings
 from radius_server.logging import configure_logging
@@ -21,7 +21,7 @@ from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
 
 # Modules that add sub-commands, in the order --help lists them.
-COMMAND_MODULES = [customer, nas, db]
+COMMAND_MODULES = [serve, customer, nas, probe, demo, db]
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -63,9 +63,16 @@ def register(subparsers: Any) -> None:
     for name, active in (("disable", False), ("enable", True)):
         toggle = sub.add_parser(name, help=f"{name} a customer (PIN kept)")
         toggle.add_argument("email")
-        toggle.set_defaults(handler=cmd_update, active=active, name=None, wifi=None,
-                            valid_from=None, valid_until=None, clear_valid_from=False,
-                            clear_valid_until=False)
+        toggle.set_defaults(
+            handler=cmd_update,
+            active=active,
+            name=None,
+            wifi=None,
+            valid_from=None,
+            valid_until=None,
+            clear_valid_from=False,
+            clear_valid_until=False,
+        )
 
     update = sub.add_parser("update", help="change name, Wi-Fi access or validity dates")
     update.add_argument("email")
@@ -196,8 +203,9 @@ def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer import: every row valid, or nothing written."""
     try:
-        stream = (sys.stdin if args.file == "-"
-                  else open(args.file, encoding="utf-8-sig", newline=""))  # noqa: SIM115
+        stream = (
+            sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")
+        )  # noqa: SIM115
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -251,6 +259,14 @@ def cmd_history(ctx: AppContext, args: argparse.Namespace) -> int:
     if ctx.json_output:
         print_json(events)
     else:
-        print_table(events, [("at", "AT"), ("actor", "ACTOR"), ("action", "ACTION"),
-                             ("target", "TARGET"), ("details", "DETAILS")])
+        print_table(
+            events,
+            [
+                ("at", "AT"),
+                ("actor", "ACTOR"),
+                ("action", "ACTION"),
+                ("target", "TARGET"),
+                ("details", "DETAILS"),
+            ],
+        )
     return 0

@@ -36,11 +36,17 @@ def cmd_status(ctx: AppContext, _args: argparse.Namespace) -> int:
     """db status."""
     current = database.current_revision(ctx.engine)
     head = database.head_revision(ctx.engine)
-    data = {"revision": current, "head": head, "up_to_date": current == head,
-            "backend": ctx.engine.dialect.name}
+    data = {
+        "revision": current,
+        "head": head,
+        "up_to_date": current == head,
+        "backend": ctx.engine.dialect.name,
+    }
     if ctx.json_output:
         print_json(data)
     else:
-        print(f"{data['backend']}: revision {current or 'none'} (newest {head})"
-              + ("" if current == head else ": run 'radius-server db upgrade'"))
+        print(
+            f"{data['backend']}: revision {current or 'none'} (newest {head})"
+            + ("" if current == head else ": run 'radius-server db upgrade'")
+        )
     return 0 if current == head else 1

@@ -21,7 +21,10 @@ def register(subparsers: Any) -> None:
     add.add_argument("--address", required=True, help="IP address or CIDR network")
     add.add_argument("--secret", help="shared secret (default: a strong generated one)")
     add.add_argument(
-        "--require-message-authenticator", type=yes_no, default=True, metavar="yes|no",
+        "--require-message-authenticator",
+        type=yes_no,
+        default=True,
+        metavar="yes|no",
         help="refuse Access-Requests without Message-Authenticator (default yes; BlastRADIUS)",
     )
     add.set_defaults(handler=cmd_add)
@@ -64,7 +67,9 @@ def _emit(ctx: AppContext, record: ClientRecord, headline: str, *, with_secret: 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas add."""
     record = ctx.clients.add(
-        args.name, args.address, args.secret,
+        args.name,
+        args.address,
+        args.secret,
         require_message_authenticator=args.require_message_authenticator,
     )
     # The secret is shown once here: the admin must copy it into the access point.
@@ -77,8 +82,14 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     if ctx.json_output:
         print_json(rows)
     else:
-        print_table(rows, [("name", "NAME"), ("address", "ADDRESS"),
-                           ("require_message_authenticator", "REQUIRE MSG-AUTH")])
+        print_table(
+            rows,
+            [
+                ("name", "NAME"),
+                ("address", "ADDRESS"),
+                ("require_message_authenticator", "REQUIRE MSG-AUTH"),
+            ],
+        )
     return 0
 
 
@@ -112,7 +123,8 @@ def cmd_set_secret(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas update."""
     record = ctx.clients.update(
-        args.name, address=args.address,
+        args.name,
+        address=args.address,
         require_message_authenticator=args.require_message_authenticator,
     )
     return _emit(ctx, record, f"updated {record.name}", with_secret=False)

@@ -22,7 +22,8 @@ def _cell(value: Any) -> str:
 
 
 def print_table(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]],
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[tuple[str, str]],
     stream: TextIO | None = None,
 ) -> None:
     """Print rows as an aligned table; ``columns`` are (key, heading) pairs."""

@@ -131,8 +131,14 @@ class ClientRepository:
                 session.rollback()
                 raise AlreadyExists(f"client {label!r} or address {network} exists") from None
             record_change(session, CLIENT, row.id)
-            audit(session, self.actor, "nas.add", label, address=network,
-                  require_message_authenticator=require_message_authenticator)
+            audit(
+                session,
+                self.actor,
+                "nas.add",
+                label,
+                address=network,
+                require_message_authenticator=require_message_authenticator,
+            )
             session.commit()
             return to_record(row)
 

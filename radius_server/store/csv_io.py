@@ -102,7 +102,8 @@ def parse_when(text: str) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidValue(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # In UTC: SQLite keeps a datetime's clock reading and drops its offset.
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _header(fieldnames: Iterable[str] | None) -> list[str]:
@@ -175,8 +176,11 @@ def read_rows(stream: TextIO) -> tuple[list[_Row], list[RowError]]:
             continue
         if row.email in seen:
             errors.append(
-                RowError(line, row.email, f"duplicate email in the file (first on line "
-                         f"{seen[row.email]})")
+                RowError(
+                    line,
+                    row.email,
+                    f"duplicate email in the file (first on line {seen[row.email]})",
+                )
             )
             continue
         seen[row.email] = line
@@ -217,7 +221,8 @@ def _plan(
             creates.append(row)
         else:
             diff = {
-                k: v for k, v in row.values.items()
+                k: v
+                for k, v in row.values.items()
                 if (as_utc(getattr(current, k)) if k.startswith("valid") else getattr(current, k))
                 != v
             }
@@ -253,8 +258,11 @@ def import_customers(
             taken.add(pin)
             fields_ = {"full_name": "", "active": True, "wifi_access": True, **row.values}
             fields_["pin"] = pin
-            created.append(Customer(email=row.email, created_at=now, updated_at=now,
-                                    pin_changed_at=now, **fields_))
+            created.append(
+                Customer(
+                    email=row.email, created_at=now, updated_at=now, pin_changed_at=now, **fields_
+                )
+            )
         session.add_all(created)
         session.flush()
         for customer in [c for c, _ in updates] + created:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server import pins
+from radius_server.store.database import begin_write
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
@@ -64,6 +65,11 @@ class CustomerChanges:
     valid_until: datetime | None = None
     clear_valid_from: bool = False
     clear_valid_until: bool = False
+
+
+def to_utc(value: datetime | None) -> datetime | None:
+    """Convert to UTC: SQLite stores a datetime's clock reading and drops its offset."""
+    return None if value is None else as_utc(value).astimezone(UTC)
 
 
 def check_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
@@ -128,7 +134,9 @@ class CustomerRepository:
         check_window(valid_from, valid_until)
         if pin is not None:
             pins.check_format(pin)
+        valid_from, valid_until = to_utc(valid_from), to_utc(valid_until)
         with self._sessions() as session:
+            begin_write(session)
             if session.scalar(select(Customer.id).where(Customer.email == address)) is not None:
                 raise AlreadyExists(f"a customer with email {address} already exists")
             taken = used_pins(session)
@@ -165,8 +173,13 @@ class CustomerRepository:
                         raise PinTaken("that PIN was just taken by another customer") from None
                     continue
                 record_change(session, CUSTOMER, row.id)
-                audit(session, self.actor, "customer.add", address,
-                      pin_source="random" if pin is None else "admin")
+                audit(
+                    session,
+                    self.actor,
+                    "customer.add",
+                    address,
+                    pin_source="random" if pin is None else "admin",
+                )
                 session.commit()
                 self._check_fullness(taken | {chosen})
                 return to_record(row)
@@ -213,6 +226,7 @@ class CustomerRepository:
         if new_pin is not None:
             pins.check_format(new_pin)
         with self._sessions() as session:
+            begin_write(session)
             row = self._load(session, email)
             if new_pin is not None and new_pin == row.pin:
                 return to_record(row)
@@ -232,8 +246,12 @@ class CustomerRepository:
                     taken = used_pins(session)
                     continue
                 record_change(session, CUSTOMER, row.id)
-                audit(session, self.actor, "customer.set_pin" if new_pin else
-                      "customer.regenerate_pin", row.email)
+                audit(
+                    session,
+                    self.actor,
+                    "customer.set_pin" if new_pin else "customer.regenerate_pin",
+                    row.email,
+                )
                 session.commit()
                 self._check_fullness(taken | {chosen})
                 return to_record(row)
@@ -254,8 +272,10 @@ class CustomerRepository:
 
     @staticmethod
     def _apply(row: Customer, changes: CustomerChanges) -> list[str]:
-        valid_from = None if changes.clear_valid_from else (changes.valid_from or row.valid_from)
-        valid_until = (
+        valid_from = to_utc(
+            None if changes.clear_valid_from else (changes.valid_from or row.valid_from)
+        )
+        valid_until = to_utc(
             None if changes.clear_valid_until else (changes.valid_until or row.valid_until)
         )
         check_window(valid_from, valid_until)

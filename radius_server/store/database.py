@@ -37,6 +37,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def begin_write(session: Session) -> None:
+    """Start a write transaction now; call first thing in a method that uses savepoints.
+
+    pysqlite only opens a transaction at the first INSERT/UPDATE, so a SAVEPOINT
+    issued before it becomes the outermost one and its RELEASE commits at once:
+    later statements of the same method would land in a second transaction. On
+    SQLite we therefore ``BEGIN IMMEDIATE`` (which also takes the write lock,
+    waiting up to busy_timeout); PostgreSQL needs nothing.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -26,9 +26,7 @@ def record_change(session: Session, entity: str, entity_id: int) -> None:
     session.add(Change(entity=entity, entity_id=entity_id, at=utcnow()))
 
 
-def audit(
-    session: Session, actor: str, action: str, target: str, **details: Any
-) -> None:
+def audit(session: Session, actor: str, action: str, target: str, **details: Any) -> None:
     """Append an audit event. Callers pass field names changed, never PIN or secret values."""
     session.add(
         AuditEvent(

@@ -103,3 +103,7 @@ class Change(Base):
     entity: Mapped[str] = mapped_column(String(32))  # "customer" | "client"
     entity_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    # Without AUTOINCREMENT SQLite reuses the highest rowid once it is deleted,
+    # and a server following the feed would never see the reused numbers.
+    __table_args__ = {"sqlite_autoincrement": True}

@@ -94,5 +94,11 @@ class AuditRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
-        return {"id": self.id, "at": iso(self.at), "actor": self.actor, "action": self.action,
-                "target": self.target, "details": self.details}
+        return {
+            "id": self.id,
+            "at": iso(self.at),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "details": self.details,
+        }

@@ -1,0 +1,126 @@
+"""``radius-server test EMAIL PIN``: a radtest that speaks our defaults (Message-Authenticator)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import socket
+import sys
+import time
+from typing import Any
+
+from radius_server.cli.context import AppContext
+from radius_server.cli.output import print_json
+from radius_server.directory import Client, Clients
+from radius_server.protocol import codes as c
+from radius_server.protocol.client import encode_request, verify_reply
+from radius_server.protocol.errors import ProtocolError
+from radius_server.protocol.packet import decode_request
+
+EXIT_ACCEPT, EXIT_REJECT, EXIT_NO_ANSWER = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    """Add ``test``."""
+    test = subparsers.add_parser("test", help="send one Access-Request, like radtest")
+    test.add_argument("email")
+    test.add_argument("pin", help="the PIN, or - to read it from standard input")
+    test.add_argument("--server", default=None, help="HOST:PORT (default 127.0.0.1:auth_port)")
+    test.add_argument("--secret", help="shared secret (default: the client matching 127.0.0.1)")
+    test.add_argument("--method", choices=("pap", "chap"), default="pap")
+    test.add_argument("--timeout", type=float, default=2.0, help="seconds per try")
+    test.add_argument("--retries", type=int, default=3)
+    test.add_argument(
+        "--no-message-authenticator",
+        action="store_true",
+        help="send without Message-Authenticator (to test the server's policy)",
+    )
+    test.set_defaults(handler=cmd_test)
+
+
+def _parse_server(text: str, default_port: int) -> tuple[str, int]:
+    host, port = text, default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = int(port_text)
+    return host, port
+
+
+def _local_secret(ctx: AppContext, host: str) -> str | None:
+    """The secret of the client our own address would match, from the database."""
+    table = Clients()
+    table.replace_all(Client.from_record(r) for r in ctx.clients.find())
+    probe = "127.0.0.1" if host in ("127.0.0.1", "localhost") else host
+    found = table.match(probe)
+    return found.secret.decode() if found else None
+
+
+def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Send the request, retrying, and report the verified answer."""
+    try:
+        host, port = _parse_server(args.server or "127.0.0.1", ctx.settings.auth_port)
+    except ValueError:
+        print("error: --server must be HOST or HOST:PORT", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+    secret_text = args.secret or _local_secret(ctx, host)
+    if not secret_text:
+        print("error: give --secret (no client in the database matches this host)", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    secret = secret_text.encode()
+    identifier = secrets.randbelow(256)
+    request = encode_request(
+        secret,
+        identifier=identifier,
+        user_name=args.email,
+        password=pin.encode(),
+        method=args.method,
+        message_authenticator=not args.no_message_authenticator,
+        attributes=[(c.NAS_IDENTIFIER, b"radius-server-test")],
+    )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    started = time.perf_counter()
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(args.timeout)
+        try:
+            sock.connect((host, port))
+        except OSError as exc:
+            print(f"error: cannot reach {host}:{port}: {exc.strerror}", file=sys.stderr)
+            return EXIT_NO_ANSWER
+        for _ in range(max(1, args.retries)):
+            sock.send(request.packet)
+            try:
+                while True:
+                    reply = sock.recv(4096)
+                    if verify_reply(reply, request.authenticator, secret, identifier=identifier):
+                        return _report(ctx, reply, started)
+            except TimeoutError:
+                continue
+            except OSError:
+                continue
+    message = f"no verified answer from {host}:{port} (wrong secret, unknown client, or down)"
+    if ctx.json_output:
+        print_json({"result": "no-answer", "server": f"{host}:{port}"})
+    else:
+        print(message, file=sys.stderr)
+    return EXIT_NO_ANSWER
+
+
+def _report(ctx: AppContext, reply: bytes, started: float) -> int:
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    try:
+        decoded = decode_request(reply)
+        message_raw = decoded.get(c.REPLY_MESSAGE)
+    except ProtocolError:
+        message_raw = None
+    message = message_raw.decode("utf-8", "replace") if message_raw else ""
+    accepted = reply[0] == c.Code.ACCESS_ACCEPT
+    result = "Access-Accept" if accepted else "Access-Reject"
+    if ctx.json_output:
+        print_json({"result": result, "reply_message": message, "ms": elapsed})
+    else:
+        print(f"{result} in {elapsed} ms" + (f": {message}" if message else ""))
+    return EXIT_ACCEPT if accepted else EXIT_REJECT

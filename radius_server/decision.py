@@ -1,0 +1,60 @@
+"""Outcomes and reasons: the closed vocabulary of every decision and log line.
+
+The NAS only ever sees accept, reject or nothing; the reason is for the
+operator's log. Every reason is documented in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What we do with a request."""
+
+    ACCEPT = "accept"
+    REJECT = "reject"
+    CHALLENGE = "challenge"
+    DROP = "drop"
+
+
+class Reason(StrEnum):
+    """Why. A closed set: log consumers can rely on it."""
+
+    OK = "ok"
+    UNKNOWN_USER = "unknown_user"
+    WRONG_PIN = "wrong_pin"
+    BAD_PIN_FORMAT = "bad_pin_format"
+    INACTIVE = "inactive"
+    NO_WIFI_ACCESS = "no_wifi_access"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    LOCKED_OUT = "locked_out"
+    THROTTLED = "throttled"
+    STALE_PIN = "stale_pin"
+    UNSUPPORTED_METHOD = "unsupported_method"
+    UNKNOWN_CLIENT = "unknown_client"
+    BAD_AUTHENTICATOR = "bad_authenticator"
+    MISSING_MESSAGE_AUTHENTICATOR = "missing_message_authenticator"
+    MALFORMED = "malformed"
+    UNSUPPORTED_CODE = "unsupported_code"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    STATUS = "status"
+    ACCOUNTING = "accounting"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome, its reason, and attributes for the reply (type, value bytes)."""
+
+    outcome: Outcome
+    reason: Reason
+    attributes: tuple[tuple[int, bytes], ...] = field(default=())
+    # Canonical email of the member the request named, when one was found.
+    member_email: str | None = None
+
+
+def drop(reason: Reason) -> Decision:
+    """A request we do not answer."""
+    return Decision(Outcome.DROP, reason)

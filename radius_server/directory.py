@@ -1,0 +1,190 @@
+"""The in-memory view the hot path reads: customers by email, clients by address.
+
+Pure data structures, no I/O: ``sync.py`` fills them from the database. Lookups
+are dictionary reads, so deciding a request never waits on storage.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from radius_server.store.records import ClientRecord, CustomerRecord
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """What a decision needs to know about a customer. ``repr`` hides the PIN."""
+
+    id: int
+    email: str
+    pin: bytes = field(repr=False)
+    active: bool
+    wifi_access: bool
+    valid_from: float | None  # POSIX seconds, UTC
+    valid_until: float | None
+    pin_changed_at: float | None
+
+    @classmethod
+    def from_record(cls, record: CustomerRecord) -> Member:
+        """Build from a store record."""
+        return cls(
+            id=record.id,
+            email=record.email,
+            pin=record.pin.encode("ascii"),
+            active=record.active,
+            wifi_access=record.wifi_access,
+            valid_from=_timestamp(record.valid_from),
+            valid_until=_timestamp(record.valid_until),
+            pin_changed_at=_timestamp(record.pin_changed_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A RADIUS client as the engine needs it. ``repr`` hides the secret."""
+
+    id: int
+    name: str
+    network: IPNetwork
+    secret: bytes = field(repr=False)
+    require_message_authenticator: bool
+
+    @classmethod
+    def from_record(cls, record: ClientRecord) -> Client:
+        """Build from a store record."""
+        return cls(
+            id=record.id,
+            name=record.name,
+            network=ipaddress.ip_network(record.address),
+            secret=record.secret.encode("utf-8"),
+            require_message_authenticator=record.require_message_authenticator,
+        )
+
+
+def normalize_email(user_name: str) -> str:
+    """How a User-Name becomes a directory key: trimmed, case-folded the way the store does."""
+    return user_name.strip().lower()
+
+
+class Members:
+    """Customers by normalised email and by id."""
+
+    def __init__(self) -> None:
+        self._by_email: dict[str, Member] = {}
+        self._by_id: dict[int, Member] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_email)
+
+    def get(self, user_name: str) -> Member | None:
+        """The member whose email matches ``user_name`` (trimmed, any case)."""
+        return self._by_email.get(normalize_email(user_name))
+
+    def by_id(self, member_id: int) -> Member | None:
+        """The member with this database id."""
+        return self._by_id.get(member_id)
+
+    def put(self, member: Member) -> Member | None:
+        """Insert or replace; return the previous version, if any."""
+        previous = self._by_id.get(member.id)
+        if previous is not None and previous.email != member.email:
+            self._by_email.pop(previous.email, None)
+        self._by_id[member.id] = member
+        self._by_email[member.email] = member
+        return previous
+
+    def discard(self, member_id: int) -> Member | None:
+        """Remove by id; return what was removed."""
+        previous = self._by_id.pop(member_id, None)
+        if previous is not None:
+            self._by_email.pop(previous.email, None)
+        return previous
+
+    def replace_all(self, members: Iterable[Member]) -> None:
+        """Swap in a complete new set (full reload)."""
+        by_id = {m.id: m for m in members}
+        self._by_id = by_id
+        self._by_email = {m.email: m for m in by_id.values()}
+
+
+class Clients:
+    """RADIUS clients matched by source address, the most specific network winning."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, Client] = {}
+        self._ordered: list[Client] = []
+        # Source address -> client (or None): the first packet from an address
+        # pays for the scan, later ones are one dict read. Cleared on change.
+        self._cache: dict[str, Client | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def _rebuild(self) -> None:
+        self._ordered = sorted(self._by_id.values(), key=lambda c: -c.network.prefixlen)
+        self._cache = {}
+
+    def put(self, client: Client) -> None:
+        """Insert or replace a client."""
+        self._by_id[client.id] = client
+        self._rebuild()
+
+    def discard(self, client_id: int) -> None:
+        """Remove a client by id."""
+        if self._by_id.pop(client_id, None) is not None:
+            self._rebuild()
+
+    def replace_all(self, clients: Iterable[Client]) -> None:
+        """Swap in a complete new set."""
+        self._by_id = {c.id: c for c in clients}
+        self._rebuild()
+
+    def all(self) -> list[Client]:
+        """Every client, most specific first."""
+        return list(self._ordered)
+
+    def match(self, source: str) -> Client | None:
+        """The client for a source address (IPv4-mapped IPv6 counts as IPv4)."""
+        try:
+            return self._cache[source]
+        except KeyError:
+            pass
+        found = None
+        try:
+            address: IPAddress = ipaddress.ip_address(source.split("%", 1)[0])
+        except ValueError:
+            address = None  # type: ignore[assignment]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if address is not None:
+            for client in self._ordered:
+                if address.version == client.network.version and address in client.network:
+                    found = client
+                    break
+        if len(self._cache) > 65536:
+            # Spoofed floods from many addresses must not grow memory without bound.
+            self._cache.clear()
+        self._cache[source] = found
+        return found
+
+
+class Directory:
+    """Everything the engine reads: members, clients, and whether the view is usable."""
+
+    def __init__(self) -> None:
+        self.members = Members()
+        self.clients = Clients()
+        # False until the first full load succeeds: before that we know no one.
+        self.ready = False
+        # True while the database is unreachable and we serve the last good view.
+        self.degraded = False

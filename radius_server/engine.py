@@ -1,0 +1,295 @@
+"""One request from bytes to bytes: client, duplicate check, decode, verify, decide, encode, log.
+
+Synchronous and free of I/O: everything it reads is in memory (the Directory),
+so the transport can call it straight from ``datagram_received``. Every
+request ends in exactly one canonical log line (``access`` or ``accounting``),
+except retransmissions (answered from the cache, logged at debug) and packets
+from unknown addresses (rate-limited ``unknown_client`` lines).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from radius_server import policy
+from radius_server.decision import Decision, Outcome, Reason, drop
+from radius_server.directory import Client, Directory
+from radius_server.protocol import codes as c
+from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
+from radius_server.protocol.chap import verify_chap_request
+from radius_server.protocol.errors import MalformedPacket
+from radius_server.protocol.packet import RadiusRequest, decode_request
+from radius_server.protocol.pap import decrypt_pin
+from radius_server.protocol.reply import encode_reply
+from radius_server.protocol.reply_cache import ReplyCache
+from radius_server.ratelimit import LogThrottle
+
+_REPLY_CODE = {
+    Outcome.ACCEPT: c.Code.ACCESS_ACCEPT,
+    Outcome.REJECT: c.Code.ACCESS_REJECT,
+    Outcome.CHALLENGE: c.Code.ACCESS_CHALLENGE,
+}
+_AUTHENTICITY_REASON = {
+    Authenticity.BAD_AUTHENTICATOR: Reason.BAD_AUTHENTICATOR,
+    Authenticity.MISSING_MESSAGE_AUTHENTICATOR: Reason.MISSING_MESSAGE_AUTHENTICATOR,
+}
+_ACCT_STATUS = {1: "start", 2: "stop", 3: "interim-update", 7: "accounting-on", 8: "accounting-off"}
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Tunables of the engine (from Settings)."""
+
+    reply_cache_seconds: float = 5.0
+    reject_delay: float = 0.0
+    unknown_client_log_interval: float = 10.0
+    max_session_seconds: int = 0
+
+
+@dataclass(slots=True)
+class _Context:
+    """What the canonical log line reports about one request."""
+
+    started: float
+    client: Client
+    address: str
+    request: RadiusRequest | None = None
+    method: str | None = None
+    detail: str | None = None
+
+
+def _method_of(request: RadiusRequest) -> str:
+    if request.user_password is not None:
+        return "pap"
+    if request.chap_password is not None:
+        return "chap"
+    if request.eap_message is not None:
+        return "eap"
+    if request.vendor_attributes:
+        return (
+            "mschap"
+            if any(v == c.VENDOR_MICROSOFT for v, _, _ in request.vendor_attributes)
+            else "unknown"
+        )
+    return "none"
+
+
+class Engine:
+    """Answers Access-Requests, Status-Server and Accounting-Requests from memory."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        log: Any,
+        options: EngineOptions | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = directory
+        self.log = log
+        self.options = options or EngineOptions()
+        self.clock = clock
+        self.monotonic = monotonic
+        self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
+        self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
+        self._unknown_log = LogThrottle(self.options.unknown_client_log_interval)
+        # Request ids: process-unique, short, sortable enough to grep.
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}"
+
+    # -- entry points (the transport's handlers) ---------------------------------
+
+    def handle_auth(self, data: bytes, source: tuple[str, int]) -> tuple[bytes, float] | None:
+        """A datagram on the authentication port."""
+        return self._handle(data, source, self._auth_cache, self._authenticate)
+
+    def handle_acct(self, data: bytes, source: tuple[str, int]) -> tuple[bytes, float] | None:
+        """A datagram on the accounting port."""
+        return self._handle(data, source, self._acct_cache, self._account)
+
+    # -- shared pipeline -------------------------------------------------------------
+
+    def _handle(
+        self,
+        data: bytes,
+        source: tuple[str, int],
+        cache: ReplyCache,
+        decide: Callable[[_Context], Decision],
+    ) -> tuple[bytes, float] | None:
+        started = time.perf_counter()
+        address, port = source
+        client = self.directory.clients.match(address)
+        if client is None:
+            self._log_unknown_client(address)
+            return None
+        ctx = _Context(started, client, address)
+        if len(data) < c.HEADER_LENGTH:
+            self._log(ctx, drop(Reason.MALFORMED), detail="truncated")
+            return None
+        key = (address, port, data[1], data[4:20])
+        now = self.monotonic()
+        cached = cache.claim(key, now)
+        if cached is not None:
+            # RFC 5080 2.2.2: same reply, no second decision (and no second failure count).
+            self.log.debug(
+                "retransmission",
+                client=client.name,
+                client_address=address,
+                identifier=data[1],
+                answered=isinstance(cached, bytes),
+            )
+            return (cached, 0.0) if isinstance(cached, bytes) else None
+        try:
+            ctx.request = decode_request(data)
+        except MalformedPacket as exc:
+            cache.store_dropped(key, now)
+            self._log(ctx, drop(Reason.MALFORMED), detail=str(exc.reason))
+            return None
+        decision = decide(ctx)
+        if decision.outcome is Outcome.DROP:
+            cache.store_dropped(key, now)
+            self._log(ctx, decision)
+            return None
+        reply = self._encode(ctx, decision)
+        cache.store(key, reply, now)
+        self._log(ctx, decision)
+        delay = self.options.reject_delay if decision.outcome is Outcome.REJECT else 0.0
+        return reply, delay
+
+    def _encode(self, ctx: _Context, decision: Decision) -> bytes:
+        request = ctx.request
+        assert request is not None
+        if request.code == c.Code.ACCOUNTING_REQUEST:
+            code = c.Code.ACCOUNTING_RESPONSE
+        else:
+            code = _REPLY_CODE[decision.outcome]
+        return encode_reply(request, code, ctx.client.secret, decision.attributes)
+
+    def _verify(self, ctx: _Context) -> Decision | None:
+        request = ctx.request
+        assert request is not None
+        verdict = check_request_authenticity(
+            request,
+            ctx.client.secret,
+            require_message_authenticator=ctx.client.require_message_authenticator,
+        )
+        if verdict is Authenticity.OK:
+            return None
+        return drop(_AUTHENTICITY_REASON[verdict])
+
+    # -- authentication --------------------------------------------------------------
+
+    def _authenticate(self, ctx: _Context) -> Decision:
+        request = ctx.request
+        assert request is not None
+        if request.code == c.Code.STATUS_SERVER:
+            ctx.method = "status"
+            # RFC 5997 3: a Status-Server without a valid Message-Authenticator is dropped.
+            return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.STATUS)
+        if request.code != c.Code.ACCESS_REQUEST:
+            return drop(Reason.UNSUPPORTED_CODE)
+        ctx.method = _method_of(request)
+        refused = self._verify(ctx)
+        if refused is not None:
+            return refused
+        if request.user_name is None:
+            ctx.detail = "no_user_name"
+            return drop(Reason.MALFORMED)
+        if not self.directory.ready:
+            # Storage never loaded: dropping lets the NAS fail over instead of
+            # rejecting a paying member.
+            return drop(Reason.STORAGE_UNAVAILABLE)
+        member = self.directory.members.get(request.user_name)
+        now = self.clock()
+        secret = ctx.client.secret
+        if ctx.method == "pap":
+            offered = decrypt_pin(request.user_password, secret, request.authenticator)
+            if offered is None:
+                # Not 5 digits: a typo, or a wrong shared secret (noise after decryption).
+                policy.pap_check(None)(b"00000")
+                return policy.reject(Reason.BAD_PIN_FORMAT, member)
+            check = policy.pap_check(offered)
+        elif ctx.method == "chap":
+
+            def check(pin: bytes) -> bool:
+                return verify_chap_request(request, pin)
+        else:
+            return policy.reject(Reason.UNSUPPORTED_METHOD, member)
+        return policy.decide(member, check, now, max_session=self.options.max_session_seconds)
+
+    # -- accounting ------------------------------------------------------------------
+
+    def _account(self, ctx: _Context) -> Decision:
+        request = ctx.request
+        assert request is not None
+        if request.code == c.Code.STATUS_SERVER:
+            ctx.method = "status"
+            return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.STATUS)
+        if request.code != c.Code.ACCOUNTING_REQUEST:
+            return drop(Reason.UNSUPPORTED_CODE)
+        ctx.method = "accounting"
+        return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.ACCOUNTING)
+
+    # -- logging ---------------------------------------------------------------------
+
+    def _log_unknown_client(self, address: str) -> None:
+        suppressed = self._unknown_log.admit(address, self.monotonic())
+        if suppressed is not None:
+            self.log.warning(
+                "unknown_client",
+                outcome="drop",
+                reason=Reason.UNKNOWN_CLIENT.value,
+                client_address=address,
+                suppressed=suppressed,
+            )
+
+    def _log(self, ctx: _Context, decision: Decision, detail: str | None = None) -> None:
+        request = ctx.request
+        fields: dict[str, Any] = {
+            "outcome": decision.outcome.value,
+            "reason": decision.reason.value,
+            "client": ctx.client.name,
+            "client_address": ctx.address,
+            "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
+            "request_id": f"{self._id_prefix}-{next(self._ids)}",
+        }
+        if ctx.method:
+            fields["method"] = ctx.method
+        if detail or ctx.detail:
+            fields["detail"] = detail or ctx.detail
+        event = "access"
+        if request is not None:
+            fields["packet"] = _code_name(request.code)
+            fields["identifier"] = request.identifier
+            if request.user_name is not None:
+                fields["user"] = decision.member_email or request.user_name.strip()[:254]
+            if request.calling_station_id:
+                fields["calling_station"] = request.calling_station_id[:64]
+            if request.called_station_id:
+                fields["called_station"] = request.called_station_id[:64]
+            if request.nas_identifier:
+                fields["nas_identifier"] = request.nas_identifier[:64]
+            if request.code == c.Code.ACCOUNTING_REQUEST:
+                event = "accounting"
+                if request.acct_status_type is not None:
+                    fields["status_type"] = _ACCT_STATUS.get(
+                        request.acct_status_type, str(request.acct_status_type)
+                    )
+                if request.acct_session_id:
+                    fields["session_id"] = request.acct_session_id[:64]
+        if decision.outcome is Outcome.DROP:
+            self.log.warning(event, **fields)
+        else:
+            self.log.info(event, **fields)
+
+
+def _code_name(code: int) -> str:
+    try:
+        return c.Code(code).name.lower().replace("_", "-")
+    except ValueError:
+        return str(code)

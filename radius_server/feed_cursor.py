@@ -1,0 +1,56 @@
+"""Pure bookkeeping of how far a server has read the change feed.
+
+On PostgreSQL, sequence numbers are handed out at insert but become visible
+at commit, so seq 11 can appear before seq 10. The cursor therefore remembers
+holes below the highest sequence seen and keeps asking for them until they
+appear or are old enough to be a rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# A hole older than this is taken for a rolled-back insert, not a slow commit.
+HOLE_PATIENCE_SECONDS = 30.0
+# Above this many holes, give up tracking and ask for a full reload.
+MAX_HOLES = 10_000
+
+
+class FeedCursor:
+    """Highest sequence applied, and the holes below it."""
+
+    def __init__(self, position: int = 0) -> None:
+        self.highest = position
+        self._holes: dict[int, float] = {}
+        self.needs_full_reload = False
+
+    @property
+    def floor(self) -> int:
+        """Ask the feed for everything above this."""
+        return min(self._holes) - 1 if self._holes else self.highest
+
+    def reset(self, position: int) -> None:
+        """After a full reload at ``position``."""
+        self.highest = position
+        self._holes.clear()
+        self.needs_full_reload = False
+
+    def advance(self, seqs: Iterable[int], now: float) -> None:
+        """Record the sequences just applied; note holes; forget stale holes."""
+        for seq in sorted(seqs):
+            if seq in self._holes:
+                del self._holes[seq]
+            elif seq > self.highest:
+                for missing in range(self.highest + 1, seq):
+                    self._holes[missing] = now
+                self.highest = seq
+        expired = [s for s, seen in self._holes.items() if now - seen > HOLE_PATIENCE_SECONDS]
+        for seq in expired:
+            del self._holes[seq]
+        if len(self._holes) > MAX_HOLES:
+            self.needs_full_reload = True
+
+    def check_pruned(self, oldest_seq: int | None) -> None:
+        """If entries we never read were pruned away, only a full reload is safe."""
+        if oldest_seq is not None and self.floor + 1 < oldest_seq:
+            self.needs_full_reload = True

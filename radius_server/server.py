@@ -1,0 +1,94 @@
+"""Wires a running server: database, directory sync, engine, UDP endpoints, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from radius_server import __version__
+from radius_server.config import Settings
+from radius_server.directory import Directory
+from radius_server.engine import Engine, EngineOptions
+from radius_server.store import database
+from radius_server.store.errors import SchemaNotReady
+from radius_server.store.feed import ChangeFeed
+from radius_server.sync import DirectorySync
+from radius_server.transport import open_endpoint
+
+
+def prepare_database(settings: Settings) -> Any:
+    """Engine on an up-to-date schema (SQLite migrates itself; PostgreSQL must be upgraded)."""
+    engine = database.make_engine(settings.database_url_resolved())
+    if engine.dialect.name == "sqlite" and not database.is_up_to_date(engine):
+        database.upgrade(engine)
+    elif not database.is_up_to_date(engine):
+        raise SchemaNotReady(
+            "the database schema is not up to date: run 'radius-server db upgrade'"
+        )
+    return engine
+
+
+async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
+    db_engine = await asyncio.to_thread(prepare_database, settings)
+    directory = Directory()
+    sync = DirectorySync(
+        ChangeFeed(database.make_session_factory(db_engine)),
+        directory,
+        log,
+        interval=settings.sync_interval,
+    )
+    await sync.poll_once()
+    engine = Engine(
+        directory,
+        log,
+        EngineOptions(
+            reply_cache_seconds=settings.reply_cache_seconds,
+            reject_delay=settings.reject_delay,
+            unknown_client_log_interval=settings.unknown_client_log_interval,
+        ),
+    )
+    auth_transport, auth_protocol = await open_endpoint(
+        settings.host, settings.auth_port, engine.handle_auth, log, "auth"
+    )
+    acct_transport, acct_protocol = await open_endpoint(
+        settings.host, settings.acct_port, engine.handle_acct, log, "acct"
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    insecure = [cl.name for cl in directory.clients.all() if not cl.require_message_authenticator]
+    if insecure:
+        log.warning(
+            "message_authenticator_not_required",
+            clients=insecure,
+            risk="BlastRADIUS (CVE-2024-3596)",
+        )
+    log.info(
+        "server_started",
+        version=__version__,
+        host=settings.host,
+        auth_port=auth_transport.get_extra_info("sockname")[1],
+        acct_port=acct_transport.get_extra_info("sockname")[1],
+        database=db_engine.dialect.name,
+        customers=len(directory.members),
+        clients=len(directory.clients),
+        ready=directory.ready,
+    )
+    sync_task = asyncio.create_task(sync.run())
+    try:
+        await stop.wait()
+    finally:
+        log.info("server_stopping")
+        for protocol in (auth_protocol, acct_protocol):
+            protocol.flush_pending()
+        auth_transport.close()
+        acct_transport.close()
+        sync.stop()
+        await sync_task
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        db_engine.dispose()
+        log.info("server_stopped")

@@ -1,0 +1,89 @@
+"""Reads for a running server: a full snapshot, then the change feed since a sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from radius_server.store import clients as client_repo
+from radius_server.store import customers as customer_repo
+from radius_server.store.models import Change, Customer, RadiusClient
+from radius_server.store.records import ClientRecord, CustomerRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything, plus the feed position it is at least as new as."""
+
+    customers: list[CustomerRecord]
+    clients: list[ClientRecord]
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """Feed entries after a position, and the current state of what they name."""
+
+    seqs: list[int]
+    customers: dict[int, CustomerRecord | None]  # None: removed
+    clients: dict[int, ClientRecord | None]
+    oldest_seq: int | None  # oldest entry still in the feed (pruning check)
+
+
+class ChangeFeed:
+    """Database side of the directory sync. Every method is one short transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def snapshot(self) -> Snapshot:
+        """Load all customers and clients.
+
+        The feed position is read first: a change committed while we load is
+        then seen again by the next poll, and applying it twice is harmless.
+        """
+        with self._sessions() as session:
+            last = session.scalar(select(func.max(Change.seq))) or 0
+            customers = [customer_repo.to_record(r) for r in session.scalars(select(Customer))]
+            clients = [client_repo.to_record(r) for r in session.scalars(select(RadiusClient))]
+            return Snapshot(customers, clients, last)
+
+    def changes_after(self, seq: int, limit: int = 5000) -> ChangeBatch:
+        """Feed entries with a sequence above ``seq`` and the rows they name."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Change.seq, Change.entity, Change.entity_id)
+                .where(Change.seq > seq)
+                .order_by(Change.seq)
+                .limit(limit)
+            ).all()
+            oldest = session.scalar(select(func.min(Change.seq)))
+            customer_ids = {r.entity_id for r in rows if r.entity == "customer"}
+            client_ids = {r.entity_id for r in rows if r.entity == "client"}
+            return ChangeBatch(
+                seqs=[r.seq for r in rows],
+                customers=self._load(session, Customer, customer_ids, customer_repo.to_record),
+                clients=self._load(session, RadiusClient, client_ids, client_repo.to_record),
+                oldest_seq=oldest,
+            )
+
+    @staticmethod
+    def _load(session: Session, model: type, ids: Collection[int], convert) -> dict:  # type: ignore[no-untyped-def]
+        found: dict = {i: None for i in ids}
+        if ids:
+            for row in session.scalars(select(model).where(model.id.in_(ids))):
+                found[row.id] = convert(row)
+        return found
+
+    def prune(self, before: datetime) -> int:
+        """Delete feed entries older than ``before``; servers that far behind reload fully."""
+        with self._sessions() as session:
+            newest = session.scalar(select(func.max(Change.seq))) or 0
+            # Keep the newest entry whatever its age: it marks the feed position.
+            result = session.execute(delete(Change).where(Change.at < before, Change.seq < newest))
+            session.commit()
+            return int(result.rowcount or 0)
