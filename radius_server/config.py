@@ -108,7 +108,7 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
                 return False
             raise ValueError
         if kind is int:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, (bool, float)):
                 raise ValueError
             return int(str(value).strip())
         if kind is float:

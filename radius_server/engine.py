@@ -51,6 +51,15 @@ class EngineOptions:
     max_session_seconds: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Who is trying, from where, and how: what guessing protection counts by."""
+
+    method: str  # pap | chap | mschap | eap-peap | eap-ttls-pap ...
+    calling_station: str | None
+    client: Client
+
+
 @dataclass(slots=True)
 class _Context:
     """What the canonical log line reports about one request."""
@@ -204,23 +213,40 @@ class Engine:
             # Storage never loaded: dropping lets the NAS fail over instead of
             # rejecting a paying member.
             return drop(Reason.STORAGE_UNAVAILABLE)
-        member = self.directory.members.get(request.user_name)
-        now = self.clock()
         secret = ctx.client.secret
         if ctx.method == "pap":
             offered = decrypt_pin(request.user_password, secret, request.authenticator)
             if offered is None:
-                # Not 5 digits: a typo, or a wrong shared secret (noise after decryption).
-                policy.pap_check(None)(b"00000")
-                return policy.reject(Reason.BAD_PIN_FORMAT, member)
+                # Not 5 digits: a typo, or a wrong shared secret (noise after
+                # decryption). It cannot match any PIN, so it is no guess to count.
+                return policy.reject(
+                    Reason.BAD_PIN_FORMAT, self.directory.members.get(request.user_name)
+                )
             check = policy.pap_check(offered)
         elif ctx.method == "chap":
 
             def check(pin: bytes) -> bool:
                 return verify_chap_request(request, pin)
         else:
-            return policy.reject(Reason.UNSUPPORTED_METHOD, member)
-        return policy.decide(member, check, now, max_session=self.options.max_session_seconds)
+            return policy.reject(
+                Reason.UNSUPPORTED_METHOD, self.directory.members.get(request.user_name)
+            )
+        return self.verify_credentials(
+            request.user_name, check, Attempt(ctx.method, request.calling_station_id, ctx.client)
+        )
+
+    def verify_credentials(
+        self, user_name: str, check: policy.PinCheck, attempt: Attempt
+    ) -> Decision:
+        """The one place a PIN is judged, for every method (PAP, CHAP, and EAP's inner methods).
+
+        ``check(pin) -> bool`` knows how the method proves the PIN; the member
+        rules (active, Wi-Fi access, validity window) are the same for all.
+        """
+        member = self.directory.members.get(user_name)
+        return policy.decide(
+            member, check, self.clock(), max_session=self.options.max_session_seconds
+        )
 
     # -- accounting ------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ draw the same code at the same moment cannot both store it; callers retry.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from collections.abc import Collection
@@ -47,7 +48,7 @@ def is_trivial(pin: str) -> bool:
     Straight runs are ascending (01234 ... 56789) or descending (98765 ... 43210).
     """
     digits = [ord(c) - 48 for c in pin]
-    steps = {b - a for a, b in zip(digits, digits[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(digits)}
     return len(steps) == 1 and steps.pop() in (0, 1, -1)
 
 

@@ -8,6 +8,7 @@ last good view (``degraded``) and a full reload follows recovery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,10 +114,8 @@ class DirectorySync:
         """Poll until stop() is called."""
         while not self._stopping.is_set():
             await self.poll_once()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         """Ask run() to return."""

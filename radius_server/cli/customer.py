@@ -204,8 +204,8 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer import: every row valid, or nothing written."""
     try:
         stream = (
-            sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")
-        )  # noqa: SIM115
+            sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        )
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
