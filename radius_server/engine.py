@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
@@ -60,6 +60,32 @@ class Attempt:
     client: Client
 
 
+# verify(user_name, check, method_label) -> Decision: the engine's verify_credentials,
+# bound to this request's client and calling station.
+Verify = Callable[[str, policy.PinCheck, str], Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodResult:
+    """What a method handler (EAP, MS-CHAP) returns to the engine."""
+
+    decision: Decision
+    # Finer label for the log line, e.g. "peap-mschapv2", "ttls-pap", "mschapv2".
+    method: str | None = None
+    # Extra detail for the log line (outer identity, EAP stage...); never a secret.
+    detail: str | None = None
+
+
+class MethodHandler(Protocol):
+    """A pluggable authentication method for requests PAP/CHAP do not cover."""
+
+    def handle(
+        self, request: RadiusRequest, client: Client, verify: Verify, now: float
+    ) -> MethodResult:
+        """Decide one request; ``now`` is monotonic seconds (for session expiry)."""
+        ...
+
+
 @dataclass(slots=True)
 class _Context:
     """What the canonical log line reports about one request."""
@@ -98,8 +124,11 @@ class Engine:
         options: EngineOptions | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        methods: dict[str, MethodHandler] | None = None,
     ) -> None:
         self.directory = directory
+        # "eap" and "mschap" handlers, when configured (see eap/).
+        self.methods = dict(methods or {})
         self.log = log
         self.options = options or EngineOptions()
         self.clock = clock
@@ -227,6 +256,8 @@ class Engine:
 
             def check(pin: bytes) -> bool:
                 return verify_chap_request(request, pin)
+        elif ctx.method in self.methods:
+            return self._delegate(ctx, self.methods[ctx.method])
         else:
             return policy.reject(
                 Reason.UNSUPPORTED_METHOD, self.directory.members.get(request.user_name)
@@ -234,6 +265,20 @@ class Engine:
         return self.verify_credentials(
             request.user_name, check, Attempt(ctx.method, request.calling_station_id, ctx.client)
         )
+
+    def _delegate(self, ctx: _Context, handler: MethodHandler) -> Decision:
+        request = ctx.request
+        assert request is not None
+
+        def verify(user_name: str, check: policy.PinCheck, method: str) -> Decision:
+            return self.verify_credentials(
+                user_name, check, Attempt(method, request.calling_station_id, ctx.client)
+            )
+
+        result = handler.handle(request, ctx.client, verify, self.monotonic())
+        ctx.method = result.method or ctx.method
+        ctx.detail = result.detail or ctx.detail
+        return result.decision
 
     def verify_credentials(
         self, user_name: str, check: policy.PinCheck, attempt: Attempt
