@@ -1,0 +1,137 @@
+"""Run the real ``radius-server serve`` as a subprocess for end-to-end tests.
+
+The server binds port 0 and reports the real ports in its ``server_started``
+JSON line; a reader thread collects every log line so tests can assert on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import console_script
+
+
+class ServerProcess:
+    """A running server: its ports, its log events, and a way to stop it."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+        self.raw_lines: list[str] = []
+        self._lock = threading.Lock()
+        self._started = threading.Event()
+        self.auth_port = 0
+        self.acct_port = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.raw_lines.append(line)
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                self.events.append(event)
+            if event.get("event") == "server_started":
+                self.auth_port = int(event["auth_port"])
+                self.acct_port = int(event["acct_port"])
+                self._started.set()
+
+    def wait_started(self, timeout: float = 20.0) -> None:
+        """Block until the server is listening, or raise with its output."""
+        if not self._started.wait(timeout):
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.raw_lines[-40:]))
+
+    def find(self, event: str, **fields: Any) -> list[dict[str, Any]]:
+        """Log events named ``event`` whose fields match."""
+        with self._lock:
+            return [
+                e
+                for e in self.events
+                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
+            ]
+
+    def wait_for(self, event: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        """Wait until a matching event is logged; return it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.find(event, **fields)
+            if found:
+                return found[-1]
+            time.sleep(0.02)
+        raise AssertionError(f"no {event} {fields} in log:\n" + "".join(self.raw_lines[-30:]))
+
+    def output(self) -> str:
+        """Everything the server printed so far."""
+        with self._lock:
+            return "".join(self.raw_lines)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, wait, return the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=2)
+        return self.proc.returncode
+
+
+def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a server or CLI run against ``database_url``."""
+    env = {
+        **os.environ,
+        "RADIUS_DATABASE_URL": database_url,
+        "RADIUS_DATA_DIR": str(data_dir),
+        "RADIUS_LOG_FORMAT": "json",
+        "RADIUS_LOG_LEVEL": "debug",
+    }
+    env.pop("RADIUS_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_server(
+    database_url: str, data_dir: Path, *args: str, **env: str
+) -> Iterator[ServerProcess]:
+    """Start ``radius-server serve`` on 127.0.0.1 with free ports; stop it afterwards."""
+    proc = subprocess.Popen(
+        [
+            console_script(),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--auth-port",
+            "0",
+            "--acct-port",
+            "0",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=server_env(database_url, data_dir, **env),
+    )
+    server = ServerProcess(proc)
+    try:
+        server.wait_started()
+        yield server
+    finally:
+        server.stop()

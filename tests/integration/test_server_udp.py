@@ -1,0 +1,307 @@
+"""The server over real UDP on loopback, driven by radtest/radclient (Debian freeradius-utils)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from radius_server.protocol import codes as c
+from radius_server.protocol.client import encode_request, verify_reply
+from tests.conftest import Cli, require_tool
+from tests.integration.server_process import ServerProcess, running_server
+
+SECRET = "loopback-test-secret-0123456789"
+
+
+@dataclass
+class Site:
+    """A running server plus the CLI on the same database, and a member's PIN."""
+
+    server: ServerProcess
+    cli: Cli
+    pin: str
+    email: str = "ana@example.com"
+
+
+def _pin(cli: Cli, email: str) -> str:
+    result = cli("--json", "customer", "show", email)
+    assert result.code == 0, result.err
+    return json.loads(result.out)["pin"]
+
+
+def _setup(cli: Cli) -> str:
+    assert cli("nas", "add", "loopback", "--address", "127.0.0.1", "--secret", SECRET).code == 0
+    assert cli("customer", "add", "ana@example.com", "--name", "Ana").code == 0
+    assert cli("customer", "add", "bob@example.com", "--name", "Bob").code == 0
+    assert cli("customer", "disable", "bob@example.com").code == 0
+    return _pin(cli, "ana@example.com")
+
+
+@pytest.fixture
+def site(sqlite_url: str, tmp_path: Path) -> Iterator[Site]:
+    """A server on SQLite with one access point (127.0.0.1) and two members."""
+    cli = Cli(sqlite_url, tmp_path)
+    pin = _setup(cli)
+    with running_server(sqlite_url, tmp_path / "data") as server:
+        yield Site(server, cli, pin)
+
+
+def radtest(site: Site, user: str, pin: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run Debian's radtest against the site's server."""
+    tool = require_tool("radtest")
+    return subprocess.run(
+        [tool, *extra, user, pin, f"127.0.0.1:{site.server.auth_port}", "0", SECRET],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def radclient(
+    port: int, command: str, attributes: str, secret: str = SECRET, host: str = "127.0.0.1"
+) -> subprocess.CompletedProcess[str]:
+    """Run radclient once (one try, one second) with the given attribute list."""
+    tool = require_tool("radclient")
+    return subprocess.run(
+        [tool, "-x", "-r", "1", "-t", "1", f"{host}:{port}", command, secret],
+        input=attributes,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_pap_accept(site: Site) -> None:
+    """A member with the right PIN gets Access-Accept; the log line says why, without the PIN."""
+    result = radtest(site, "ana@example.com", site.pin)
+    assert result.returncode == 0, result.stdout
+    assert "Access-Accept" in result.stdout
+    line = site.server.wait_for("access", reason="ok")
+    assert line["outcome"] == "accept" and line["method"] == "pap"
+    assert line["user"] == "ana@example.com" and line["client"] == "loopback"
+    assert site.pin not in site.server.output()
+    assert SECRET not in site.server.output()
+
+
+def test_email_is_trimmed_and_case_insensitive(site: Site) -> None:
+    """Members type their email as they like."""
+    result = radtest(site, " Ana@Example.COM ", site.pin)
+    assert "Access-Accept" in result.stdout
+
+
+def test_wrong_pin_rejected_with_generic_message(site: Site) -> None:
+    """A wrong PIN and an unknown email get the same reply message."""
+    wrong = f"{(int(site.pin) + 1) % 100000:05d}"
+    result = radtest(site, "ana@example.com", wrong)
+    unknown = radtest(site, "nobody@example.com", wrong)
+    assert result.returncode != 0 and "Access-Reject" in result.stdout
+    assert "Access-Reject" in unknown.stdout
+    message = [ln for ln in result.stdout.splitlines() if "Reply-Message" in ln]
+    assert message and message == [
+        ln for ln in unknown.stdout.splitlines() if "Reply-Message" in ln
+    ]
+    site.server.wait_for("access", reason="wrong_pin", user="ana@example.com")
+    site.server.wait_for("access", reason="unknown_user")
+    assert wrong not in site.server.output()
+
+
+def test_disabled_customer_rejected(site: Site) -> None:
+    """A disabled member is rejected even with the right PIN; the log says inactive."""
+    result = radtest(site, "bob@example.com", _pin(site.cli, "bob@example.com"))
+    assert "Access-Reject" in result.stdout
+    site.server.wait_for("access", reason="inactive", user="bob@example.com")
+
+
+def test_chap_accept_and_reject(site: Site) -> None:
+    """CHAP with the request authenticator as challenge."""
+    assert "Access-Accept" in radtest(site, "ana@example.com", site.pin, "-t", "chap").stdout
+    wrong = f"{(int(site.pin) + 7) % 100000:05d}"
+    assert "Access-Reject" in radtest(site, "ana@example.com", wrong, "-t", "chap").stdout
+    site.server.wait_for("access", method="chap", reason="wrong_pin")
+
+
+def test_wrong_secret_never_accepted(site: Site) -> None:
+    """A NAS with the wrong secret gets no answer (Message-Authenticator fails): dropped."""
+    result = radclient(
+        site.server.auth_port,
+        "auth",
+        f'User-Name = "ana@example.com", User-Password = "{site.pin}", '
+        "Message-Authenticator = 0x00",
+        secret="not-the-right-secret",
+    )
+    assert "Access-Accept" not in result.stdout
+    assert result.returncode != 0
+    site.server.wait_for("access", reason="bad_authenticator", outcome="drop")
+
+
+def test_missing_message_authenticator_dropped(site: Site) -> None:
+    """BlastRADIUS default: an Access-Request without Message-Authenticator is dropped."""
+    result = radclient(
+        site.server.auth_port,
+        "auth",
+        f'User-Name = "ana@example.com", User-Password = "{site.pin}"',
+    )
+    assert "No reply" in result.stdout + result.stderr
+    site.server.wait_for("access", reason="missing_message_authenticator", outcome="drop")
+
+
+def test_message_authenticator_optional_per_client(site: Site) -> None:
+    """Equipment that cannot send it can be allowed, per client, without a restart."""
+    assert site.cli("nas", "update", "loopback", "--require-message-authenticator", "no").code == 0
+    site.server.wait_for("client_updated", client="loopback")
+    result = radclient(
+        site.server.auth_port,
+        "auth",
+        f'User-Name = "ana@example.com", User-Password = "{site.pin}"',
+    )
+    assert "Access-Accept" in result.stdout
+
+
+def test_status_server_answered(site: Site) -> None:
+    """RFC 5997 Status-Server gets Access-Accept on the auth port."""
+    result = radclient(site.server.auth_port, "status", "Message-Authenticator = 0x00")
+    assert result.returncode == 0 and "Access-Accept" in result.stdout
+
+
+def test_accounting_acknowledged_and_logged(site: Site) -> None:
+    """Accounting-Request gets Accounting-Response and one accounting log line."""
+    result = radclient(
+        site.server.acct_port,
+        "acct",
+        'Acct-Status-Type = Start, Acct-Session-Id = "s-1", User-Name = "ana@example.com"',
+    )
+    assert result.returncode == 0 and "Accounting-Response" in result.stdout
+    line = site.server.wait_for("accounting", session_id="s-1")
+    assert line["status_type"] == "start"
+
+
+def _send(port: int, packet: bytes, timeout: float = 2.0) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.bind(("127.0.0.1", 0))
+        sock.sendto(packet, ("127.0.0.1", port))
+        try:
+            return sock.recv(4096)
+        except TimeoutError:
+            return None
+
+
+def test_retransmission_answered_from_cache(site: Site) -> None:
+    """Same source port, identifier and authenticator: identical reply, one decision."""
+    wrong = f"{(int(site.pin) + 3) % 100000:05d}"
+    request = encode_request(
+        SECRET.encode(), identifier=77, user_name="ana@example.com", password=wrong.encode()
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.bind(("127.0.0.1", 0))
+        replies = []
+        for _ in range(3):
+            sock.sendto(request.packet, ("127.0.0.1", site.server.auth_port))
+            replies.append(sock.recv(4096))
+    assert replies[0] == replies[1] == replies[2]
+    assert replies[0][0] == c.Code.ACCESS_REJECT
+    assert verify_reply(replies[0], request.authenticator, SECRET.encode(), identifier=77)
+    time.sleep(0.2)
+    decisions = site.server.find("access", identifier=77)
+    assert len(decisions) == 1
+    assert len(site.server.find("retransmission", identifier=77)) == 2
+
+
+def test_malformed_packets_never_stop_the_server(site: Site) -> None:
+    """Garbage, truncations and bad lengths are dropped and logged; service goes on."""
+    good = encode_request(
+        SECRET.encode(), identifier=5, user_name="ana@example.com", password=site.pin.encode()
+    ).packet
+    bad_packets = [
+        b"\x01",
+        b"\x01\x02\x00\x10" + bytes(16),
+        good[:4] + good[4:20] + b"\x01\x00",
+        good[:2] + b"\x20\x00" + good[4:],  # Length 8192
+        good[:-3],
+        bytes(range(256)) * 20,
+    ]
+    for packet in bad_packets:
+        assert _send(site.server.auth_port, packet, timeout=0.3) is None
+    site.server.wait_for("access", reason="malformed")
+    reply = _send(site.server.auth_port, good)
+    assert reply is not None and reply[0] == c.Code.ACCESS_ACCEPT
+
+
+def test_sigterm_stops_gracefully(site: Site) -> None:
+    """SIGTERM: exit status 0 and a server_stopped event."""
+    assert site.server.stop() == 0
+    assert site.server.find("server_stopped")
+
+
+def test_unknown_client_dropped_then_added_live(sqlite_url: str, tmp_path: Path) -> None:
+    """No client for 127.0.0.1: no answer and a rate-limited log; adding one works live."""
+    cli = Cli(sqlite_url, tmp_path)
+    assert cli("nas", "add", "elsewhere", "--address", "192.0.2.0/24", "--secret", SECRET).code == 0
+    assert cli("customer", "add", "ana@example.com").code == 0
+    pin = _pin(cli, "ana@example.com")
+    with running_server(sqlite_url, tmp_path / "data") as server:
+        for _ in range(3):
+            result = radclient(
+                server.auth_port,
+                "auth",
+                f'User-Name = "ana@example.com", User-Password = "{pin}", '
+                "Message-Authenticator = 0x00",
+            )
+            assert "Access-Accept" not in result.stdout
+        warnings = server.find("unknown_client", client_address="127.0.0.1")
+        assert len(warnings) == 1  # the next ones are counted, not logged
+        assert (
+            cli("nas", "add", "loopback", "--address", "127.0.0.0/8", "--secret", SECRET).code == 0
+        )
+        server.wait_for("client_updated", client="loopback")
+        result = radclient(
+            server.auth_port,
+            "auth",
+            f'User-Name = "ana@example.com", User-Password = "{pin}", Message-Authenticator = 0x00',
+        )
+        assert "Access-Accept" in result.stdout
+
+
+def test_most_specific_client_wins(sqlite_url: str, tmp_path: Path) -> None:
+    """A /32 entry beats the /8 covering it: its secret is the one that verifies."""
+    cli = Cli(sqlite_url, tmp_path)
+    assert cli("nas", "add", "wide", "--address", "127.0.0.0/8", "--secret", "w" * 20).code == 0
+    assert cli("nas", "add", "exact", "--address", "127.0.0.1", "--secret", SECRET).code == 0
+    assert cli("customer", "add", "ana@example.com").code == 0
+    pin = _pin(cli, "ana@example.com")
+    with running_server(sqlite_url, tmp_path / "data") as server:
+        result = radclient(
+            server.auth_port,
+            "auth",
+            f'User-Name = "ana@example.com", User-Password = "{pin}", Message-Authenticator = 0x00',
+        )
+        assert "Access-Accept" in result.stdout
+        assert server.wait_for("access", reason="ok")["client"] == "exact"
+
+
+def test_ipv6_loopback(sqlite_url: str, tmp_path: Path) -> None:
+    """The server answers over IPv6 for a client registered by IPv6 address."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    cli = Cli(sqlite_url, tmp_path)
+    assert cli("nas", "add", "v6", "--address", "::1", "--secret", SECRET).code == 0
+    assert cli("customer", "add", "ana@example.com").code == 0
+    pin = _pin(cli, "ana@example.com")
+    with running_server(sqlite_url, tmp_path / "data", "--host", "::1") as server:
+        result = radclient(
+            server.auth_port,
+            "auth",
+            f'User-Name = "ana@example.com", User-Password = "{pin}", Message-Authenticator = 0x00',
+            host="[::1]",
+        )
+        assert "Access-Accept" in result.stdout, result.stdout + result.stderr
