@@ -1,0 +1,87 @@
+"""RFC 5080 duplicate detection: hit, expiry, bound, markers."""
+
+from __future__ import annotations
+
+import pytest
+from protocol_samples import pap_request
+
+from radius_server.protocol import Pending, ReplyCache, cache_key, decode_request
+
+
+def key(n: int) -> tuple[str, int, int, bytes]:
+    return ("192.0.2.1", 1812, n & 0xFF, n.to_bytes(16, "big"))
+
+
+def test_cache_key_is_source_identifier_and_authenticator() -> None:
+    request = decode_request(pap_request())
+    assert cache_key("192.0.2.9", 40000, request) == (
+        "192.0.2.9",
+        40000,
+        request.identifier,
+        request.authenticator,
+    )
+
+
+def test_claim_then_store_then_hit() -> None:
+    cache = ReplyCache(ttl=5.0)
+    assert cache.claim(key(1), now=100.0) is None  # new: ours to decide
+    assert cache.claim(key(1), now=100.5) is Pending.IN_PROGRESS  # retransmission meanwhile
+    cache.store(key(1), b"reply-bytes", now=101.0)
+    assert cache.claim(key(1), now=102.0) == b"reply-bytes"
+    assert cache.get(key(1), now=102.0) == b"reply-bytes"
+    assert cache.get(key(2), now=102.0) is None
+
+
+def test_entries_expire_after_ttl() -> None:
+    cache = ReplyCache(ttl=5.0)
+    cache.store(key(1), b"r1", now=10.0)
+    assert cache.get(key(1), now=14.999) == b"r1"
+    assert cache.get(key(1), now=15.0) is None
+    assert len(cache) == 0  # purged, not only hidden
+    assert cache.claim(key(1), now=15.0) is None  # a fresh request again
+
+
+def test_store_refreshes_expiry_from_the_reply_time() -> None:
+    cache = ReplyCache(ttl=5.0)
+    cache.claim(key(1), now=0.0)
+    cache.store(key(1), b"r", now=4.0)
+    assert cache.get(key(1), now=8.5) == b"r"
+
+
+def test_dropped_marker() -> None:
+    cache = ReplyCache()
+    cache.claim(key(1), now=0.0)
+    cache.store_dropped(key(1), now=0.1)
+    assert cache.claim(key(1), now=1.0) is Pending.DROPPED
+
+
+def test_discard_allows_a_retry() -> None:
+    cache = ReplyCache()
+    cache.claim(key(1), now=0.0)
+    cache.discard(key(1))
+    assert cache.claim(key(1), now=0.1) is None
+    cache.discard(key(99))  # unknown: no error
+
+
+def test_size_is_bounded_and_oldest_evicted_first() -> None:
+    cache = ReplyCache(ttl=60.0, max_entries=3)
+    for n in range(5):
+        cache.store(key(n), bytes((n,)), now=float(n))
+    assert len(cache) == 3
+    assert cache.get(key(0), now=5.0) is None
+    assert cache.get(key(1), now=5.0) is None
+    assert [cache.get(key(n), now=5.0) for n in (2, 3, 4)] == [b"\x02", b"\x03", b"\x04"]
+
+
+def test_many_entries_expire_in_order() -> None:
+    cache = ReplyCache(ttl=1.0, max_entries=100_000)
+    for n in range(10_000):
+        cache.store(key(n), b"r", now=n / 10_000)
+    cache.store(key(10_001), b"r", now=1.5)
+    assert len(cache) == 1 + sum(1 for n in range(10_000) if n / 10_000 + 1.0 > 1.5)
+
+
+@pytest.mark.parametrize(("ttl", "size"), [(0.0, 10), (-1.0, 10), (5.0, 0)])
+def test_invalid_configuration(ttl: float, size: int) -> None:
+    with pytest.raises(ValueError):
+        ReplyCache(ttl=ttl, max_entries=size)

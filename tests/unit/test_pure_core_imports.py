@@ -1,0 +1,74 @@
+"""The pure core imports no I/O, no database and no clock (ARCHITECTURE: pure core).
+
+Scans the source with ``ast`` rather than importing it, so a forbidden import
+inside a function or under ``if TYPE_CHECKING`` is caught as well.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import radius_server
+
+PURE_PACKAGES = ["protocol"]
+FORBIDDEN = ("socket", "asyncio", "sqlalchemy", "time", "radius_server.store", "selectors")
+
+PACKAGE_DIR = Path(radius_server.__file__).resolve().parent
+
+
+def pure_modules() -> list[Path]:
+    return sorted(p for name in PURE_PACKAGES for p in (PACKAGE_DIR / name).rglob("*.py"))
+
+
+def imported_modules(path: Path, package: str = "radius_server.protocol") -> list[str]:
+    """Every module ``path`` imports, relative imports resolved against ``package``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            names.append(base)
+            # "from radius_server import store" imports radius_server.store
+            names.extend(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def is_forbidden(module: str) -> bool:
+    return any(module == bad or module.startswith(bad + ".") for bad in FORBIDDEN)
+
+
+def test_pure_packages_exist() -> None:
+    assert pure_modules(), "no module found under the pure packages"
+
+
+def package_of(path: Path) -> str:
+    """The package a module file belongs to (for __init__.py, the package itself)."""
+    return ".".join(path.relative_to(PACKAGE_DIR.parent).parent.parts)
+
+
+@pytest.mark.parametrize("path", pure_modules(), ids=lambda p: str(p.relative_to(PACKAGE_DIR)))
+def test_no_forbidden_imports(path: Path) -> None:
+    bad = [m for m in imported_modules(path, package_of(path)) if is_forbidden(m)]
+    assert not bad, f"{path.name} imports {bad}: the protocol core must stay pure"
+
+
+def test_checker_catches_forbidden_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import time\nfrom asyncio import sleep\nfrom radius_server import store\n"
+        "from ..store import models\nfrom time import monotonic\n"
+        "def f():\n    import socket\n",
+        encoding="utf-8",
+    )
+    found = {m for m in imported_modules(sample) if is_forbidden(m)}
+    assert found >= {"time", "asyncio", "radius_server.store", "socket"}
+    assert "radius_server.store.models" in found  # the relative import, resolved
+    assert not {m for m in imported_modules(sample) if not is_forbidden(m)} - {"radius_server"}
