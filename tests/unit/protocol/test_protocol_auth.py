@@ -5,16 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from protocol_samples import (
-    FIXED_AUTHENTICATOR,
-    PIN,
-    RFC2865_7_1_REQUEST,
-    RFC2865_7_2_REQUEST,
-    RFC5997_STATUS_SERVER,
-    RFC_SECRET,
-    SECRET,
-    pap_request,
-)
 
 from radius_server.protocol import (
     Authenticity,
@@ -34,6 +24,16 @@ from radius_server.protocol import (
 )
 from radius_server.protocol import codes as c
 from radius_server.protocol.chap import encode_chap_password
+from tests.unit.protocol.protocol_samples import (
+    FIXED_AUTHENTICATOR,
+    PIN,
+    RFC2865_7_1_REQUEST,
+    RFC2865_7_2_REQUEST,
+    RFC5997_STATUS_SERVER,
+    RFC_SECRET,
+    SECRET,
+    pap_request,
+)
 
 
 def flip(packet: bytes, index: int) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from protocol_samples import RFC2865_7_1_REQUEST, RFC2865_7_2_REQUEST, SECRET, pap_request
 
 from radius_server.protocol import (
     ProtocolError,
@@ -20,6 +19,12 @@ from radius_server.protocol import (
     verify_reply,
 )
 from radius_server.protocol.codes import Code
+from tests.unit.protocol.protocol_samples import (
+    RFC2865_7_1_REQUEST,
+    RFC2865_7_2_REQUEST,
+    SECRET,
+    pap_request,
+)
 
 
 def exercise(data: bytes) -> None:

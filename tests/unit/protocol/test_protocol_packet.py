@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from protocol_samples import (
-    FIXED_AUTHENTICATOR,
-    RFC2865_7_1_REQUEST,
-    RFC2865_7_2_REQUEST,
-    RFC_SECRET,
-    pap_request,
-)
 
 from radius_server.protocol import (
     MalformedPacket,
@@ -19,6 +12,13 @@ from radius_server.protocol import (
     decrypt_password,
 )
 from radius_server.protocol import codes as c
+from tests.unit.protocol.protocol_samples import (
+    FIXED_AUTHENTICATOR,
+    RFC2865_7_1_REQUEST,
+    RFC2865_7_2_REQUEST,
+    RFC_SECRET,
+    pap_request,
+)
 
 
 def build_raw(body: bytes, code: int = 1, length: int | None = None) -> bytes:

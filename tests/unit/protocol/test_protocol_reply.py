@@ -5,17 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from protocol_samples import (
-    FIXED_AUTHENTICATOR,
-    PIN,
-    RFC2865_7_1_ACCEPT,
-    RFC2865_7_1_REQUEST,
-    RFC5997_ACCEPT,
-    RFC5997_STATUS_SERVER,
-    RFC_SECRET,
-    SECRET,
-    pap_request,
-)
 from pyrad.packet import AuthPacket, Packet
 
 from radius_server.protocol import (
@@ -41,6 +30,17 @@ from radius_server.protocol import (
     vlan_attributes,
 )
 from radius_server.protocol import codes as c
+from tests.unit.protocol.protocol_samples import (
+    FIXED_AUTHENTICATOR,
+    PIN,
+    RFC2865_7_1_ACCEPT,
+    RFC2865_7_1_REQUEST,
+    RFC5997_ACCEPT,
+    RFC5997_STATUS_SERVER,
+    RFC_SECRET,
+    SECRET,
+    pap_request,
+)
 
 
 def with_proxy_states(packet: bytes, states: list[bytes], secret: bytes = SECRET) -> bytes:

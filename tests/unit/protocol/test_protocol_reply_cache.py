@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from protocol_samples import pap_request
 
 from radius_server.protocol import Pending, ReplyCache, cache_key, decode_request
+from tests.unit.protocol.protocol_samples import pap_request
 
 
 def key(n: int) -> tuple[str, int, int, bytes]:
