@@ -50,6 +50,36 @@ class Settings:
     # Seconds to wait before sending an Access-Reject (0 = none), like FreeRADIUS reject_delay.
     reject_delay: float = 0.0
     unknown_client_log_interval: float = 10.0
+    # Guessing protection (throttle.py; the README's security model derives its
+    # numbers from these defaults). Budgets count failures in rolling windows.
+    throttle_enabled: bool = True
+    throttle_user_budget: int = 10  # distinct wrong PINs per user, unknown devices
+    throttle_user_window_hours: float = 24.0
+    throttle_device_budget: int = 5  # per (user, known device)
+    throttle_device_window_hours: float = 24.0
+    throttle_station_budget: int = 20  # per calling station across users
+    throttle_station_window_hours: float = 1.0
+    throttle_global_budget: int = 100  # all unknown devices together
+    throttle_global_window_hours: float = 1.0
+    throttle_known_device_days: float = 90.0
+    throttle_max_known_devices: int = 3
+    throttle_stale_pin_days: float = 30.0
+    # EAP (PEAP/TTLS for WPA2/WPA3-Enterprise). Empty paths mean the files that
+    # ``radius-server certs generate`` writes to <data_dir>/certs/ (see tls_files());
+    # without a server certificate EAP is off and PAP/CHAP/MS-CHAPv2 still work.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Certificates sent after the server's own (intermediates, the private CA).
+    tls_ca_file: str = ""
+    tls_min_version: str = "1.2"  # 1.2 | 1.3
+    tls_max_version: str = "1.3"
+    eap_default_method: str = "peap"  # peap | ttls: what we offer first; a Nak switches
+    # Seconds an unfinished EAP conversation is kept after its last message.
+    eap_session_timeout: float = 60.0
+    # Unfinished EAP conversations held at once; beyond it new ones are dropped.
+    eap_max_sessions: int = 4096
+    # Octets of TLS data per EAP-Request (FreeRADIUS fragment_size).
+    eap_fragment_size: int = 1024
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_security: str = "starttls"  # none | starttls | tls
@@ -69,11 +99,29 @@ class Settings:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).expanduser() / 'radius-server.db'}"
 
+    def tls_files(self) -> tuple[Path, Path, Path | None]:
+        """(certificate, key, chain) for EAP; empty settings mean ``<data_dir>/certs/``.
+
+        The chain defaults to the generated ``ca.pem`` only when it exists.
+        """
+        certs = Path(self.data_dir).expanduser() / "certs"
+        cert = Path(self.tls_cert_file).expanduser() if self.tls_cert_file else certs / "server.pem"
+        key = Path(self.tls_key_file).expanduser() if self.tls_key_file else certs / "server.key"
+        chain: Path | None = None
+        if self.tls_ca_file:
+            chain = Path(self.tls_ca_file).expanduser()
+        elif not self.tls_cert_file and (certs / "ca.pem").exists():
+            chain = certs / "ca.pem"
+        return cert, key, chain
+
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_format": ("auto", "json", "console"),
     "log_level": ("debug", "info", "warning", "error"),
     "smtp_security": ("none", "starttls", "tls"),
+    "tls_min_version": ("1.2", "1.3"),
+    "tls_max_version": ("1.2", "1.3"),
+    "eap_default_method": ("peap", "ttls"),
 }
 _PORTS = ("auth_port", "acct_port", "smtp_port")
 _SECRET_NAMES = ("smtp_password",)
@@ -133,12 +181,23 @@ def _validate(settings: Settings) -> None:
         port = getattr(settings, name)
         if not 0 <= port <= 65535:
             raise ConfigError(f"setting {name}: {port} is not a port number (0-65535)")
-    for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout"):
+    for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
     for name in ("reject_delay", "unknown_client_log_interval"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name}: must not be negative")
+    if settings.tls_min_version > settings.tls_max_version:
+        raise ConfigError("setting tls_min_version: higher than tls_max_version")
+    if settings.eap_max_sessions <= 0:
+        raise ConfigError("setting eap_max_sessions: must be greater than 0")
+    if not 64 <= settings.eap_fragment_size <= 3000:
+        # The reply must fit one RADIUS packet (4096 octets) with its 253-octet pieces.
+        raise ConfigError("setting eap_fragment_size: must be between 64 and 3000")
+    for name in [f.name for f in fields(Settings) if f.name.startswith("throttle_")]:
+        value = getattr(settings, name)
+        if not isinstance(value, bool) and value <= 0:
+            raise ConfigError(f"setting {name}: must be greater than 0")
     if settings.smtp_rate_per_minute <= 0:
         raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
     url = settings.database_url

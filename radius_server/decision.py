@@ -53,6 +53,8 @@ class Decision:
     attributes: tuple[tuple[int, bytes], ...] = field(default=())
     # Canonical email of the member the request named, when one was found.
     member_email: str | None = None
+    # Extra words for the log line (e.g. which budget a lock belongs to).
+    detail: str | None = None
 
 
 def drop(reason: Reason) -> Decision:

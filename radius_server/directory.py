@@ -33,6 +33,7 @@ class Member:
     valid_from: float | None  # POSIX seconds, UTC
     valid_until: float | None
     pin_changed_at: float | None
+    previous_pin: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_record(cls, record: CustomerRecord) -> Member:
@@ -46,6 +47,7 @@ class Member:
             valid_from=_timestamp(record.valid_from),
             valid_until=_timestamp(record.valid_until),
             pin_changed_at=_timestamp(record.pin_changed_at),
+            previous_pin=record.previous_pin.encode("ascii") if record.previous_pin else None,
         )
 
 

@@ -13,12 +13,13 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
-from radius_server.directory import Client, Directory
+from radius_server.directory import Client, Directory, normalize_email
+from radius_server.guard import Guard
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
 from radius_server.protocol.chap import verify_chap_request
@@ -28,6 +29,7 @@ from radius_server.protocol.pap import decrypt_pin
 from radius_server.protocol.reply import encode_reply
 from radius_server.protocol.reply_cache import ReplyCache
 from radius_server.ratelimit import LogThrottle
+from radius_server.throttle import fingerprint, normalize_station
 
 _REPLY_CODE = {
     Outcome.ACCEPT: c.Code.ACCESS_ACCEPT,
@@ -58,6 +60,9 @@ class Attempt:
     method: str  # pap | chap | mschap | eap-peap | eap-ttls-pap ...
     calling_station: str | None
     client: Client
+    # The PIN offered, when the method reveals it (PAP): only distinct wrong
+    # PINs then count against the budgets. None: every failure counts.
+    offered: bytes | None = None
 
 
 # verify(user_name, check, method_label) -> Decision: the engine's verify_credentials,
@@ -125,8 +130,11 @@ class Engine:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         methods: dict[str, MethodHandler] | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.directory = directory
+        # Guessing protection; None only in tests of the bare decision path.
+        self.guard = guard
         # "eap" and "mschap" handlers, when configured (see eap/).
         self.methods = dict(methods or {})
         self.log = log
@@ -243,6 +251,7 @@ class Engine:
             # rejecting a paying member.
             return drop(Reason.STORAGE_UNAVAILABLE)
         secret = ctx.client.secret
+        offered: bytes | None = None
         if ctx.method == "pap":
             offered = decrypt_pin(request.user_password, secret, request.authenticator)
             if offered is None:
@@ -262,8 +271,11 @@ class Engine:
             return policy.reject(
                 Reason.UNSUPPORTED_METHOD, self.directory.members.get(request.user_name)
             )
+        offered_pin = offered if ctx.method == "pap" else None
         return self.verify_credentials(
-            request.user_name, check, Attempt(ctx.method, request.calling_station_id, ctx.client)
+            request.user_name,
+            check,
+            Attempt(ctx.method, request.calling_station_id, ctx.client, offered_pin),
         )
 
     def _delegate(self, ctx: _Context, handler: MethodHandler) -> Decision:
@@ -289,9 +301,32 @@ class Engine:
         rules (active, Wi-Fi access, validity window) are the same for all.
         """
         member = self.directory.members.get(user_name)
-        return policy.decide(
-            member, check, self.clock(), max_session=self.options.max_session_seconds
-        )
+        now = self.clock()
+        guard = self.guard
+        if guard is None:
+            return policy.decide(member, check, now, max_session=self.options.max_session_seconds)
+        user = member.email if member is not None else normalize_email(user_name)[:254]
+        device = normalize_station(attempt.calling_station)
+        block = guard.gate(user, device, now)
+        if block is not None:
+            # Rejected without looking at the PIN: a right guess now confirms nothing.
+            reason = Reason.LOCKED_OUT if block.locked_out else Reason.THROTTLED
+            return replace(policy.reject(reason, member), detail=f"{block.scope.value}_limit")
+        decision = policy.decide(member, check, now, max_session=self.options.max_session_seconds)
+        if decision.reason in (Reason.WRONG_PIN, Reason.UNKNOWN_USER):
+            if (
+                member is not None
+                and member.previous_pin is not None
+                and guard.is_stale_window(member.pin_changed_at, now)
+                and check(member.previous_pin)
+            ):
+                # A device still holding the PIN from before the last change.
+                return policy.reject(Reason.STALE_PIN, member)
+            mark = fingerprint(user, attempt.offered) if attempt.offered is not None else None
+            guard.failed(user, device, mark, now)
+        elif decision.outcome is Outcome.ACCEPT:
+            guard.succeeded(user, device, now)
+        return decision
 
     # -- accounting ------------------------------------------------------------------
 
@@ -331,8 +366,8 @@ class Engine:
         }
         if ctx.method:
             fields["method"] = ctx.method
-        if detail or ctx.detail:
-            fields["detail"] = detail or ctx.detail
+        if detail or ctx.detail or decision.detail:
+            fields["detail"] = detail or decision.detail or ctx.detail
         event = "access"
         if request is not None:
             fields["packet"] = _code_name(request.code)

@@ -29,6 +29,14 @@ class FeedCursor:
         """Ask the feed for everything above this."""
         return min(self._holes) - 1 if self._holes else self.highest
 
+    def is_new(self, seq: int) -> bool:
+        """True for a sequence not applied yet (above the highest, or a known hole).
+
+        Re-reading from ``floor`` returns rows already applied above a hole;
+        feeds whose events are not idempotent skip those.
+        """
+        return seq > self.highest or seq in self._holes
+
     def reset(self, position: int) -> None:
         """After a full reload at ``position``."""
         self.highest = position

@@ -10,9 +10,11 @@ from radius_server import __version__
 from radius_server.config import Settings
 from radius_server.directory import Directory
 from radius_server.engine import Engine, EngineOptions
+from radius_server.guard import Guard, instance_name, throttle_settings
 from radius_server.store import database
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
+from radius_server.store.throttle_log import ThrottleLog
 from radius_server.sync import DirectorySync
 from radius_server.transport import open_endpoint
 
@@ -40,6 +42,15 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         interval=settings.sync_interval,
     )
     await sync.poll_once()
+    guard = Guard(
+        throttle_settings(settings),
+        log,
+        ThrottleLog(database.make_session_factory(db_engine), instance_name()),
+    )
+    try:
+        await asyncio.to_thread(guard.load)
+    except Exception as exc:  # start anyway: budgets begin empty and fill up
+        log.warning("throttle_history_unavailable", error=type(exc).__name__)
     engine = Engine(
         directory,
         log,
@@ -48,6 +59,7 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
             reject_delay=settings.reject_delay,
             unknown_client_log_interval=settings.unknown_client_log_interval,
         ),
+        guard=guard,
     )
     auth_transport, auth_protocol = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth"
@@ -78,6 +90,7 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         ready=directory.ready,
     )
     sync_task = asyncio.create_task(sync.run())
+    guard_task = asyncio.create_task(guard.run(settings.sync_interval))
     try:
         await stop.wait()
     finally:
@@ -87,7 +100,9 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         auth_transport.close()
         acct_transport.close()
         sync.stop()
+        guard.stop()
         await sync_task
+        await guard_task
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         db_engine.dispose()

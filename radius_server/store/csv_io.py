@@ -247,6 +247,8 @@ def import_customers(
         taken.update(r.values["pin"] for r in creates if "pin" in r.values)
         now = utcnow()
         for current, diff in updates:
+            if "pin" in diff:
+                current.previous_pin = current.pin
             for key, value in diff.items():
                 setattr(current, key, value)
             current.updated_at = now

@@ -51,6 +51,7 @@ def to_record(row: Customer) -> CustomerRecord:
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         pin_changed_at=as_utc(row.pin_changed_at),
+        previous_pin=row.previous_pin,
     )
 
 
@@ -233,10 +234,12 @@ class CustomerRepository:
             taken = used_pins(session)
             if new_pin is not None and new_pin in taken:
                 raise taken_error(session, new_pin)
+            previous = row.pin
             for _ in range(_DRAW_ATTEMPTS):
                 chosen = new_pin if new_pin is not None else pins.draw_pin(taken)
                 try:
                     with session.begin_nested():
+                        row.previous_pin = previous
                         row.pin = chosen
                         row.pin_changed_at = row.updated_at = utcnow()
                         session.flush()

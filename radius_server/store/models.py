@@ -62,6 +62,9 @@ class Customer(Base):
     pin_changed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # The PIN before the last change, so a phone retrying it is told apart from
+    # a guesser (reason stale_pin) instead of burning the member's budget.
+    previous_pin: Mapped[str | None] = mapped_column(String(5))
 
 
 class RadiusClient(Base):
@@ -107,3 +110,47 @@ class Change(Base):
     # Without AUTOINCREMENT SQLite reuses the highest rowid once it is deleted,
     # and a server following the feed would never see the reused numbers.
     __table_args__ = {"sqlite_autoincrement": True}
+
+
+class MailTemplate(Base):
+    """An email template edited by admins: one row per kind, shared by every admin.
+
+    No row means the built-in default (``radius_server.mail.template``), so a
+    better default in a new version reaches every space that never edited it.
+    """
+
+    __tablename__ = "mail_templates"
+
+    # Which email this is; "pin_reminder" is the only one so far.
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    # "" means no HTML part: the message is plain text only.
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ThrottleEventRow(Base):
+    """Guessing-protection facts shared by every server instance (see throttle.py).
+
+    Failures, first successes of a device, and admin clears. Servers append
+    their own events in batches and follow everybody else's by ``seq``.
+    """
+
+    __tablename__ = "throttle_events"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16))  # failure | success | clear
+    user_key: Mapped[str] = mapped_column(String(254))
+    device: Mapped[str | None] = mapped_column(String(64))
+    known: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Keyed hash of the PIN tried (PAP), hex; NULL counts every failure (CHAP).
+    fingerprint: Mapped[str | None] = mapped_column(String(32))
+    instance: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_throttle_events_at", "at"),
+        {"sqlite_autoincrement": True},
+    )

@@ -34,6 +34,7 @@ class CustomerRecord:
     created_at: datetime | None
     updated_at: datetime | None
     pin_changed_at: datetime | None
+    previous_pin: str | None = field(default=None, repr=False)
 
     def to_dict(self, *, include_pin: bool) -> dict[str, Any]:
         """JSON-ready mapping; the PIN only when the caller is an admin view that shows it."""

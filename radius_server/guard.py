@@ -1,0 +1,189 @@
+"""Guessing protection around the engine: the pure Throttle plus sharing through the database.
+
+The engine calls ``gate``/``failed``/``succeeded`` on the hot path; those touch
+memory only and queue events. ``run`` (a background task) writes the queue in
+batches and applies other instances' events, in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from radius_server.config import Settings
+from radius_server.feed_cursor import FeedCursor
+from radius_server.store.throttle_log import ThrottleLog
+from radius_server.throttle import (
+    DAY,
+    HOUR,
+    Block,
+    EventKind,
+    Outbox,
+    Scope,
+    Throttle,
+    ThrottleEvent,
+    ThrottleSettings,
+    Transition,
+)
+
+# A known device's success is re-announced to other instances at most this often.
+SUCCESS_REFRESH_SECONDS = DAY
+
+
+def throttle_settings(settings: Settings) -> ThrottleSettings:
+    """ThrottleSettings from the program's settings."""
+    return ThrottleSettings(
+        user_budget=settings.throttle_user_budget,
+        user_window=settings.throttle_user_window_hours * HOUR,
+        device_budget=settings.throttle_device_budget,
+        device_window=settings.throttle_device_window_hours * HOUR,
+        station_budget=settings.throttle_station_budget,
+        station_window=settings.throttle_station_window_hours * HOUR,
+        global_budget=settings.throttle_global_budget,
+        global_window=settings.throttle_global_window_hours * HOUR,
+        known_device_days=settings.throttle_known_device_days,
+        max_known_devices=settings.throttle_max_known_devices,
+        stale_pin_days=settings.throttle_stale_pin_days,
+        enabled=settings.throttle_enabled,
+    )
+
+
+def instance_name() -> str:
+    """Identifies this server process among instances sharing the database."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def _iso(seconds: float | None) -> str | None:
+    return datetime.fromtimestamp(seconds, UTC).isoformat() if seconds else None
+
+
+def log_transitions(log: Any, transitions: list[Transition], source: str) -> None:
+    """One event per lock change: lockout_started/released, defensive_mode_*."""
+    for change in transitions:
+        if change.scope is Scope.GLOBAL:
+            name = "defensive_mode_started" if change.started else "defensive_mode_ended"
+        else:
+            name = "lockout_started" if change.started else "lockout_released"
+        fields: dict[str, Any] = {"scope": change.scope.value, "key": change.key,
+                                  "source": source}
+        if change.started:
+            fields.update(until=_iso(change.until), failures=change.failures,
+                          reason="locked_out" if change.scope in (Scope.USER, Scope.DEVICE)
+                          else "throttled")
+        (log.warning if change.started else log.info)(name, **fields)
+
+
+class Guard:
+    """The engine's view of guessing protection."""
+
+    def __init__(self, settings: ThrottleSettings, log: Any,
+                 store: ThrottleLog | None = None) -> None:
+        self.throttle = Throttle(settings)
+        self.settings = settings
+        self.log = log
+        self.store = store
+        self.outbox = Outbox()
+        self.cursor = FeedCursor()
+        self.degraded = False
+        self._stopping = asyncio.Event()
+
+    # -- hot path (memory only) -------------------------------------------------
+
+    def gate(self, user: str, device: str | None, now: float) -> Block | None:
+        """The lock that applies, if any."""
+        return self.throttle.gate(user, device, now)
+
+    def is_stale_window(self, pin_changed_at: float | None, now: float) -> bool:
+        """True while a previous PIN is still recognised as a stale phone's."""
+        return pin_changed_at is not None and (
+            now - pin_changed_at < self.settings.stale_pin_days * DAY
+        )
+
+    def failed(self, user: str, device: str | None, fingerprint: bytes | None,
+               now: float) -> None:
+        """Count a wrong PIN (or a failed attempt, when fingerprint is None)."""
+        event = ThrottleEvent(EventKind.FAILURE, now, user, device,
+                              self.throttle.is_known(user, device, now), fingerprint)
+        self._local(event)
+
+    def succeeded(self, user: str, device: str | None, now: float) -> None:
+        """Remember the device as known (and tell other instances now and then)."""
+        if device is None:
+            return
+        seen = self.throttle.known.get(user, {}).get(device)
+        if seen is None or now - seen > SUCCESS_REFRESH_SECONDS:
+            self._local(ThrottleEvent(EventKind.SUCCESS, now, user, device, True))
+
+    def _local(self, event: ThrottleEvent) -> None:
+        log_transitions(self.log, self.throttle.apply(event), "local")
+        if self.store is not None:
+            self.outbox.push(event)
+
+    # -- background -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Replay shared history at start-up (blocking; call in a thread)."""
+        if self.store is None:
+            return
+        now = time.time()
+        s = self.settings
+        longest = max(s.user_window, s.device_window, s.station_window, s.global_window)
+        position = self.store.position()
+        self.throttle.load(self.store.history(now - longest, now - s.known_device_days * DAY))
+        self.cursor.reset(position)
+        # Locks already over by now are not news.
+        self.throttle.expire(now)
+
+    def _exchange(self) -> list[tuple[int, ThrottleEvent | None]]:
+        """Write our events, read everyone else's (blocking; runs in a thread)."""
+        assert self.store is not None
+        batch = self.outbox.take()
+        try:
+            self.store.append(batch)
+        except Exception:
+            # Keep them for the next round rather than lose a failure count.
+            self.outbox.pending[:0] = batch
+            raise
+        rows = self.store.after(self.cursor.floor)
+        return [(seq, event) for seq, event in rows if self.cursor.is_new(seq)]
+
+    async def exchange_once(self) -> None:
+        """One round of sharing; failures only mark the guard degraded."""
+        if self.store is None:
+            return
+        try:
+            fresh = await asyncio.to_thread(self._exchange)
+        except Exception as exc:
+            if not self.degraded:
+                self.degraded = True
+                self.log.warning("throttle_sync_degraded", error=type(exc).__name__,
+                                 queued=len(self.outbox.pending))
+            return
+        if self.degraded:
+            self.degraded = False
+            self.log.info("throttle_sync_recovered")
+        for _seq, event in fresh:
+            if event is None:
+                continue  # ours, already counted when it happened
+            log_transitions(self.log, self.throttle.apply(event), "peer")
+            if event.kind is EventKind.CLEAR:
+                self.log.info("lockout_cleared", user=event.user, source="admin")
+        self.cursor.advance([seq for seq, _ in fresh], time.monotonic())
+        log_transitions(self.log, self.throttle.expire(time.time()), "expiry")
+
+    async def run(self, interval: float) -> None:
+        """Share events every ``interval`` seconds until stop()."""
+        while not self._stopping.is_set():
+            await self.exchange_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+        await self.exchange_once()  # flush what is queued before exiting
+
+    def stop(self) -> None:
+        """Ask run() to finish (after a last flush)."""
+        self._stopping.set()
