@@ -13,7 +13,18 @@ import sys
 from collections.abc import Sequence
 
 from radius_server import __version__
-from radius_server.cli import customer, db, demo, nas, probe, serve
+from radius_server.cli import (
+    customer,
+    db,
+    demo,
+    lockout,
+    mail,
+    nas,
+    probe,
+    remind,
+    serve,
+    template,
+)
 from radius_server.cli.context import AppContext
 from radius_server.config import ConfigError, load_settings
 from radius_server.logging import configure_logging
@@ -21,7 +32,7 @@ from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
 
 # Modules that add sub-commands, in the order --help lists them.
-COMMAND_MODULES = [serve, customer, nas, probe, demo, db]
+COMMAND_MODULES = [serve, customer, nas, lockout, probe, demo, db, remind, template, mail]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,5 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except BrokenPipeError:
+        # Output piped into head(1) and friends: not an error worth a traceback.
+        sys.stderr.close()
+        return EXIT_OK
     finally:
         ctx.close()
