@@ -114,11 +114,13 @@ class Window:
 
     def add(self, mark: bytes, at: float) -> None:
         """Remember ``mark``; a repeat inside the window costs nothing."""
-        if mark not in self.marks:
-            self.marks[mark] = at
-            if len(self.marks) > 1 and at < next(reversed(self.marks.values()), at):
-                # Remote events can arrive late: keep the dict ordered by time.
-                self.marks = OrderedDict(sorted(self.marks.items(), key=lambda kv: kv[1]))
+        if mark in self.marks:
+            return
+        latest = next(reversed(self.marks.values()), at) if self.marks else at
+        self.marks[mark] = at
+        if at < latest:
+            # Remote events can arrive late: keep the dict ordered by time.
+            self.marks = OrderedDict(sorted(self.marks.items(), key=lambda kv: kv[1]))
 
     def count(self, now: float, window: float) -> int:
         """Marks still inside the window (older ones are forgotten)."""

@@ -1,0 +1,170 @@
+"""Table-driven decisions: the pure policy, then the engine's handling of odd requests."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+
+import pytest
+
+from radius_server import policy
+from radius_server.decision import Outcome, Reason
+from radius_server.directory import Member
+from radius_server.protocol import codes as c
+from radius_server.protocol.client import encode_request, encode_status_server
+from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness
+
+NOW = 1_800_000_000.0
+BASE = Member(
+    id=1,
+    email="ana@example.com",
+    pin=b"24680",
+    active=True,
+    wifi_access=True,
+    valid_from=None,
+    valid_until=None,
+    pin_changed_at=NOW - 100,
+)
+
+
+@pytest.mark.parametrize(
+    ("member", "offered", "outcome", "reason"),
+    [
+        (BASE, b"24680", Outcome.ACCEPT, Reason.OK),
+        (BASE, b"24681", Outcome.REJECT, Reason.WRONG_PIN),
+        (None, b"24680", Outcome.REJECT, Reason.UNKNOWN_USER),
+        (replace(BASE, active=False), b"24680", Outcome.REJECT, Reason.INACTIVE),
+        (replace(BASE, active=False), b"11111", Outcome.REJECT, Reason.WRONG_PIN),
+        (replace(BASE, wifi_access=False), b"24680", Outcome.REJECT, Reason.NO_WIFI_ACCESS),
+        (replace(BASE, valid_from=NOW + 10), b"24680", Outcome.REJECT, Reason.NOT_YET_VALID),
+        (replace(BASE, valid_until=NOW), b"24680", Outcome.REJECT, Reason.EXPIRED),
+        (
+            replace(BASE, valid_from=NOW - 10, valid_until=NOW + 10),
+            b"24680",
+            Outcome.ACCEPT,
+            Reason.OK,
+        ),
+    ],
+)
+def test_decide(member: Member | None, offered: bytes, outcome: Outcome, reason: Reason) -> None:
+    """Outcome and reason for each member state; the PIN is checked first."""
+    decision = policy.decide(member, policy.pap_check(offered), NOW)
+    assert (decision.outcome, decision.reason) == (outcome, reason)
+    if outcome is Outcome.REJECT:
+        assert decision.attributes == ((policy.REPLY_MESSAGE, policy.REJECT_MESSAGE),)
+
+
+def test_session_timeout_ends_with_validity() -> None:
+    """An accept carries Session-Timeout up to valid-until."""
+    member = replace(BASE, valid_until=NOW + 3600)
+    decision = policy.decide(member, policy.pap_check(b"24680"), NOW)
+    assert (policy.SESSION_TIMEOUT, struct.pack("!I", 3600)) in decision.attributes
+
+
+def test_one_reject_message_for_every_reason() -> None:
+    """The NAS learns nothing about why."""
+    messages = {
+        policy.decide(m, policy.pap_check(p), NOW).attributes
+        for m, p in [(None, b"1"), (BASE, b"2"), (replace(BASE, active=False), b"24680")]
+    }
+    assert len(messages) == 1
+
+
+def _line(h: Harness) -> dict:
+    return [e for e in h.log.events if e["event"] == "access"][-1]
+
+
+def test_status_server_accepted() -> None:
+    """RFC 5997: Access-Accept, reason status."""
+    h = Harness()
+    packet = encode_status_server(SECRET, identifier=1).packet
+    reply = h.engine.handle_auth(packet, (NAS_ADDRESS, 1000))
+    assert reply is not None and reply[0][0] == c.Code.ACCESS_ACCEPT
+    assert _line(h)["reason"] == "status"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda p: p[:2] + b"\xff\xff" + p[4:], "malformed"),
+        (lambda p: bytes([c.Code.ACCESS_ACCEPT]) + p[1:], "unsupported_code"),
+        (lambda p: p[:-1] + bytes([p[-1] ^ 1]), "bad_authenticator"),
+    ],
+)
+def test_untrustworthy_requests_are_dropped(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """Dropped, not rejected: the NAS retries or fails over."""
+    h = Harness()
+    h.add_member("ana@example.com", "24680")
+    packet = encode_request(
+        SECRET, identifier=1, user_name="ana@example.com", password=b"24680"
+    ).packet
+    assert h.engine.handle_auth(mutate(packet), (NAS_ADDRESS, 1000)) is None
+    assert _line(h)["reason"] == reason and _line(h)["outcome"] == "drop"
+
+
+def test_missing_message_authenticator_dropped() -> None:
+    """BlastRADIUS default."""
+    h = Harness()
+    h.add_member("ana@example.com", "24680")
+    packet = encode_request(
+        SECRET,
+        identifier=1,
+        user_name="ana@example.com",
+        password=b"24680",
+        message_authenticator=False,
+    ).packet
+    assert h.engine.handle_auth(packet, (NAS_ADDRESS, 1000)) is None
+    assert _line(h)["reason"] == "missing_message_authenticator"
+
+
+def test_unknown_client_dropped_and_logged_once() -> None:
+    """A flood from an unknown address costs one log line per interval."""
+    h = Harness()
+    packet = encode_request(
+        SECRET, identifier=1, user_name="a@example.com", password=b"24680"
+    ).packet
+    for port in range(100):
+        assert h.engine.handle_auth(packet, ("198.51.100.7", port)) is None
+    assert len(h.log.named("unknown_client")) == 1
+
+
+def test_storage_never_loaded_drops() -> None:
+    """Before the first directory load, requests are dropped, not rejected."""
+    h = Harness()
+    h.directory.ready = False
+    packet = encode_request(
+        SECRET, identifier=1, user_name="a@example.com", password=b"24680"
+    ).packet
+    assert h.engine.handle_auth(packet, (NAS_ADDRESS, 1)) is None
+    assert _line(h)["reason"] == "storage_unavailable"
+
+
+def test_non_digit_password_is_bad_pin_format() -> None:
+    """A password that is not 5 digits never matches and is not counted as a guess."""
+    h = Harness()
+    h.add_member("ana@example.com", "24680")
+    code, line = h.send("ana@example.com", "2468O")
+    assert code == c.Code.ACCESS_REJECT and line["reason"] == "bad_pin_format"
+    assert "ana@example.com" not in h.guard.throttle.users
+
+
+def test_log_line_never_holds_pin_or_secret() -> None:
+    """The canonical line has the fields operators need and nothing secret."""
+    h = Harness()
+    h.add_member("ana@example.com", "24680")
+    code, line = h.send(" ANA@example.com ", "24680", "AA-BB-CC-DD-EE-FF")
+    assert code == c.Code.ACCESS_ACCEPT
+    assert {
+        "outcome",
+        "reason",
+        "method",
+        "user",
+        "client",
+        "client_address",
+        "calling_station",
+        "duration_ms",
+        "request_id",
+    } <= line.keys()
+    assert line["user"] == "ana@example.com"
+    text = str(h.log.events)
+    assert "24680" not in text and SECRET.decode() not in text
