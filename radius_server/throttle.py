@@ -24,6 +24,7 @@ Nothing here touches the PIN itself; only this server's answers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections import OrderedDict
@@ -140,6 +141,7 @@ class Window:
         return times[max(index, 0)] + window
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_station(value: str | None) -> str | None:
     """A Calling-Station-Id as one key: MAC addresses in any notation become aa:bb:cc:dd:ee:ff."""
     if not value:
