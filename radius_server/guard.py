@@ -69,20 +69,22 @@ def log_transitions(log: Any, transitions: list[Transition], source: str) -> Non
             name = "defensive_mode_started" if change.started else "defensive_mode_ended"
         else:
             name = "lockout_started" if change.started else "lockout_released"
-        fields: dict[str, Any] = {"scope": change.scope.value, "key": change.key,
-                                  "source": source}
+        fields: dict[str, Any] = {"scope": change.scope.value, "key": change.key, "source": source}
         if change.started:
-            fields.update(until=_iso(change.until), failures=change.failures,
-                          reason="locked_out" if change.scope in (Scope.USER, Scope.DEVICE)
-                          else "throttled")
+            fields.update(
+                until=_iso(change.until),
+                failures=change.failures,
+                reason="locked_out" if change.scope in (Scope.USER, Scope.DEVICE) else "throttled",
+            )
         (log.warning if change.started else log.info)(name, **fields)
 
 
 class Guard:
     """The engine's view of guessing protection."""
 
-    def __init__(self, settings: ThrottleSettings, log: Any,
-                 store: ThrottleLog | None = None) -> None:
+    def __init__(
+        self, settings: ThrottleSettings, log: Any, store: ThrottleLog | None = None
+    ) -> None:
         self.throttle = Throttle(settings)
         self.settings = settings
         self.log = log
@@ -104,11 +106,16 @@ class Guard:
             now - pin_changed_at < self.settings.stale_pin_days * DAY
         )
 
-    def failed(self, user: str, device: str | None, fingerprint: bytes | None,
-               now: float) -> None:
+    def failed(self, user: str, device: str | None, fingerprint: bytes | None, now: float) -> None:
         """Count a wrong PIN (or a failed attempt, when fingerprint is None)."""
-        event = ThrottleEvent(EventKind.FAILURE, now, user, device,
-                              self.throttle.is_known(user, device, now), fingerprint)
+        event = ThrottleEvent(
+            EventKind.FAILURE,
+            now,
+            user,
+            device,
+            self.throttle.is_known(user, device, now),
+            fingerprint,
+        )
         self._local(event)
 
     def succeeded(self, user: str, device: str | None, now: float) -> None:
@@ -161,8 +168,11 @@ class Guard:
         except Exception as exc:
             if not self.degraded:
                 self.degraded = True
-                self.log.warning("throttle_sync_degraded", error=type(exc).__name__,
-                                 queued=len(self.outbox.pending))
+                self.log.warning(
+                    "throttle_sync_degraded",
+                    error=type(exc).__name__,
+                    queued=len(self.outbox.pending),
+                )
             return
         if self.degraded:
             self.degraded = False

@@ -191,23 +191,44 @@ class Throttle:
         if not s.enabled:
             return None
         if device is not None and self.is_known(user, device, now):
-            return self._over(self.devices.get((user, device)), s.device_budget,
-                              s.device_window, now, Scope.DEVICE, f"{user} {device}", True)
+            return self._over(
+                self.devices.get((user, device)),
+                s.device_budget,
+                s.device_window,
+                now,
+                Scope.DEVICE,
+                f"{user} {device}",
+                True,
+            )
         if device is not None:
-            block = self._over(self.stations.get(device), s.station_budget, s.station_window,
-                               now, Scope.STATION, device, False)
+            block = self._over(
+                self.stations.get(device),
+                s.station_budget,
+                s.station_window,
+                now,
+                Scope.STATION,
+                device,
+                False,
+            )
             if block:
                 return block
-        block = self._over(self.users.get(user), s.user_budget, s.user_window, now,
-                           Scope.USER, user, True)
+        block = self._over(
+            self.users.get(user), s.user_budget, s.user_window, now, Scope.USER, user, True
+        )
         if block:
             return block
-        return self._over(self.global_window, s.global_budget, s.global_window, now,
-                          Scope.GLOBAL, "*", False)
+        return self._over(
+            self.global_window, s.global_budget, s.global_window, now, Scope.GLOBAL, "*", False
+        )
 
     @staticmethod
     def _over(
-        window: Window | None, budget: int, span: float, now: float, scope: Scope, key: str,
+        window: Window | None,
+        budget: int,
+        span: float,
+        now: float,
+        scope: Scope,
+        key: str,
         locked_out: bool,
     ) -> Block | None:
         if window is None or window.count(now, span) < budget:
@@ -241,26 +262,54 @@ class Throttle:
         if event.known and event.device is not None:
             window = self.devices.setdefault((event.user, event.device), Window())
             window.add(_mark(event, False), event.at)
-            self._note(changes, window, s.device_budget, s.device_window, event.at,
-                       Scope.DEVICE, f"{event.user} {event.device}")
+            self._note(
+                changes,
+                window,
+                s.device_budget,
+                s.device_window,
+                event.at,
+                Scope.DEVICE,
+                f"{event.user} {event.device}",
+            )
             return changes
         user_window = self.users.setdefault(event.user, Window())
         user_window.add(_mark(event, False), event.at)
-        self._note(changes, user_window, s.user_budget, s.user_window, event.at,
-                   Scope.USER, event.user)
+        self._note(
+            changes, user_window, s.user_budget, s.user_window, event.at, Scope.USER, event.user
+        )
         if event.device is not None:
             station = self.stations.setdefault(event.device, Window())
             station.add(_mark(event, True), event.at)
-            self._note(changes, station, s.station_budget, s.station_window, event.at,
-                       Scope.STATION, event.device)
+            self._note(
+                changes,
+                station,
+                s.station_budget,
+                s.station_window,
+                event.at,
+                Scope.STATION,
+                event.device,
+            )
         self.global_window.add(_mark(event, True), event.at)
-        self._note(changes, self.global_window, s.global_budget, s.global_window, event.at,
-                   Scope.GLOBAL, "*")
+        self._note(
+            changes,
+            self.global_window,
+            s.global_budget,
+            s.global_window,
+            event.at,
+            Scope.GLOBAL,
+            "*",
+        )
         return changes
 
     def _note(
-        self, changes: list[Transition], window: Window, budget: int, span: float, now: float,
-        scope: Scope, key: str,
+        self,
+        changes: list[Transition],
+        window: Window,
+        budget: int,
+        span: float,
+        now: float,
+        scope: Scope,
+        key: str,
     ) -> None:
         count = window.count(now, span)
         if count >= budget and (scope, key) not in self._locked:
@@ -286,8 +335,7 @@ class Throttle:
 
     def locks(self, now: float) -> list[tuple[Scope, str, float]]:
         """Current locks (scope, key, until)."""
-        return [(scope, key, until) for (scope, key), until in self._locked.items()
-                if until > now]
+        return [(scope, key, until) for (scope, key), until in self._locked.items() if until > now]
 
     def load(self, events: Iterable[ThrottleEvent]) -> None:
         """Replay history (start-up, or the admin command's view)."""

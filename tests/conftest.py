@@ -151,8 +151,13 @@ class Cli:
 
     def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> CliResult:
         proc = subprocess.run(
-            [console_script(), *args], input=stdin, capture_output=True, text=True,
-            env=self.env, timeout=timeout, check=False,
+            [console_script(), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
@@ -167,3 +172,60 @@ def cli(migrated_url: str, tmp_path: Path) -> Cli:
 def sqlite_cli(sqlite_url: str, tmp_path: Path) -> Cli:
     """The console script on a fresh SQLite file (migrates itself on first use)."""
     return Cli(sqlite_url, tmp_path)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One migrated database per test module and back end: cheaper than one per test.
+
+    Use it through ``clean_db_url``, which empties every table before each test.
+    """
+    from radius_server.store import database
+
+    admin: str | None = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'radius.db'}"
+    else:
+        admin = request.getfixturevalue("pg_server")
+        url = create_pg_database(admin)
+    try:
+        engine = database.make_engine(url)
+        database.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        if admin is not None:
+            drop_pg_database(admin, url)
+
+
+@pytest.fixture
+def clean_db_url(shared_db_url: str) -> str:
+    """``shared_db_url`` with every table emptied and ids restarted, for one test."""
+    from sqlalchemy import inspect, text
+
+    from radius_server.store import database
+    from radius_server.store.models import Base
+
+    engine = database.make_engine(shared_db_url)
+    try:
+        tables = list(reversed(Base.metadata.sorted_tables))
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                quoted = ", ".join(f'"{table.name}"' for table in tables)
+                conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(table.delete())
+                if inspect(conn).has_table("sqlite_sequence"):
+                    conn.execute(text("DELETE FROM sqlite_sequence"))
+    finally:
+        engine.dispose()
+    return shared_db_url
+
+
+@pytest.fixture
+def clean_cli(clean_db_url: str, tmp_path: Path) -> Cli:
+    """Like ``cli`` (both back ends, migrated), on the emptied per-module database."""
+    return Cli(clean_db_url, tmp_path)

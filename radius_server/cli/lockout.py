@@ -31,8 +31,12 @@ def _replay(ctx: AppContext, now: float) -> Throttle:
     """Rebuild the shared state from the database, as a starting server would."""
     settings = throttle_settings(ctx.settings)
     log = ThrottleLog(ctx.sessions, "cli")
-    longest = max(settings.user_window, settings.device_window, settings.station_window,
-                  settings.global_window)
+    longest = max(
+        settings.user_window,
+        settings.device_window,
+        settings.station_window,
+        settings.global_window,
+    )
     throttle = Throttle(settings)
     throttle.load(log.history(now - longest, now - settings.known_device_days * DAY))
     return throttle
@@ -53,8 +57,11 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     ]
     failures = sorted(
         (
-            {"user": user, "failures": window.count(now, settings.user_window),
-             "budget": settings.user_budget}
+            {
+                "user": user,
+                "failures": window.count(now, settings.user_window),
+                "budget": settings.user_budget,
+            }
             for user, window in throttle.users.items()
         ),
         key=lambda r: -r["failures"],
@@ -69,17 +76,17 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
         print("no locks")
     if failures:
         print()
-        print_table(failures[:50], [("user", "USER"), ("failures", "FAILURES (UNKNOWN DEVICES)"),
-                                     ("budget", "BUDGET")])
+        print_table(
+            failures[:50],
+            [("user", "USER"), ("failures", "FAILURES (UNKNOWN DEVICES)"), ("budget", "BUDGET")],
+        )
     return 0
 
 
 def cmd_clear(ctx: AppContext, args: argparse.Namespace) -> int:
     """lockout clear EMAIL: every server drops this member's failure counts within a second."""
     user = normalize_email(args.email)
-    ThrottleLog(ctx.sessions, "cli").append(
-        [ThrottleEvent(EventKind.CLEAR, time.time(), user)]
-    )
+    ThrottleLog(ctx.sessions, "cli").append([ThrottleEvent(EventKind.CLEAR, time.time(), user)])
     with ctx.sessions() as session:
         audit(session, ctx.actor, "lockout.clear", user)
         session.commit()

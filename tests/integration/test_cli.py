@@ -1,0 +1,308 @@
+"""The admin command line through the real ``radius-server`` console script, both back ends.
+
+Data is seeded and checked through the repositories (fast, in-process); only the
+command under test goes through the console script.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from radius_server import pins
+from radius_server.store import database
+from radius_server.store.clients import ClientRepository
+from radius_server.store.customers import CustomerRepository
+from tests.conftest import Cli, CliResult
+
+# For failures caught before any database access, the back end makes no difference:
+# run those on SQLite only to keep the suite fast.
+SQLITE_ONLY = pytest.mark.parametrize("shared_db_url", ["sqlite"], indirect=True)
+
+PIN_LINE = re.compile(r"^created ana@example\.com\s+PIN (\d{5})$", re.MULTILINE)
+
+
+@pytest.fixture
+def repos(clean_db_url: str) -> Iterator[tuple[CustomerRepository, ClientRepository]]:
+    """Repositories on the same database the ``cli`` fixture uses."""
+    engine = database.make_engine(clean_db_url)
+    sessions = database.make_session_factory(engine)
+    try:
+        yield CustomerRepository(sessions, actor="test:seed"), ClientRepository(sessions)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def repo(repos: tuple[CustomerRepository, ClientRepository]) -> CustomerRepository:
+    """Customer repository on the CLI's database."""
+    return repos[0]
+
+
+@pytest.fixture
+def nas_repo(repos: tuple[CustomerRepository, ClientRepository]) -> ClientRepository:
+    """RADIUS client repository on the CLI's database."""
+    return repos[1]
+
+
+@pytest.fixture
+def cli(clean_cli: Cli) -> Cli:
+    """The real console script (both back ends) on this module's emptied database."""
+    return clean_cli
+
+
+def ok(result: CliResult) -> CliResult:
+    """Assert a clean success and return the result."""
+    assert result.code == 0, f"exit {result.code}: {result.err}"
+    assert "Traceback" not in result.err
+    return result
+
+
+def failed(result: CliResult, *needles: str) -> str:
+    """Assert an expected failure: non-zero, one line on stderr, no traceback; return it."""
+    assert result.code != 0, result.out
+    assert "Traceback" not in result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+def test_add_prints_a_five_digit_pin_and_show_displays_it(
+    cli: Cli, repo: CustomerRepository
+) -> None:
+    """The "done when" command: add prints a 5-digit PIN; show displays the same PIN."""
+    result = ok(cli("customer", "add", "ana@example.com", "--name", "Ana"))
+    match = PIN_LINE.search(result.out)
+    assert match is not None, result.out
+    pin = match.group(1)
+    assert not pins.is_trivial(pin)
+    assert repo.get("ana@example.com").pin == pin
+    assert repo.get("ana@example.com").full_name == "Ana"
+    shown = ok(cli("customer", "show", "ANA@example.com"))
+    assert re.search(rf"^pin\s+{pin}$", shown.out, re.MULTILINE)
+    assert re.search(r"^email\s+ana@example\.com$", shown.out, re.MULTILINE)
+
+
+def test_add_json_has_pin(cli: Cli, repo: CustomerRepository) -> None:
+    """--json output parses and carries the PIN and the fields."""
+    data = json.loads(
+        ok(
+            cli(
+                "--json",
+                "customer",
+                "add",
+                "bob@example.com",
+                "--name",
+                "Bob",
+                "--no-wifi",
+                "--valid-until",
+                "2031-01-31",
+            )
+        ).out
+    )
+    assert pins.is_valid_format(data["pin"])
+    assert data["email"] == "bob@example.com"
+    assert data["name"] == "Bob"
+    assert data["active"] is True and data["wifi_access"] is False
+    assert datetime.fromisoformat(data["valid_until"]) == datetime(2031, 1, 31, tzinfo=UTC)
+    assert repo.get("bob@example.com").pin == data["pin"]
+
+
+def test_duplicate_add_fails_with_one_line(cli: Cli, repo: CustomerRepository) -> None:
+    """Adding an existing email (any case) exits non-zero with a one-line reason."""
+    original = repo.add("ana@example.com", "Ana")
+    failed(cli("customer", "add", "ANA@example.com", "--name", "Other"), "already exists")
+    assert repo.count() == 1
+    assert repo.get("ana@example.com") == original
+
+
+@SQLITE_ONLY
+def test_add_bad_input_fails_cleanly(cli: Cli, repo: CustomerRepository) -> None:
+    """A malformed email or a PIN of the wrong length is refused; nothing is written."""
+    failed(cli("customer", "add", "not-an-email"), "email")
+    failed(cli("customer", "add", "ana@example.com", "--pin", "1234"), "5 digits")
+    assert repo.count() == 0
+
+
+def test_set_pin_to_taken_pin_names_conflict_and_changes_nothing(
+    cli: Cli, repo: CustomerRepository
+) -> None:
+    """The "done when" conflict: non-zero, names the other customer, both PINs unchanged."""
+    ana = repo.add("ana@example.com")
+    bob = repo.add("bob@example.com")
+    line = failed(cli("customer", "set-pin", "ana@example.com", bob.pin), "bob@example.com")
+    assert bob.pin not in line
+    assert repo.get("ana@example.com").pin == ana.pin
+    assert repo.get("bob@example.com").pin == bob.pin
+    assert repo.get("ana@example.com").pin_changed_at == ana.pin_changed_at
+
+
+def test_set_pin_bad_format_fails(cli: Cli, repo: CustomerRepository) -> None:
+    """A PIN that is not 5 ASCII digits exits non-zero and changes nothing."""
+    ana = repo.add("ana@example.com")
+    failed(cli("customer", "set-pin", "ana@example.com", "1234"), "5 digits")
+    assert repo.get("ana@example.com").pin == ana.pin
+
+
+def test_set_pin_from_argument_and_from_stdin(cli: Cli, repo: CustomerRepository) -> None:
+    """set-pin takes the PIN as an argument or, with '-', from standard input."""
+    repo.add("ana@example.com")
+    result = ok(cli("customer", "set-pin", "ana@example.com", "59326"))
+    assert "PIN changed for ana@example.com" in result.out
+    assert repo.get("ana@example.com").pin == "59326"
+    data = json.loads(
+        ok(cli("--json", "customer", "set-pin", "ana@example.com", "-", stdin="40517\n")).out
+    )
+    assert data["pin"] == "40517"
+    assert repo.get("ana@example.com").pin == "40517"
+    # The old PIN is free at once.
+    assert repo.add("bob@example.com", pin="59326").pin == "59326"
+
+
+def test_regenerate_pin_and_history(cli: Cli, repo: CustomerRepository) -> None:
+    """regenerate-pin draws a new PIN; the audit trail names the actor and never a PIN."""
+    ana = repo.add("ana@example.com")
+    cli.env["RADIUS_ACTOR"] = "test:cli-admin"
+    data = json.loads(ok(cli("--json", "customer", "regenerate-pin", "ana@example.com")).out)
+    assert data["pin"] != ana.pin and pins.is_valid_format(data["pin"])
+    assert repo.get("ana@example.com").pin == data["pin"]
+    history = ok(cli("--json", "customer", "history", "ana@example.com"))
+    events = json.loads(history.out)
+    assert [e["action"] for e in events] == ["customer.regenerate_pin", "customer.add"]
+    assert events[0]["actor"] == "test:cli-admin"
+    assert ana.pin not in history.out and data["pin"] not in history.out
+
+
+def test_list_hides_pins_unless_asked(cli: Cli, repo: CustomerRepository) -> None:
+    """list shows no PIN by default, in text or JSON; --show-pins adds them."""
+    repo.add("ana@example.com", "Ana", pin="40517")
+    repo.add("bob@example.com", "Bob", pin="59326")
+    plain = ok(cli("customer", "list"))
+    assert "ana@example.com" in plain.out and "bob@example.com" in plain.out
+    assert "40517" not in plain.out and "59326" not in plain.out
+    assert "2 customer(s)" in plain.out
+    rows = json.loads(ok(cli("--json", "customer", "list")).out)
+    assert [r["email"] for r in rows] == ["ana@example.com", "bob@example.com"]
+    assert all("pin" not in r for r in rows)
+    shown = ok(cli("customer", "list", "--show-pins"))
+    assert "40517" in shown.out and "59326" in shown.out
+
+
+def test_disable_and_enable(cli: Cli, repo: CustomerRepository) -> None:
+    """disable and enable flip the active flag and keep the PIN."""
+    ana = repo.add("ana@example.com")
+    result = ok(cli("customer", "disable", "ana@example.com"))
+    assert "updated ana@example.com" in result.out
+    assert ana.pin not in result.out
+    assert repo.get("ana@example.com").active is False
+    data = json.loads(ok(cli("--json", "customer", "enable", "ana@example.com")).out)
+    assert data["active"] is True and "pin" not in data
+    assert repo.get("ana@example.com").active is True
+    assert repo.get("ana@example.com").pin == ana.pin
+
+
+def test_remove_then_show_fails(cli: Cli, repo: CustomerRepository) -> None:
+    """After remove, show exits non-zero with a one-line reason."""
+    repo.add("ana@example.com")
+    assert "removed ana@example.com" in ok(cli("customer", "remove", "ana@example.com")).out
+    failed(cli("customer", "show", "ana@example.com"), "no customer", "ana@example.com")
+    assert repo.count() == 0
+
+
+def test_nas_add_generates_and_prints_secret(cli: Cli, nas_repo: ClientRepository) -> None:
+    """Without --secret a strong secret is generated and shown once; list hides it."""
+    result = ok(cli("nas", "add", "ap-1", "--address", "192.0.2.10"))
+    match = re.search(r"^secret\s+(\S+)$", result.out, re.MULTILINE)
+    assert match is not None, result.out
+    secret = match.group(1)
+    assert len(secret) >= 32
+    assert re.search(r"^address\s+192\.0\.2\.10/32$", result.out, re.MULTILINE)
+    stored = nas_repo.get("ap-1")
+    assert stored.secret == secret
+    assert stored.require_message_authenticator is True
+    listing = ok(cli("nas", "list"))
+    assert "ap-1" in listing.out and secret not in listing.out
+
+
+def test_nas_add_short_secret_warns(cli: Cli, nas_repo: ClientRepository) -> None:
+    """A given short secret is kept with a warning on stderr; --json still parses."""
+    result = ok(cli("--json", "nas", "add", "ap-2", "--address", "10.0.0.0/8", "--secret", "short"))
+    assert "warning:" in result.err and "shorter than 16" in result.err
+    data = json.loads(result.out)
+    assert data["secret"] == "short" and data["address"] == "10.0.0.0/8"
+    assert nas_repo.get("ap-2").secret == "short"
+
+
+@SQLITE_ONLY
+def test_nas_add_bad_address_fails(cli: Cli, nas_repo: ClientRepository) -> None:
+    """Host bits set or not an address: non-zero, one line, nothing stored."""
+    failed(cli("nas", "add", "ap-1", "--address", "10.0.0.1/8"), "10.0.0.0/8")
+    failed(cli("nas", "add", "ap-1", "--address", "access-point.local"), "access-point.local")
+    assert nas_repo.find() == []
+
+
+def test_db_status(cli: Cli, shared_db_url: str) -> None:
+    """db status reports the back end and that the schema is current."""
+    data = json.loads(ok(cli("--json", "db", "status")).out)
+    assert data["up_to_date"] is True
+    assert data["revision"] == data["head"]
+    assert data["backend"] == ("sqlite" if shared_db_url.startswith("sqlite") else "postgresql")
+
+
+def test_postgresql_needs_explicit_upgrade(pg_url: str, tmp_path: Path) -> None:
+    """On an empty PostgreSQL, commands refuse with a hint until ``db upgrade`` runs."""
+    cli = Cli(pg_url, tmp_path)
+    failed(cli("customer", "list"), "db upgrade")
+    status = cli("db", "status")
+    assert status.code == 1 and "upgrade" in status.out
+    assert "revision" in ok(cli("db", "upgrade")).out
+    assert "0 customer(s)" in ok(cli("customer", "list")).out
+
+
+def test_sqlite_migrates_itself(sqlite_cli: Cli) -> None:
+    """The default SQLite file needs no explicit upgrade."""
+    result = ok(sqlite_cli("customer", "add", "ana@example.com"))
+    assert PIN_LINE.search(result.out)
+
+
+def test_bad_setting_exits_2_naming_it(sqlite_cli: Cli) -> None:
+    """RADIUS_AUTH_PORT=notaport stops the program with exit 2 and the setting's name."""
+    sqlite_cli.env["RADIUS_AUTH_PORT"] = "notaport"
+    result = sqlite_cli("customer", "list")
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    assert "RADIUS_AUTH_PORT" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_bad_config_file_exits_2(sqlite_cli: Cli, tmp_path: Path) -> None:
+    """A missing --config file and an unknown setting in it both exit 2, naming the cause."""
+    missing = tmp_path / "missing.toml"
+    result = sqlite_cli("--config", str(missing), "customer", "list")
+    assert result.code == 2 and str(missing) in result.err and "Traceback" not in result.err
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[smtp]\nhots = 'mail'\n", encoding="utf-8")
+    result = sqlite_cli("--config", str(typo), "customer", "list")
+    assert result.code == 2 and "smtp_hots" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("bogus",),
+        ("customer", "set-pin", "ana@example.com"),
+    ],
+)
+def test_usage_errors_exit_2(sqlite_cli: Cli, argv: tuple[str, ...]) -> None:
+    """Unknown commands and missing arguments are usage errors (exit 2)."""
+    result = sqlite_cli(*argv)
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    assert "usage:" in result.err
