@@ -8,6 +8,7 @@ draw the same code at the same moment cannot both store it; callers retry.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import secrets
@@ -56,9 +57,21 @@ def _build_drawable() -> tuple[str, ...]:
     return tuple(p for p in (f"{n:05d}" for n in range(PIN_SPACE)) if not is_trivial(p))
 
 
-# Computed once: 99,978 codes (100,000 less 10 repeated digits and 12 straight runs).
-DRAWABLE: tuple[str, ...] = _build_drawable()
-DRAWABLE_COUNT = len(DRAWABLE)
+# 100,000 codes less 10 repeated digits and 12 straight runs (checked by a test).
+DRAWABLE_COUNT = 99_978
+
+
+@functools.cache
+def drawable() -> tuple[str, ...]:
+    """Every drawable code, in order; built on first use (it costs ~0.1 s at import)."""
+    return _build_drawable()
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # ``pins.DRAWABLE`` stays available without building it when the module loads.
+    if name == "DRAWABLE":
+        return drawable()
+    raise AttributeError(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +115,10 @@ def draw_pin(used_pins: Collection[str]) -> str:
     used = used_pins if isinstance(used_pins, set | frozenset) else set(used_pins)
     if len(used) < DRAWABLE_COUNT // 2:
         for _ in range(64):
-            candidate = secrets.choice(DRAWABLE)
+            candidate = secrets.choice(drawable())
             if candidate not in used:
                 return candidate
-    free = [p for p in DRAWABLE if p not in used]
+    free = [p for p in drawable() if p not in used]
     if not free:
         raise PinSpaceExhausted(
             f"all {DRAWABLE_COUNT} PIN codes are in use: remove customers before adding more"

@@ -12,8 +12,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
 from radius_server import __version__
 from radius_server.cli import (
+    certs,
     customer,
     db,
     demo,
@@ -32,7 +36,7 @@ from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
 
 # Modules that add sub-commands, in the order --help lists them.
-COMMAND_MODULES = [serve, customer, nas, lockout, probe, demo, db, remind, template, mail]
+COMMAND_MODULES = [serve, customer, nas, lockout, probe, demo, db, remind, template, mail, certs]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,6 +63,18 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
+def _masked_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -75,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except OperationalError as exc:
+        # Unreachable or refusing database: one line, the URL without its password.
+        target = _masked_url(settings.database_url_resolved())
+        return _fail(f"cannot use the database {target}: {_first_line(exc.orig or exc)}")
     except BrokenPipeError:
         # Output piped into head(1) and friends: not an error worth a traceback.
         sys.stderr.close()

@@ -11,7 +11,6 @@ from radius_server.cli.context import AppContext
 from radius_server.cli.output import print_json, warn
 from radius_server.config import secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, get_logger
-from radius_server.server import serve
 from radius_server.store import database
 
 
@@ -33,6 +32,9 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     )
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout)
     log = get_logger()
+    # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
+    from radius_server.server import serve
+
     try:
         asyncio.run(serve(settings, log))
     except OSError as exc:

@@ -95,3 +95,12 @@ def test_database_itself_rejects_a_duplicate_pin_or_email(engine: Engine) -> Non
             conn.execute(insert, {"email": email, "pin": pin})
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == 1
+
+
+def test_head_revision_constant_matches_scripts(sqlite_url: str) -> None:
+    """database.HEAD_REVISION (used to skip loading Alembic) is the newest script."""
+    from radius_server.store import database
+
+    engine = database.make_engine(sqlite_url)
+    assert database.head_revision(engine) == database.HEAD_REVISION
+    engine.dispose()
