@@ -6,31 +6,16 @@ import time
 from pathlib import Path
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.client import encode_request
 from tests.conftest import Cli
 from tests.integration.server_process import running_server
-from tests.integration.test_server_udp import SECRET, _pin, _send
-
-
-def _ask(port: int, email: str, pin: str, station: str) -> int | None:
-    request = encode_request(
-        SECRET.encode(),
-        identifier=3,
-        user_name=email,
-        password=pin.encode(),
-        attributes=[(c.CALLING_STATION_ID, station.encode())],
-    )
-    reply = _send(port, request.packet)
-    return None if reply is None else reply[0]
+from tests.integration.udp_client import ask as _ask
+from tests.integration.udp_client import prepare_site
 
 
 def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
     """Failures on instance A lock the member on instance B; an admin clear frees both."""
     cli = Cli(pg_url, tmp_path)
-    assert cli("db", "upgrade").code == 0
-    assert cli("nas", "add", "loopback", "--address", "127.0.0.1", "--secret", SECRET).code == 0
-    assert cli("customer", "add", "ana@example.com").code == 0
-    pin = _pin(cli, "ana@example.com")
+    pin = prepare_site(cli)
     wrong = [f"{(int(pin) + k) % 100000:05d}" for k in (11, 22, 33)]
     env = {"RADIUS_THROTTLE_USER_BUDGET": "3"}
     with (

@@ -9,26 +9,16 @@ from pathlib import Path
 import psycopg
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.client import encode_request
 from tests.conftest import PG_ADMIN_URL, Cli
 from tests.integration.server_process import running_server
-from tests.integration.test_server_udp import SECRET, _pin, _send
-
-
-def _ask(port: int, email: str, pin: str) -> int | None:
-    """Send one PAP request; return the reply code or None."""
-    request = encode_request(SECRET.encode(), identifier=1, user_name=email, password=pin.encode())
-    reply = _send(port, request.packet)
-    return None if reply is None else reply[0]
+from tests.integration.udp_client import ask as _ask
+from tests.integration.udp_client import prepare_site
 
 
 def test_pin_change_honoured_within_a_second(pg_url: str, tmp_path: Path) -> None:
     """set-pin through the CLI: one second later the old PIN fails and the new one works."""
     cli = Cli(pg_url, tmp_path)
-    assert cli("db", "upgrade").code == 0
-    assert cli("nas", "add", "loopback", "--address", "127.0.0.1", "--secret", SECRET).code == 0
-    assert cli("customer", "add", "ana@example.com").code == 0
-    old = _pin(cli, "ana@example.com")
+    old = prepare_site(cli)
     with running_server(pg_url, tmp_path / "data") as server:
         assert _ask(server.auth_port, "ana@example.com", old) == c.Code.ACCESS_ACCEPT
         new = f"{(int(old) + 4321) % 100000:05d}"
@@ -60,10 +50,7 @@ def _set_connections(url: str, allowed: bool) -> None:
 def test_database_outage_serves_last_view_and_recovers(pg_url: str, tmp_path: Path) -> None:
     """With PostgreSQL gone the server keeps answering, logs degraded, then catches up."""
     cli = Cli(pg_url, tmp_path)
-    assert cli("db", "upgrade").code == 0
-    assert cli("nas", "add", "loopback", "--address", "127.0.0.1", "--secret", SECRET).code == 0
-    assert cli("customer", "add", "ana@example.com").code == 0
-    pin = _pin(cli, "ana@example.com")
+    pin = prepare_site(cli)
     with running_server(pg_url, tmp_path / "data") as server:
         try:
             _set_connections(pg_url, allowed=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import time
@@ -16,8 +15,8 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
 from tests.conftest import Cli, require_tool
 from tests.integration.server_process import ServerProcess, running_server
-
-SECRET = "loopback-test-secret-0123456789"
+from tests.integration.udp_client import SECRET, send
+from tests.integration.udp_client import pin_of as _pin
 
 
 @dataclass
@@ -28,12 +27,6 @@ class Site:
     cli: Cli
     pin: str
     email: str = "ana@example.com"
-
-
-def _pin(cli: Cli, email: str) -> str:
-    result = cli("--json", "customer", "show", email)
-    assert result.code == 0, result.err
-    return json.loads(result.out)["pin"]
 
 
 def _setup(cli: Cli) -> str:
@@ -184,17 +177,6 @@ def test_accounting_acknowledged_and_logged(site: Site) -> None:
     assert line["status_type"] == "start"
 
 
-def _send(port: int, packet: bytes, timeout: float = 2.0) -> bytes | None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.bind(("127.0.0.1", 0))
-        sock.sendto(packet, ("127.0.0.1", port))
-        try:
-            return sock.recv(4096)
-        except TimeoutError:
-            return None
-
-
 def test_retransmission_answered_from_cache(site: Site) -> None:
     """Same source port, identifier and authenticator: identical reply, one decision."""
     wrong = f"{(int(site.pin) + 3) % 100000:05d}"
@@ -231,9 +213,9 @@ def test_malformed_packets_never_stop_the_server(site: Site) -> None:
         bytes(range(256)) * 20,
     ]
     for packet in bad_packets:
-        assert _send(site.server.auth_port, packet, timeout=0.3) is None
+        assert send(site.server.auth_port, packet, timeout=0.3) is None
     site.server.wait_for("access", reason="malformed")
-    reply = _send(site.server.auth_port, good)
+    reply = send(site.server.auth_port, good)
     assert reply is not None and reply[0] == c.Code.ACCESS_ACCEPT
 
 
