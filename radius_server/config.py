@@ -76,8 +76,9 @@ class Settings:
     eap_default_method: str = "peap"  # peap | ttls: what we offer first; a Nak switches
     # Seconds an unfinished EAP conversation is kept after its last message.
     eap_session_timeout: float = 60.0
-    # Unfinished EAP conversations held at once; beyond it new ones are dropped.
-    eap_max_sessions: int = 4096
+    # Unfinished EAP conversations held at once (about 70 KiB each once TLS has
+    # started); when full, the idlest is evicted (see eap/sessions.py).
+    eap_max_sessions: int = 2048
     # Octets of TLS data per EAP-Request (FreeRADIUS fragment_size).
     eap_fragment_size: int = 1024
     smtp_host: str = "localhost"
@@ -191,9 +192,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting tls_min_version: higher than tls_max_version")
     if settings.eap_max_sessions <= 0:
         raise ConfigError("setting eap_max_sessions: must be greater than 0")
-    if not 64 <= settings.eap_fragment_size <= 3000:
+    if not 200 <= settings.eap_fragment_size <= 3000:
         # The reply must fit one RADIUS packet (4096 octets) with its 253-octet pieces.
-        raise ConfigError("setting eap_fragment_size: must be between 64 and 3000")
+        raise ConfigError("setting eap_fragment_size: must be between 200 and 3000")
     for name in [f.name for f in fields(Settings) if f.name.startswith("throttle_")]:
         value = getattr(settings, name)
         if not isinstance(value, bool) and value <= 0:

@@ -42,6 +42,17 @@ class Reason(StrEnum):
     STORAGE_UNAVAILABLE = "storage_unavailable"
     STATUS = "status"
     ACCOUNTING = "accounting"
+    # EAP (PEAP/TTLS): an Access-Challenge in an unfinished conversation.
+    EAP_CHALLENGE = "eap_challenge"
+    # Too many unfinished EAP conversations, or one grew past its size/round bounds.
+    EAP_SESSION_LIMIT = "eap_session_limit"
+    # A State we do not hold: expired, evicted, or never ours.
+    EAP_UNKNOWN_STATE = "eap_unknown_state"
+    EAP_TLS_FAILED = "eap_tls_failed"
+    # The peer broke EAP, TLS framing or inner-method rules.
+    EAP_PROTOCOL_ERROR = "eap_protocol_error"
+    # The peer refused every method we offer (Nak).
+    EAP_NO_COMMON_METHOD = "eap_no_common_method"
 
 
 @dataclass(frozen=True, slots=True)

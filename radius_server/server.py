@@ -9,6 +9,7 @@ from typing import Any
 from radius_server import __version__
 from radius_server.config import Settings
 from radius_server.directory import Directory
+from radius_server.eap.setup import build_methods
 from radius_server.engine import Engine, EngineOptions
 from radius_server.guard import Guard, instance_name, throttle_settings
 from radius_server.store import database
@@ -33,6 +34,8 @@ def prepare_database(settings: Settings) -> Any:
 
 async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
+    # EAP first: a bad certificate stops start-up before anything else is opened.
+    methods = build_methods(settings, log)
     db_engine = await asyncio.to_thread(prepare_database, settings)
     directory = Directory()
     sync = DirectorySync(
@@ -60,6 +63,7 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
             unknown_client_log_interval=settings.unknown_client_log_interval,
         ),
         guard=guard,
+        methods=methods,
     )
     auth_transport, auth_protocol = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth"

@@ -33,8 +33,12 @@ _AUTH_MAGIC1 = b"Magic server to client signing constant"
 _AUTH_MAGIC2 = b"Pad to make it do more than one iteration"
 # RFC 3079 3.4 GetMasterKey / GetAsymmetricStartKey.
 _MASTER_MAGIC = b"This is the MPPE Master Key"
-_KEY_MAGIC2 = b"On the client side, this is the send key; on the server side, it is the receive key."
-_KEY_MAGIC3 = b"On the client side, this is the receive key; on the server side, it is the send key."
+_KEY_MAGIC2 = (
+    b"On the client side, this is the send key; on the server side, it is the receive key."
+)
+_KEY_MAGIC3 = (
+    b"On the client side, this is the receive key; on the server side, it is the send key."
+)
 _SHS_PAD1 = bytes(40)
 _SHS_PAD2 = b"\xf2" * 40
 
@@ -49,20 +53,22 @@ def nt_password_hash(password: bytes) -> bytes:
     ``password`` is UTF-8 bytes (a PIN is ASCII digits).
     """
     unicode = password.decode("utf-8").encode("utf-16-le")
-    return MD4.new(unicode).digest()
+    return MD4.new(unicode).digest()  # noqa: S303 -- MS-CHAPv2 is defined on MD4
 
 
 def hash_nt_password_hash(password_hash: bytes) -> bytes:
     """HashNtPasswordHash (RFC 2759 8.4): MD4 of the NT hash."""
-    return MD4.new(password_hash).digest()
+    return MD4.new(password_hash).digest()  # noqa: S303
 
 
 def strip_domain(user_name: bytes) -> bytes:
-    """The user name as hashed into the challenge: without any ``DOMAIN\\`` prefix (RFC 2759 8.2)."""
+    """The user name as hashed into the challenge: no ``DOMAIN\\`` prefix (RFC 2759 8.2)."""
     return user_name.rsplit(b"\\", 1)[-1]
 
 
-def challenge_hash(peer_challenge: bytes, authenticator_challenge: bytes, user_name: bytes) -> bytes:
+def challenge_hash(
+    peer_challenge: bytes, authenticator_challenge: bytes, user_name: bytes
+) -> bytes:
     """ChallengeHash (RFC 2759 8.2): first 8 octets of SHA1(peer + authenticator + user)."""
     return _sha1(peer_challenge + authenticator_challenge + strip_domain(user_name))[:8]
 
@@ -77,7 +83,7 @@ def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
     """ChallengeResponse (RFC 2759 8.5): three DES encryptions of the 8-octet challenge."""
     padded = password_hash + bytes(21 - len(password_hash))
     return b"".join(
-        DES.new(_des_key(padded[i : i + 7]), DES.MODE_ECB).encrypt(challenge)
+        DES.new(_des_key(padded[i : i + 7]), DES.MODE_ECB).encrypt(challenge)  # noqa: S304
         for i in (0, 7, 14)
     )
 
@@ -122,9 +128,7 @@ def master_key(password_hash_hash: bytes, nt_response: bytes) -> bytes:
     return _sha1(password_hash_hash + nt_response + _MASTER_MAGIC)[:16]
 
 
-def asymmetric_start_key(
-    master: bytes, length: int, *, is_send: bool, is_server: bool
-) -> bytes:
+def asymmetric_start_key(master: bytes, length: int, *, is_send: bool, is_server: bool) -> bytes:
     """GetAsymmetricStartKey (RFC 3079 3.4)."""
     magic = _KEY_MAGIC3 if is_send == is_server else _KEY_MAGIC2
     return _sha1(master + _SHS_PAD1 + magic + _SHS_PAD2)[:length]
@@ -155,12 +159,16 @@ def parse_ms_chap2_response(value: bytes) -> ChapV2Response | None:
     """Split an RFC 2548 MS-CHAP2-Response value; None when it is not 50 octets."""
     if len(value) != MS_CHAP2_RESPONSE_LENGTH:
         return None
-    return ChapV2Response(ident=value[0], peer_challenge=value[2:18], nt_response=value[26:50],
-                          flags=value[1])
+    return ChapV2Response(
+        ident=value[0], peer_challenge=value[2:18], nt_response=value[26:50], flags=value[1]
+    )
 
 
 def ms_chap2_response_value(
-    ident: int, authenticator_challenge: bytes, peer_challenge: bytes, user_name: bytes,
+    ident: int,
+    authenticator_challenge: bytes,
+    peer_challenge: bytes,
+    user_name: bytes,
     password: bytes,
 ) -> bytes:
     """An MS-CHAP2-Response value as a client builds it (for our tests and test client)."""
@@ -169,7 +177,10 @@ def ms_chap2_response_value(
 
 
 def mschapv2_request_attributes(
-    user_name: str, password: bytes, authenticator_challenge: bytes, peer_challenge: bytes,
+    user_name: str,
+    password: bytes,
+    authenticator_challenge: bytes,
+    peer_challenge: bytes,
     ident: int = 0,
 ) -> list[Attribute]:
     """User-Name, MS-CHAP-Challenge and MS-CHAP2-Response for a test Access-Request."""
@@ -184,7 +195,9 @@ def mschapv2_request_attributes(
     ]
 
 
-def failure_message(ident: int, new_challenge: bytes, message: str = "Authentication failed") -> bytes:
+def failure_message(
+    ident: int, new_challenge: bytes, message: str = "Authentication failed"
+) -> bytes:
     """An MS-CHAP-Error value (RFC 2548 2.1.5): Ident + RFC 2759 6 failure text.
 
     ``E=691`` is ERROR_AUTHENTICATION_FAILURE; ``R=0`` forbids a retry, which

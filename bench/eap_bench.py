@@ -1,0 +1,452 @@
+"""EAP benchmark: PEAP and TTLS authentications per second, and memory for half-open conversations.
+
+Usage::
+
+    .venv/bin/python bench/eap_bench.py [--parallel 4] [--duration 10] [--half-open 1000]
+                                        [--no-freeradius] [--json]
+
+For our server (``radius-server serve``) and, when installed, FreeRADIUS 3.2
+(``/usr/sbin/freeradius`` on a copy of /etc/freeradius/3.0) in the same run:
+
+- full PEAP/MSCHAPv2 and TTLS/PAP authentications per second with N parallel
+  ``eapol_test`` processes (each a different MAC), TLS 1.2, success with MPPE
+  keys required; and the server's CPU milliseconds per authentication (the
+  supplicants share the machine, so auth/s is a floor, CPU/auth the cleaner figure);
+- peak RSS after opening ``--half-open`` PEAP conversations that stop right after
+  the ClientHello (the server has built its TLS state and sent its first flight).
+
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from OpenSSL import SSL
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SECRET = "bench-eap-secret-0123456789"
+USER, PIN = "ada@example.org", "24680"
+FREERADIUS = "/usr/sbin/freeradius"
+EAPOL_TEST = shutil.which("eapol_test") or "/usr/bin/eapol_test"
+
+
+# -- servers -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running RADIUS server under test."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    ca_file: Path
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self) -> tuple[int, int]:
+        """(VmRSS, VmHWM) in KiB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        return rss, hwm
+
+
+def _cli(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "radius-server"), *args], env=env, check=True, capture_output=True
+    )
+
+
+def start_ours(work: Path) -> Server:
+    """Our server on a fresh SQLite database with generated certificates."""
+    env = {
+        **os.environ,
+        "RADIUS_DATABASE_URL": f"sqlite:///{work / 'radius.db'}",
+        "RADIUS_DATA_DIR": str(work / "data"),
+        "RADIUS_LOG_FORMAT": "json",
+        "RADIUS_LOG_LEVEL": "warning",
+    }
+    env.pop("RADIUS_CONFIG", None)
+    _cli(env, "nas", "add", "lo", "--address", "127.0.0.1", "--secret", SECRET)
+    _cli(env, "customer", "add", USER, "--pin", PIN)
+    _cli(env, "certs", "generate", "--hostname", "radius.bench.lan")
+    log = (work / "ours.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "radius-server"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--auth-port",
+            "0",
+            "--acct-port",
+            "0",
+        ],
+        env={**env, "RADIUS_LOG_LEVEL": "info"},
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
+    assert proc.stdout is not None
+    port = 0
+    for raw in proc.stdout:
+        event = json.loads(raw)
+        if event.get("event") == "server_started":
+            port = int(event["auth_port"])
+            break
+    # Drain the per-request log lines so the pipe never blocks the server.
+    threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True).start()
+    return Server("radius_server", proc, port, work / "data" / "certs" / "ca.pem")
+
+
+def _drain(stream, sink) -> None:  # type: ignore[no-untyped-def]
+    for line in stream:
+        sink.write(line)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listen_on(site: Path, ports: list[int]) -> None:
+    """Loopback listeners on our ports (in order of the site's ``port =`` lines)."""
+    text = site.read_text().replace("ipaddr = *", "ipaddr = 127.0.0.1")
+    text = text.replace("ipv6addr = ::\t", "ipv6addr = ::1\t")
+    numbers = iter(ports)
+    text = re.sub(
+        r"^(\s*port = )\d+", lambda m: m.group(1) + str(next(numbers, 0)), text, flags=re.M
+    )
+    site.unlink()  # a symlink into sites-available
+    site.write_text(text)
+
+
+def start_freeradius(work: Path, certs: Path) -> Server | None:
+    """FreeRADIUS 3.2 on a copy of the Debian configuration, same certificate and user."""
+    if not Path(FREERADIUS).exists() or not Path("/etc/freeradius/3.0").exists():
+        return None
+    conf = work / "freeradius"
+    shutil.copytree("/etc/freeradius/3.0", conf, symlinks=True)
+    radiusd = (conf / "radiusd.conf").read_text()
+    radiusd = re.sub(r"^\s*(user|group) = freerad", r"#\g<0>", radiusd, flags=re.M)
+    radiusd = radiusd.replace("logdir = /var/log/freeradius", f"logdir = {work}")
+    radiusd = radiusd.replace("run_dir = ${localstatedir}/run/${name}", f"run_dir = {work}")
+    (conf / "radiusd.conf").write_text(radiusd)
+    (conf / "clients.conf").write_text(
+        f'client bench {{\n  ipaddr = 127.0.0.1\n  secret = "{SECRET}"\n}}\n'
+    )
+    users = conf / "mods-config" / "files" / "authorize"
+    users.write_text(f'"{USER}" Cleartext-Password := "{PIN}"\n' + users.read_text())
+    eap = (conf / "mods-available" / "eap").read_text()
+    eap = eap.replace("default_eap_type = md5", "default_eap_type = peap", 1)
+    eap = eap.replace("private_key_password = whatever", "")
+    eap = eap.replace(
+        "private_key_file = /etc/ssl/private/ssl-cert-snakeoil.key",
+        f"private_key_file = {certs / 'server.key'}",
+    )
+    eap = eap.replace(
+        "certificate_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
+        f"certificate_file = {certs / 'server.pem'}",
+    )
+    eap = eap.replace(
+        "ca_file = /etc/ssl/certs/ca-certificates.crt", f"ca_file = {certs / 'ca.pem'}"
+    )
+    (conf / "mods-available" / "eap").unlink()
+    (conf / "mods-available" / "eap").write_text(eap)
+    port, acct_port, inner_port = _free_port(), _free_port(), _free_port()
+    _listen_on(conf / "sites-enabled" / "default", [port, acct_port, port, acct_port])
+    _listen_on(conf / "sites-enabled" / "inner-tunnel", [inner_port])
+    proc = subprocess.Popen(
+        [FREERADIUS, "-f", "-d", str(conf), "-l", "stdout"],
+        stdout=(work / "freeradius.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Server("freeradius-3.2", proc, port, certs / "ca.pem")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print("freeradius did not start; see", work / "freeradius.log", file=sys.stderr)
+            return None
+        if run_eapol(server, work, "peap", 0)[0]:
+            return server
+        time.sleep(0.3)
+    server.stop()
+    return None
+
+
+# -- full authentications ---------------------------------------------------------------------
+
+
+def eapol_conf(work: Path, method: str, ca_file: Path) -> Path:
+    """The eapol_test configuration for PEAP/MSCHAPv2 or TTLS/PAP (written once)."""
+    eap, phase2 = ("PEAP", "auth=MSCHAPV2") if method == "peap" else ("TTLS", "auth=PAP")
+    path = work / f"{method}-{ca_file.parent.parent.name}.conf"
+    if path.exists():  # written once: parallel workers read it
+        return path
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        "network={\n key_mgmt=WPA-EAP\n"
+        f' eap={eap}\n identity="{USER}"\n anonymous_identity="anonymous"\n'
+        f' password="{PIN}"\n ca_cert="{ca_file}"\n phase2="{phase2}"\n}}\n'
+    )
+    tmp.replace(path)
+    return path
+
+
+def run_eapol(server: Server, work: Path, method: str, worker: int) -> tuple[bool, float]:
+    """One full authentication: (success with MPPE keys, seconds)."""
+    conf = eapol_conf(work, method, server.ca_file)
+    mac = f"02:00:00:00:{worker // 256:02x}:{worker % 256:02x}"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            EAPOL_TEST,
+            "-c",
+            str(conf),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-s",
+            SECRET,
+            "-r",
+            "0",
+            "-t",
+            "10",
+            f"-M{mac}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    ok = result.returncode == 0 and "MPPE keys OK: 1" in result.stdout
+    if not ok:
+        (work / f"failed-{server.name}-{method}-{worker}.txt").write_text(result.stdout)
+    return ok, time.perf_counter() - started
+
+
+def throughput(server: Server, work: Path, method: str, parallel: int, duration: float) -> dict:
+    """Full authentications per second with ``parallel`` eapol_test loops."""
+    counts = [0] * parallel
+    failures = [0] * parallel
+    latencies: list[float] = []
+    deadline = time.monotonic() + duration
+    cpu_before = server.cpu_seconds()
+    started = time.monotonic()
+
+    def loop(worker: int) -> None:
+        while time.monotonic() < deadline:
+            ok, took = run_eapol(server, work, method, worker + 1)
+            if ok:
+                counts[worker] += 1
+                latencies.append(took)
+            else:
+                failures[worker] += 1
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    done = sum(counts)
+    cpu = server.cpu_seconds() - cpu_before
+    latencies.sort()
+    return {
+        "auths": done,
+        "failures": sum(failures),
+        "auth_per_s": round(done / elapsed, 1),
+        "server_cpu_ms_per_auth": round(cpu * 1000 / done, 2) if done else None,
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
+    }
+
+
+# -- half-open conversations -----------------------------------------------------------------
+
+
+def _access_request(identifier: int, attributes: list[tuple[int, bytes]]) -> bytes:
+    """An Access-Request with Message-Authenticator first (RFC 3579 3.2)."""
+    authenticator = secrets.token_bytes(16)
+    body = bytes((80, 18)) + bytes(16)
+    for attr_type, value in attributes:
+        body += bytes((attr_type, len(value) + 2)) + value
+    length = 20 + len(body)
+    header = bytes((1, identifier, length >> 8, length & 0xFF))
+    mac = hmac.digest(SECRET.encode(), header + authenticator + body, "md5")
+    return header + authenticator + body[:2] + mac + body[18:]
+
+
+def _eap_attrs(eap: bytes, station: str, state: bytes | None) -> list[tuple[int, bytes]]:
+    attrs = [(1, b"anonymous"), (31, station.encode())]
+    if state is not None:
+        attrs.append((24, state))
+    attrs += [(79, eap[i : i + 253]) for i in range(0, len(eap), 253)]
+    return attrs
+
+
+def _reply_parts(reply: bytes) -> tuple[int, bytes | None, bytes]:
+    """(code, State, joined EAP-Message) of a reply."""
+    pos, state, eap = 20, None, b""
+    while pos < len(reply):
+        attr_type, attr_len = reply[pos], reply[pos + 1]
+        if attr_type == 24:
+            state = reply[pos + 2 : pos + attr_len]
+        elif attr_type == 79:
+            eap += reply[pos + 2 : pos + attr_len]
+        pos += attr_len
+    return reply[0], state, eap
+
+
+def _exchange(
+    sock: socket.socket, port: int, ident: int, attrs: list
+) -> tuple[int, bytes | None, bytes]:
+    sock.sendto(_access_request(ident & 0xFF, attrs), ("127.0.0.1", port))
+    return _reply_parts(sock.recv(4096))
+
+
+def half_open(server: Server, count: int) -> dict:
+    """Open ``count`` PEAP conversations up to the ClientHello; report the server's RSS."""
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    rss_before, _ = server.rss_kib()
+    opened = 0
+    started = time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for n in range(count):
+            station = f"02-10-{n >> 16 & 255:02X}-{n >> 8 & 255:02X}-{n & 255:02X}-00"
+            eap = bytes((2, 1, 0, 14, 1)) + b"anonymous"
+            code, state, req = _exchange(sock, server.port, n, _eap_attrs(eap, station, None))
+            if req[4:5] != b"\x19":  # not PEAP: Nak to PEAP (FreeRADIUS starts with MD5)
+                nak = bytes((2, req[1], 0, 6, 3, 25))
+                code, state, req = _exchange(sock, server.port, n, _eap_attrs(nak, station, state))
+            conn = SSL.Connection(ctx, None)
+            conn.set_connect_state()
+            with contextlib.suppress(SSL.WantReadError):
+                conn.do_handshake()
+            hello = conn.bio_read(65536)
+            data = bytes((0,)) + hello
+            eap = bytes((2, req[1])) + (5 + len(data)).to_bytes(2, "big") + b"\x19" + data
+            code, state, req = _exchange(sock, server.port, n, _eap_attrs(eap, station, state))
+            if code == 11:
+                opened += 1
+    time.sleep(0.5)
+    rss_after, hwm = server.rss_kib()
+    return {
+        "conversations": count,
+        "opened": opened,
+        "seconds": round(time.monotonic() - started, 2),
+        "rss_before_mib": round(rss_before / 1024, 1),
+        "rss_after_mib": round(rss_after / 1024, 1),
+        "peak_rss_mib": round(hwm / 1024, 1),
+        "kib_per_conversation": round((rss_after - rss_before) / max(opened, 1), 1),
+    }
+
+
+def bench(server: Server, work: Path, args: argparse.Namespace) -> dict:
+    """All figures for one server."""
+    for method in ("peap", "ttls"):
+        run_eapol(server, work, method, 0)  # warm up
+    results: dict = {"server": server.name}
+    for method in ("peap", "ttls"):
+        results[method] = throughput(server, work, method, args.parallel, args.duration)
+    results["half_open"] = half_open(server, args.half_open)
+    return results
+
+
+def main() -> int:
+    """Run the benchmark; print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parallel", type=int, default=4, help="eapol_test processes at once")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per method")
+    parser.add_argument("--half-open", type=int, default=1000, help="half-open conversations")
+    parser.add_argument("--no-freeradius", action="store_true", help="skip FreeRADIUS")
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = parser.parse_args()
+    if not Path(EAPOL_TEST).exists():
+        print("eapol_test is not installed (apt-get install eapoltest)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="eap-bench-"))
+    results = []
+    ours = start_ours(work)
+    try:
+        results.append(bench(ours, work, args))
+    finally:
+        ours.stop()
+    if not args.no_freeradius:
+        fr = start_freeradius(work, work / "data" / "certs")
+        if fr is not None:
+            try:
+                results.append(bench(fr, work, args))
+            finally:
+                fr.stop()
+    report = {
+        "cpus": os.cpu_count(),
+        "parallel": args.parallel,
+        "duration_s": args.duration,
+        "tls": "1.2",
+        "results": results,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"EAP benchmark: {args.parallel} parallel eapol_test, {args.duration:.0f} s per "
+            f"method, TLS 1.2, {os.cpu_count()} CPUs shared by server and supplicants"
+        )
+        for r in results:
+            print(f"\n{r['server']}")
+            for method in ("peap", "ttls"):
+                m = r[method]
+                print(
+                    f"  {method}: {m['auth_per_s']} auth/s ({m['auths']} ok, "
+                    f"{m['failures']} failed), server CPU {m['server_cpu_ms_per_auth']} ms/auth, "
+                    f"p50 {m['p50_ms']} ms"
+                )
+            h = r["half_open"]
+            print(
+                f"  {h['opened']}/{h['conversations']} half-open: RSS {h['rss_before_mib']} -> "
+                f"{h['rss_after_mib']} MiB (peak {h['peak_rss_mib']} MiB), "
+                f"{h['kib_per_conversation']} KiB each"
+            )
+    if args.keep:
+        print(f"work directory kept: {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

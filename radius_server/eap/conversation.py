@@ -1,0 +1,194 @@
+"""One PEAP or TTLS conversation: Start, Nak, TLS records in fragments, then phase 2.
+
+The TLS connection is created only when the ClientHello arrives, so a
+conversation that never gets past its identity costs a few hundred bytes.
+Each conversation bounds its own size: the peer's reassembled TLS message and
+the number of rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from radius_server.decision import Decision, Outcome
+from radius_server.eap import peap, ttls
+from radius_server.eap.codec import EapType
+from radius_server.eap.framing import (
+    FLAG_START,
+    FramingError,
+    Outgoing,
+    Reassembly,
+    TlsFrame,
+    encode_frame,
+)
+from radius_server.eap.peap import PeapPhase2
+from radius_server.eap.steps import Finish, Phase2Step
+from radius_server.eap.tls import TlsServer, TlsTunnel
+from radius_server.eap.ttls import TtlsPhase2
+from radius_server.engine import Verify
+
+# Largest TLS message we reassemble from a peer: no client certificates here, so a
+# ClientHello (even with post-quantum key shares) and phase-2 data stay far below.
+MAX_PEER_MESSAGE = 16384
+# Rounds in one conversation: a full PEAP with small fragments needs about 20.
+MAX_ROUNDS = 64
+# We speak PEAPv0 and TTLSv0: version bits 0 in every request.
+VERSION = 0
+TUNNEL_TYPES = (EapType.PEAP, EapType.TTLS)
+_NAMES = {EapType.PEAP: "peap", EapType.TTLS: "ttls"}
+
+
+class SessionLimitError(Exception):
+    """The conversation went past its round bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send an EAP-Request of the conversation's type with this Type-Data."""
+
+    type_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The conversation ends; ``msk`` is set only for an accept."""
+
+    decision: Decision
+    msk: bytes | None = None
+
+
+Step = Send | Done
+
+
+class Conversation:
+    """State of one PEAP/TTLS authentication between two RADIUS round trips."""
+
+    __slots__ = (
+        "eap_type",
+        "last_id",
+        "outer_identity",
+        "outgoing",
+        "phase2",
+        "reassembly",
+        "rounds",
+        "state",
+        "station",
+        "touched",
+        "tunnel",
+    )
+
+    def __init__(self, eap_type: int, outer_identity: str, station: str, last_id: int) -> None:
+        self.eap_type = eap_type
+        self.outer_identity = outer_identity
+        self.station = station
+        self.last_id = last_id  # the Identifier of the request we are waiting to be answered
+        self.state = b""
+        self.touched = 0.0
+        self.rounds = 0
+        self.tunnel: TlsTunnel | None = None
+        self.reassembly = Reassembly(MAX_PEER_MESSAGE)
+        self.outgoing: Outgoing | None = None
+        self.phase2: PeapPhase2 | TtlsPhase2 | None = None
+
+    @property
+    def label(self) -> str:
+        """Method label for the log: ``peap``/``ttls``, then the inner method once known."""
+        if self.phase2 is not None and self.phase2.label not in ("ttls",):
+            return self.phase2.label
+        return _NAMES.get(self.eap_type, "eap")
+
+    @property
+    def tls_version(self) -> str | None:
+        """``TLSv1.2``/``TLSv1.3`` once the handshake is done."""
+        return self.tunnel.version if self.tunnel and self.tunnel.established else None
+
+    @property
+    def tls_started(self) -> bool:
+        """True once the peer has sent TLS data; from then on a Nak is too late."""
+        return self.tunnel is not None or self.reassembly.in_progress
+
+    def start(self) -> Send:
+        """The Start request (RFC 5216 3.2: S set, no data)."""
+        return Send(encode_frame(FLAG_START | VERSION))
+
+    def switch(self, eap_type: int) -> Send:
+        """Follow the peer's Nak to the other tunnel method; send its Start."""
+        self.eap_type = eap_type
+        return self.start()
+
+    def step(
+        self, frame: TlsFrame, verify: Verify, server: TlsServer, size: int, next_id: int
+    ) -> Step:
+        """Advance on one response of our type.
+
+        Raises:
+            FramingError, TlsError, Phase2Error: the peer broke a rule; end it.
+            SessionLimitError: too many rounds.
+        """
+        self.rounds += 1
+        if self.rounds > MAX_ROUNDS:
+            raise SessionLimitError("too many rounds")
+        if self.outgoing is not None:
+            # RFC 5216 2.1.5: while we send fragments, the peer only acknowledges.
+            if not frame.is_ack:
+                raise FramingError("data while our fragments were pending")
+            return self._next_fragment(size)
+        message = self.reassembly.add(frame)
+        if message is None:
+            return Send(encode_frame(VERSION))  # acknowledge the peer's fragment
+        if self.tunnel is None:
+            if not message:
+                raise FramingError("no ClientHello")
+            self.tunnel = server.new_tunnel()
+        tunnel = self.tunnel
+        was_established = tunnel.established
+        tunnel.receive(message)
+        if not tunnel.established:
+            return self._send_records(size)
+        if not was_established:
+            self.phase2 = self._new_phase2(tunnel)
+            if not tunnel.is_tls13:
+                # TLS 1.2: this message was the peer's Finished; ours goes out alone
+                # and phase 2 starts on the peer's next message (PROTOCOL-NOTES).
+                return self._send_records(size)
+        assert self.phase2 is not None
+        data = tunnel.read()
+        if data:
+            result = self.phase2.on_data(data, verify, next_id)
+        else:
+            result = self.phase2.on_empty(next_id)
+        return self._after_phase2(result, size)
+
+    def _new_phase2(self, tunnel: TlsTunnel) -> PeapPhase2 | TtlsPhase2:
+        if self.eap_type == EapType.PEAP:
+            return PeapPhase2()
+        return TtlsPhase2(lambda: tunnel.export(ttls.CHALLENGE_LABEL, 17))
+
+    def _after_phase2(self, result: Phase2Step, size: int) -> Step:
+        assert self.tunnel is not None
+        if isinstance(result, Finish):
+            msk = None
+            if result.decision.outcome is Outcome.ACCEPT:
+                label = (
+                    peap.TLS12_KEY_LABEL if self.eap_type == EapType.PEAP else ttls.TLS12_KEY_LABEL
+                )
+                msk = self.tunnel.msk(label, self.eap_type)
+            return Done(result.decision, msk)
+        if result.plaintext:
+            self.tunnel.write(result.plaintext)
+        return self._send_records(size)
+
+    def _send_records(self, size: int) -> Send:
+        assert self.tunnel is not None
+        records = self.tunnel.take_output()
+        if not records:
+            return Send(encode_frame(VERSION))
+        self.outgoing = Outgoing(records)
+        return self._next_fragment(size)
+
+    def _next_fragment(self, size: int) -> Send:
+        assert self.outgoing is not None
+        type_data = self.outgoing.next_fragment(VERSION, size)
+        if self.outgoing.done:
+            self.outgoing = None
+        return Send(type_data)

@@ -1,0 +1,241 @@
+"""The engine's "eap" method: EAP over RADIUS (RFC 3579) for PEAPv0 and EAP-TTLS.
+
+Per request: decode the joined EAP-Message, find the conversation by State,
+advance it, and answer Access-Challenge (fresh State, EAP-Request split into
+253-octet EAP-Message attributes), Access-Accept (EAP-Success, MS-MPPE keys
+from the TLS session, the member's email as User-Name) or Access-Reject
+(EAP-Failure). The PIN is judged only by the engine's ``verify``, called by
+the inner method with the inner identity, the member's email.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any
+
+from radius_server.decision import Decision, Outcome, Reason, drop
+from radius_server.directory import Client
+from radius_server.eap import codec
+from radius_server.eap.codec import EapCode, EapError, EapPacket, EapType
+from radius_server.eap.conversation import (
+    TUNNEL_TYPES,
+    Conversation,
+    Done,
+    SessionLimitError,
+    Step,
+)
+from radius_server.eap.framing import FramingError, decode_frame
+from radius_server.eap.sessions import SessionTable
+from radius_server.eap.steps import Phase2Error
+from radius_server.eap.tls import TlsError, TlsServer
+from radius_server.engine import MethodResult, Verify
+from radius_server.protocol import codes as c
+from radius_server.protocol.attributes import eap_message_attributes, ms_mppe_key_attributes
+from radius_server.protocol.packet import Attribute, RadiusRequest
+from radius_server.ratelimit import LogThrottle
+
+_METHOD_TYPES = {"peap": EapType.PEAP, "ttls": EapType.TTLS}
+# RFC 3579 2.6.5: no Reply-Message alongside EAP-Message; EAP carries its own result.
+_NOT_WITH_EAP = frozenset({c.REPLY_MESSAGE})
+_MAX_OUTER_IDENTITY = 128
+
+
+@dataclass(frozen=True, slots=True)
+class EapOptions:
+    """Tunables (from Settings)."""
+
+    default_method: str = "peap"
+    fragment_size: int = 1024
+    session_timeout: float = 60.0
+    max_sessions: int = 2048
+    max_per_station: int = 4
+    # A full table evicts its idlest conversation once idle this long (seconds).
+    min_idle: float = 2.0
+
+
+class EapHandler:
+    """PEAP and TTLS conversations held in memory between Access-Challenges."""
+
+    def __init__(self, tls: TlsServer, options: EapOptions | None = None, log: Any = None) -> None:
+        self.tls = tls
+        self.options = options or EapOptions()
+        self.default_type = _METHOD_TYPES[self.options.default_method]
+        options = self.options
+        self.sessions: SessionTable[Conversation] = SessionTable(
+            options.max_sessions, options.session_timeout, options.max_per_station, options.min_idle
+        )
+        self.log = log
+        # A flood evicts many conversations: one warning per interval says how many.
+        self._evictions_log = LogThrottle(10.0)
+
+    def handle(
+        self, request: RadiusRequest, client: Client, verify: Verify, now: float
+    ) -> MethodResult:
+        """Advance the conversation this request belongs to (or start one)."""
+        expired = self.sessions.expire(now)
+        if expired and self.log is not None:
+            self.log.info("eap_sessions_expired", count=expired, open=len(self.sessions))
+        if not request.eap_message:
+            # RFC 3579 2.1 EAP-Start: ask who it is; the answer starts a conversation.
+            identity_request = codec.encode_eap(
+                EapCode.REQUEST, secrets.randbelow(256), EapType.IDENTITY
+            )
+            return _challenge_result(None, identity_request, "eap", "eap_start")
+        try:
+            packet = codec.decode_eap(request.eap_message)
+        except EapError as exc:
+            return MethodResult(drop(Reason.MALFORMED), method="eap", detail=str(exc))
+        if packet.code != EapCode.RESPONSE:
+            return MethodResult(
+                drop(Reason.EAP_PROTOCOL_ERROR), method="eap", detail="not_a_response"
+            )
+        if request.state is None:
+            return self._begin(request, client, packet, now)
+        conversation = self.sessions.get(request.state, now)
+        if conversation is None:
+            return _failure(Decision(Outcome.REJECT, Reason.EAP_UNKNOWN_STATE), packet, "eap")
+        if packet.identifier != conversation.last_id:
+            # RFC 3748 4.1: a response to another request is silently discarded.
+            return MethodResult(
+                drop(Reason.EAP_PROTOCOL_ERROR),
+                method=conversation.label,
+                detail="identifier_mismatch",
+            )
+        try:
+            step = self._advance(conversation, packet, verify)
+        except SessionLimitError as exc:
+            self.sessions.remove(conversation)
+            return MethodResult(
+                drop(Reason.EAP_SESSION_LIMIT), method=conversation.label, detail=str(exc)
+            )
+        except (FramingError, Phase2Error) as exc:
+            self.sessions.remove(conversation)
+            return _failure(
+                Decision(Outcome.REJECT, Reason.EAP_PROTOCOL_ERROR),
+                packet,
+                conversation.label,
+                str(exc),
+            )
+        except TlsError as exc:
+            self.sessions.remove(conversation)
+            return _failure(
+                Decision(Outcome.REJECT, Reason.EAP_TLS_FAILED),
+                packet,
+                conversation.label,
+                str(exc),
+            )
+        if isinstance(step, Done):
+            self.sessions.remove(conversation)
+            return self._finish(conversation, step, packet, request, client)
+        return self._challenge(conversation, step.type_data, now)
+
+    def _begin(
+        self, request: RadiusRequest, client: Client, packet: EapPacket, now: float
+    ) -> MethodResult:
+        if packet.type != EapType.IDENTITY:
+            return _failure(
+                Decision(Outcome.REJECT, Reason.EAP_PROTOCOL_ERROR), packet, "eap", "no_identity"
+            )
+        outer = packet.data.decode("utf-8", "replace").strip()[:_MAX_OUTER_IDENTITY]
+        station = f"{client.name}|{request.calling_station_id or outer}"
+        conversation = Conversation(
+            self.default_type, outer, station, codec.next_identifier(packet.identifier)
+        )
+        evicted = self.sessions.evicted
+        if not self.sessions.add(conversation, now):
+            return MethodResult(
+                drop(Reason.EAP_SESSION_LIMIT), method="eap", detail="too_many_sessions"
+            )
+        if self.sessions.evicted != evicted and self.log is not None:
+            suppressed = self._evictions_log.admit("evicted", now)
+            if suppressed is not None:
+                self.log.warning(
+                    "eap_session_evicted",
+                    reason=Reason.EAP_SESSION_LIMIT.value,
+                    open=len(self.sessions),
+                    evicted_total=self.sessions.evicted,
+                    suppressed=suppressed,
+                )
+        return self._challenge(conversation, conversation.start().type_data, now, renew=False)
+
+    def _advance(self, conversation: Conversation, packet: EapPacket, verify: Verify) -> Step:
+        next_id = codec.next_identifier(packet.identifier)
+        if packet.type == EapType.NAK and not conversation.tls_started:
+            # RFC 3748 5.3.1: follow the peer to the other tunnel method if it wants one.
+            for wanted in codec.nak_types(packet.data):
+                if wanted in TUNNEL_TYPES and wanted != conversation.eap_type:
+                    return conversation.switch(wanted)
+            return Done(Decision(Outcome.REJECT, Reason.EAP_NO_COMMON_METHOD))
+        if packet.type != conversation.eap_type:
+            raise FramingError(f"EAP type {packet.type} in a {conversation.label} conversation")
+        frame = decode_frame(packet.data)
+        return conversation.step(frame, verify, self.tls, self.options.fragment_size, next_id)
+
+    def _challenge(
+        self, conversation: Conversation, type_data: bytes, now: float, renew: bool = True
+    ) -> MethodResult:
+        identifier = codec.next_identifier(conversation.last_id) if renew else conversation.last_id
+        conversation.last_id = identifier
+        state = self.sessions.renew(conversation, now) if renew else conversation.state
+        eap_packet = codec.encode_eap(EapCode.REQUEST, identifier, conversation.eap_type, type_data)
+        return _challenge_result(state, eap_packet, conversation.label, _stage(conversation))
+
+    def _finish(
+        self,
+        conversation: Conversation,
+        step: Done,
+        packet: EapPacket,
+        request: RadiusRequest,
+        client: Client,
+    ) -> MethodResult:
+        decision = step.decision
+        detail = f"outer={conversation.outer_identity} tls={conversation.tls_version or '-'}"
+        inner = conversation.phase2.identity if conversation.phase2 is not None else None
+        if inner and not decision.member_email:
+            # No member matched: the log's user is the outer identity, so say who was tried.
+            detail += f" inner={inner[:128]}"
+        if decision.outcome is Outcome.DROP:
+            # e.g. storage unavailable: let the NAS retry or fail over.
+            return MethodResult(decision, method=conversation.label, detail=detail)
+        if decision.outcome is not Outcome.ACCEPT or step.msk is None:
+            return _failure(decision, packet, conversation.label, detail)
+        msk = step.msk
+        extra: list[Attribute] = []
+        if decision.member_email:
+            # The NAS then accounts the session under the member, not "anonymous".
+            extra.append((c.USER_NAME, decision.member_email.encode("utf-8")))
+        # PROTOCOL-NOTES / RFC 5216 2.3: Recv-Key = MSK[0:32], Send-Key = MSK[32:64].
+        extra += ms_mppe_key_attributes(msk[32:64], msk[0:32], client.secret, request.authenticator)
+        extra += eap_message_attributes(codec.success(packet.identifier))
+        return MethodResult(_merge(decision, extra), method=conversation.label, detail=detail)
+
+
+def _stage(conversation: Conversation) -> str:
+    if conversation.tunnel is None:
+        return "start"
+    return "phase2" if conversation.tunnel.established else "handshake"
+
+
+def _merge(decision: Decision, extra: list[Attribute]) -> Decision:
+    kept = tuple(a for a in decision.attributes if a[0] not in _NOT_WITH_EAP)
+    return replace(decision, attributes=(*kept, *extra))
+
+
+def _challenge_result(
+    state: bytes | None, eap_packet: bytes, label: str, detail: str
+) -> MethodResult:
+    attributes: list[Attribute] = [] if state is None else [(c.STATE, state)]
+    attributes += eap_message_attributes(eap_packet)
+    decision = Decision(Outcome.CHALLENGE, Reason.EAP_CHALLENGE, tuple(attributes))
+    return MethodResult(decision, method=label, detail=detail)
+
+
+def _failure(
+    decision: Decision, packet: EapPacket, label: str, detail: str | None = None
+) -> MethodResult:
+    """Access-Reject with EAP-Failure, answering the peer's Identifier (RFC 3748 4.2)."""
+    if decision.outcome is not Outcome.REJECT:
+        decision = replace(decision, outcome=Outcome.REJECT, attributes=())
+    merged = _merge(decision, eap_message_attributes(codec.failure(packet.identifier)))
+    return MethodResult(merged, method=label, detail=detail)

@@ -1,0 +1,101 @@
+"""Shared helpers for the EAP and MS-CHAP unit tests: an engine on an in-memory directory.
+
+Named ``test_eap_*`` to sit with the tests it serves; its one test checks the helpers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Any
+
+from radius_server.decision import Outcome
+from radius_server.directory import Client, Directory, Member
+from radius_server.engine import Engine, MethodHandler
+from radius_server.protocol import codes as c
+from radius_server.protocol.client import _sign_random
+from radius_server.protocol.packet import Attribute, RadiusRequest, decode_request
+
+SECRET = b"test-secret-123"
+SOURCE = ("127.0.0.1", 40000)
+PIN = b"12345"
+EMAIL = "ada@example.org"
+
+
+class ListLogger:
+    """Collects (level, event, fields) like structlog's capture, without global state."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _add(self, level: str, event: str, **fields: Any) -> None:
+        self.lines.append((level, event, fields))
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._add("debug", event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._add("info", event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._add("warning", event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._add("error", event, **fields)
+
+    def access(self) -> list[dict[str, Any]]:
+        """The canonical ``access`` lines."""
+        return [fields for _, event, fields in self.lines if event == "access"]
+
+
+def member(
+    email: str = EMAIL, pin: bytes = PIN, *, active: bool = True, member_id: int = 1
+) -> Member:
+    """A member with Wi-Fi access and no validity window."""
+    return Member(
+        id=member_id,
+        email=email,
+        pin=pin,
+        active=active,
+        wifi_access=True,
+        valid_from=None,
+        valid_until=None,
+        pin_changed_at=None,
+    )
+
+
+def make_engine(
+    methods: dict[str, MethodHandler], members: list[Member] | None = None
+) -> tuple[Engine, ListLogger]:
+    """An engine with one client (127.0.0.1) and the given members."""
+    directory = Directory()
+    directory.clients.put(Client(1, "ap", ipaddress.ip_network("127.0.0.1/32"), SECRET, True))
+    directory.members.replace_all(members if members is not None else [member()])
+    directory.ready = True
+    log = ListLogger()
+    return Engine(directory, log, methods=methods), log
+
+
+def access_request(
+    attributes: list[Attribute], identifier: int | None = None
+) -> tuple[bytes, bytes]:
+    """(packet, request authenticator) of a signed Access-Request."""
+    authenticator = secrets.token_bytes(16)
+    ident = secrets.randbelow(256) if identifier is None else identifier
+    encoded = _sign_random(c.Code.ACCESS_REQUEST, ident, authenticator, attributes, SECRET, True)
+    return encoded.packet, authenticator
+
+
+def send(engine: Engine, attributes: list[Attribute]) -> tuple[RadiusRequest, bytes]:
+    """Run one Access-Request through the engine; (decoded reply, request authenticator)."""
+    packet, authenticator = access_request(attributes)
+    answer = engine.handle_auth(packet, SOURCE)
+    assert answer is not None, "request was dropped"
+    return decode_request(answer[0]), authenticator
+
+
+def test_helpers_build_a_verifiable_request() -> None:
+    engine, log = make_engine({})
+    reply, _ = send(engine, [(c.USER_NAME, b"nobody@example.org")])
+    assert reply.code == c.Code.ACCESS_REJECT
+    assert log.access()[0]["outcome"] == Outcome.REJECT.value
