@@ -14,12 +14,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
 from radius_server.directory import Client, Directory, normalize_email
 from radius_server.guard import Guard
+from radius_server.methods import Attempt, MethodHandler
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
 from radius_server.protocol.chap import verify_chap_request
@@ -51,44 +52,6 @@ class EngineOptions:
     reject_delay: float = 0.0
     unknown_client_log_interval: float = 10.0
     max_session_seconds: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """Who is trying, from where, and how: what guessing protection counts by."""
-
-    method: str  # pap | chap | mschap | eap-peap | eap-ttls-pap ...
-    calling_station: str | None
-    client: Client
-    # The PIN offered, when the method reveals it (PAP): only distinct wrong
-    # PINs then count against the budgets. None: every failure counts.
-    offered: bytes | None = None
-
-
-# verify(user_name, check, method_label) -> Decision: the engine's verify_credentials,
-# bound to this request's client and calling station.
-Verify = Callable[[str, policy.PinCheck, str], Decision]
-
-
-@dataclass(frozen=True, slots=True)
-class MethodResult:
-    """What a method handler (EAP, MS-CHAP) returns to the engine."""
-
-    decision: Decision
-    # Finer label for the log line, e.g. "peap-mschapv2", "ttls-pap", "mschapv2".
-    method: str | None = None
-    # Extra detail for the log line (outer identity, EAP stage...); never a secret.
-    detail: str | None = None
-
-
-class MethodHandler(Protocol):
-    """A pluggable authentication method for requests PAP/CHAP do not cover."""
-
-    def handle(
-        self, request: RadiusRequest, client: Client, verify: Verify, now: float
-    ) -> MethodResult:
-        """Decide one request; ``now`` is monotonic seconds (for session expiry)."""
-        ...
 
 
 @dataclass(slots=True)
@@ -282,10 +245,11 @@ class Engine:
         request = ctx.request
         assert request is not None
 
-        def verify(user_name: str, check: policy.PinCheck, method: str) -> Decision:
-            return self.verify_credentials(
-                user_name, check, Attempt(method, request.calling_station_id, ctx.client)
-            )
+        def verify(
+            user_name: str, check: policy.PinCheck, method: str, offered: bytes | None = None
+        ) -> Decision:
+            attempt = Attempt(method, request.calling_station_id, ctx.client, offered)
+            return self.verify_credentials(user_name, check, attempt)
 
         result = handler.handle(request, ctx.client, verify, self.monotonic())
         ctx.method = result.method or ctx.method
@@ -390,6 +354,10 @@ class Engine:
                     fields["session_id"] = request.acct_session_id[:64]
         if decision.outcome is Outcome.DROP:
             self.log.warning(event, **fields)
+        elif decision.outcome is Outcome.CHALLENGE:
+            # An EAP sign-in takes about nine round trips; its final accept or
+            # reject line carries the outcome, so the steps are debug detail.
+            self.log.debug(event, **fields)
         else:
             self.log.info(event, **fields)
 

@@ -25,7 +25,7 @@ from radius_server.eap.peap import PeapPhase2
 from radius_server.eap.steps import Finish, Phase2Step
 from radius_server.eap.tls import TlsServer, TlsTunnel
 from radius_server.eap.ttls import TtlsPhase2
-from radius_server.engine import Verify
+from radius_server.methods import Verify
 
 # Largest TLS message we reassemble from a peer: no client certificates here, so a
 # ClientHello (even with post-quantum key shares) and phase-2 data stay far below.

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from radius_server.decision import Decision, Outcome
-from radius_server.engine import Verify
+from radius_server.methods import Verify
 from radius_server.protocol import mschap
 
 OP_CHALLENGE = 1

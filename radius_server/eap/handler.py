@@ -29,7 +29,7 @@ from radius_server.eap.framing import FramingError, decode_frame
 from radius_server.eap.sessions import SessionTable
 from radius_server.eap.steps import Phase2Error
 from radius_server.eap.tls import TlsError, TlsServer
-from radius_server.engine import MethodResult, Verify
+from radius_server.methods import MethodResult, Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol.attributes import eap_message_attributes, ms_mppe_key_attributes
 from radius_server.protocol.packet import Attribute, RadiusRequest

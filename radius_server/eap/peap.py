@@ -15,7 +15,7 @@ from radius_server.decision import Decision, Outcome, Reason
 from radius_server.eap.codec import EapCode, EapType, encode_eap
 from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerDone, InnerError
 from radius_server.eap.steps import Finish, Phase2Error, Phase2Step, Reply, refuse
-from radius_server.engine import Verify
+from radius_server.methods import Verify
 
 LABEL = "peap-mschapv2"
 # PEAPv0 MSK label under TLS 1.2 (same PRF label as EAP-TLS, RFC 5216 2.3).

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from radius_server.decision import Decision, Outcome, Reason
 from radius_server.directory import Client
-from radius_server.engine import MethodResult, Verify
+from radius_server.methods import MethodResult, Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.attributes import ms_mppe_key_attributes, vendor_attribute

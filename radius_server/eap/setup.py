@@ -16,7 +16,7 @@ from radius_server.eap.certificates import CertificateError, check_certificate
 from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.plain_mschap import PlainMsChapHandler
 from radius_server.eap.tls import TlsServer
-from radius_server.engine import MethodHandler
+from radius_server.methods import MethodHandler
 
 
 def build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:

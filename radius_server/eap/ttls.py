@@ -23,7 +23,7 @@ from radius_server.eap.avp import Avp, AvpError, decode_avps, encode_avp
 from radius_server.eap.codec import EapCode, EapError, EapType, decode_eap, encode_eap
 from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerDone, InnerError
 from radius_server.eap.steps import Finish, Phase2Error, Phase2Step, Reply, refuse
-from radius_server.engine import Verify
+from radius_server.methods import Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.pap import PIN_LENGTH
@@ -111,7 +111,7 @@ class TtlsPhase2:
             if len(offered) != PIN_LENGTH or not offered.isdigit():
                 # As with RADIUS PAP: no PIN has this shape, so it is no guess to count.
                 return refuse(Reason.BAD_PIN_FORMAT)
-            return Finish(verify(self.identity, policy.pap_check(offered), self.label))
+            return Finish(verify(self.identity, policy.pap_check(offered), self.label, offered))
         challenge = found.get((c.VENDOR_MICROSOFT, c.MS_CHAP_CHALLENGE))
         response = found.get((c.VENDOR_MICROSOFT, c.MS_CHAP2_RESPONSE))
         if challenge is not None and response is not None:

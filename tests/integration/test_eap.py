@@ -20,7 +20,7 @@ import pytest
 from radius_server.eap.certificates import generate
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
-from radius_server.protocol.client import _sign_random, verify_reply
+from radius_server.protocol.client import encode_access_request, verify_reply
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.protocol.salt import salt_decrypt
 from tests.conftest import Cli, console_script, require_tool
@@ -190,7 +190,9 @@ def _mschap_exchange(eap: Eap, user: str, pin: str) -> tuple[RadiusRequest, byte
         user, pin.encode(), auth_challenge, peer_challenge, 5
     )
     authenticator = secrets.token_bytes(16)
-    request = _sign_random(c.Code.ACCESS_REQUEST, 42, authenticator, attrs, SECRET.encode(), True)
+    request = encode_access_request(
+        SECRET.encode(), identifier=42, attributes=attrs, authenticator=authenticator
+    )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
         sock.sendto(request.packet, ("127.0.0.1", eap.server.auth_port))

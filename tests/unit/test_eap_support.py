@@ -11,10 +11,12 @@ from typing import Any
 
 from radius_server.decision import Outcome
 from radius_server.directory import Client, Directory, Member
-from radius_server.engine import Engine, MethodHandler
+from radius_server.engine import Engine
+from radius_server.methods import MethodHandler
 from radius_server.protocol import codes as c
-from radius_server.protocol.client import _sign_random
+from radius_server.protocol.client import encode_access_request
 from radius_server.protocol.packet import Attribute, RadiusRequest, decode_request
+from tests.unit.engine_harness import RecordingLog
 
 SECRET = b"test-secret-123"
 SOURCE = ("127.0.0.1", 40000)
@@ -22,30 +24,12 @@ PIN = b"12345"
 EMAIL = "ada@example.org"
 
 
-class ListLogger:
-    """Collects (level, event, fields) like structlog's capture, without global state."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, dict[str, Any]]] = []
-
-    def _add(self, level: str, event: str, **fields: Any) -> None:
-        self.lines.append((level, event, fields))
-
-    def debug(self, event: str, **fields: Any) -> None:
-        self._add("debug", event, **fields)
-
-    def info(self, event: str, **fields: Any) -> None:
-        self._add("info", event, **fields)
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self._add("warning", event, **fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        self._add("error", event, **fields)
+class ListLogger(RecordingLog):
+    """The harness's recording logger, plus a shortcut to the canonical lines."""
 
     def access(self) -> list[dict[str, Any]]:
         """The canonical ``access`` lines."""
-        return [fields for _, event, fields in self.lines if event == "access"]
+        return self.named("access")
 
 
 def member(
@@ -82,7 +66,9 @@ def access_request(
     """(packet, request authenticator) of a signed Access-Request."""
     authenticator = secrets.token_bytes(16)
     ident = secrets.randbelow(256) if identifier is None else identifier
-    encoded = _sign_random(c.Code.ACCESS_REQUEST, ident, authenticator, attributes, SECRET, True)
+    encoded = encode_access_request(
+        SECRET, identifier=ident, attributes=attributes, authenticator=authenticator
+    )
     return encoded.packet, authenticator
 
 
