@@ -13,7 +13,7 @@ import pytest
 
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
-from tests.conftest import Cli, require_tool
+from tests.conftest import Cli, require_tool, skip_or_fail
 from tests.integration.server_process import ServerProcess, running_server
 from tests.integration.udp_client import SECRET, send
 from tests.integration.udp_client import pin_of as _pin
@@ -274,7 +274,7 @@ def test_most_specific_client_wins(sqlite_url: str, tmp_path: Path) -> None:
 def test_ipv6_loopback(sqlite_url: str, tmp_path: Path) -> None:
     """The server answers over IPv6 for a client registered by IPv6 address."""
     if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
+        skip_or_fail("no IPv6 on this machine")
     cli = Cli(sqlite_url, tmp_path)
     assert cli("nas", "add", "v6", "--address", "::1", "--secret", SECRET).code == 0
     assert cli("customer", "add", "ana@example.com").code == 0
