@@ -1,0 +1,283 @@
+"""Running servers under load and reading what they cost from /proc (Linux only).
+
+Shared by ``run.py`` for every server it measures: start and stop a process,
+wait until it answers, then a warm-up, a closed-loop and an open-loop phase,
+each bracketed by CPU readings of the server, of the PostgreSQL backends
+serving the bench database, and of the whole machine (to show noise from
+other programs on this shared box).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadgen import Credential, LoadGenerator, LoadResult, Method
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout keeps only the results."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- /proc readings ----------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    # After the ")" the fields start at field 3 (state); utime is 14, stime 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process (``/proc/PID/task``); the main thread is PID."""
+    found: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            found[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a process, in MiB."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def system_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (/proc/stat, all but idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is inside user)
+    return (sum(values[:8]) - values[3] - values[4]) / CLK_TCK
+
+
+def postgres_backend_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (by process title)."""
+    marker = f" {database} "
+    found: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                title = handle.read().replace(b"\x00", b" ").decode("utf-8", "replace")
+            if title.startswith("postgres: ") and marker in title:
+                found[int(entry)] = cpu_seconds(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two snapshots; processes born in between count from zero."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def free_udp_ports(count: int) -> list[int]:
+    """Ports the kernel hands out right now (a tiny race with other programs; fine here)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+def start_process(
+    argv: list[str], logfile: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own session: Ctrl-C reaches us, and we stop it in order."""
+    with logfile.open("wb") as out:
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; only this process."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace)
+
+
+@dataclass(slots=True)
+class Target:
+    """A running server to measure."""
+
+    label: str
+    process: subprocess.Popen[bytes]
+    port: int
+    secret: bytes
+    # FreeRADIUS before 3.2.5 sends no Message-Authenticator in PAP replies.
+    require_reply_ma: bool
+    logfile: Path
+    # The database whose PostgreSQL backends work for this server (None: none do).
+    pg_database: str | None = None
+
+
+def wait_ready(target: Target, probe: Credential, seconds: float = 30.0) -> None:
+    """Return once the server accepts ``probe``; raise if it dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    with LoadGenerator(
+        ("127.0.0.1", target.port),
+        target.secret,
+        [probe],
+        sockets=1,
+        require_reply_message_authenticator=target.require_reply_ma,
+    ) as gen:
+        while time.monotonic() < deadline:
+            if target.process.poll() is not None:
+                break
+            if gen.probe(probe, wait=0.5) == 2:  # Access-Accept
+                return
+            time.sleep(0.2)
+    tail = target.logfile.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{target.label} did not become ready; its log ends:\n{tail}")
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Measurement:
+    """One server's numbers. CPU figures are microseconds per answered request."""
+
+    label: str
+    throughput: LoadResult | None = None
+    fixed: LoadResult | None = None
+    cpu_us_max: float = 0.0
+    cpu_us_fixed: float = 0.0
+    pg_cpu_us_max: float = 0.0
+    pg_cpu_us_fixed: float = 0.0
+    # Server CPU spent outside its main thread (worker threads: DB sync, throttle, ...).
+    side_cpu_us_max: float = 0.0
+    side_cpu_us_fixed: float = 0.0
+    # CPU (in cores) used by everything else on the machine during the phase: noise.
+    other_cores_max: float = 0.0
+    other_cores_fixed: float = 0.0
+    peak_rss_mb: float = 0.0
+    idle_cpu_percent: float = 0.0  # of one core, with no load (background polling)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        """Failed requests over both phases."""
+        return sum(r.errors for r in (self.throughput, self.fixed) if r is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    result: LoadResult
+    server_us: float
+    side_us: float  # part of server_us spent outside the main thread
+    postgres_us: float
+    other_cores: float
+
+
+def _bracket(target: Target, run: Callable[[], LoadResult]) -> _Phase:
+    """Run one phase between CPU readings of the server, its PostgreSQL, the machine."""
+    pid, database = target.process.pid, target.pg_database
+    pg0 = postgres_backend_cpu(database) if database else {}
+    threads0 = thread_cpu_seconds(pid)
+    cpu0, busy0, own0 = cpu_seconds(pid), system_busy_seconds(), time.process_time()
+    wall0 = time.perf_counter()
+    result = run()
+    wall = time.perf_counter() - wall0
+    cpu1, busy1, own1 = cpu_seconds(pid), system_busy_seconds(), time.process_time()
+    threads1 = thread_cpu_seconds(pid)
+    pg1 = postgres_backend_cpu(database) if database else {}
+    server, postgres = cpu1 - cpu0, cpu_delta(pg0, pg1)
+    threads1.pop(pid, None)
+    threads0.pop(pid, None)
+    side = cpu_delta(threads0, threads1)
+    others = (busy1 - busy0) - server - postgres - (own1 - own0)
+    per = 1e6 / max(1, result.ok + result.wrong_answers)
+    return _Phase(result, server * per, side * per, postgres * per, max(0.0, others / wall))
+
+
+def measure(
+    target: Target,
+    credentials: list[Credential],
+    *,
+    duration: float,
+    rate: float,
+    concurrency: int,
+    method: Method,
+    warmup: float = 3.0,
+    idle: float = 2.0,
+) -> Measurement:
+    """Idle CPU, a warm-up, then the closed-loop (throughput) and open-loop (latency) phases."""
+    result = Measurement(target.label)
+    cpu0 = cpu_seconds(target.process.pid)
+    time.sleep(idle)
+    result.idle_cpu_percent = (cpu_seconds(target.process.pid) - cpu0) * 100.0 / idle
+    with LoadGenerator(
+        ("127.0.0.1", target.port),
+        target.secret,
+        credentials,
+        wrong_ratio=0.1,
+        method=method,
+        require_reply_message_authenticator=target.require_reply_ma,
+    ) as gen:
+        # Caches, connection pools, threads; and most members' devices seen once
+        # (a device's first success is an event our guessing protection records).
+        gen.run(warmup, concurrency=concurrency)
+        log(f"{target.label}: max throughput, {concurrency} in flight, {duration:g} s")
+        phase = _bracket(target, lambda: gen.run(duration, concurrency=concurrency))
+        result.throughput = phase.result
+        result.cpu_us_max, result.pg_cpu_us_max = phase.server_us, phase.postgres_us
+        result.side_cpu_us_max = phase.side_us
+        result.other_cores_max = phase.other_cores
+        log(
+            f"  {phase.result.requests_per_second:,.0f} req/s, {phase.server_us:.1f} us CPU/req"
+            f", {phase.result.errors} errors"
+        )
+        time.sleep(0.5)
+        log(f"{target.label}: latency at {rate:g} req/s, {duration:g} s")
+        phase = _bracket(target, lambda: gen.run(duration, rate=rate))
+        result.fixed = phase.result
+        result.cpu_us_fixed, result.pg_cpu_us_fixed = phase.server_us, phase.postgres_us
+        result.side_cpu_us_fixed = phase.side_us
+        result.other_cores_fixed = phase.other_cores
+        log(
+            f"  p50 {phase.result.p50_ms:.3f} ms, p99 {phase.result.p99_ms:.3f} ms"
+            f", {phase.result.errors} errors"
+        )
+    result.peak_rss_mb = peak_rss_mb(target.process.pid)
+    if target.process.poll() is not None:
+        result.notes.append("the server exited during the run")
+    return result
