@@ -362,8 +362,9 @@ class Engine:
             self.log.info(event, **fields)
 
 
+# Computed once: building an IntEnum per request showed up in profiles.
+_CODE_NAMES = {code.value: code.name.lower().replace("_", "-") for code in c.Code}
+
+
 def _code_name(code: int) -> str:
-    try:
-        return c.Code(code).name.lower().replace("_", "-")
-    except ValueError:
-        return str(code)
+    return _CODE_NAMES.get(code) or str(code)

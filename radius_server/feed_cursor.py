@@ -49,14 +49,17 @@ class FeedCursor:
             if seq in self._holes:
                 del self._holes[seq]
             elif seq > self.highest:
-                for missing in range(self.highest + 1, seq):
-                    self._holes[missing] = now
+                if seq - self.highest - 1 > MAX_HOLES - len(self._holes):
+                    # A jump this large is a reset or mass rollback, not commits in
+                    # flight: don't track millions of holes, ask for a full reload.
+                    self.needs_full_reload = True
+                else:
+                    for missing in range(self.highest + 1, seq):
+                        self._holes[missing] = now
                 self.highest = seq
         expired = [s for s, seen in self._holes.items() if now - seen > HOLE_PATIENCE_SECONDS]
         for seq in expired:
             del self._holes[seq]
-        if len(self._holes) > MAX_HOLES:
-            self.needs_full_reload = True
 
     def check_pruned(self, oldest_seq: int | None) -> None:
         """If entries we never read were pruned away, only a full reload is safe."""

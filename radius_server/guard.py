@@ -127,6 +127,8 @@ class Guard:
             self._local(ThrottleEvent(EventKind.SUCCESS, now, user, device, True))
 
     def _local(self, event: ThrottleEvent) -> None:
+        if not self.settings.enabled:
+            return  # switched off: no counting, no sharing
         log_transitions(self.log, self.throttle.apply(event), "local")
         if self.store is not None:
             self.outbox.push(event)
@@ -146,25 +148,25 @@ class Guard:
         # Locks already over by now are not news.
         self.throttle.expire(now)
 
-    def _exchange(self) -> list[tuple[int, ThrottleEvent | None]]:
+    def _exchange(self) -> tuple[list[int], list[tuple[int, ThrottleEvent]]]:
         """Write our events, read everyone else's (blocking; runs in a thread)."""
         assert self.store is not None
         batch = self.outbox.take()
         try:
-            self.store.append(batch)
+            ours = self.store.append(batch)
         except Exception:
             # Keep them for the next round rather than lose a failure count.
             self.outbox.pending[:0] = batch
             raise
         rows = self.store.after(self.cursor.floor)
-        return [(seq, event) for seq, event in rows if self.cursor.is_new(seq)]
+        return ours, [(seq, event) for seq, event in rows if self.cursor.is_new(seq)]
 
     async def exchange_once(self) -> None:
         """One round of sharing; failures only mark the guard degraded."""
-        if self.store is None:
+        if self.store is None or not self.settings.enabled:
             return
         try:
-            fresh = await asyncio.to_thread(self._exchange)
+            ours, fresh = await asyncio.to_thread(self._exchange)
         except Exception as exc:
             if not self.degraded:
                 self.degraded = True
@@ -178,12 +180,13 @@ class Guard:
             self.degraded = False
             self.log.info("throttle_sync_recovered")
         for _seq, event in fresh:
-            if event is None:
-                continue  # ours, already counted when it happened
             log_transitions(self.log, self.throttle.apply(event), "peer")
             if event.kind is EventKind.CLEAR:
                 self.log.info("lockout_cleared", user=event.user, source="admin")
-        self.cursor.advance([seq for seq, _ in fresh], time.monotonic())
+        # Our own rows count as read: they were applied when they happened.
+        self.cursor.advance(ours + [seq for seq, _ in fresh], time.monotonic())
+        # A huge jump (table reset) is skipped rather than tracked hole by hole.
+        self.cursor.needs_full_reload = False
         log_transitions(self.log, self.throttle.expire(time.time()), "expiry")
 
     async def run(self, interval: float) -> None:

@@ -31,13 +31,65 @@ def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
     return event_dict
 
 
+class BufferedLogger:
+    """A structlog logger that collects lines and writes them in batches.
+
+    One write system call per request costs more than deciding the request;
+    the server flushes this buffer every few milliseconds (and on stop), so
+    lines still appear at once to a reader, in order.
+    """
+
+    def __init__(self, stream: TextIO, limit: int = 64 * 1024) -> None:
+        self._stream = stream
+        self._parts: list[str] = []
+        self._size = 0
+        self._limit = limit
+
+    def msg(self, message: str) -> None:
+        """Queue one rendered line."""
+        self._parts.append(message)
+        self._size += len(message)
+        if self._size >= self._limit:
+            self.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+    def flush(self) -> None:
+        """Write what is queued."""
+        if not self._parts:
+            return
+        text = "\n".join(self._parts) + "\n"
+        self._parts.clear()
+        self._size = 0
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed under us: losing log lines beats crashing the server
+
+
+_buffer: BufferedLogger | None = None
+
+
+def flush_logs() -> None:
+    """Write buffered log lines now (no-op unless configured with ``buffered=True``)."""
+    if _buffer is not None:
+        _buffer.flush()
+
+
 def configure_logging(
-    log_format: str = "auto", level: str = "info", stream: TextIO | None = None
+    log_format: str = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+    *,
+    buffered: bool = False,
 ) -> None:
     """Configure structlog once for the process.
 
     ``auto`` picks console rendering when ``stream`` is a terminal, JSON otherwise.
+    ``buffered`` (the server) batches writes; the caller must call flush_logs().
     """
+    global _buffer
     out = stream or sys.stdout
     if log_format == "auto":
         log_format = "console" if out.isatty() else "json"
@@ -46,6 +98,15 @@ def configure_logging(
         if log_format == "console"
         else structlog.processors.JSONRenderer()
     )
+    if buffered:
+        _buffer = BufferedLogger(out)
+        buffer = _buffer
+
+        def logger_factory(*_args: Any) -> BufferedLogger:
+            return buffer
+    else:
+        _buffer = None
+        logger_factory = structlog.PrintLoggerFactory(file=out)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -54,7 +115,7 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=logger_factory,
         # The hot path logs once per request: resolve the processor chain once.
         cache_logger_on_first_use=True,
     )

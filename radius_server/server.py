@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Any
 
@@ -12,6 +13,7 @@ from radius_server.directory import Directory
 from radius_server.eap.setup import build_methods
 from radius_server.engine import Engine, EngineOptions
 from radius_server.guard import Guard, instance_name, throttle_settings
+from radius_server.logging import flush_logs
 from radius_server.store import database
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
@@ -30,6 +32,15 @@ def prepare_database(settings: Settings) -> Any:
             "the database schema is not up to date: run 'radius-server db upgrade'"
         )
     return engine
+
+
+async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) -> None:
+    """Write buffered log lines every ``interval`` seconds (see logging.BufferedLogger)."""
+    while not stop.is_set():
+        flush_logs()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+    flush_logs()
 
 
 async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None) -> None:
@@ -93,6 +104,7 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         clients=len(directory.clients),
         ready=directory.ready,
     )
+    flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
     try:
@@ -107,6 +119,7 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         guard.stop()
         await sync_task
         await guard_task
+        await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         db_engine.dispose()

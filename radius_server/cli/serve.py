@@ -10,7 +10,7 @@ from typing import Any
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import print_json, warn
 from radius_server.config import secret_setting_names, with_overrides
-from radius_server.logging import configure_logging, get_logger
+from radius_server.logging import configure_logging, flush_logs, get_logger
 from radius_server.store import database
 
 
@@ -30,7 +30,7 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     settings = with_overrides(
         ctx.settings, host=args.host, auth_port=args.auth_port, acct_port=args.acct_port
     )
-    configure_logging(settings.log_format, settings.log_level, stream=sys.stdout)
+    configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
     from radius_server.server import serve
@@ -39,8 +39,11 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
         asyncio.run(serve(settings, log))
     except OSError as exc:
         log.error("server_failed", error=type(exc).__name__, detail=exc.strerror)
+        flush_logs()
         print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
         return 1
+    finally:
+        flush_logs()
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,7 +13,7 @@ from radius_server.store.models import ThrottleEventRow
 from radius_server.throttle import EventKind, ThrottleEvent
 
 
-def _from_row(row: ThrottleEventRow) -> ThrottleEvent:
+def _from_row(row: Any) -> ThrottleEvent:
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
     return ThrottleEvent(
         kind=EventKind(row.kind),
@@ -35,10 +36,10 @@ class ThrottleLog:
         self._sessions = sessions
         self.instance = instance
 
-    def append(self, events: Sequence[ThrottleEvent]) -> None:
-        """Write this instance's events in one batch."""
+    def append(self, events: Sequence[ThrottleEvent]) -> list[int]:
+        """Write this instance's events in one batch; return their sequence numbers."""
         if not events:
-            return
+            return []
         rows = [
             {
                 "at": _when(e.at),
@@ -52,8 +53,11 @@ class ThrottleLog:
             for e in events
         ]
         with self._sessions() as session:
-            session.execute(insert(ThrottleEventRow), rows)
+            seqs = list(
+                session.scalars(insert(ThrottleEventRow).returning(ThrottleEventRow.seq), rows)
+            )
             session.commit()
+            return seqs
 
     def position(self) -> int:
         """The newest sequence number."""
@@ -76,29 +80,34 @@ class ThrottleLog:
             )
             return [_from_row(r) for r in rows]
 
-    def after(self, seq: int, limit: int = 10_000) -> list[tuple[int, ThrottleEvent | None]]:
-        """Events after ``seq``: other instances' and admin clears; None marks our own."""
+    def after(self, seq: int, limit: int = 10_000) -> list[tuple[int, ThrottleEvent]]:
+        """Other instances' events (and admin clears) after ``seq``, oldest first.
+
+        Our own rows are filtered out in SQL: their numbers come back from append().
+        """
+        t = ThrottleEventRow
         with self._sessions() as session:
-            rows = list(
-                session.scalars(
-                    select(ThrottleEventRow)
-                    .where(ThrottleEventRow.seq > seq)
-                    .order_by(ThrottleEventRow.seq)
-                    .limit(limit)
-                )
-            )
-        return [(r.seq, None if r.instance == self.instance else _from_row(r)) for r in rows]
+            rows = session.execute(
+                select(t.seq, t.at, t.kind, t.user_key, t.device, t.known, t.fingerprint)
+                .where(t.seq > seq, t.instance != self.instance)
+                .order_by(t.seq)
+                .limit(limit)
+            ).all()
+        return [(r.seq, _from_row(r)) for r in rows]
 
     def prune(self, failures_before: float, successes_before: float) -> int:
         """Forget what no budget can still count."""
         with self._sessions() as session:
+            newest = session.scalar(select(func.max(ThrottleEventRow.seq))) or 0
+            # Keep the newest row whatever its age: it marks the feed position.
             result = session.execute(
                 delete(ThrottleEventRow).where(
+                    ThrottleEventRow.seq < newest,
                     or_(
                         (ThrottleEventRow.kind != EventKind.SUCCESS.value)
                         & (ThrottleEventRow.at < _when(failures_before)),
                         ThrottleEventRow.at < _when(successes_before),
-                    )
+                    ),
                 )
             )
             session.commit()

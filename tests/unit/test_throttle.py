@@ -108,3 +108,22 @@ def test_log_throttle_counts_suppressed() -> None:
     assert limiter.admit("k", 1) is None
     assert limiter.admit("k", 2) is None
     assert limiter.admit("k", 11) == 2
+
+
+def test_feed_cursor_huge_jump_is_not_tracked_hole_by_hole() -> None:
+    """A reset sequence (millions ahead) asks for a reload instead of tracking holes."""
+    cursor = FeedCursor(0)
+    cursor.advance([2_000_000], now=0)
+    assert cursor.needs_full_reload and cursor.floor == 2_000_000
+
+
+def test_disabled_guard_neither_counts_nor_shares() -> None:
+    """throttle_enabled = false: no budgets, nothing queued for the database."""
+    from radius_server.guard import Guard
+    from tests.unit.engine_harness import RecordingLog
+
+    guard = Guard(ThrottleSettings(enabled=False, user_budget=1), RecordingLog())
+    guard.failed("u", None, None, T0)
+    guard.failed("u", None, None, T0)
+    assert guard.gate("u", None, T0) is None
+    assert not guard.outbox.pending and not guard.throttle.users
