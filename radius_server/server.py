@@ -76,12 +76,8 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         guard=guard,
         methods=methods,
     )
-    auth_transport, auth_protocol = await open_endpoint(
-        settings.host, settings.auth_port, engine.handle_auth, log, "auth"
-    )
-    acct_transport, acct_protocol = await open_endpoint(
-        settings.host, settings.acct_port, engine.handle_acct, log, "acct"
-    )
+    auth = await open_endpoint(settings.host, settings.auth_port, engine.handle_auth, log, "auth")
+    acct = await open_endpoint(settings.host, settings.acct_port, engine.handle_acct, log, "acct")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -97,8 +93,8 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         "server_started",
         version=__version__,
         host=settings.host,
-        auth_port=auth_transport.get_extra_info("sockname")[1],
-        acct_port=acct_transport.get_extra_info("sockname")[1],
+        auth_port=auth.sockname()[1],
+        acct_port=acct.sockname()[1],
         database=db_engine.dialect.name,
         customers=len(directory.members),
         clients=len(directory.clients),
@@ -111,10 +107,9 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         await stop.wait()
     finally:
         log.info("server_stopping")
-        for protocol in (auth_protocol, acct_protocol):
-            protocol.flush_pending()
-        auth_transport.close()
-        acct_transport.close()
+        for endpoint in (auth, acct):
+            endpoint.flush_pending()
+            endpoint.close()
         sync.stop()
         guard.stop()
         await sync_task

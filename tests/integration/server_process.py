@@ -19,6 +19,9 @@ from typing import Any
 
 from tests.conftest import console_script
 
+# A few of the server's 20 ms log batches (logging.BufferedLogger).
+LOG_SETTLE_SECONDS = 0.1
+
 
 class ServerProcess:
     """A running server: its ports, its log events, and a way to stop it."""
@@ -57,7 +60,15 @@ class ServerProcess:
             raise RuntimeError("server did not start:\n" + "".join(self.raw_lines[-40:]))
 
     def find(self, event: str, **fields: Any) -> list[dict[str, Any]]:
-        """Log events named ``event`` whose fields match."""
+        """Log events named ``event`` whose fields match.
+
+        The server writes its log in batches every 20 ms: wait a few batches so
+        the lines of requests already answered have arrived.
+        """
+        time.sleep(LOG_SETTLE_SECONDS)
+        return self._matching(event, fields)
+
+    def _matching(self, event: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
         with self._lock:
             return [
                 e
@@ -69,7 +80,7 @@ class ServerProcess:
         """Wait until a matching event is logged; return it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.find(event, **fields)
+            found = self._matching(event, fields)
             if found:
                 return found[-1]
             time.sleep(0.02)
