@@ -70,6 +70,8 @@ class Credential:
 
     email: str
     pin: str
+    # The member's previous PIN: the "wrong" PIN of a device retrying a stale one.
+    stale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +217,7 @@ def plan_requests(
     for _ in range(size):
         cred = rng.choice(credentials)
         wrong = rng.random() < wrong_ratio
-        pin = _wrong_pin(cred.pin, rng) if wrong else cred.pin
+        pin = (cred.stale or _wrong_pin(cred.pin, rng)) if wrong else cred.pin
         name = cred.email.encode("utf-8")
         password = pin.encode("ascii")
         chap = method == "chap" or (method == "mixed" and rng.random() < 0.5)

@@ -109,6 +109,19 @@ def encode_request(
     )
 
 
+def _signed(
+    code: int,
+    secret: bytes,
+    identifier: int,
+    attributes: Iterable[Attribute],
+    authenticator: bytes | None,
+) -> EncodedRequest:
+    """A request with a random Request Authenticator and a Message-Authenticator first."""
+    if authenticator is None:
+        authenticator = secrets.token_bytes(16)
+    return _sign_random(code, identifier, authenticator, list(attributes), secret, True)
+
+
 def encode_access_request(
     secret: bytes,
     *,
@@ -120,11 +133,7 @@ def encode_access_request(
 
     Signed with a Message-Authenticator (first) over a random Request Authenticator.
     """
-    if authenticator is None:
-        authenticator = secrets.token_bytes(16)
-    return _sign_random(
-        c.Code.ACCESS_REQUEST, identifier, authenticator, list(attributes), secret, True
-    )
+    return _signed(c.Code.ACCESS_REQUEST, secret, identifier, attributes, authenticator)
 
 
 def encode_status_server(
@@ -135,11 +144,7 @@ def encode_status_server(
     authenticator: bytes | None = None,
 ) -> EncodedRequest:
     """Build a Status-Server with its mandatory Message-Authenticator (RFC 5997 3)."""
-    if authenticator is None:
-        authenticator = secrets.token_bytes(16)
-    return _sign_random(
-        c.Code.STATUS_SERVER, identifier, authenticator, list(attributes), secret, True
-    )
+    return _signed(c.Code.STATUS_SERVER, secret, identifier, attributes, authenticator)
 
 
 def encode_accounting_request(

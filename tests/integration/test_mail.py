@@ -38,6 +38,7 @@ from radius_server.mail.message import build_message, mailbox
 from radius_server.mail.sender import SmtpConfig, SmtpSender, TokenBucket
 from radius_server.mail.template import Rendered
 from tests.conftest import Cli, CliResult
+from tests.unit.test_mail_template import FakeClock
 
 SENDER = "desk@hive.example"
 SMTP_USER = "desk"
@@ -656,21 +657,6 @@ def test_template_edit_validates_on_save(sqlite_cli: Cli, tmp_path: Path) -> Non
 
 
 # --- the sender, driven directly ----------------------------------------------------------
-
-
-class FakeClock:
-    """Moves only when the sender sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def direct_config(port: int, rate: int = 60) -> SmtpConfig:
