@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from radius_server.cli.context import AppContext
@@ -27,6 +28,21 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
+def _trial_certificates(ctx: AppContext) -> str:
+    """Trial certificates so the demo also speaks EAP (PEAP/TTLS); a line saying so."""
+    if ctx.settings.tls_cert_file:
+        return "WPA-Enterprise (EAP): using the configured certificate."
+    certs = Path(ctx.settings.data_dir).expanduser() / "certs"
+    if not (certs / "server.pem").exists():
+        from radius_server.eap.certificates import generate  # heavy: only when needed
+
+        generate(certs, "radius.demo.lan", ctx.settings.space_name)
+    return (
+        f"WPA-Enterprise (EAP, PEAP/TTLS): on, with TRIAL certificates in {certs}\n"
+        "  (production needs a certificate members' devices trust: docs/wpa-enterprise.md)"
+    )
+
+
 def cmd_demo(ctx: AppContext, args: argparse.Namespace) -> int:
     """Create (once) the demo client and customer, print how to try them, then serve."""
     try:
@@ -37,6 +53,7 @@ def cmd_demo(ctx: AppContext, args: argparse.Namespace) -> int:
         member = ctx.customers.get(DEMO_EMAIL)
     except NotFound:
         member = ctx.customers.add(DEMO_EMAIL, "Demo Member")
+    eap_note = _trial_certificates(ctx)
     port = args.auth_port or ctx.settings.auth_port
     secret = shlex.quote(nas.secret)
     out = sys.stderr
@@ -51,6 +68,7 @@ Try it from another terminal:
   radtest -x {member.email} {member.pin} 127.0.0.1:{port} 0 {secret}
   (radtest is in Debian's freeradius-utils; the server requires Message-Authenticator,
    which radtest 3.2 sends.)
+{eap_note}
 Manage members:  .venv/bin/radius-server customer add you@example.org --name "You"
 Stop with Ctrl-C.
 """,
