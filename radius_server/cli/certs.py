@@ -9,7 +9,6 @@ from typing import Any
 
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import print_fields, print_json, warn
-from radius_server.eap.certificates import CertificateError, check_certificate, generate
 
 _PRODUCTION_WARNING = (
     "this is a private CA for trials: every member's device must be told to trust ca.pem "
@@ -51,6 +50,9 @@ def _default_hostname() -> str:
 
 def cmd_generate(ctx: AppContext, args: argparse.Namespace) -> int:
     """certs generate."""
+    # cryptography is heavy; only certificate commands load it.
+    from radius_server.eap.certificates import check_certificate, generate
+
     default_dir = Path(ctx.settings.data_dir).expanduser() / "certs"
     out = Path(args.out).expanduser() if args.out else default_dir
     if (out / "server.pem").exists() and not args.force:
@@ -106,6 +108,8 @@ def _ca_fingerprint(path: Path) -> str:
 
 def cmd_show(ctx: AppContext, _args: argparse.Namespace) -> int:
     """certs show: what EAP would serve, or why it would refuse."""
+    from radius_server.eap.certificates import CertificateError, check_certificate
+
     cert, key, chain = ctx.settings.tls_files()
     if not ctx.settings.tls_cert_file and not cert.exists():
         warn(f"no server certificate at {cert}: EAP is off (run 'radius-server certs generate')")
