@@ -40,6 +40,8 @@ class Reason(StrEnum):
     MALFORMED = "malformed"
     UNSUPPORTED_CODE = "unsupported_code"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    # A bug met this request: dropped, logged with the exception's type, service goes on.
+    INTERNAL_ERROR = "internal_error"
     STATUS = "status"
     ACCOUNTING = "accounting"
     # EAP (PEAP/TTLS): an Access-Challenge in an unfinished conversation.

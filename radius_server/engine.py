@@ -159,12 +159,17 @@ class Engine:
             cache.store_dropped(key, now)
             self._log(ctx, drop(Reason.MALFORMED), detail=str(exc.reason))
             return None
-        decision = decide(ctx)
-        if decision.outcome is Outcome.DROP:
+        try:
+            decision = decide(ctx)
+            reply = None if decision.outcome is Outcome.DROP else self._encode(ctx, decision)
+        except Exception as exc:  # a bug must cost one request, not the server
+            cache.discard(key)  # let the NAS's retransmission try again
+            self._log(ctx, drop(Reason.INTERNAL_ERROR), detail=type(exc).__name__)
+            return None
+        if reply is None:
             cache.store_dropped(key, now)
             self._log(ctx, decision)
             return None
-        reply = self._encode(ctx, decision)
         cache.store(key, reply, now)
         self._log(ctx, decision)
         delay = self.options.reject_delay if decision.outcome is Outcome.REJECT else 0.0

@@ -168,3 +168,28 @@ def test_log_line_never_holds_pin_or_secret() -> None:
     assert line["user"] == "ana@example.com"
     text = str(h.log.events)
     assert "24680" not in text and SECRET.decode() not in text
+
+
+def test_a_failing_method_costs_one_request_not_the_server() -> None:
+    """A handler that raises: the request is dropped with reason internal_error, no crash."""
+    from radius_server.methods import MethodResult
+
+    class Broken:
+        def handle(self, *_args: object) -> MethodResult:
+            raise RuntimeError("boom")
+
+    h = Harness()
+    h.engine.methods["eap"] = Broken()  # type: ignore[assignment]
+    from radius_server.protocol.client import encode_access_request
+
+    packet = encode_access_request(
+        SECRET,
+        identifier=3,
+        attributes=[(c.USER_NAME, b"a@example.com"), (c.EAP_MESSAGE, b"\x02\x01\x00\x06\x01a")],
+    ).packet
+    assert h.engine.handle_auth(packet, (NAS_ADDRESS, 7)) is None
+    line = _line(h)
+    assert line["reason"] == "internal_error" and line["detail"] == "RuntimeError"
+    # The retransmission is decided again rather than silently dropped.
+    assert h.engine.handle_auth(packet, (NAS_ADDRESS, 7)) is None
+    assert len(h.log.named("access")) == 2
