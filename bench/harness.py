@@ -9,6 +9,7 @@ other programs on this shared box).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,6 +39,26 @@ def cpu_seconds(pid: int) -> float:
         fields = handle.read().rsplit(")", 1)[1].split()
     # After the ")" the fields start at field 3 (state); utime is 14, stime 15.
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (serve --workers N runs its workers as children)."""
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            pids += [int(p) for p in handle.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
@@ -213,11 +234,11 @@ def _bracket(target: Target, run: Callable[[], LoadResult]) -> _Phase:
     pid, database = target.process.pid, target.pg_database
     pg0 = postgres_backend_cpu(database) if database else {}
     threads0 = thread_cpu_seconds(pid)
-    cpu0, busy0, own0 = cpu_seconds(pid), system_busy_seconds(), time.process_time()
+    cpu0, busy0, own0 = tree_cpu_seconds(pid), system_busy_seconds(), time.process_time()
     wall0 = time.perf_counter()
     result = run()
     wall = time.perf_counter() - wall0
-    cpu1, busy1, own1 = cpu_seconds(pid), system_busy_seconds(), time.process_time()
+    cpu1, busy1, own1 = tree_cpu_seconds(pid), system_busy_seconds(), time.process_time()
     threads1 = thread_cpu_seconds(pid)
     pg1 = postgres_backend_cpu(database) if database else {}
     server, postgres = cpu1 - cpu0, cpu_delta(pg0, pg1)
@@ -242,9 +263,9 @@ def measure(
 ) -> Measurement:
     """Idle CPU, a warm-up, then the closed-loop (throughput) and open-loop (latency) phases."""
     result = Measurement(target.label)
-    cpu0 = cpu_seconds(target.process.pid)
+    cpu0 = tree_cpu_seconds(target.process.pid)
     time.sleep(idle)
-    result.idle_cpu_percent = (cpu_seconds(target.process.pid) - cpu0) * 100.0 / idle
+    result.idle_cpu_percent = (tree_cpu_seconds(target.process.pid) - cpu0) * 100.0 / idle
     with LoadGenerator(
         ("127.0.0.1", target.port),
         target.secret,
@@ -277,7 +298,8 @@ def measure(
             f"  p50 {phase.result.p50_ms:.3f} ms, p99 {phase.result.p99_ms:.3f} ms"
             f", {phase.result.errors} errors"
         )
-    result.peak_rss_mb = peak_rss_mb(target.process.pid)
+    # Workers are separate processes: their peaks add up.
+    result.peak_rss_mb = sum(peak_rss_mb(p) for p in process_tree(target.process.pid))
     if target.process.poll() is not None:
         result.notes.append("the server exited during the run")
     return result

@@ -196,13 +196,14 @@ def self_check() -> None:
 
 @contextlib.contextmanager
 def our_server(
-    workdir: Path, probe: Credential, throttle: str, label: str = "ours"
+    workdir: Path, probe: Credential, throttle: str, label: str = "ours", workers: int = 1
 ) -> Iterator[Target]:
     """``radius-server serve`` on free ports, JSON log lines (info) to a file."""
     auth_port, acct_port = free_udp_ports(2)
     logfile = workdir / f"radius-server-{throttle}.log"
     argv = [str(VENV_BIN / "radius-server"), "serve", "--host", "127.0.0.1"]
     argv += ["--auth-port", str(auth_port), "--acct-port", str(acct_port)]
+    argv += ["--workers", str(workers)]
     process = start_process(argv, logfile, env=server_env(throttle))
     target = Target(label, process, auth_port, SECRET.encode(), True, logfile, DB_NAME)
     try:
@@ -278,7 +279,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
     add("errors (both phases)", lambda m: float(m.errors), ratio=False)
     others = [i for i, m in enumerate(results) if m.label.startswith("FreeRADIUS")]
     headers = ["", *(m.label for m in results)]
-    if results and results[0].label == "ours":
+    if results and results[0].label.startswith("ours") and "off" not in results[0].label:
         headers += [f"ours/{results[i].label}" for i in others]
     else:
         others = []
@@ -301,7 +302,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
 
 def verdict(results: list[Measurement], args: argparse.Namespace) -> list[str]:
     """The issue's targets, checked."""
-    if not results or results[0].label != "ours":
+    if not results or not results[0].label.startswith("ours"):
         return []
     ours = results[0]
     lines = []
@@ -377,6 +378,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "reach ('raised'), off "
         "('ours-throttle-off'), or both as two columns",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="our server processes (serve --workers N)"
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     parser.add_argument(
         "--only",
@@ -427,7 +431,9 @@ def run_all(
         for throttle in throttles:
             forget_throttle_history()
             label = "ours-throttle-off" if throttle == "off" else "ours"
-            with our_server(workdir, credentials[0], throttle, label) as target:
+            if args.workers > 1:
+                label += f" x{args.workers}"
+            with our_server(workdir, credentials[0], throttle, label, args.workers) as target:
                 log(f"{label}: radius-server pid {target.process.pid}, port {target.port}")
                 result = measure(target, credentials, **phase)  # type: ignore[arg-type]
                 if args.profile and not profile:

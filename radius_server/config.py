@@ -41,6 +41,8 @@ class Settings:
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     host: str = "::"
+    # Server processes sharing the ports (SO_REUSEPORT); 0 means one per CPU.
+    workers: int = 1
     auth_port: int = 1812
     acct_port: int = 1813
     # How often a running server polls the database for changes (seconds).
@@ -185,6 +187,8 @@ def _validate(settings: Settings) -> None:
     for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
+    if not 0 <= settings.workers <= 64:
+        raise ConfigError("setting workers: must be between 0 (one per CPU) and 64")
     for name in ("reject_delay", "unknown_client_log_interval"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name}: must not be negative")
@@ -247,5 +251,7 @@ def with_overrides(settings: Settings, **changes: Any) -> Settings:
     """Return a copy with command-line overrides applied (``None`` means unchanged)."""
     real = {k: v for k, v in changes.items() if v is not None}
     updated = dataclasses.replace(settings, **real)
+    if updated.workers == 0:
+        updated = dataclasses.replace(updated, workers=os.cpu_count() or 1)
     _validate(updated)
     return updated

@@ -7,6 +7,7 @@ a safety net behind the rule that code never passes one in the first place.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -55,17 +56,44 @@ class BufferedLogger:
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
     def flush(self) -> None:
-        """Write what is queued."""
+        """Write what is queued, in whole lines."""
         if not self._parts:
             return
-        text = "\n".join(self._parts) + "\n"
-        self._parts.clear()
+        parts, self._parts = self._parts, []
         self._size = 0
         try:
-            self._stream.write(text)
+            fd = self._stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            fd = -1
+        try:
+            if fd < 0:
+                self._stream.write("\n".join(parts) + "\n")
+                self._stream.flush()
+                return
             self._stream.flush()
+            for chunk in _line_chunks(parts):
+                # Writes of at most PIPE_BUF octets to a pipe are atomic: several
+                # worker processes sharing one stdout never interleave mid-line.
+                os.write(fd, chunk)
         except (OSError, ValueError):
             pass  # stdout closed under us: losing log lines beats crashing the server
+
+
+def _line_chunks(lines: list[str], limit: int = 4096) -> list[bytes]:
+    """Encode lines and group them into chunks of at most ``limit`` octets (whole lines)."""
+    chunks: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        data = line.encode("utf-8", "replace") + b"\n"
+        if current and size + len(data) > limit:
+            chunks.append(b"".join(current))
+            current, size = [], 0
+        current.append(data)
+        size += len(data)
+    if current:
+        chunks.append(b"".join(current))
+    return chunks
 
 
 _buffer: BufferedLogger | None = None

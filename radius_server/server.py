@@ -43,7 +43,9 @@ async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) 
     flush_logs()
 
 
-async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
+) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
     # EAP first: a bad certificate stops start-up before anything else is opened.
     methods = build_methods(settings, log)
@@ -76,8 +78,12 @@ async def serve(settings: Settings, log: Any, stop: asyncio.Event | None = None)
         guard=guard,
         methods=methods,
     )
-    auth = await open_endpoint(settings.host, settings.auth_port, engine.handle_auth, log, "auth")
-    acct = await open_endpoint(settings.host, settings.acct_port, engine.handle_acct, log, "acct")
+    auth = await open_endpoint(
+        settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
+    )
+    acct = await open_endpoint(
+        settings.host, settings.acct_port, engine.handle_acct, log, "acct", reuse_port=reuse_port
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

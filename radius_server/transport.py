@@ -106,8 +106,13 @@ class UdpEndpoint:
             self.sock.close()
 
 
-def make_socket(host: str, port: int) -> socket.socket:
-    """A bound, non-blocking UDP socket; ``::`` also serves IPv4 (dual stack)."""
+def make_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, non-blocking UDP socket; ``::`` also serves IPv4 (dual stack).
+
+    ``reuse_port`` only for the workers of one ``serve --workers N``: the kernel
+    then spreads datagrams over them by source address and port, so one NAS
+    socket keeps talking to one worker (its reply cache, its EAP sessions).
+    """
     try:
         family = (
             socket.AF_INET6
@@ -122,6 +127,8 @@ def make_socket(host: str, port: int) -> socket.socket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         # Room for bursts: many access points retrying after an outage.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.setblocking(False)
     except OSError:
@@ -131,7 +138,7 @@ def make_socket(host: str, port: int) -> socket.socket:
 
 
 async def open_endpoint(
-    host: str, port: int, handler: Handler, log: Any, port_name: str
+    host: str, port: int, handler: Handler, log: Any, port_name: str, *, reuse_port: bool = False
 ) -> UdpEndpoint:
     """Bind ``host:port`` and serve it with ``handler``."""
-    return UdpEndpoint(make_socket(host, port), handler, log, port_name)
+    return UdpEndpoint(make_socket(host, port, reuse_port=reuse_port), handler, log, port_name)

@@ -9,6 +9,7 @@ no traceback reaches an admin for those.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -79,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.config:
+        # Child processes (serve --workers) read the same file.
+        os.environ["RADIUS_CONFIG"] = args.config
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

@@ -20,6 +20,14 @@ def register(subparsers: Any) -> None:
     run.add_argument("--host", help="address to bind; '::' is IPv6 and IPv4 ($RADIUS_HOST)")
     run.add_argument("--auth-port", type=int, help="authentication port ($RADIUS_AUTH_PORT)")
     run.add_argument("--acct-port", type=int, help="accounting port ($RADIUS_ACCT_PORT)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes sharing the ports, 0 = one per CPU ($RADIUS_WORKERS, default 1)",
+    )
+    # Set by the supervisor for its children: bind with SO_REUSEPORT.
+    run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_serve)
     check = subparsers.add_parser("check-config", help="validate settings and the database")
     check.set_defaults(handler=cmd_check_config)
@@ -28,15 +36,27 @@ def register(subparsers: Any) -> None:
 def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     """serve: log JSON events to stdout until SIGTERM."""
     settings = with_overrides(
-        ctx.settings, host=args.host, auth_port=args.auth_port, acct_port=args.acct_port
+        ctx.settings,
+        host=args.host,
+        auth_port=args.auth_port,
+        acct_port=args.acct_port,
+        workers=args.workers,
     )
+    if settings.workers > 1 and not args.worker:
+        from radius_server.supervisor import run_workers
+
+        try:
+            return run_workers(settings, settings.workers, get_logger())
+        except OSError as exc:
+            print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
+            return 1
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
     from radius_server.server import serve
 
     try:
-        asyncio.run(serve(settings, log))
+        asyncio.run(serve(settings, log, reuse_port=args.worker))
     except OSError as exc:
         log.error("server_failed", error=type(exc).__name__, detail=exc.strerror)
         flush_logs()

@@ -86,6 +86,16 @@ class ServerProcess:
             time.sleep(0.02)
         raise AssertionError(f"no {event} {fields} in log:\n" + "".join(self.raw_lines[-30:]))
 
+    def wait_for_all(self, event: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` matching events were logged (e.g. one per worker)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self._matching(event, {})
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"fewer than {count} {event} in log:\n" + self.output()[-3000:])
+
     def output(self) -> str:
         """Everything the server printed so far."""
         with self._lock:

@@ -287,3 +287,25 @@ def test_ipv6_loopback(sqlite_url: str, tmp_path: Path) -> None:
             host="[::1]",
         )
         assert "Access-Accept" in result.stdout, result.stdout + result.stderr
+
+
+def test_workers_share_the_ports_and_stop_together(sqlite_url: str, tmp_path: Path) -> None:
+    """serve --workers 2: both answer on one port; a plain second server still fails loudly."""
+    cli = Cli(sqlite_url, tmp_path)
+    assert cli("nas", "add", "loopback", "--address", "127.0.0.1", "--secret", SECRET).code == 0
+    assert cli("customer", "add", "ana@example.com").code == 0
+    pin = _pin(cli, "ana@example.com")
+    with running_server(sqlite_url, tmp_path / "data", "--workers", "2") as server:
+        assert len(server.wait_for_all("server_started", 2)) == 2
+        for _ in range(20):
+            request = encode_request(
+                SECRET.encode(), identifier=1, user_name="ana@example.com", password=pin.encode()
+            )
+            reply = send(server.auth_port, request.packet)
+            assert reply is not None and reply[0] == c.Code.ACCESS_ACCEPT
+        second = cli(
+            "serve", "--host", "127.0.0.1", "--auth-port", str(server.auth_port), "--acct-port", "0"
+        )
+        assert second.code != 0 and "Address already in use" in second.err
+        assert server.stop() == 0
+    assert len(server.find("server_stopped")) == 2

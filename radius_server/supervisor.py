@@ -1,0 +1,88 @@
+"""``serve --workers N``: N server processes sharing the RADIUS ports (SO_REUSEPORT).
+
+One Python process uses one core. With N workers the kernel spreads datagrams
+over them by source address and port, so each NAS socket keeps one worker
+(its reply cache and EAP sessions stay valid). Each worker is a full server:
+its own in-memory directory, and guessing protection shared through the
+database like separate instances (see the README's security model).
+
+The supervisor checks the ports are free first (without SO_REUSEPORT, so a
+second server still fails loudly), starts the workers, forwards SIGTERM and
+SIGINT, and stops everything if one worker dies.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from radius_server.config import Settings
+from radius_server.transport import make_socket
+
+
+def claim_ports(settings: Settings) -> tuple[int, int]:
+    """Check both ports are free (resolving port 0 to a real one); release them."""
+    auth = make_socket(settings.host, settings.auth_port)
+    try:
+        acct = make_socket(settings.host, settings.acct_port)
+    except OSError:
+        auth.close()
+        raise
+    ports = auth.getsockname()[1], acct.getsockname()[1]
+    auth.close()
+    acct.close()
+    return ports
+
+
+def run_workers(settings: Settings, workers: int, log: Any) -> int:
+    """Run ``workers`` server processes until a signal; return the exit status."""
+    auth_port, acct_port = claim_ports(settings)
+    argv = [
+        sys.executable,
+        "-m",
+        "radius_server",
+        "serve",
+        "--worker",
+        "--host",
+        settings.host,
+        "--auth-port",
+        str(auth_port),
+        "--acct-port",
+        str(acct_port),
+    ]
+    children = [subprocess.Popen(argv) for _ in range(workers)]
+    log.info(
+        "workers_started",
+        workers=workers,
+        pids=[c.pid for c in children],
+        auth_port=auth_port,
+        acct_port=acct_port,
+    )
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            codes = [child.poll() for child in children]
+            if all(code is not None for code in codes):
+                break
+            if not stopping and any(code is not None for code in codes):
+                log.error("worker_exited", codes=codes)
+                forward(signal.SIGTERM, None)
+            time.sleep(0.1)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    codes = [child.returncode for child in children]
+    log.info("workers_stopped", codes=codes)
+    return 0 if stopping and all(code == 0 for code in codes) else 1
