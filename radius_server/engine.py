@@ -119,7 +119,7 @@ class Engine:
 
     def handle_acct(self, data: bytes, source: tuple[str, int]) -> tuple[bytes, float] | None:
         """A datagram on the accounting port."""
-        return self._handle(data, source, self._acct_cache, self._account)
+        return self._handle(data, source, self._acct_cache, self._account, accounting=True)
 
     # -- shared pipeline -------------------------------------------------------------
 
@@ -129,6 +129,8 @@ class Engine:
         source: tuple[str, int],
         cache: ReplyCache,
         decide: Callable[[_Context], Decision],
+        *,
+        accounting: bool = False,
     ) -> tuple[bytes, float] | None:
         started = time.perf_counter()
         address, port = source
@@ -160,8 +162,15 @@ class Engine:
             self._log(ctx, drop(Reason.MALFORMED), detail=str(exc.reason))
             return None
         try:
-            decision = decide(ctx)
-            reply = None if decision.outcome is Outcome.DROP else self._encode(ctx, decision)
+            if ctx.request.code == c.Code.STATUS_SERVER:
+                decision = self._status(ctx)
+            else:
+                decision = decide(ctx)
+            reply = (
+                None
+                if decision.outcome is Outcome.DROP
+                else self._encode(ctx, decision, accounting)
+            )
         except Exception as exc:  # a bug must cost one request, not the server
             cache.discard(key)  # let the NAS's retransmission try again
             self._log(ctx, drop(Reason.INTERNAL_ERROR), detail=type(exc).__name__)
@@ -175,13 +184,12 @@ class Engine:
         delay = self.options.reject_delay if decision.outcome is Outcome.REJECT else 0.0
         return reply, delay
 
-    def _encode(self, ctx: _Context, decision: Decision) -> bytes:
+    def _encode(self, ctx: _Context, decision: Decision, accounting: bool) -> bytes:
         request = ctx.request
         assert request is not None
-        if request.code == c.Code.ACCOUNTING_REQUEST:
-            code = c.Code.ACCOUNTING_RESPONSE
-        else:
-            code = _REPLY_CODE[decision.outcome]
+        # Accounting-Request, and Status-Server on the accounting port (RFC 5997 3),
+        # get an Accounting-Response.
+        code = c.Code.ACCOUNTING_RESPONSE if accounting else _REPLY_CODE[decision.outcome]
         return encode_reply(request, code, ctx.client.secret, decision.attributes)
 
     def _verify(self, ctx: _Context) -> Decision | None:
@@ -196,15 +204,16 @@ class Engine:
             return None
         return drop(_AUTHENTICITY_REASON[verdict])
 
+    def _status(self, ctx: _Context) -> Decision:
+        """Status-Server on either port (RFC 5997): answered when it verifies, else dropped."""
+        ctx.method = "status"
+        return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.STATUS)
+
     # -- authentication --------------------------------------------------------------
 
     def _authenticate(self, ctx: _Context) -> Decision:
         request = ctx.request
         assert request is not None
-        if request.code == c.Code.STATUS_SERVER:
-            ctx.method = "status"
-            # RFC 5997 3: a Status-Server without a valid Message-Authenticator is dropped.
-            return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.STATUS)
         if request.code != c.Code.ACCESS_REQUEST:
             return drop(Reason.UNSUPPORTED_CODE)
         ctx.method = _method_of(request)
@@ -302,9 +311,6 @@ class Engine:
     def _account(self, ctx: _Context) -> Decision:
         request = ctx.request
         assert request is not None
-        if request.code == c.Code.STATUS_SERVER:
-            ctx.method = "status"
-            return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.STATUS)
         if request.code != c.Code.ACCOUNTING_REQUEST:
             return drop(Reason.UNSUPPORTED_CODE)
         ctx.method = "accounting"

@@ -193,3 +193,20 @@ def test_a_failing_method_costs_one_request_not_the_server() -> None:
     # The retransmission is decided again rather than silently dropped.
     assert h.engine.handle_auth(packet, (NAS_ADDRESS, 7)) is None
     assert len(h.log.named("access")) == 2
+
+
+def test_status_server_on_the_accounting_port() -> None:
+    """RFC 5997 allows Status-Server on either port; the reply verifies."""
+    from radius_server.protocol.client import verify_reply
+
+    h = Harness()
+    request = encode_status_server(SECRET, identifier=4)
+    reply = h.engine.handle_acct(request.packet, (NAS_ADDRESS, 1001))
+    assert reply is not None
+    assert verify_reply(
+        reply[0],
+        request.authenticator,
+        SECRET,
+        request_code=c.Code.STATUS_SERVER,
+        require_message_authenticator=False,
+    )
