@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from radius_server import __version__
@@ -31,6 +30,7 @@ from radius_server.cli import (
     template,
 )
 from radius_server.cli.context import AppContext
+from radius_server.cli.output import mask_url
 from radius_server.config import ConfigError, load_settings
 from radius_server.logging import configure_logging
 from radius_server.pins import PinError
@@ -64,13 +64,6 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
-def _masked_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparseable URL)"
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:200] if text else type(error).__name__
@@ -97,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except OperationalError as exc:
         # Unreachable or refusing database: one line, the URL without its password.
-        target = _masked_url(settings.database_url_resolved())
+        target = mask_url(settings.database_url_resolved())
         return _fail(f"cannot use the database {target}: {_first_line(exc.orig or exc)}")
     except BrokenPipeError:
         # Output piped into head(1) and friends: not an error worth a traceback.

@@ -47,3 +47,13 @@ def print_fields(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
 def warn(message: str) -> None:
     """A warning line on stderr."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+def mask_url(url: str) -> str:
+    """A database URL fit to print: the password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable URL)"

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json, warn
+from radius_server.cli.output import mask_url, print_json, warn
 from radius_server.config import secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, flush_logs, get_logger
 from radius_server.store import database
@@ -75,7 +75,7 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         for name, value in settings.__dataclass_fields__.items()
         for value in [getattr(settings, name)]
     }
-    shown["database_url"] = _mask_url(settings.database_url_resolved())
+    shown["database_url"] = mask_url(settings.database_url_resolved())
     problems: list[str] = []
     try:
         up_to_date = database.is_up_to_date(ctx.engine)
@@ -103,13 +103,3 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
             print(f"problem: {problem}", file=sys.stderr)
         print("configuration OK" if not problems else "configuration has problems")
     return 0 if not problems else 1
-
-
-def _mask_url(url: str) -> str:
-    """Hide a password in a database URL."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparseable URL)"

@@ -14,6 +14,8 @@ from radius_server.protocol.digest import md5
 from radius_server.protocol.packet import RadiusRequest
 
 ZERO_AUTHENTICATOR = bytes(16)
+# Type 80, Length 18, 16 zero octets: where a Message-Authenticator goes before signing.
+MA_PLACEHOLDER = bytes((c.MESSAGE_AUTHENTICATOR, 18)) + ZERO_AUTHENTICATOR
 
 # Requests whose Request Authenticator is an MD5 over the packet itself (RFC 2866 3,
 # RFC 5176 2.3): their Message-Authenticator is computed with 16 zero octets in its
@@ -43,6 +45,18 @@ def compute_message_authenticator(zeroed_packet: bytes, secret: bytes) -> bytes:
     return hmac.digest(secret, zeroed_packet, "md5")
 
 
+def sign_leading_message_authenticator(
+    header: bytes, vector: bytes, body: bytes, secret: bytes
+) -> bytes:
+    """Fill in the Message-Authenticator that opens ``body`` (a MA_PLACEHOLDER).
+
+    RFC 3579 3.2: the HMAC covers the whole packet with ``vector`` in the
+    Authenticator field and this attribute's value still zero.
+    """
+    mac = compute_message_authenticator(header + vector + body, secret)
+    return body[:2] + mac + body[18:]
+
+
 def verify_message_authenticator(request: RadiusRequest, secret: bytes) -> bool:
     """True when the request carries a Message-Authenticator and it is valid.
 
@@ -60,8 +74,7 @@ def verify_message_authenticator(request: RadiusRequest, secret: bytes) -> bool:
         )
     else:
         zeroed = raw[:offset] + ZERO_AUTHENTICATOR + raw[offset + 16 :]
-    expected = hmac.digest(secret, zeroed, "md5")
-    return hmac.compare_digest(expected, received)
+    return hmac.compare_digest(compute_message_authenticator(zeroed, secret), received)
 
 
 def verify_hashed_request_authenticator(request: RadiusRequest, secret: bytes) -> bool:

@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from radius_server.protocol import codes as c
+from radius_server.protocol.authenticator import (
+    MA_PLACEHOLDER,
+    ZERO_AUTHENTICATOR,
+    compute_message_authenticator,
+    response_authenticator,
+    sign_leading_message_authenticator,
+)
 from radius_server.protocol.chap import encode_chap_password
 from radius_server.protocol.digest import md5
 from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute
 from radius_server.protocol.pap import encrypt_password
-
-_ZERO16 = bytes(16)
-_MA_PLACEHOLDER = bytes((c.MESSAGE_AUTHENTICATOR, 18)) + _ZERO16
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class EncodedRequest:
 
 
 def _body(attributes: Iterable[Attribute], message_authenticator: bool) -> bytes:
-    parts: list[bytes] = [_MA_PLACEHOLDER] if message_authenticator else []
+    parts: list[bytes] = [MA_PLACEHOLDER] if message_authenticator else []
     for attr_type, value in attributes:
         if len(value) > c.MAX_ATTRIBUTE_VALUE_LENGTH:
             raise EncodeError("attribute value longer than 253 octets")
@@ -65,9 +69,7 @@ def _sign_random(
     body = _body(attributes, message_authenticator)
     header = _header(code, identifier, body)
     if message_authenticator:
-        # RFC 3579 3.2: HMAC-MD5 over the packet, this attribute's value zeroed.
-        mac = hmac.digest(secret, header + authenticator + body, "md5")
-        body = _MA_PLACEHOLDER[:2] + mac + body[18:]
+        body = sign_leading_message_authenticator(header, authenticator, body, secret)
     return EncodedRequest(header + authenticator + body, code, identifier, authenticator)
 
 
@@ -164,9 +166,8 @@ def encode_accounting_request(
     body = _body(attributes, message_authenticator)
     header = _header(code, identifier, body)
     if message_authenticator:
-        mac = hmac.digest(secret, header + _ZERO16 + body, "md5")
-        body = _MA_PLACEHOLDER[:2] + mac + body[18:]
-    authenticator = md5(header + _ZERO16 + body + secret)
+        body = sign_leading_message_authenticator(header, ZERO_AUTHENTICATOR, body, secret)
+    authenticator = md5(header + ZERO_AUTHENTICATOR + body + secret)
     return EncodedRequest(header + authenticator + body, code, identifier, authenticator)
 
 
@@ -194,7 +195,7 @@ def verify_reply(
     reply = reply[:length]  # RFC 2865 3: octets beyond Length are padding
     if identifier is not None and reply[1] != identifier:
         return False
-    expected = md5(reply[:4] + request_authenticator + reply[20:] + secret)
+    expected = response_authenticator(reply[:4], request_authenticator, reply[20:], secret)
     if not hmac.compare_digest(expected, reply[4:20]):
         return False
     offset = _find_message_authenticator(reply)
@@ -203,12 +204,12 @@ def verify_reply(
     if offset is None:
         return not (require_message_authenticator and reply[0] in c.ACCESS_REPLY_CODES)
     vector = (
-        _ZERO16
+        ZERO_AUTHENTICATOR
         if reply[0] == c.Code.ACCOUNTING_RESPONSE and request_code != c.Code.STATUS_SERVER
         else request_authenticator
     )
-    zeroed = reply[:4] + vector + reply[20:offset] + _ZERO16 + reply[offset + 16 :]
-    mac = hmac.digest(secret, zeroed, "md5")
+    zeroed = reply[:4] + vector + reply[20:offset] + ZERO_AUTHENTICATOR + reply[offset + 16 :]
+    mac = compute_message_authenticator(zeroed, secret)
     return hmac.compare_digest(mac, reply[offset : offset + 16])
 
 

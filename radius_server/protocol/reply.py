@@ -9,17 +9,18 @@ RFC 2865 5.33.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.digest import md5
+from radius_server.protocol.authenticator import (
+    MA_PLACEHOLDER,
+    ZERO_AUTHENTICATOR,
+    response_authenticator,
+    sign_leading_message_authenticator,
+)
 from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute, RadiusRequest
 
-_ZERO16 = bytes(16)
-# Type 80, Length 18, 16 zero octets: the placeholder the HMAC is computed over.
-_MA_PLACEHOLDER = bytes((c.MESSAGE_AUTHENTICATOR, 18)) + _ZERO16
 _RESERVED = frozenset({c.PROXY_STATE, c.MESSAGE_AUTHENTICATOR})
 
 
@@ -58,7 +59,7 @@ def encode_reply(
     """
     if message_authenticator is None:
         message_authenticator = _wants_message_authenticator(request.code, code)
-    parts: list[bytes] = [_MA_PLACEHOLDER] if message_authenticator else []
+    parts: list[bytes] = [MA_PLACEHOLDER] if message_authenticator else []
     for attr_type, value in attributes:
         size = len(value)
         if size > c.MAX_ATTRIBUTE_VALUE_LENGTH:
@@ -78,11 +79,10 @@ def encode_reply(
     request_authenticator = request.authenticator
     if message_authenticator:
         vector = (
-            _ZERO16
+            ZERO_AUTHENTICATOR
             if code == c.Code.ACCOUNTING_RESPONSE and request.code != c.Code.STATUS_SERVER
             else request_authenticator
         )
-        mac = hmac.digest(secret, header + vector + body, "md5")
-        body = _MA_PLACEHOLDER[:2] + mac + body[18:]
-    response = md5(header + request_authenticator + body + secret)
+        body = sign_leading_message_authenticator(header, vector, body, secret)
+    response = response_authenticator(header, request_authenticator, body, secret)
     return header + response + body

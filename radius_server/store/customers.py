@@ -7,7 +7,6 @@ raises a StoreError having written nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -306,8 +305,3 @@ class CustomerRepository:
             audit(session, self.actor, "customer.remove", record.email)
             session.commit()
             return record
-
-    def run(self, work: Callable[[Session], object]) -> object:
-        """Run ``work`` in one session (used by import/export)."""
-        with self._sessions() as session:
-            return work(session)
