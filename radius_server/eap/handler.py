@@ -205,7 +205,7 @@ class EapHandler:
         if decision.member_email:
             # The NAS then accounts the session under the member, not "anonymous".
             extra.append((c.USER_NAME, decision.member_email.encode("utf-8")))
-        # PROTOCOL-NOTES / RFC 5216 2.3: Recv-Key = MSK[0:32], Send-Key = MSK[32:64].
+        # RFC 5216 2.3: Recv-Key = MSK[0:32], Send-Key = MSK[32:64].
         extra += ms_mppe_key_attributes(msk[32:64], msk[0:32], client.secret, request.authenticator)
         extra += eap_message_attributes(codec.success(packet.identifier))
         return MethodResult(_merge(decision, extra), method=conversation.label, detail=detail)

@@ -1,6 +1,6 @@
 """Strict, single-pass decoding of received RADIUS packets.
 
-pyrad decodes leniently and lazily (see PROTOCOL-NOTES): an over-long last
+pyrad decodes leniently and lazily (docs/architecture.md, Protocol pitfalls): an over-long last
 attribute is truncated and accepted, duplicates pass, 8192-octet packets pass,
 and each attribute read decodes again. Here one pass over the bytes (plain
 indexing, cheaper than ``struct`` for one-octet fields) validates the framing
