@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import console_script
+from tests.conftest import console_script, ensure_database
 
 # A few of the server's 20 ms log batches (logging.BufferedLogger).
 LOG_SETTLE_SECONDS = 0.1
@@ -115,7 +115,8 @@ class ServerProcess:
 
 
 def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """Environment for a server or CLI run against ``database_url``."""
+    """Environment for a server or CLI run against ``database_url`` (created if missing)."""
+    ensure_database(database_url)
     env = {
         **os.environ,
         "RADIUS_DATABASE_URL": database_url,
