@@ -69,7 +69,10 @@ class AppContext:
             return f"{name} from {self.config_file}"
         if self.config_file:
             return f"the default data_dir: {self.config_file} does not set one"
-        return "the default data_dir: no --config, $RADIUS_CONFIG or ./radius-server.toml in this directory"
+        return (
+            "the default data_dir: no --config, $RADIUS_CONFIG or ./radius-server.toml "
+            "in this directory"
+        )
 
     @cached_property
     def engine(self) -> Engine:
