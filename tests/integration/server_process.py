@@ -157,3 +157,21 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def terminal_env(home: Path, **settings: str) -> dict[str, str]:
+    """A new terminal's environment: no RADIUS_* inherited but ``settings``, its own HOME
+    (so the default data dir is a fresh one under it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
+    env["HOME"] = str(home)
+    env.pop("XDG_DATA_HOME", None)
+    env.update(settings)
+    return env
+
+
+def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ServerProcess:
+    """Start a long-running command (run.sh, demo, serve) with its output collected."""
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return ServerProcess(proc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import signal
@@ -16,7 +15,12 @@ import pytest
 
 from radius_server.cli import build_parser
 from tests.conftest import ROOT, Cli, console_script, require_tool, skip_or_fail
-from tests.integration.server_process import ServerProcess, running_server
+from tests.integration.server_process import (
+    ServerProcess,
+    running_server,
+    spawn,
+    terminal_env,
+)
 from tests.integration.udp_client import pin_of
 
 
@@ -60,13 +64,9 @@ def free_udp_ports(count: int = 2) -> list[int]:
             sock.close()
 
 
-def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """A new terminal's environment: no RADIUS_* inherited, its own HOME."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
-    env["HOME"] = str(home)
-    env.pop("XDG_DATA_HOME", None)
-    env.update(extra)
-    return env
+def ports(auth: int, acct: int) -> list[str]:
+    """The command line options for these ports."""
+    return ["--auth-port", str(auth), "--acct-port", str(acct)]
 
 
 def printed_lines(banner: str, heading: str, count: int) -> list[str]:
@@ -118,16 +118,8 @@ def test_run_sh_serves_and_the_lines_it_prints_work(checkout: Path, tmp_path: Pa
     Ctrl-C stops it with exit 0 and no traceback; the data is private."""
     radtest = require_tool("radtest")
     auth, acct = free_udp_ports()
-    env = clean_env(tmp_path / "home")
-    proc = subprocess.Popen(
-        ["./run.sh", "--auth-port", str(auth), "--acct-port", str(acct)],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = ServerProcess(proc)
+    env = terminal_env(tmp_path / "home")
+    server = spawn(["./run.sh", *ports(auth, acct)], cwd=checkout, env=env)
     try:
         server.wait_started(timeout=120)
         assert (server.auth_port, server.acct_port) == (auth, acct)
@@ -160,27 +152,22 @@ def test_demo_takes_serve_options_and_its_test_line_works_anywhere(tmp_path: Pat
     Access-Accept; the admin line carries RADIUS_DATA_DIR; SIGINT exits 0."""
     auth, acct = free_udp_ports()
     data = tmp_path / "data"
-    ports = ["--auth-port", str(auth), "--acct-port", str(acct)]
-    proc = subprocess.Popen(
-        [console_script(), "demo", *ports, "--workers", "2"],
+    server = spawn(
+        [console_script(), "demo", *ports(auth, acct), "--workers", "2"],
         cwd=tmp_path,
-        env=clean_env(tmp_path / "home", RADIUS_DATA_DIR=str(data)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        env=terminal_env(tmp_path / "home", RADIUS_DATA_DIR=str(data)),
     )
-    server = ServerProcess(proc)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     try:
         server.wait_started(timeout=60)
         server.wait_for_all("server_started", 2)
         test_line = next(line for line in server.output().splitlines() if " test demo@" in line)
-        probe = run_line(test_line.strip(), elsewhere, clean_env(tmp_path / "home"))
+        probe = run_line(test_line.strip(), elsewhere, terminal_env(tmp_path / "home"))
         assert probe.returncode == 0 and "Access-Accept" in probe.stdout, probe.stderr
         (admin_line,) = printed_lines(server.output(), "Manage members", 1)
         assert admin_line.startswith(f"RADIUS_DATA_DIR={data} ")
-        added = run_line(admin_line, elsewhere, clean_env(tmp_path / "home"))
+        added = run_line(admin_line, elsewhere, terminal_env(tmp_path / "home"))
         assert added.returncode == 0, added.stderr
     finally:
         code = stop_with_ctrl_c(server)

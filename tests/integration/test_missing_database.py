@@ -7,13 +7,13 @@ setting chose that place, and the command that creates a database.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import console_script
+from tests.integration.server_process import terminal_env
 
 ADMIN_COMMANDS = [
     ("customer", "list"),
@@ -25,15 +25,6 @@ ADMIN_COMMANDS = [
     ("db", "status"),
     ("test", "demo@example.org", "12345"),
 ]
-
-
-def env_with(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """A terminal's environment with only the given RADIUS_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
-    env["HOME"] = str(tmp_path / "home")
-    env.pop("XDG_DATA_HOME", None)
-    env.update(settings)
-    return env
 
 
 def run(
@@ -58,7 +49,8 @@ def test_admin_command_on_a_mistyped_data_dir_creates_nothing(
     """RADIUS_DATA_DIR with a typo: exit 1, one line naming the path, the variable and
     'db upgrade'; no directory, no database (not "0 customer(s)" from a new empty one)."""
     typo = tmp_path / "dta"
-    result = run(*argv, env=env_with(tmp_path, RADIUS_DATA_DIR=str(typo)), cwd=tmp_path)
+    env = terminal_env(tmp_path / "home", RADIUS_DATA_DIR=str(typo))
+    result = run(*argv, env=env, cwd=tmp_path)
     assert result.returncode == 1, result
     assert str(typo / "radius-server.db") in result.stderr
     assert "$RADIUS_DATA_DIR" in result.stderr and "radius-server db upgrade" in result.stderr
@@ -70,7 +62,7 @@ def test_admin_command_on_a_mistyped_data_dir_creates_nothing(
 def test_mistyped_database_url_is_refused_by_serve_too(tmp_path: Path) -> None:
     """An explicit sqlite:/// URL naming a missing file: serve and admin commands refuse it."""
     typo = tmp_path / "radius-sever.db"
-    env = env_with(tmp_path, RADIUS_DATABASE_URL=f"sqlite:///{typo}")
+    env = terminal_env(tmp_path / "home", RADIUS_DATABASE_URL=f"sqlite:///{typo}")
     for argv in (("customer", "list"), ("serve", "--auth-port", "0", "--acct-port", "0")):
         result = run(*argv, env=env, cwd=tmp_path)
         assert result.returncode == 1, result
@@ -82,7 +74,7 @@ def test_mistyped_database_url_is_refused_by_serve_too(tmp_path: Path) -> None:
 def test_mistyped_data_dir_in_the_local_config_file_is_named(tmp_path: Path) -> None:
     """./radius-server.toml with a typo: the message names the file that chose the path."""
     (tmp_path / "radius-server.toml").write_text('data_dir = "vra"\n', encoding="utf-8")
-    result = run("customer", "list", env=env_with(tmp_path), cwd=tmp_path)
+    result = run("customer", "list", env=terminal_env(tmp_path / "home"), cwd=tmp_path)
     assert result.returncode == 1
     assert str(tmp_path / "vra" / "radius-server.db") in result.stderr
     assert str(tmp_path / "radius-server.toml") in result.stderr
@@ -91,7 +83,7 @@ def test_mistyped_data_dir_in_the_local_config_file_is_named(tmp_path: Path) -> 
 
 def test_default_place_says_no_config_was_found(tmp_path: Path) -> None:
     """The second-terminal trap: nothing set; the message says no config file was found."""
-    result = run("customer", "list", env=env_with(tmp_path), cwd=tmp_path)
+    result = run("customer", "list", env=terminal_env(tmp_path / "home"), cwd=tmp_path)
     assert result.returncode == 1
     default = tmp_path / "home" / ".local" / "share" / "radius-server" / "radius-server.db"
     assert str(default) in result.stderr and "radius-server.toml" in result.stderr
@@ -100,7 +92,7 @@ def test_default_place_says_no_config_was_found(tmp_path: Path) -> None:
 
 def test_db_upgrade_creates_the_database_then_commands_use_it(tmp_path: Path) -> None:
     """The way out the message names works: db upgrade creates it, customer list reads it."""
-    env = env_with(tmp_path, RADIUS_DATA_DIR=str(tmp_path / "data"))
+    env = terminal_env(tmp_path / "home", RADIUS_DATA_DIR=str(tmp_path / "data"))
     assert run("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     listed = run("customer", "list", env=env, cwd=tmp_path)
     assert listed.returncode == 0 and "0 customer(s)" in listed.stdout

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from radius_server.private_files import create_private_file
 from tests.conftest import Cli, console_script
-from tests.integration.server_process import ServerProcess
-from tests.integration.test_missing_database import env_with
+from tests.integration.server_process import spawn, terminal_env
 
 
 def mode(path: Path) -> int:
@@ -37,16 +36,9 @@ def test_first_serve_creates_a_private_database_and_data_dir(tmp_path: Path) -> 
     """serve on the default SQLite in a new data dir (umask 000): the directories it makes
     are 0700; the database and the -wal and -shm files SQLite adds while serving are 0600."""
     data = tmp_path / "new" / "data"
-    env = env_with(tmp_path, RADIUS_DATA_DIR=str(data), RADIUS_LOG_FORMAT="json")
-    proc = subprocess.Popen(
-        umask_000("serve", "--host", "127.0.0.1", "--auth-port", "0", "--acct-port", "0"),
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = ServerProcess(proc)
+    env = terminal_env(tmp_path / "home", RADIUS_DATA_DIR=str(data), RADIUS_LOG_FORMAT="json")
+    serve = ("serve", "--host", "127.0.0.1", "--auth-port", "0", "--acct-port", "0")
+    server = spawn(umask_000(*serve), cwd=tmp_path, env=env)
     try:
         server.wait_started(timeout=60)
         database = data / "radius-server.db"
@@ -95,7 +87,7 @@ def test_certs_generate_keys_are_private_also_when_forced(tmp_path: Path) -> Non
     """certs generate (umask 000) in a new data dir: data dir and certs/ 0700, keys 0600,
     certificates 0644; --force over a server.key an older version left 0644 makes it 0600."""
     data = tmp_path / "data"
-    env = env_with(tmp_path, RADIUS_DATA_DIR=str(data))
+    env = terminal_env(tmp_path / "home", RADIUS_DATA_DIR=str(data))
     generate = ("certs", "generate", "--hostname", "radius.test.lan")
     made = under_umask_000(*generate, env=env, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
@@ -114,7 +106,8 @@ def test_demo_never_prints_the_database_password(pg_url: str, tmp_path: Path) ->
     password = "s3cret-db-pw"
     url = pg_url.replace("://postgres@", f"://postgres:{password}@", 1)
     assert password in url  # trust authentication ignores it; the URL still carries it
-    env = env_with(tmp_path, RADIUS_DATABASE_URL=url, RADIUS_DATA_DIR=str(tmp_path / "data"))
+    data = str(tmp_path / "data")
+    env = terminal_env(tmp_path / "home", RADIUS_DATABASE_URL=url, RADIUS_DATA_DIR=data)
     assert under_umask_000("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     shown = under_umask_000("demo", "--no-serve", env=env, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
