@@ -166,7 +166,9 @@ class Cli:
             "RADIUS_DATA_DIR": str(tmp_path / "data"),
             "RADIUS_LOG_FORMAT": "json",
         }
-        self.env.pop("RADIUS_CONFIG", None)
+        # An empty config file: a ./radius-server.toml in the checkout (run.sh writes one)
+        # must not reach the tests.
+        self.env["RADIUS_CONFIG"] = os.devnull
 
     def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> CliResult:
         proc = subprocess.run(

@@ -114,9 +114,17 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
                 warn(f"client {client.name} does not require Message-Authenticator (BlastRADIUS)")
     if ctx.json_output:
         print_json(
-            {"settings": shown, "clients": len(clients), "problems": problems, "ok": not problems}
+            {
+                "config_file": ctx.config_file,
+                "settings": shown,
+                "clients": len(clients),
+                "problems": problems,
+                "ok": not problems,
+            }
         )
     else:
+        # Which file, if any: ./radius-server.toml is read without being named.
+        print(f"# config file: {ctx.config_file or 'none (defaults and RADIUS_* variables)'}")
         for name, value in shown.items():
             print(f"{name} = {value!r}")
         print(f"clients: {len(clients)}")

@@ -124,7 +124,9 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "RADIUS_LOG_FORMAT": "json",
         "RADIUS_LOG_LEVEL": "debug",
     }
-    env.pop("RADIUS_CONFIG", None)
+    # An empty config file: a ./radius-server.toml in the checkout (run.sh writes one)
+    # must not reach the tests.
+    env["RADIUS_CONFIG"] = os.devnull
     env.update(extra)
     return env
 

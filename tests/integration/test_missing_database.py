@@ -96,3 +96,18 @@ def test_db_upgrade_creates_the_database_then_commands_use_it(tmp_path: Path) ->
     assert run("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     listed = run("customer", "list", env=env, cwd=tmp_path)
     assert listed.returncode == 0 and "0 customer(s)" in listed.stdout
+
+
+def test_check_config_names_the_local_config_file_and_the_missing_database(
+    tmp_path: Path,
+) -> None:
+    """check-config says which file it read (./radius-server.toml is read unnamed) and
+    reports a missing database as a problem, creating nothing."""
+    local = tmp_path / "radius-server.toml"
+    local.write_text('data_dir = "var"\n', encoding="utf-8")
+    result = run("check-config", env=terminal_env(tmp_path / "home"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"# config file: {local}" in result.stdout
+    assert f"data_dir = '{tmp_path / 'var'}'" in result.stdout
+    assert f"no database at {tmp_path / 'var' / 'radius-server.db'}" in result.stderr
+    assert not (tmp_path / "var").exists()
