@@ -86,10 +86,11 @@ def _admin_command(ctx: AppContext) -> tuple[str, str]:
     config = ctx.config_file
     local = Path.cwd() / LOCAL_CONFIG_NAME
     discovered = bool(config) and Path(config).resolve() == local.resolve()
+    from_env = any(ENV_PREFIX + name in os.environ for name in ("DATABASE_URL", "DATA_DIR"))
     notes = []
-    if discovered:
+    if discovered and not from_env:
         notes.append(f"in {Path.cwd()}, where {LOCAL_CONFIG_NAME} points at this data")
-    elif _is_relative(program):
+    elif discovered or _is_relative(program):
         notes.append(f"in {Path.cwd()}")
     if config and not discovered:
         program += f" --config {shlex.quote(str(Path(config).absolute()))}"
