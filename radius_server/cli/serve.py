@@ -62,8 +62,12 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     # new box works at once; a database_url naming a missing file is a typo.
     ctx.require_database(may_create=not settings.database_url)
     if settings.workers > 1 and not args.worker:
+        from radius_server.server import prepare_database
         from radius_server.supervisor import run_workers
 
+        # Create and migrate here, once: workers doing it at the same time on a new
+        # SQLite file would race (one dies on "table already exists").
+        prepare_database(settings).dispose()
         try:
             return run_workers(settings, settings.workers, get_logger())
         except OSError as exc:

@@ -33,14 +33,15 @@ def under_umask_000(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.Co
 
 
 def test_first_serve_creates_a_private_database_and_data_dir(tmp_path: Path) -> None:
-    """serve on the default SQLite in a new data dir (umask 000): the directories it makes
-    are 0700; the database and the -wal and -shm files SQLite adds while serving are 0600."""
+    """serve --workers 2 on the default SQLite in a new data dir (umask 000) starts; the
+    directories it makes are 0700; the database and the -wal and -shm files SQLite adds
+    while serving are 0600."""
     data = tmp_path / "new" / "data"
     env = terminal_env(tmp_path / "home", RADIUS_DATA_DIR=str(data), RADIUS_LOG_FORMAT="json")
     serve = ("serve", "--host", "127.0.0.1", "--auth-port", "0", "--acct-port", "0")
-    server = spawn(umask_000(*serve), cwd=tmp_path, env=env)
+    server = spawn(umask_000(*serve, "--workers", "2"), cwd=tmp_path, env=env)
     try:
-        server.wait_started(timeout=60)
+        server.wait_for_all("server_started", 2, timeout=60)  # they used to race to create it
         database = data / "radius-server.db"
         files = [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
         assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
