@@ -19,6 +19,11 @@ from typing import Any, get_type_hints
 
 ENV_PREFIX = "RADIUS_"
 CONFIG_ENV = "RADIUS_CONFIG"
+# Found in the current directory when neither --config nor $RADIUS_CONFIG names a file:
+# ./run.sh writes one in the checkout, so every command run there finds the demo's data.
+LOCAL_CONFIG_NAME = "radius-server.toml"
+# Settings holding a path: relative in a config file means relative to that file.
+_PATH_SETTINGS = ("data_dir", "tls_cert_file", "tls_key_file", "tls_ca_file")
 
 
 class ConfigError(ValueError):
@@ -212,6 +217,32 @@ def _validate(settings: Settings) -> None:
         )
 
 
+def config_file_in_use(
+    explicit: str | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> str | None:
+    """The config file a command reads: ``--config``, else ``$RADIUS_CONFIG``, else
+    ``./radius-server.toml`` when it exists (made absolute), else none."""
+    env = os.environ if environ is None else environ
+    named = explicit or env.get(CONFIG_ENV)
+    if named:
+        return named
+    local = (cwd or Path.cwd()) / LOCAL_CONFIG_NAME
+    return str(local.absolute()) if local.is_file() else None
+
+
+def _relative_to_file(name: str, value: Any, base: Path) -> Any:
+    """A path setting from a config file, relative paths taken from the file's directory."""
+    if not isinstance(value, str) or not value or value.startswith("~"):
+        return value
+    if name in _PATH_SETTINGS:
+        return value if Path(value).is_absolute() else str(base / value)
+    if name == "database_url" and value.startswith("sqlite:///"):
+        target = value.removeprefix("sqlite:///")
+        if target and target != ":memory:" and not Path(target).is_absolute():
+            return "sqlite:///" + str(base / target)
+    return value
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -219,7 +250,9 @@ def load_settings(
     """Build validated Settings from an optional TOML file and the environment.
 
     ``config_path`` falls back to ``$RADIUS_CONFIG``; a named file that does not
-    exist is an error (a typo must not silently give defaults).
+    exist is an error (a typo must not silently give defaults). Relative paths
+    in the file (``data_dir = "var"``) are relative to the file's directory, so
+    the file means the same thing from whatever directory a command runs.
     """
     env = os.environ if environ is None else environ
     path = config_path or env.get(CONFIG_ENV)
@@ -237,7 +270,8 @@ def load_settings(
         for name, value in _flatten(table).items():
             if name not in names:
                 raise ConfigError(f"config file {path}: unknown setting {name}")
-            values[name] = _coerce(name, hints[name], value)
+            base = Path(path).absolute().parent
+            values[name] = _relative_to_file(name, _coerce(name, hints[name], value), base)
     for name in names:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:

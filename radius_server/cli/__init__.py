@@ -31,7 +31,7 @@ from radius_server.cli import (
 )
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import mask_url
-from radius_server.config import ConfigError, load_settings
+from radius_server.config import CONFIG_ENV, ConfigError, config_file_in_use, load_settings
 from radius_server.logging import configure_logging
 from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
@@ -73,15 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.config:
+    config_file = config_file_in_use(args.config)
+    if config_file:
         # Child processes (serve --workers) read the same file.
-        os.environ["RADIUS_CONFIG"] = args.config
+        os.environ[CONFIG_ENV] = config_file
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(config_file)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
-    ctx = AppContext(settings=settings, json_output=args.json)
+    ctx = AppContext(
+        settings=settings,
+        json_output=args.json,
+        config_file=config_file,
+        may_create_database=getattr(args, "creates_database", False),
+    )
     try:
         return int(args.handler(ctx, args) or EXIT_OK)
     except (StoreError, PinError, ConfigError) as exc:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from radius_server.cli.args import when, yes_no
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import print_fields, print_json, print_table, warn
+from radius_server.private_files import open_private_text
 from radius_server.store.csv_io import export_customers, import_customers
 from radius_server.store.customers import CustomerChanges
 from radius_server.store.journal import recent_audit
@@ -242,7 +244,8 @@ def cmd_export(ctx: AppContext, args: argparse.Namespace) -> int:
         count = export_customers(ctx.sessions, sys.stdout, include_pin=not args.without_pin)
     else:
         try:
-            with open(args.file, "w", encoding="utf-8", newline="") as handle:
+            # PINs inside: 0600 whatever the umask (private_files).
+            with open_private_text(Path(args.file)) as handle:
                 count = export_customers(ctx.sessions, handle, include_pin=not args.without_pin)
         except OSError as exc:
             print(f"error: cannot write {args.file}: {exc.strerror}", file=sys.stderr)

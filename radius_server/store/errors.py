@@ -25,3 +25,7 @@ class PinTaken(StoreError):
 
 class SchemaNotReady(StoreError):
     """The database has not been migrated to this version's schema."""
+
+
+class DatabaseMissing(StoreError):
+    """The SQLite file does not exist and this command may not create it (a typo, mostly)."""

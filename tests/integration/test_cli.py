@@ -266,9 +266,15 @@ def test_postgresql_needs_explicit_upgrade(pg_url: str, tmp_path: Path) -> None:
     assert "0 customer(s)" in ok(cli("customer", "list")).out
 
 
-def test_sqlite_migrates_itself(sqlite_cli: Cli) -> None:
-    """The default SQLite file needs no explicit upgrade."""
-    result = ok(sqlite_cli("customer", "add", "ana@example.com"))
+def test_sqlite_migrates_itself(tmp_path: Path) -> None:
+    """An existing SQLite file at an older schema needs no explicit upgrade."""
+    from radius_server.store import database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = database.make_engine(url)
+    database.upgrade(engine, "0001")
+    engine.dispose()
+    result = ok(Cli(url, tmp_path)("customer", "add", "ana@example.com"))
     assert PIN_LINE.search(result.out)
 
 
