@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from radius_server.cli.args import listen_port
 from radius_server.cli.context import AppContext
 from radius_server.cli.serve import cmd_serve
 from radius_server.store.errors import NotFound
@@ -23,8 +24,8 @@ def register(subparsers: Any) -> None:
     )
     demo.add_argument("--no-serve", action="store_true", help="set up and print, do not serve")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--auth-port", type=int)
-    demo.add_argument("--acct-port", type=int)
+    demo.add_argument("--auth-port", type=listen_port)
+    demo.add_argument("--acct-port", type=listen_port)
     demo.set_defaults(handler=cmd_demo)
 
 
