@@ -59,3 +59,23 @@ def window_end(value: DateOrMoment, zone: tzinfo) -> datetime:
 def _instant(moment: datetime, zone: tzinfo) -> datetime:
     # In UTC: SQLite keeps a datetime's clock reading and drops its offset.
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def show_start(instant: datetime | None, zone: tzinfo) -> str | None:
+    """``valid_from`` for people: the date when it starts a day in ``zone``, else local time."""
+    return _show(instant, zone, end=False)
+
+
+def show_end(instant: datetime | None, zone: tzinfo) -> str | None:
+    """``valid_until`` for people: the last day it includes, as typed, when it ends a day."""
+    return _show(instant, zone, end=True)
+
+
+def _show(instant: datetime | None, zone: tzinfo, *, end: bool) -> str | None:
+    if instant is None:
+        return None
+    local = instant.astimezone(zone)
+    day = local.date() - timedelta(days=1) if end else local.date()
+    if start_of_day(local.date(), zone) == instant.astimezone(UTC):
+        return day.isoformat()
+    return local.isoformat(sep=" ", timespec="minutes")
