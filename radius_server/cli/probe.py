@@ -58,6 +58,8 @@ def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
     """Send the request, retrying, and report the verified answer."""
     host, given_port = args.server or ("127.0.0.1", None)
     port = given_port or ctx.settings.auth_port
+    if not port:  # auth_port = 0 means "any free port" to serve, nothing to send to
+        raise CommandError("auth_port is 0 (any free port): give --server HOST:PORT", 2)
     pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
     secret_text = args.secret or _local_secret(ctx, host)
     if not secret_text:

@@ -334,6 +334,14 @@ def test_a_bad_port_is_a_usage_error(sqlite_cli: Cli, argv: tuple[str, ...], nee
     assert "error:" in last and needle in last
 
 
+def test_test_needs_a_port_to_send_to(sqlite_cli: Cli) -> None:
+    """With auth_port = 0 (serve on any free port) `test` asks for --server, no traceback."""
+    sqlite_cli.env["RADIUS_AUTH_PORT"] = "0"
+    result = sqlite_cli("test", "ana@example.com", "12345", "--secret", "s3cret")
+    assert result.code == 2
+    failed(result, "give --server HOST:PORT")
+
+
 def test_a_port_in_use_is_named_with_its_address(sqlite_cli: Cli) -> None:
     """ "Address already in use" says which address and port, with one worker or several."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
