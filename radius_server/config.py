@@ -10,12 +10,16 @@ with a message naming the setting (``ConfigError``), never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, get_type_hints
+
+from radius_server.validity import DEFAULT_ZONE, load_zone
 
 ENV_PREFIX = "RADIUS_"
 CONFIG_ENV = "RADIUS_CONFIG"
@@ -24,6 +28,8 @@ CONFIG_ENV = "RADIUS_CONFIG"
 LOCAL_CONFIG_NAME = "radius-server.toml"
 # Settings holding a path: relative in a config file means relative to that file.
 _PATH_SETTINGS = ("data_dir", "tls_cert_file", "tls_key_file", "tls_ca_file")
+# RADIUS_* variables that are not settings: no "unknown variable" warning for them.
+OTHER_ENV = (CONFIG_ENV, "RADIUS_ACTOR", "RADIUS_TEST_PG_URL")
 
 
 class ConfigError(ValueError):
@@ -43,6 +49,8 @@ class Settings:
     # Empty means "SQLite file in data_dir"; see database_url_resolved().
     database_url: str = ""
     space_name: str = "Our coworking space"
+    # IANA zone of the space: a validity date means that whole day there (validity.py).
+    timezone: str = DEFAULT_ZONE
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     host: str = "::"
@@ -122,6 +130,10 @@ class Settings:
             chain = certs / "ca.pem"
         return cert, key, chain
 
+    def zone(self) -> tzinfo:
+        """The ``timezone`` setting as a tzinfo (validated when the settings were loaded)."""
+        return load_zone(self.timezone)
+
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_format": ("auto", "json", "console"),
@@ -131,7 +143,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "tls_max_version": ("1.2", "1.3"),
     "eap_default_method": ("peap", "ttls"),
 }
-_PORTS = ("auth_port", "acct_port", "smtp_port")
+# Ports to listen on may be 0 ("any free port"); a port to connect to may not.
+_PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1}
 _SECRET_NAMES = ("smtp_password",)
 
 
@@ -185,10 +198,14 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings, name)
         if value not in allowed:
             raise ConfigError(f"setting {name}: {value!r} is not one of {', '.join(allowed)}")
-    for name in _PORTS:
+    for name, lowest in _PORTS.items():
         port = getattr(settings, name)
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"setting {name}: {port} is not a port number (0-65535)")
+        if not lowest <= port <= 65535:
+            raise ConfigError(f"setting {name}: {port} is not a port number ({lowest}-65535)")
+    try:
+        load_zone(settings.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"setting timezone: {exc}") from None
     for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
@@ -243,6 +260,30 @@ def _relative_to_file(name: str, value: Any, base: Path) -> Any:
     return value
 
 
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"{name} (did you mean {close[0]}?)" if close else name
+
+
+def _describe_unknown(unknown: list[str], names: set[str]) -> str:
+    """Every unknown setting in one message, each with the closest real name if any."""
+    label = "unknown setting" if len(unknown) == 1 else "unknown settings"
+    return f"{label} {', '.join(_suggest(name, names) for name in unknown)}"
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for ``RADIUS_*`` variables that are no setting: a typo must not pass unseen.
+
+    Only warnings, not errors: the environment is shared with other programs.
+    """
+    known = {ENV_PREFIX + f.name.upper() for f in fields(Settings)} | set(OTHER_ENV)
+    return [
+        f"environment variable {_suggest(name, known)} is not a setting: ignored"
+        for name in sorted(environ)
+        if name.startswith(ENV_PREFIX) and name not in known
+    ]
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -267,10 +308,12 @@ def load_settings(
             raise ConfigError(f"config file {path}: not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
-        for name, value in _flatten(table).items():
-            if name not in names:
-                raise ConfigError(f"config file {path}: unknown setting {name}")
-            base = Path(path).absolute().parent
+        flat = _flatten(table)
+        unknown = [name for name in flat if name not in names]
+        if unknown:
+            raise ConfigError(f"config file {path}: {_describe_unknown(unknown, names)}")
+        base = Path(path).absolute().parent
+        for name, value in flat.items():
             values[name] = _relative_to_file(name, _coerce(name, hints[name], value), base)
     for name in names:
         raw = env.get(ENV_PREFIX + name.upper())

@@ -9,8 +9,9 @@ import sys
 import time
 from typing import Any
 
+from radius_server.cli.args import host_port
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json
+from radius_server.cli.output import CommandError, print_json
 from radius_server.directory import Client, Clients
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
@@ -25,7 +26,13 @@ def register(subparsers: Any) -> None:
     test = subparsers.add_parser("test", help="send one Access-Request, like radtest")
     test.add_argument("email")
     test.add_argument("pin", help="the PIN, or - to read it from standard input")
-    test.add_argument("--server", default=None, help="HOST:PORT (default 127.0.0.1:auth_port)")
+    test.add_argument(
+        "--server",
+        type=host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="server to ask (default 127.0.0.1:auth_port; [IPv6]:PORT for IPv6)",
+    )
     test.add_argument("--secret", help="shared secret (default: the client matching 127.0.0.1)")
     test.add_argument("--method", choices=("pap", "chap"), default="pap")
     test.add_argument("--timeout", type=float, default=2.0, help="seconds per try")
@@ -36,17 +43,6 @@ def register(subparsers: Any) -> None:
         help="send without Message-Authenticator (to test the server's policy)",
     )
     test.set_defaults(handler=cmd_test)
-
-
-def _parse_server(text: str, default_port: int) -> tuple[str, int]:
-    host, port = text, default_port
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else default_port
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = int(port_text)
-    return host, port
 
 
 def _local_secret(ctx: AppContext, host: str) -> str | None:
@@ -60,16 +56,16 @@ def _local_secret(ctx: AppContext, host: str) -> str | None:
 
 def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
     """Send the request, retrying, and report the verified answer."""
-    try:
-        host, port = _parse_server(args.server or "127.0.0.1", ctx.settings.auth_port)
-    except ValueError:
-        print("error: --server must be HOST or HOST:PORT", file=sys.stderr)
-        return EXIT_NO_ANSWER
+    host, given_port = args.server or ("127.0.0.1", None)
+    port = given_port or ctx.settings.auth_port
+    if not port:  # auth_port = 0 means "any free port" to serve, nothing to send to
+        raise CommandError("auth_port is 0 (any free port): give --server HOST:PORT", 2)
     pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
     secret_text = args.secret or _local_secret(ctx, host)
     if not secret_text:
-        print("error: give --secret (no client in the database matches this host)", file=sys.stderr)
-        return EXIT_NO_ANSWER
+        raise CommandError(
+            "give --secret (no client in the database matches this host)", EXIT_NO_ANSWER
+        )
     secret = secret_text.encode()
     identifier = secrets.randbelow(256)
     request = encode_request(
@@ -88,8 +84,8 @@ def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
         try:
             sock.connect((host, port))
         except OSError as exc:
-            print(f"error: cannot reach {host}:{port}: {exc.strerror}", file=sys.stderr)
-            return EXIT_NO_ANSWER
+            reason = f"cannot reach {host}:{port}: {exc.strerror}"
+            raise CommandError(reason, EXIT_NO_ANSWER) from None
         for _ in range(max(1, args.retries)):
             sock.send(request.packet)
             try:

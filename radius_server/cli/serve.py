@@ -7,12 +7,14 @@ import asyncio
 import sys
 from typing import Any
 
+from radius_server.cli.args import listen_port
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import mask_url, print_json, warn
+from radius_server.cli.output import CommandError, first_line, mask_url, print_json, warn
 from radius_server.config import Settings, secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, flush_logs, get_logger
 from radius_server.store import database
 from radius_server.store.errors import DatabaseMissing
+from radius_server.transport import ListenError
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +25,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     died on ``args.workers``).
     """
     parser.add_argument("--host", help="address to bind; '::' is IPv6 and IPv4 ($RADIUS_HOST)")
-    parser.add_argument("--auth-port", type=int, help="authentication port ($RADIUS_AUTH_PORT)")
-    parser.add_argument("--acct-port", type=int, help="accounting port ($RADIUS_ACCT_PORT)")
+    parser.add_argument(
+        "--auth-port", type=listen_port, help="authentication port ($RADIUS_AUTH_PORT; 0 = any)"
+    )
+    parser.add_argument(
+        "--acct-port", type=listen_port, help="accounting port ($RADIUS_ACCT_PORT; 0 = any)"
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -71,8 +77,7 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
         try:
             return run_workers(settings, settings.workers, get_logger())
         except OSError as exc:
-            print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
-            return 1
+            raise CommandError(_listen_failure(settings.host, exc)) from None
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
@@ -83,11 +88,15 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     except OSError as exc:
         log.error("server_failed", error=type(exc).__name__, detail=exc.strerror)
         flush_logs()
-        print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
-        return 1
+        raise CommandError(_listen_failure(settings.host, exc)) from None
     finally:
         flush_logs()
     return 0
+
+
+def _listen_failure(host: str, exc: OSError) -> str:
+    """One line naming what could not be bound (ListenError knows the port)."""
+    return str(exc) if isinstance(exc, ListenError) else f"cannot listen on {host}: {exc.strerror}"
 
 
 def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
@@ -107,7 +116,10 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
     except DatabaseMissing as exc:
         problems.append(str(exc))
     except Exception as exc:  # report any connection failure as one line
-        problems.append(f"database unreachable: {type(exc).__name__}")
+        # The driver's message says why (refused, unknown database, bad password);
+        # such messages name the user and host, never the password.
+        reason = first_line(getattr(exc, "orig", None) or exc)
+        problems.append(f"database unreachable: {type(exc).__name__}: {reason}")
     clients = []
     if not problems:
         clients = ctx.clients.find()
