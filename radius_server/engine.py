@@ -204,10 +204,10 @@ class Engine:
         room = reply_room(request, code)
         if attributes_size(decision.attributes) <= room:
             return decision
-        if decision.outcome is Outcome.REJECT:
-            return replace(decision, attributes=())
         if reply_room(request, c.Code.ACCESS_REJECT) < 0:
             return replace(drop(Reason.REPLY_TOO_LARGE), detail=decision.reason.value)
+        if decision.outcome is Outcome.REJECT:
+            return replace(decision, attributes=())
         return Decision(
             Outcome.REJECT,
             Reason.REPLY_TOO_LARGE,

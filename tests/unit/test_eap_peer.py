@@ -30,6 +30,7 @@ from radius_server.protocol import mschap
 from radius_server.protocol.attributes import eap_message_attributes
 from radius_server.protocol.packet import RadiusRequest
 from radius_server.protocol.salt import salt_decrypt
+from tests.unit.engine_harness import proxy_states
 from tests.unit.test_eap_support import EMAIL, PIN, SECRET, access_request, make_engine
 
 CA_NAME = "radius.test.lan"
@@ -468,3 +469,33 @@ def test_wrong_message_authenticator_dropped_even_when_not_required_eap(certs) -
     assert (line["outcome"], line["reason"]) == ("drop", "bad_authenticator")
     assert len(handler.sessions) == 0
     assert engine.handle_auth(packet, ("127.0.0.1", 40001)) is not None  # untampered: answered
+
+
+@pytest.mark.parametrize("slack", [0, 3, 10, 40, 200, 400, 700, 1500])
+@pytest.mark.parametrize("first", ["start", "identity"])
+def test_no_proxy_state_size_breaks_the_first_eap_round(certs, slack: int, first: str) -> None:
+    """Whatever room the Proxy-State leaves: an answer that fits, or a clean drop."""
+    from radius_server.protocol.packet import decode_request
+
+    engine, log, handler = eap_engine(certs)
+    eap = b"" if first == "start" else Peer(EapType.PEAP).identity_response()
+    base = [(c.USER_NAME, b"anonymous"), (c.EAP_MESSAGE, eap)]
+    size = len(access_request(base)[0])
+    states = proxy_states(c.MAX_PACKET_LENGTH - slack - size)
+    packet, _ = access_request(base + [(c.PROXY_STATE, s) for s in states])
+    assert len(packet) == c.MAX_PACKET_LENGTH - slack
+    answer = engine.handle_auth(packet, ("127.0.0.1", 40000))
+    line = log.access()[-1]
+    assert line["reason"] != "internal_error"
+    if answer is None:
+        assert line["reason"] == "reply_too_large"
+    else:
+        reply = decode_request(answer[0])
+        assert reply.proxy_states == tuple(states)
+        if reply.code == c.Code.ACCESS_CHALLENGE:
+            assert line["reason"] == "eap_challenge"
+        else:
+            assert line["reason"] == "reply_too_large"
+    assert len(handler.sessions) == (
+        1 if first == "identity" and line["reason"] == "eap_challenge" else 0
+    )

@@ -21,7 +21,7 @@ from radius_server.protocol.client import (
     verify_reply,
 )
 from radius_server.protocol.packet import decode_request
-from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness
+from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness, proxy_states
 
 EMAIL = "ana@example.com"
 PIN = "24680"
@@ -163,18 +163,6 @@ def test_a_dropped_request_is_decided_afresh_when_retransmitted() -> None:
 # -- replies that would not fit beside the Proxy-State ----------------------------------
 
 
-def proxy_states(total: int) -> list[bytes]:
-    """Proxy-State values taking exactly ``total`` octets on the wire (``total`` != 1)."""
-    states: list[bytes] = []
-    while total > 0:
-        piece = min(255, total)
-        if total - piece == 1:
-            piece -= 1  # leave 2 octets: an empty Proxy-State, never a lone octet
-        states.append(bytes((len(states) % 256,)) * (piece - 2))
-        total -= piece
-    return states
-
-
 def _filled(build, slack: int):  # type: ignore[no-untyped-def]
     """``build(attributes)`` with Proxy-States that leave ``slack`` octets below 4096."""
     base = len(build([]).packet)
@@ -216,6 +204,21 @@ def test_no_proxy_state_size_makes_an_internal_error(
     else:
         assert verify_reply(answer[0], request.authenticator, SECRET)
         assert decode_request(answer[0]).proxy_states == tuple(states)
+
+
+@pytest.mark.parametrize("user", [b"", EMAIL.encode()], ids=["empty-user-name", "no-password"])
+def test_no_room_even_for_a_bare_reject_is_a_drop(user: bytes) -> None:
+    """No Message-Authenticator, no credentials, the rest Proxy-State: the reply cannot fit."""
+    h = _harness()
+    _lenient_client(h)
+    states = proxy_states(c.MAX_PACKET_LENGTH - c.HEADER_LENGTH - 2 - len(user))
+    body = bytes((c.USER_NAME, 2 + len(user))) + user
+    body += b"".join(bytes((c.PROXY_STATE, 2 + len(s))) + s for s in states)
+    packet = bytes((c.Code.ACCESS_REQUEST, 1, 0x10, 0x00)) + bytes(range(16)) + body
+    assert len(packet) == c.MAX_PACKET_LENGTH
+    assert h.engine.handle_auth(packet, SOURCE) is None
+    line = _lines(h)[-1]
+    assert (line["outcome"], line["reason"]) == ("drop", "reply_too_large")
 
 
 @pytest.mark.parametrize("slack", [0, 1000])
