@@ -157,3 +157,9 @@ def proxy_states(total: int) -> list[bytes]:
         states.append(bytes((len(states) % 256,)) * (piece - 2))
         total -= piece
     return states
+
+
+def tampered(packet: bytes) -> bytes:
+    """``packet`` with one bit of its Message-Authenticator (the first attribute) flipped."""
+    assert packet[20] == c.MESSAGE_AUTHENTICATOR
+    return packet[:22] + bytes((packet[22] ^ 1,)) + packet[23:]

@@ -30,7 +30,7 @@ from radius_server.protocol import mschap
 from radius_server.protocol.attributes import eap_message_attributes
 from radius_server.protocol.packet import RadiusRequest
 from radius_server.protocol.salt import salt_decrypt
-from tests.unit.engine_harness import proxy_states
+from tests.unit.engine_harness import proxy_states, tampered
 from tests.unit.test_eap_support import EMAIL, PIN, SECRET, access_request, make_engine
 
 CA_NAME = "radius.test.lan"
@@ -462,9 +462,7 @@ def test_wrong_message_authenticator_dropped_even_when_not_required_eap(certs) -
     packet, _ = access_request(
         eap_attributes(peer.identity_response(), None, peer.anonymous, peer.station)
     )
-    assert packet[20] == c.MESSAGE_AUTHENTICATOR
-    tampered = packet[:22] + bytes((packet[22] ^ 0x80,)) + packet[23:]
-    assert engine.handle_auth(tampered, ("127.0.0.1", 40000)) is None
+    assert engine.handle_auth(tampered(packet), ("127.0.0.1", 40000)) is None
     line = log.access()[-1]
     assert (line["outcome"], line["reason"]) == ("drop", "bad_authenticator")
     assert len(handler.sessions) == 0

@@ -21,7 +21,7 @@ from radius_server.protocol.client import (
     verify_reply,
 )
 from radius_server.protocol.packet import decode_request
-from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness, proxy_states
+from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness, proxy_states, tampered
 
 EMAIL = "ana@example.com"
 PIN = "24680"
@@ -46,12 +46,6 @@ def _harness(**options: float) -> Harness:
 
 def _lines(h: Harness) -> list[dict]:
     return h.log.named("access")
-
-
-def _tamper_message_authenticator(packet: bytes) -> bytes:
-    """Flip one bit of the Message-Authenticator value (the first attribute)."""
-    assert packet[20] == c.MESSAGE_AUTHENTICATOR
-    return packet[:22] + bytes((packet[22] ^ 1,)) + packet[23:]
 
 
 def _lenient_client(h: Harness) -> None:
@@ -82,7 +76,7 @@ def test_empty_user_name_still_needs_a_valid_message_authenticator() -> None:
     """Only an authenticated request earns the reject; a forged one is dropped as before."""
     h = _harness()
     request = encode_request(SECRET, identifier=9, user_name="", password=PIN.encode())
-    assert h.engine.handle_auth(_tamper_message_authenticator(request.packet), SOURCE) is None
+    assert h.engine.handle_auth(tampered(request.packet), SOURCE) is None
     assert _lines(h)[-1]["reason"] == "bad_authenticator"
 
 
@@ -271,7 +265,7 @@ def test_wrong_message_authenticator_dropped_even_when_not_required_pap() -> Non
     h = _harness()
     _lenient_client(h)
     request = encode_request(SECRET, identifier=4, user_name=EMAIL, password=PIN.encode())
-    assert h.engine.handle_auth(_tamper_message_authenticator(request.packet), SOURCE) is None
+    assert h.engine.handle_auth(tampered(request.packet), SOURCE) is None
     line = _lines(h)[-1]
     assert (line["outcome"], line["reason"]) == ("drop", "bad_authenticator")
     # The same request, untampered, is accepted: the drop came from the check alone.
