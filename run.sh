@@ -14,4 +14,5 @@ if [ ! -e radius-server.toml ]; then
 data_dir = "var"
 TOML
 fi
-exec .venv/bin/radius-server demo "$@"
+# Named explicitly so a $RADIUS_CONFIG meant for another server cannot make the demo write there.
+exec .venv/bin/radius-server --config radius-server.toml demo "$@"
