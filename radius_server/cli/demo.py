@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import mask_url
-from radius_server.cli.serve import add_server_arguments, cmd_serve, server_settings
+from radius_server.cli.output import CommandError, mask_url
+from radius_server.cli.serve import (
+    add_server_arguments,
+    cmd_serve,
+    listen_failure,
+    server_settings,
+)
 from radius_server.config import ENV_PREFIX, LOCAL_CONFIG_NAME, Settings
 from radius_server.store.errors import NotFound
 
@@ -127,8 +132,7 @@ def cmd_demo(ctx: AppContext, args: argparse.Namespace) -> int:
         try:
             args.auth_port, args.acct_port = claim_ports(settings)
         except OSError as exc:
-            print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
-            return 1
+            raise CommandError(listen_failure(settings.host, exc)) from None
         settings = server_settings(ctx, args)
     try:
         nas = ctx.clients.get(DEMO_NAS)

@@ -77,7 +77,7 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
         try:
             return run_workers(settings, settings.workers, get_logger())
         except OSError as exc:
-            raise CommandError(_listen_failure(settings.host, exc)) from None
+            raise CommandError(listen_failure(settings.host, exc)) from None
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
@@ -88,13 +88,13 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     except OSError as exc:
         log.error("server_failed", error=type(exc).__name__, detail=exc.strerror)
         flush_logs()
-        raise CommandError(_listen_failure(settings.host, exc)) from None
+        raise CommandError(listen_failure(settings.host, exc)) from None
     finally:
         flush_logs()
     return 0
 
 
-def _listen_failure(host: str, exc: OSError) -> str:
+def listen_failure(host: str, exc: OSError) -> str:
     """One line naming what could not be bound (ListenError knows the port)."""
     return str(exc) if isinstance(exc, ListenError) else f"cannot listen on {host}: {exc.strerror}"
 

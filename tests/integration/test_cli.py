@@ -349,13 +349,14 @@ def test_test_needs_a_port_to_send_to(sqlite_cli: Cli) -> None:
 
 
 def test_a_port_in_use_is_named_with_its_address(sqlite_cli: Cli) -> None:
-    """ "Address already in use" says which address and port, with one worker or several."""
+    """ "Address already in use" says which address and port: serve with one worker or
+    several, and demo (what ./run.sh runs)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
-        for extra in ((), ("--workers", "2")):
+        for command, extra in (("serve", ()), ("serve", ("--workers", "2")), ("demo", ())):
             result = sqlite_cli(
-                "serve", "--host", "127.0.0.1", "--auth-port", "0", "--acct-port", str(port), *extra
+                command, "--host", "127.0.0.1", "--auth-port", "0", "--acct-port", str(port), *extra
             )
             assert result.code == 1
             line = failed(result, f"127.0.0.1:{port}", "in use")
