@@ -16,13 +16,14 @@ from radius_server.throttle import (
 )
 
 T0 = 1_800_000_000.0
+KEY = b"k" * 32
 
 
 def fail(
     user: str, pin: str | None, at: float, device: str | None = None, known: bool = False
 ) -> ThrottleEvent:
     """A failure event (PIN None: a CHAP-like failure)."""
-    mark = fingerprint(user, pin.encode()) if pin else None
+    mark = fingerprint(KEY, user, pin.encode()) if pin else None
     return ThrottleEvent(EventKind.FAILURE, at, user, device, known, mark)
 
 
