@@ -65,7 +65,8 @@ class ThrottleSettings:
     global_budget: int = 120
     global_window: float = HOUR
     # A failure followed by a success of the same (user, device) within this
-    # many seconds was a typo: forgiven by the station, location and global budgets.
+    # many seconds was a typo: forgiven by the station, location and global budgets
+    # (0: nothing is forgiven).
     forgive_window: float = 15 * 60.0
     known_device_days: float = 90.0
     max_known_devices: int = 3
@@ -417,7 +418,7 @@ class Throttle:
             )
         self.global_window.add(shared, event.at)
         touched.append((event.at, self.global_window, shared))
-        if event.device is not None:
+        if event.device is not None and s.forgive_window > 0:
             self._remember_failure(event.user, event.device, touched, event.at)
         self._note(
             changes,
