@@ -288,38 +288,21 @@ class Throttle:
                 f"{user} {device}",
                 True,
             )
-        if device is not None:
-            block = self._over(
-                self.stations.get(device),
-                s.station_budget,
-                s.station_window,
-                now,
-                Scope.STATION,
-                device,
-                False,
-            )
+        # Unknown devices: the first exhausted budget answers (user before places,
+        # so a locked email says locked_out wherever it is tried).
+        station = self.stations.get(device) if device is not None else None
+        place = self.locations.get(location) if location is not None else None
+        checks = (
+            (station, s.station_budget, s.station_window, Scope.STATION, device, False),
+            (self.users.get(user), s.user_budget, s.user_window, Scope.USER, user, True),
+            (place, s.location_budget, s.location_window, Scope.LOCATION, location, False),
+            (self.global_window, s.global_budget, s.global_window, Scope.GLOBAL, "*", False),
+        )
+        for window, budget, span, scope, key, locked_out in checks:
+            block = self._over(window, budget, span, now, scope, key or "", locked_out)
             if block:
                 return block
-        block = self._over(
-            self.users.get(user), s.user_budget, s.user_window, now, Scope.USER, user, True
-        )
-        if block:
-            return block
-        if location is not None:
-            block = self._over(
-                self.locations.get(location),
-                s.location_budget,
-                s.location_window,
-                now,
-                Scope.LOCATION,
-                location,
-                False,
-            )
-            if block:
-                return block
-        return self._over(
-            self.global_window, s.global_budget, s.global_window, now, Scope.GLOBAL, "*", False
-        )
+        return None
 
     @staticmethod
     def _over(
@@ -388,47 +371,26 @@ class Throttle:
         self._note(
             changes, user_window, s.user_budget, s.user_window, event.at, Scope.USER, event.user
         )
+        # Station, location and the site ceiling count the same (user, PIN) mark.
         shared = _mark(event, True)
-        touched: list[tuple[float, Window, bytes]] = []
+        scopes: list[tuple[Window, int, float, Scope, str]] = []
         if event.device is not None:
             station = self.stations.setdefault(event.device, Window())
-            station.add(shared, event.at)
-            touched.append((event.at, station, shared))
-            self._note(
-                changes,
-                station,
-                s.station_budget,
-                s.station_window,
-                event.at,
-                Scope.STATION,
-                event.device,
+            scopes.append(
+                (station, s.station_budget, s.station_window, Scope.STATION, event.device)
             )
         if event.location is not None:
             place = self.locations.setdefault(event.location, Window())
-            place.add(shared, event.at)
-            touched.append((event.at, place, shared))
-            self._note(
-                changes,
-                place,
-                s.location_budget,
-                s.location_window,
-                event.at,
-                Scope.LOCATION,
-                event.location,
+            scopes.append(
+                (place, s.location_budget, s.location_window, Scope.LOCATION, event.location)
             )
-        self.global_window.add(shared, event.at)
-        touched.append((event.at, self.global_window, shared))
+        scopes.append((self.global_window, s.global_budget, s.global_window, Scope.GLOBAL, "*"))
+        for window, budget, span, scope, key in scopes:
+            window.add(shared, event.at)
+            self._note(changes, window, budget, span, event.at, scope, key)
         if event.device is not None and s.forgive_window > 0:
+            touched = [(event.at, window, shared) for window, *_rest in scopes]
             self._remember_failure(event.user, event.device, touched, event.at)
-        self._note(
-            changes,
-            self.global_window,
-            s.global_budget,
-            s.global_window,
-            event.at,
-            Scope.GLOBAL,
-            "*",
-        )
         return changes
 
     def _remember_failure(

@@ -54,25 +54,32 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
-def _record(ctx: AppContext, kind: EventKind, user: str, device: str, action: str) -> None:
-    event = ThrottleEvent(kind, time.time(), user, device, known=True)
-    ThrottleLog(ctx.sessions, "cli").append([event])
+def _record(ctx: AppContext, kind: EventKind, args: argparse.Namespace, done: str) -> int:
+    """Share one registration or removal with every server, audit it, say so."""
+    user = normalize_email(args.email)
+    device = _mac(args.mac)
+    now = time.time()
+    if kind is EventKind.SUCCESS:
+        ctx.customers.get(user)  # NotFound names the email: no devices for strangers
+    elif not replay(ctx, now).is_known(user, device, now):
+        raise NotFound(f"{device} is not a known device of {user}")
+    ThrottleLog(ctx.sessions, "cli").append([ThrottleEvent(kind, now, user, device, known=True)])
+    action = "device.add" if kind is EventKind.SUCCESS else "device.remove"
     with ctx.sessions() as session:
         audit(session, ctx.actor, action, user, device=device)
         session.commit()
+    if ctx.json_output:
+        print_json({done: {"email": user, "device": device}})
+    elif kind is EventKind.SUCCESS:
+        print(f"{device} is now a known device of {user} (on every server within a second)")
+    else:
+        print(f"{device} is no longer a known device of {user}")
+    return 0
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """device add EMAIL MAC."""
-    user = normalize_email(args.email)
-    device = _mac(args.mac)
-    ctx.customers.get(user)  # NotFound names the email: no devices for strangers
-    _record(ctx, EventKind.SUCCESS, user, device, "device.add")
-    if ctx.json_output:
-        print_json({"added": {"email": user, "device": device}})
-    else:
-        print(f"{device} is now a known device of {user} (on every server within a second)")
-    return 0
+    return _record(ctx, EventKind.SUCCESS, args, "added")
 
 
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
@@ -102,14 +109,4 @@ def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
     """device remove EMAIL MAC."""
-    user = normalize_email(args.email)
-    device = _mac(args.mac)
-    now = time.time()
-    if not replay(ctx, now).is_known(user, device, now):
-        raise NotFound(f"{device} is not a known device of {user}")
-    _record(ctx, EventKind.FORGET, user, device, "device.remove")
-    if ctx.json_output:
-        print_json({"removed": {"email": user, "device": device}})
-    else:
-        print(f"{device} is no longer a known device of {user}")
-    return 0
+    return _record(ctx, EventKind.FORGET, args, "removed")
