@@ -107,6 +107,8 @@ async def serve(
         customers=len(directory.members),
         clients=len(directory.clients),
         ready=directory.ready,
+        # Public: instances sharing a database must show the same one.
+        throttle_key_id=guard.key_id,
     )
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())

@@ -62,3 +62,5 @@ def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
         b.wait_for("lockout_cleared", user="ana@example.com")
     assert pin not in a.output() + b.output()
     assert "throttle_key_mismatch" not in a.output() + b.output()
+    ids = [s.wait_for("server_started")["throttle_key_id"] for s in (a, b)]
+    assert ids[0] == ids[1] and len(ids[0]) == 8
