@@ -171,7 +171,9 @@ class Guard:
             return
         now = time.time()
         s = self.settings
-        longest = max(s.user_window, s.device_window, s.station_window, s.global_window)
+        longest = max(
+            s.user_window, s.device_window, s.station_window, s.location_window, s.global_window
+        )
         position = self.store.position()
         history = self.store.history(now - longest, now - s.known_device_days * DAY)
         for event in history:

@@ -288,8 +288,8 @@ class Throttle:
                 f"{user} {device}",
                 True,
             )
-        # Unknown devices: the first exhausted budget answers (user before places,
-        # so a locked email says locked_out wherever it is tried).
+        # Unknown devices: the first exhausted budget answers, in this order:
+        # station, user (so a locked email says locked_out), location, site.
         station = self.stations.get(device) if device is not None else None
         place = self.locations.get(location) if location is not None else None
         checks = (

@@ -35,6 +35,7 @@ def replay(ctx: AppContext, now: float) -> Throttle:
         settings.user_window,
         settings.device_window,
         settings.station_window,
+        settings.location_window,
         settings.global_window,
     )
     throttle = Throttle(settings)
