@@ -243,6 +243,19 @@ def _mark(event: ThrottleEvent, with_user: bool) -> bytes:
     return (event.user.encode() + b"\x00" + mark) if with_user else mark
 
 
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """One failure's mark in a shared window (station, location, site), for forgiveness."""
+
+    at: float
+    mark: bytes
+    window: Window
+    budget: int
+    span: float
+    scope: Scope
+    key: str
+
+
 class Throttle:
     """In-memory budgets fed by ThrottleEvents; decisions are dictionary reads."""
 
@@ -258,9 +271,7 @@ class Throttle:
         self._locked: dict[tuple[Scope, str], float] = {}
         # (user, unknown device) -> its recent failures' marks in the shared
         # windows, oldest first, so a success soon after can forgive them.
-        self._recent: OrderedDict[tuple[str, str], list[tuple[float, Window, bytes]]] = (
-            OrderedDict()
-        )
+        self._recent: OrderedDict[tuple[str, str], list[_Counted]] = OrderedDict()
 
     # -- decisions ------------------------------------------------------------
 
@@ -323,8 +334,7 @@ class Throttle:
     def apply(self, event: ThrottleEvent) -> list[Transition]:
         """Account for one event (local or from another instance); return lock changes."""
         if event.kind is EventKind.SUCCESS:
-            self._remember_device(event)
-            return []
+            return self._remember_device(event)
         if event.kind is EventKind.CLEAR:
             return self._clear(event.user)
         if event.kind is EventKind.FORGET:
@@ -339,16 +349,17 @@ class Throttle:
         self.known.get(user, {}).pop(device, None)
         self.devices.pop((user, device), None)
 
-    def _remember_device(self, event: ThrottleEvent) -> None:
+    def _remember_device(self, event: ThrottleEvent) -> list[Transition]:
         if event.device is None:
-            return
-        self._forgive(event.user, event.device, event.at)
+            return []
+        released = self._forgive(event.user, event.device, event.at)
         devices = self.known.setdefault(event.user, {})
         devices[event.device] = max(event.at, devices.get(event.device, 0.0))
         if len(devices) > self.settings.max_known_devices:
             oldest = min(devices, key=devices.__getitem__)
             del devices[oldest]
             self.devices.pop((event.user, oldest), None)
+        return released
 
     def _fail(self, event: ThrottleEvent) -> list[Transition]:
         s = self.settings
@@ -389,12 +400,12 @@ class Throttle:
             window.add(shared, event.at)
             self._note(changes, window, budget, span, event.at, scope, key)
         if event.device is not None and s.forgive_window > 0:
-            touched = [(event.at, window, shared) for window, *_rest in scopes]
+            touched = [_Counted(event.at, shared, *place) for place in scopes]
             self._remember_failure(event.user, event.device, touched, event.at)
         return changes
 
     def _remember_failure(
-        self, user: str, device: str, touched: list[tuple[float, Window, bytes]], now: float
+        self, user: str, device: str, touched: list[_Counted], now: float
     ) -> None:
         key = (user, device)
         self._recent.setdefault(key, []).extend(touched)
@@ -403,18 +414,25 @@ class Throttle:
         horizon = now - self.settings.forgive_window
         while self._recent:
             first_key, marks = next(iter(self._recent.items()))
-            if marks[-1][0] >= horizon:
+            if marks[-1].at >= horizon:
                 break
             del self._recent[first_key]
 
-    def _forgive(self, user: str, device: str, at: float) -> None:
-        """A success right after failures from the same device: those were typos."""
-        marks = self._recent.pop((user, device), None)
-        if not marks:
-            return
-        for failed_at, window, mark in marks:
-            if at - self.settings.forgive_window <= failed_at <= at:
-                window.marks.pop(mark, None)
+    def _forgive(self, user: str, device: str, at: float) -> list[Transition]:
+        """A success right after failures from the same device: those were typos.
+
+        A defensive lock they started ends at once if the budget is no longer spent.
+        """
+        released: list[Transition] = []
+        for counted in self._recent.pop((user, device), []):
+            if not at - self.settings.forgive_window <= counted.at <= at:
+                continue
+            counted.window.marks.pop(counted.mark, None)
+            lock = (counted.scope, counted.key)
+            if lock in self._locked and counted.window.count(at, counted.span) < counted.budget:
+                del self._locked[lock]
+                released.append(Transition(False, counted.scope, counted.key))
+        return released
 
     def _note(
         self,

@@ -181,7 +181,12 @@ def test_success_forgives_a_newcomers_typo() -> None:
     throttle.apply(fail_at("ana", "11111", T0, "laptop", "lobby"))
     throttle.apply(fail_at("ana", "11112", T0 + 5, "laptop", "lobby"))
     assert throttle.gate("bo", "tablet", T0 + 6, "lobby") is not None
-    throttle.apply(ThrottleEvent(EventKind.SUCCESS, T0 + 10, "ana", "laptop", True))
+    released = throttle.apply(ThrottleEvent(EventKind.SUCCESS, T0 + 10, "ana", "laptop", True))
+    assert {(t.started, t.scope) for t in released} == {
+        (False, Scope.LOCATION),
+        (False, Scope.GLOBAL),
+    }
+    assert throttle.locks(T0 + 10) == []
     assert throttle.gate("bo", "tablet", T0 + 11, "lobby") is None
     assert throttle.global_window.count(T0 + 11, HOUR) == 0
     assert throttle.users["ana"].count(T0 + 11, DAY) == 2
