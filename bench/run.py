@@ -103,7 +103,7 @@ def database_url() -> str:
 UNLIMITED = str(10**9)
 THROTTLE_RAISED = {
     f"RADIUS_THROTTLE_{scope}_BUDGET": UNLIMITED
-    for scope in ("USER", "DEVICE", "STATION", "GLOBAL")
+    for scope in ("USER", "DEVICE", "STATION", "LOCATION", "GLOBAL")
 }
 
 

@@ -74,11 +74,16 @@ class Settings:
     throttle_device_window_hours: float = 24.0
     throttle_station_budget: int = 20  # per calling station across users
     throttle_station_window_hours: float = 1.0
-    throttle_global_budget: int = 100  # all unknown devices together
+    throttle_location_budget: int = 40  # unknown devices at one client / access point
+    throttle_location_window_hours: float = 1.0
+    throttle_global_budget: int = 120  # all unknown devices together (bounds spraying)
     throttle_global_window_hours: float = 1.0
     throttle_known_device_days: float = 90.0
     throttle_max_known_devices: int = 3
     throttle_stale_pin_days: float = 30.0
+    # HMAC key of the wrong-PIN fingerprints (at least 32 characters); the same on
+    # every instance sharing a database. Empty: <data_dir>/throttle.key, made once.
+    throttle_key: str = ""
     # EAP (PEAP/TTLS for WPA2/WPA3-Enterprise). Empty paths mean the files that
     # ``radius-server certs generate`` writes to <data_dir>/certs/ (see tls_files());
     # without a server certificate EAP is off and PAP/CHAP/MS-CHAPv2 still work.
@@ -145,7 +150,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 # Ports to listen on may be 0 ("any free port"); a port to connect to may not.
 _PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1}
-_SECRET_NAMES = ("smtp_password",)
+_SECRET_NAMES = ("smtp_password", "throttle_key")
 
 
 def secret_setting_names() -> tuple[str, ...]:
@@ -223,8 +228,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting eap_fragment_size: must be between 200 and 3000")
     for name in [f.name for f in fields(Settings) if f.name.startswith("throttle_")]:
         value = getattr(settings, name)
-        if not isinstance(value, bool) and value <= 0:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
+    if settings.throttle_key and len(settings.throttle_key) < 32:
+        raise ConfigError("setting throttle_key: use at least 32 characters (openssl rand -hex 32)")
     if settings.smtp_rate_per_minute <= 0:
         raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
     url = settings.database_url

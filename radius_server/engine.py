@@ -18,7 +18,7 @@ from typing import Any
 
 from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
-from radius_server.directory import Client, Directory, normalize_email
+from radius_server.directory import Client, Directory
 from radius_server.guard import Guard
 from radius_server.methods import Attempt, MethodHandler
 from radius_server.protocol import codes as c
@@ -30,7 +30,7 @@ from radius_server.protocol.pap import decrypt_pin
 from radius_server.protocol.reply import attributes_size, encode_reply, reply_room
 from radius_server.protocol.reply_cache import ReplyCache
 from radius_server.ratelimit import LogThrottle
-from radius_server.throttle import fingerprint, normalize_station
+from radius_server.throttle import identity_key, location_key, normalize_station
 
 _REPLY_CODE = {
     Outcome.ACCEPT: c.Code.ACCESS_ACCEPT,
@@ -284,7 +284,13 @@ class Engine:
         return self.verify_credentials(
             request.user_name,
             check,
-            Attempt(ctx.method, request.calling_station_id, ctx.client, offered_pin),
+            Attempt(
+                ctx.method,
+                request.calling_station_id,
+                ctx.client,
+                offered_pin,
+                request.called_station_id,
+            ),
         )
 
     def _without_user_name(self, ctx: _Context) -> Decision | None:
@@ -310,7 +316,9 @@ class Engine:
         def verify(
             user_name: str, check: policy.PinCheck, method: str, offered: bytes | None = None
         ) -> Decision:
-            attempt = Attempt(method, request.calling_station_id, ctx.client, offered)
+            attempt = Attempt(
+                method, request.calling_station_id, ctx.client, offered, request.called_station_id
+            )
             return self.verify_credentials(user_name, check, attempt)
 
         result = handler.handle(request, ctx.client, verify, self.monotonic())
@@ -331,9 +339,11 @@ class Engine:
         guard = self.guard
         if guard is None:
             return policy.decide(member, check, now, max_session=self.options.max_session_seconds)
-        user = member.email if member is not None else normalize_email(user_name)[:254]
+        # Wire identities are made storable here, where they enter guessing protection.
+        user = member.email if member is not None else identity_key(user_name)
         device = normalize_station(attempt.calling_station)
-        block = guard.gate(user, device, now)
+        location = location_key(attempt.client.name, attempt.called_station)
+        block = guard.gate(user, device, now, location)
         if block is not None:
             # Rejected without looking at the PIN: a right guess now confirms nothing.
             reason = Reason.LOCKED_OUT if block.locked_out else Reason.THROTTLED
@@ -348,8 +358,9 @@ class Engine:
             ):
                 # A device still holding the PIN from before the last change.
                 return policy.reject(Reason.STALE_PIN, member)
-            mark = fingerprint(user, attempt.offered) if attempt.offered is not None else None
-            guard.failed(user, device, mark, now)
+            offered = attempt.offered
+            mark = guard.fingerprint(user, offered) if offered is not None else None
+            guard.failed(user, device, mark, now, location)
         elif decision.outcome is Outcome.ACCEPT:
             guard.succeeded(user, device, now)
         return decision

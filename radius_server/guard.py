@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import time
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any
 
 from radius_server.config import Settings
 from radius_server.feed_cursor import FeedCursor
-from radius_server.store.throttle_log import ThrottleLog
+from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
 from radius_server.throttle import (
     DAY,
     HOUR,
@@ -29,6 +30,9 @@ from radius_server.throttle import (
     ThrottleEvent,
     ThrottleSettings,
     Transition,
+    fingerprint,
+    key_id,
+    safe_text,
 )
 
 # A known device's success is re-announced to other instances at most this often.
@@ -44,6 +48,8 @@ def throttle_settings(settings: Settings) -> ThrottleSettings:
         device_window=settings.throttle_device_window_hours * HOUR,
         station_budget=settings.throttle_station_budget,
         station_window=settings.throttle_station_window_hours * HOUR,
+        location_budget=settings.throttle_location_budget,
+        location_window=settings.throttle_location_window_hours * HOUR,
         global_budget=settings.throttle_global_budget,
         global_window=settings.throttle_global_window_hours * HOUR,
         known_device_days=settings.throttle_known_device_days,
@@ -65,7 +71,7 @@ def _iso(seconds: float | None) -> str | None:
 def log_transitions(log: Any, transitions: list[Transition], source: str) -> None:
     """One event per lock change: lockout_started/released, defensive_mode_*."""
     for change in transitions:
-        if change.scope is Scope.GLOBAL:
+        if change.scope in (Scope.GLOBAL, Scope.LOCATION):
             name = "defensive_mode_started" if change.started else "defensive_mode_ended"
         else:
             name = "lockout_started" if change.started else "lockout_released"
@@ -83,9 +89,18 @@ class Guard:
     """The engine's view of guessing protection."""
 
     def __init__(
-        self, settings: ThrottleSettings, log: Any, store: ThrottleLog | None = None
+        self,
+        settings: ThrottleSettings,
+        log: Any,
+        store: ThrottleLog | None = None,
+        key: bytes | None = None,
     ) -> None:
+        """``key`` makes PIN fingerprints (see throttle_key.py); instances sharing a
+        budget must share it. None: a random key, enough for one process alone."""
         self.throttle = Throttle(settings)
+        self.key = key if key is not None else secrets.token_bytes(32)
+        self.key_id = key_id(self.key)
+        self._foreign_keys: set[str] = set()
         self.settings = settings
         self.log = log
         self.store = store
@@ -96,9 +111,15 @@ class Guard:
 
     # -- hot path (memory only) -------------------------------------------------
 
-    def gate(self, user: str, device: str | None, now: float) -> Block | None:
+    def gate(
+        self, user: str, device: str | None, now: float, location: str | None = None
+    ) -> Block | None:
         """The lock that applies, if any."""
-        return self.throttle.gate(user, device, now)
+        return self.throttle.gate(user, device, now, location)
+
+    def fingerprint(self, user: str, pin: bytes) -> bytes:
+        """The keyed fingerprint of a wrong PIN (see throttle.fingerprint)."""
+        return fingerprint(self.key, user, pin)
 
     def is_stale_window(self, pin_changed_at: float | None, now: float) -> bool:
         """True while a previous PIN is still recognised as a stale phone's."""
@@ -106,15 +127,24 @@ class Guard:
             now - pin_changed_at < self.settings.stale_pin_days * DAY
         )
 
-    def failed(self, user: str, device: str | None, fingerprint: bytes | None, now: float) -> None:
-        """Count a wrong PIN (or a failed attempt, when fingerprint is None)."""
+    def failed(
+        self,
+        user: str,
+        device: str | None,
+        mark: bytes | None,
+        now: float,
+        location: str | None = None,
+    ) -> None:
+        """Count a wrong PIN (or a failed attempt, when ``mark`` is None)."""
         event = ThrottleEvent(
             EventKind.FAILURE,
             now,
             user,
             device,
             self.throttle.is_known(user, device, now),
-            fingerprint,
+            mark,
+            location,
+            self.key_id if mark is not None else None,
         )
         self._local(event)
 
@@ -141,9 +171,14 @@ class Guard:
             return
         now = time.time()
         s = self.settings
-        longest = max(s.user_window, s.device_window, s.station_window, s.global_window)
+        longest = max(
+            s.user_window, s.device_window, s.station_window, s.location_window, s.global_window
+        )
         position = self.store.position()
-        self.throttle.load(self.store.history(now - longest, now - s.known_device_days * DAY))
+        history = self.store.history(now - longest, now - s.known_device_days * DAY)
+        for event in history:
+            self._check_key(event)
+        self.throttle.load(history)
         self.cursor.reset(position)
         # Locks already over by now are not news.
         self.throttle.expire(now)
@@ -153,7 +188,11 @@ class Guard:
         assert self.store is not None
         batch = self.outbox.take()
         try:
-            ours = self.store.append(batch)
+            ours = self.store.append(batch, on_reject=self._rejected)
+        except AppendInterrupted as exc:
+            # Written ones stay written; keep the rest for the next round.
+            self.outbox.pending[:0] = exc.remaining
+            raise
         except Exception:
             # Keep them for the next round rather than lose a failure count.
             self.outbox.pending[:0] = batch
@@ -180,6 +219,7 @@ class Guard:
             self.degraded = False
             self.log.info("throttle_sync_recovered")
         for _seq, event in fresh:
+            self._check_key(event)
             log_transitions(self.log, self.throttle.apply(event), "peer")
             if event.kind is EventKind.CLEAR:
                 self.log.info("lockout_cleared", user=event.user, source="admin")
@@ -188,6 +228,29 @@ class Guard:
         # A huge jump (table reset) is skipped rather than tracked hole by hole.
         self.cursor.needs_full_reload = False
         log_transitions(self.log, self.throttle.expire(time.time()), "expiry")
+
+    def _rejected(self, event: ThrottleEvent, reason: str) -> None:
+        """The database refused one event: it is dropped so the others still get through."""
+        self.log.error(
+            "throttle_event_rejected",
+            kind=event.kind.value,
+            user=safe_text(event.user, 64),
+            reason=reason,
+        )
+
+    def _check_key(self, event: ThrottleEvent) -> None:
+        """Fingerprints under another key never match ours: say so once per key."""
+        if event.key_id is None or event.key_id == self.key_id:
+            return
+        if event.key_id not in self._foreign_keys:
+            self._foreign_keys.add(event.key_id)
+            # Still counted (as distinct PINs, the safe side); the fix is one shared key.
+            self.log.warning(
+                "throttle_key_mismatch",
+                ours=self.key_id,
+                theirs=event.key_id,
+                fix="give every instance the same throttle_key",
+            )
 
     async def run(self, interval: float) -> None:
         """Share events every ``interval`` seconds until stop()."""

@@ -26,6 +26,8 @@ class Attempt:
     # The PIN offered, when the method reveals it (PAP): only distinct wrong
     # PINs then count against the budgets. None: every failure counts.
     offered: bytes | None = None
+    # Called-Station-Id (the access point, written by the NAS): the location budget.
+    called_station: str | None = None
 
 
 class Verify(Protocol):

@@ -19,6 +19,7 @@ from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.throttle_log import ThrottleLog
 from radius_server.sync import DirectorySync
+from radius_server.throttle_key import load_throttle_key
 from radius_server.transport import open_endpoint
 
 
@@ -62,6 +63,7 @@ async def serve(
         throttle_settings(settings),
         log,
         ThrottleLog(database.make_session_factory(db_engine), instance_name()),
+        key=load_throttle_key(settings),
     )
     try:
         await asyncio.to_thread(guard.load)
@@ -105,6 +107,8 @@ async def serve(
         customers=len(directory.members),
         clients=len(directory.clients),
         ready=directory.ready,
+        # Public: instances sharing a database must show the same one.
+        throttle_key_id=guard.key_id,
     )
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())

@@ -24,6 +24,7 @@ from radius_server.cli import (
     customer,
     db,
     demo,
+    device,
     lockout,
     mail,
     nas,
@@ -46,7 +47,20 @@ from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
 
 # Modules that add sub-commands, in the order --help lists them.
-COMMAND_MODULES = [serve, customer, nas, lockout, probe, demo, db, remind, template, mail, certs]
+COMMAND_MODULES = [
+    serve,
+    customer,
+    nas,
+    lockout,
+    device,
+    probe,
+    demo,
+    db,
+    remind,
+    template,
+    mail,
+    certs,
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1

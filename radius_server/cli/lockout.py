@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     clear.set_defaults(handler=cmd_clear)
 
 
-def _replay(ctx: AppContext, now: float) -> Throttle:
+def replay(ctx: AppContext, now: float) -> Throttle:
     """Rebuild the shared state from the database, as a starting server would."""
     settings = throttle_settings(ctx.settings)
     log = ThrottleLog(ctx.sessions, "cli")
@@ -35,6 +35,7 @@ def _replay(ctx: AppContext, now: float) -> Throttle:
         settings.user_window,
         settings.device_window,
         settings.station_window,
+        settings.location_window,
         settings.global_window,
     )
     throttle = Throttle(settings)
@@ -49,7 +50,7 @@ def _iso(seconds: float) -> str:
 def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     """lockout list."""
     now = time.time()
-    throttle = _replay(ctx, now)
+    throttle = replay(ctx, now)
     settings = throttle.settings
     rows = [
         {"scope": scope.value, "key": key, "until": _iso(until)}

@@ -134,7 +134,8 @@ class MailTemplate(Base):
 class ThrottleEventRow(Base):
     """Guessing-protection facts shared by every server instance (see throttle.py).
 
-    Failures, first successes of a device, and admin clears. Servers append
+    Failures, first successes of a device (or a device an admin registered),
+    admin clears and device removals. Servers append
     their own events in batches and follow everybody else's by ``seq``.
     """
 
@@ -146,9 +147,14 @@ class ThrottleEventRow(Base):
     user_key: Mapped[str] = mapped_column(String(254))
     device: Mapped[str | None] = mapped_column(String(64))
     known: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Keyed hash of the PIN tried (PAP), hex; NULL counts every failure (CHAP).
+    # HMAC of the PIN tried (PAP) under a key kept out of the database, hex;
+    # NULL counts every failure (CHAP).
     fingerprint: Mapped[str | None] = mapped_column(String(32))
     instance: Mapped[str] = mapped_column(String(64))
+    # Where the attempt came from (client/AP, see throttle.location_key).
+    location: Mapped[str | None] = mapped_column(String(64))
+    # Public id of the key the fingerprint was made with; the key itself is never stored.
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_throttle_events_at", "at"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.store.models import ThrottleEventRow
@@ -22,7 +23,32 @@ def _from_row(row: Any) -> ThrottleEvent:
         device=row.device,
         known=row.known,
         fingerprint=bytes.fromhex(row.fingerprint) if row.fingerprint else None,
+        location=row.location,
+        key_id=row.key_id,
     )
+
+
+# Events kept as long as a device stays known (not only a failure window).
+_DEVICE_KINDS = (EventKind.SUCCESS.value, EventKind.FORGET.value)
+
+# Called with an event the database refused and the reason (the error's type).
+OnReject = Callable[[ThrottleEvent, str], None]
+
+
+class AppendInterrupted(Exception):
+    """The database went away part-way through a row-by-row append."""
+
+    def __init__(self, written: list[int], remaining: list[ThrottleEvent]) -> None:
+        super().__init__(f"{len(remaining)} throttle events not written")
+        self.written = written
+        self.remaining = remaining
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A lost or refused connection (retry later), as opposed to a row the database refuses."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _when(seconds: float) -> datetime:
@@ -36,28 +62,56 @@ class ThrottleLog:
         self._sessions = sessions
         self.instance = instance
 
-    def append(self, events: Sequence[ThrottleEvent]) -> list[int]:
-        """Write this instance's events in one batch; return their sequence numbers."""
-        if not events:
-            return []
-        rows = [
-            {
-                "at": _when(e.at),
-                "kind": e.kind.value,
-                "user_key": e.user[:254],
-                "device": e.device[:64] if e.device else None,
-                "known": e.known,
-                "fingerprint": e.fingerprint.hex() if e.fingerprint else None,
-                "instance": self.instance,
-            }
-            for e in events
-        ]
+    def _row(self, e: ThrottleEvent) -> dict[str, Any]:
+        return {
+            "at": _when(e.at),
+            "kind": e.kind.value,
+            "user_key": e.user[:254],
+            "device": e.device[:64] if e.device else None,
+            "known": e.known,
+            "fingerprint": e.fingerprint.hex() if e.fingerprint else None,
+            "location": e.location[:64] if e.location else None,
+            "key_id": e.key_id,
+            "instance": self.instance,
+        }
+
+    def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
         with self._sessions() as session:
             seqs = list(
                 session.scalars(insert(ThrottleEventRow).returning(ThrottleEventRow.seq), rows)
             )
             session.commit()
             return seqs
+
+    def append(
+        self, events: Sequence[ThrottleEvent], on_reject: OnReject | None = None
+    ) -> list[int]:
+        """Write this instance's events in one batch; return their sequence numbers.
+
+        When the database refuses the batch for what is in it (not for being
+        unreachable), the events are written one by one and each refused one is
+        dropped and handed to ``on_reject``: one bad event must never hold back
+        the others, or sharing stops for good. An outage raises (the caller
+        keeps the events); part-way through the row-by-row pass it raises
+        AppendInterrupted with what was written and what was not.
+        """
+        if not events:
+            return []
+        try:
+            return self._insert([self._row(e) for e in events])
+        except Exception as exc:
+            if _is_outage(exc):
+                raise
+        seqs: list[int] = []
+        for index, event in enumerate(events):
+            try:
+                seqs += self._insert([self._row(event)])
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise AppendInterrupted(seqs, list(events[index:])) from exc
+                if on_reject is not None:
+                    on_reject(event, type(getattr(exc, "orig", None) or exc).__name__)
+        return seqs
 
     def position(self) -> int:
         """The newest sequence number."""
@@ -72,7 +126,7 @@ class ThrottleLog:
                 .where(
                     or_(
                         ThrottleEventRow.at >= _when(failures_since),
-                        (ThrottleEventRow.kind == EventKind.SUCCESS.value)
+                        ThrottleEventRow.kind.in_(_DEVICE_KINDS)
                         & (ThrottleEventRow.at >= _when(successes_since)),
                     )
                 )
@@ -88,7 +142,17 @@ class ThrottleLog:
         t = ThrottleEventRow
         with self._sessions() as session:
             rows = session.execute(
-                select(t.seq, t.at, t.kind, t.user_key, t.device, t.known, t.fingerprint)
+                select(
+                    t.seq,
+                    t.at,
+                    t.kind,
+                    t.user_key,
+                    t.device,
+                    t.known,
+                    t.fingerprint,
+                    t.location,
+                    t.key_id,
+                )
                 .where(t.seq > seq, t.instance != self.instance)
                 .order_by(t.seq)
                 .limit(limit)
@@ -104,7 +168,7 @@ class ThrottleLog:
                 delete(ThrottleEventRow).where(
                     ThrottleEventRow.seq < newest,
                     or_(
-                        (ThrottleEventRow.kind != EventKind.SUCCESS.value)
+                        ThrottleEventRow.kind.not_in(_DEVICE_KINDS)
                         & (ThrottleEventRow.at < _when(failures_before)),
                         ThrottleEventRow.at < _when(successes_before),
                     ),

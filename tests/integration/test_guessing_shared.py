@@ -13,11 +13,15 @@ from tests.integration.udp_client import prepare_site
 
 
 def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
-    """Failures on instance A lock the member on instance B; an admin clear frees both."""
+    """Failures on instance A lock the member on instance B; an admin clear frees both.
+
+    Both are given one throttle_key (as the README says): the same wrong PIN
+    typed on B and on A is one distinct PIN, not two.
+    """
     cli = Cli(pg_url, tmp_path)
     pin = prepare_site(cli)
     wrong = [f"{(int(pin) + k) % 100000:05d}" for k in (11, 22, 33)]
-    env = {"RADIUS_THROTTLE_USER_BUDGET": "3"}
+    env = {"RADIUS_THROTTLE_USER_BUDGET": "3", "RADIUS_THROTTLE_KEY": "k3y-" * 10}
     with (
         running_server(pg_url, tmp_path / "a", **env) as a,
         running_server(pg_url, tmp_path / "b", **env) as b,
@@ -25,10 +29,18 @@ def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
         assert (
             _ask(b.auth_port, "ana@example.com", pin, "02-00-00-00-00-0b") == c.Code.ACCESS_ACCEPT
         )
-        for k, guess in enumerate(wrong):
+        assert _ask(b.auth_port, "ana@example.com", wrong[0], "02-00-00-00-01-0b") == (
+            c.Code.ACCESS_REJECT
+        )
+        for k, guess in enumerate(wrong[:2]):
             assert _ask(a.auth_port, "ana@example.com", guess, f"02-00-00-00-01-{k:02x}") == (
                 c.Code.ACCESS_REJECT
             )
+        time.sleep(1.0)  # A has B's event: still two distinct PINs under the shared key
+        assert "lockout_started" not in a.output()
+        assert _ask(a.auth_port, "ana@example.com", wrong[2], "02-00-00-00-01-02") == (
+            c.Code.ACCESS_REJECT
+        )
         a.wait_for("lockout_started", scope="user")
         time.sleep(1.0)  # B follows A's events within a second
         assert _ask(b.auth_port, "ana@example.com", pin, "02-00-00-00-02-01") == (
@@ -49,3 +61,6 @@ def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
             )
         b.wait_for("lockout_cleared", user="ana@example.com")
     assert pin not in a.output() + b.output()
+    assert "throttle_key_mismatch" not in a.output() + b.output()
+    ids = [s.wait_for("server_started")["throttle_key_id"] for s in (a, b)]
+    assert ids[0] == ids[1] and len(ids[0]) == 8

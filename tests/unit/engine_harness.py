@@ -105,9 +105,15 @@ class Harness:
         method: str = "pap",
         packet: bytes | None = None,
         port: int | None = None,
+        ap: str | None = None,
     ) -> tuple[int | None, dict[str, Any]]:
-        """One request through handle_auth; the reply code and the canonical log line."""
+        """One request through handle_auth; the reply code and the canonical log line.
+
+        ``ap``: the access point's MAC, sent as Called-Station-Id (the location).
+        """
         attributes = [(c.CALLING_STATION_ID, station.encode())] if station else []
+        if ap:
+            attributes.append((c.CALLED_STATION_ID, f"{ap}:Coworking".encode()))
         if packet is None:
             request = encode_request(
                 SECRET,

@@ -6,6 +6,7 @@ from radius_server.feed_cursor import FeedCursor
 from radius_server.ratelimit import LogThrottle
 from radius_server.throttle import (
     DAY,
+    HOUR,
     EventKind,
     Scope,
     Throttle,
@@ -13,16 +14,21 @@ from radius_server.throttle import (
     ThrottleSettings,
     Window,
     fingerprint,
+    identity_key,
+    key_id,
+    location_key,
+    normalize_station,
 )
 
 T0 = 1_800_000_000.0
+KEY = b"k" * 32
 
 
 def fail(
     user: str, pin: str | None, at: float, device: str | None = None, known: bool = False
 ) -> ThrottleEvent:
     """A failure event (PIN None: a CHAP-like failure)."""
-    mark = fingerprint(user, pin.encode()) if pin else None
+    mark = fingerprint(KEY, user, pin.encode()) if pin else None
     return ThrottleEvent(EventKind.FAILURE, at, user, device, known, mark)
 
 
@@ -127,3 +133,121 @@ def test_disabled_guard_neither_counts_nor_shares() -> None:
     guard.failed("u", None, None, T0)
     assert guard.gate("u", None, T0) is None
     assert not guard.outbox.pending and not guard.throttle.users
+
+
+def test_global_budget_fixed_input() -> None:
+    """Exactly global_budget failures from distinct users, stations and places: defensive mode.
+
+    Unknown devices anywhere are throttled (scope global) until the first
+    failure leaves the window; a known device is not affected.
+    """
+    settings = ThrottleSettings()
+    throttle = Throttle(settings)
+    throttle.apply(ThrottleEvent(EventKind.SUCCESS, T0, "member", "phone", True))
+    started = []
+    for i in range(settings.global_budget):
+        event = ThrottleEvent(
+            EventKind.FAILURE, T0 + i, f"u{i}", f"s{i}", False, None, f"ap{i % 10}"
+        )
+        started += throttle.apply(event)
+    assert [(t.scope, t.key) for t in started] == [(Scope.GLOBAL, "*")]
+    now = T0 + settings.global_budget
+    block = throttle.gate("newcomer", "laptop", now, "ap-elsewhere")
+    assert block is not None and not block.locked_out
+    assert (block.scope, block.until) == (Scope.GLOBAL, T0 + settings.global_window)
+    assert throttle.gate("member", "phone", now, "ap0") is None
+    assert throttle.gate("newcomer", "laptop", T0 + settings.global_window + 0.5) is None
+
+
+def test_location_budget_throttles_only_that_location() -> None:
+    """A guesser in radio range of one access point exhausts that place, not the site."""
+    settings = ThrottleSettings()
+    throttle = Throttle(settings)
+    for i in range(settings.location_budget):
+        throttle.apply(
+            ThrottleEvent(EventKind.FAILURE, T0 + i, f"u{i}", f"rot{i}", False, None, "lobby")
+        )
+    now = T0 + settings.location_budget
+    block = throttle.gate("newcomer", "laptop", now, "lobby")
+    assert block is not None and (block.scope, block.key) == (Scope.LOCATION, "lobby")
+    assert throttle.gate("newcomer", "laptop", now, "cafe") is None
+    assert throttle.gate("newcomer", "laptop", now, None) is None
+
+
+def test_success_forgives_a_newcomers_typo() -> None:
+    """Failures then a success from the same device for the same user: station, location
+    and global budgets forget them; the per-user budget still counts them."""
+    throttle = Throttle(ThrottleSettings(location_budget=2, global_budget=2))
+    throttle.apply(fail_at("ana", "11111", T0, "laptop", "lobby"))
+    throttle.apply(fail_at("ana", "11112", T0 + 5, "laptop", "lobby"))
+    assert throttle.gate("bo", "tablet", T0 + 6, "lobby") is not None
+    released = throttle.apply(ThrottleEvent(EventKind.SUCCESS, T0 + 10, "ana", "laptop", True))
+    assert {(t.started, t.scope) for t in released} == {
+        (False, Scope.LOCATION),
+        (False, Scope.GLOBAL),
+    }
+    assert throttle.locks(T0 + 10) == []
+    assert throttle.gate("bo", "tablet", T0 + 11, "lobby") is None
+    assert throttle.global_window.count(T0 + 11, HOUR) == 0
+    assert throttle.users["ana"].count(T0 + 11, DAY) == 2
+
+
+def test_forgiveness_needs_the_same_user_device_and_a_recent_failure() -> None:
+    """A sprayer who signs in as himself, or a success long after, forgives nothing."""
+    settings = ThrottleSettings()
+    throttle = Throttle(settings)
+    throttle.apply(fail_at("victim", "11111", T0, "evil", "lobby"))
+    throttle.apply(fail_at("other", "22222", T0, "laptop", "lobby"))
+    throttle.apply(ThrottleEvent(EventKind.SUCCESS, T0 + 1, "attacker", "evil", True))
+    late = T0 + settings.forgive_window + 2
+    throttle.apply(ThrottleEvent(EventKind.SUCCESS, late, "other", "laptop", True))
+    assert throttle.global_window.count(late, HOUR) == 2
+    assert throttle.locations["lobby"].count(late, HOUR) == 2
+
+
+def test_forget_removes_a_known_device() -> None:
+    """An admin's device removal: the device is judged as unknown again."""
+    throttle = Throttle(ThrottleSettings(user_budget=1))
+    throttle.apply(ThrottleEvent(EventKind.SUCCESS, T0, "u", "aa:bb:cc:dd:ee:ff", True))
+    throttle.apply(fail_at("u", "11111", T0 + 1, "x", None))
+    assert throttle.gate("u", "aa:bb:cc:dd:ee:ff", T0 + 2) is None
+    throttle.apply(ThrottleEvent(EventKind.FORGET, T0 + 3, "u", "aa:bb:cc:dd:ee:ff", True))
+    block = throttle.gate("u", "aa:bb:cc:dd:ee:ff", T0 + 4)
+    assert block is not None and block.scope is Scope.USER
+
+
+def test_fingerprint_is_keyed() -> None:
+    """Without the key, trying every code does not find the wrong PIN that was typed."""
+    mark = fingerprint(KEY, "ana@example.com", b"48213")
+    assert mark == fingerprint(KEY, "ana@example.com", b"48213")
+    assert mark != fingerprint(b"z" * 32, "ana@example.com", b"48213")
+    assert mark != fingerprint(KEY, "bo@example.com", b"48213")
+    assert key_id(KEY) != key_id(b"z" * 32) and len(key_id(KEY)) == 8
+
+
+def test_wire_identities_are_made_storable() -> None:
+    """NUL and other control characters, lone surrogates and excess length are removed."""
+    assert identity_key(" Ana\x00@Example.com\r\n") == "ana@example.com"
+    assert identity_key("a\ud800b") == "ab"
+    assert len(identity_key("x" * 1000)) == 254
+    assert identity_key("ana@example.com") == "ana@example.com"
+    assert normalize_station("dev\x00ice") == "device"
+    assert normalize_station("02-00-00-00-00-0B") == "02:00:00:00:00:0b"
+
+
+def test_location_key_names_client_and_access_point() -> None:
+    """Called-Station-Id's MAC (any notation, SSID ignored) refines the client."""
+    assert location_key("hall", "AA-BB-CC-DD-EE-FF:Coworking") == "hall/aa:bb:cc:dd:ee:ff"
+    assert location_key("hall", "aa:bb:cc:dd:ee:ff:Guest") == "hall/aa:bb:cc:dd:ee:ff"
+    assert location_key("hall", "aabbccddeeff:Coworking") == "hall/aa:bb:cc:dd:ee:ff"
+    assert location_key("hall", "Coworking") == "hall"
+    assert location_key("hall", None) == "hall"
+    assert location_key("ha\x00ll", None) == "hall"
+
+
+def fail_at(
+    user: str, pin: str, at: float, device: str | None, location: str | None
+) -> ThrottleEvent:
+    """A PAP failure from an unknown device at a location."""
+    mark = fingerprint(KEY, user, pin.encode())
+    return ThrottleEvent(EventKind.FAILURE, at, user, device, False, mark, location)
