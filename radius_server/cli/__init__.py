@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, StatementError
 
 from radius_server import __version__
 from radius_server.cli import (
@@ -35,6 +35,7 @@ from radius_server.config import ConfigError, load_settings
 from radius_server.logging import configure_logging
 from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
+from radius_server.validation import escape_controls
 
 # Modules that add sub-commands, in the order --help lists them.
 COMMAND_MODULES = [serve, customer, nas, lockout, probe, demo, db, remind, template, mail, certs]
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {escape_controls(message)}", file=sys.stderr)
     return code
 
 
@@ -92,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Unreachable or refusing database: one line, the URL without its password.
         target = mask_url(settings.database_url_resolved())
         return _fail(f"cannot use the database {target}: {_first_line(exc.orig or exc)}")
+    except StatementError as exc:
+        # A refusal the checks before the write did not foresee (a race on a unique
+        # index). Only its kind is shown: PostgreSQL's text quotes the key, a PIN.
+        kind = type(exc.orig or exc).__name__
+        return _fail(f"the database refused the change ({kind}); nothing was written")
     except BrokenPipeError:
         # Output piped into head(1) and friends: not an error worth a traceback.
         sys.stderr.close()

@@ -8,7 +8,8 @@ from typing import Any
 
 from radius_server.cli.args import when, yes_no
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_fields, print_json, print_table, warn
+from radius_server.cli.hidden_input import ARGV_NOTE, resolve
+from radius_server.cli.output import print_fields, print_json, print_table, terminal_text, warn
 from radius_server.store.csv_io import export_customers, import_customers
 from radius_server.store.customers import CustomerChanges
 from radius_server.store.journal import recent_audit
@@ -31,7 +32,11 @@ def register(subparsers: Any) -> None:
     add = sub.add_parser("add", help="create a customer; a random PIN is assigned")
     add.add_argument("email")
     add.add_argument("--name", default="", help="full name")
-    add.add_argument("--pin", help="use this 5-digit PIN instead of a random one")
+    add.add_argument(
+        "--pin",
+        help=f"use this 5-digit PIN instead of a random one; - reads it from standard input "
+        f"({ARGV_NOTE})",
+    )
     add.add_argument("--no-wifi", action="store_true", help="create without Wi-Fi access")
     add.add_argument("--disabled", action="store_true", help="create disabled")
     add.add_argument("--valid-from", type=when, metavar="DATE")
@@ -53,7 +58,9 @@ def register(subparsers: Any) -> None:
 
     set_pin = sub.add_parser("set-pin", help="change a customer's PIN (5 digits, unique)")
     set_pin.add_argument("email")
-    set_pin.add_argument("pin", help="the new PIN, or - to read it from standard input")
+    set_pin.add_argument(
+        "pin", help=f"the new PIN, or - to read it from standard input ({ARGV_NOTE})"
+    )
     set_pin.set_defaults(handler=cmd_set_pin)
 
     regen = sub.add_parser("regenerate-pin", help="give a customer a new random PIN")
@@ -110,16 +117,17 @@ def _emit(ctx: AppContext, record: CustomerRecord, headline: str, *, with_pin: b
     if ctx.json_output:
         print_json(record.to_dict(include_pin=with_pin))
         return
-    print(headline)
+    print(terminal_text(headline))
     print_fields(record.to_dict(include_pin=with_pin))
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer add."""
+    pin = resolve(args.pin, None, "PIN")
     record = ctx.customers.add(
         args.email,
         args.name,
-        pin=args.pin,
+        pin=pin.strip() if pin is not None else None,
         active=not args.disabled,
         wifi_access=not args.no_wifi,
         valid_from=args.valid_from,
@@ -224,7 +232,8 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
             warn(message)
         for error in report.errors:
             label = f" ({error.email})" if error.email else ""
-            print(f"line {error.line}{label}: {error.reason}", file=sys.stderr)
+            # The label is the email cell as found in the file: escape it.
+            print(terminal_text(f"line {error.line}{label}: {error.reason}"), file=sys.stderr)
         verb = "would create" if report.dry_run or not report.ok else "created"
         print(
             f"{verb} {len(report.created)}, "

@@ -1,4 +1,10 @@
-"""Output helpers for the command line: aligned tables for people, JSON for scripts."""
+"""Output helpers for the command line: aligned tables for people, JSON for scripts.
+
+Text from outside the program (a RADIUS User-Name in ``lockout list``, a CSV
+cell in an import error, a row stored before control characters were refused)
+is printed through :func:`terminal_text`, never raw. JSON is safe as it is:
+``json.dumps`` escapes control characters and, by default, all non-ASCII.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,17 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from radius_server.validation import escape_controls
+
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Print ``data`` as indented JSON."""
     print(json.dumps(data, indent=2, sort_keys=False, default=str), file=stream or sys.stdout)
+
+
+def terminal_text(value: Any) -> str:
+    """``value`` as text fit for a terminal: control characters become visible escapes."""
+    return escape_controls(str(value))
 
 
 def _cell(value: Any) -> str:
@@ -18,7 +31,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return terminal_text(value)
 
 
 def print_table(
@@ -46,7 +59,7 @@ def print_fields(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
 
 def warn(message: str) -> None:
     """A warning line on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {terminal_text(message)}", file=sys.stderr)
 
 
 def mask_url(url: str) -> str:

@@ -25,6 +25,12 @@ def _from_row(row: Any) -> ThrottleEvent:
     )
 
 
+def _storable(text: str, size: int) -> str:
+    """Wire text fit for the column: PostgreSQL refuses NUL, which would fail the
+    whole batch on every retry and leave guessing protection unshared for good."""
+    return text.replace("\x00", "\ufffd")[:size]
+
+
 def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -44,8 +50,8 @@ class ThrottleLog:
             {
                 "at": _when(e.at),
                 "kind": e.kind.value,
-                "user_key": e.user[:254],
-                "device": e.device[:64] if e.device else None,
+                "user_key": _storable(e.user, 254),
+                "device": _storable(e.device, 64) if e.device else None,
                 "known": e.known,
                 "fingerprint": e.fingerprint.hex() if e.fingerprint else None,
                 "instance": self.instance,
