@@ -426,3 +426,23 @@ def test_a_database_refusal_never_prints_the_pin(
     assert captured.err.startswith("error: the database refused the change (")
     assert len(captured.err.strip().splitlines()) == 1
     assert "48213" not in captured.err + captured.out
+
+
+def test_probe_escapes_the_reply_message(capsys: pytest.CaptureFixture[str]) -> None:
+    """``test`` prints a Reply-Message from the wire with its control characters escaped."""
+    import struct
+    import time
+    from types import SimpleNamespace
+
+    from radius_server.cli import probe
+    from radius_server.protocol import codes as c
+
+    text = b"Welcome\x1b]0;owned\x07\x1b[2J\nroot# "
+    attribute = bytes([c.REPLY_MESSAGE, len(text) + 2]) + text
+    reply = struct.pack("!BBH", c.Code.ACCESS_ACCEPT, 7, 20 + len(attribute)) + bytes(16)
+    ctx = SimpleNamespace(json_output=False)
+    code = probe._report(ctx, reply + attribute, time.perf_counter())  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert code == probe.EXIT_ACCEPT
+    assert out.startswith("Access-Accept in ") and "Welcome\\x1b]0;owned\\x07" in out
+    assert out.count("\n") == 1 and "\x1b" not in out and "\x07" not in out
