@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.exc import OperationalError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from radius_server import __version__
 from radius_server.cli import (
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Unreachable or refusing database: one line, the URL without its password.
         target = mask_url(settings.database_url_resolved())
         return _fail(f"cannot use the database {target}: {_first_line(exc.orig or exc)}")
-    except StatementError as exc:
+    except (IntegrityError, DataError) as exc:
         # A refusal the checks before the write did not foresee (a race on a unique
         # index). Only its kind is shown: PostgreSQL's text quotes the key, a PIN.
         kind = type(exc.orig or exc).__name__
