@@ -446,3 +446,22 @@ def test_probe_escapes_the_reply_message(capsys: pytest.CaptureFixture[str]) -> 
     assert code == probe.EXIT_ACCEPT
     assert out.startswith("Access-Accept in ") and "Welcome\\x1b]0;owned\\x07" in out
     assert out.count("\n") == 1 and "\x1b" not in out and "\x07" not in out
+
+
+def test_lockout_list_escapes_user_names_from_the_wire(cli: Cli, clean_db_url: str) -> None:
+    """A User-Name crafted with terminal controls is listed escaped."""
+    import time
+
+    from radius_server.store.throttle_log import ThrottleLog
+    from radius_server.throttle import EventKind, ThrottleEvent
+
+    engine = database.make_engine(clean_db_url)
+    try:
+        log = ThrottleLog(database.make_session_factory(engine), "server-1")
+        user = "evil\x1b]0;owned\x07\x1b[2J@example.com"
+        log.append([ThrottleEvent(EventKind.FAILURE, time.time(), user, "aa\x1b[31m")])
+    finally:
+        engine.dispose()
+    result = ok(cli("lockout", "list"))
+    assert "evil\\x1b]0;owned\\x07\\x1b[2J@example.com" in result.out
+    assert not any(char in result.out for char in ESCAPES)
