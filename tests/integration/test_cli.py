@@ -417,6 +417,8 @@ def test_a_database_refusal_never_prints_the_pin(
     monkeypatch.setenv("RADIUS_LOG_FORMAT", "json")
     monkeypatch.delenv("RADIUS_CONFIG", raising=False)
     monkeypatch.setattr(CustomerRepository, "add", racing_add)
+    # main() would point structlog at pytest's captured stderr, closed after this test.
+    monkeypatch.setattr("radius_server.cli.configure_logging", lambda *_a, **_k: None)
     try:
         code = main(["customer", "add", "bob@example.com"])
     finally:
