@@ -99,6 +99,7 @@ def start_ours(work: Path) -> Server:
         "RADIUS_LOG_LEVEL": "warning",
     }
     env.pop("RADIUS_CONFIG", None)
+    _cli(env, "db", "upgrade")  # admin commands do not create a missing SQLite file
     _cli(env, "nas", "add", "lo", "--address", "127.0.0.1", "--secret", SECRET)
     _cli(env, "customer", "add", USER, "--pin", PIN)
     _cli(env, "certs", "generate", "--hostname", "radius.bench.lan")

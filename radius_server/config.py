@@ -10,15 +10,26 @@ with a message naming the setting (``ConfigError``), never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from radius_server.validity import DEFAULT_ZONE, load_zone
+
 ENV_PREFIX = "RADIUS_"
 CONFIG_ENV = "RADIUS_CONFIG"
+# Found in the current directory when neither --config nor $RADIUS_CONFIG names a file:
+# ./run.sh writes one in the checkout, so every command run there finds the demo's data.
+LOCAL_CONFIG_NAME = "radius-server.toml"
+# Settings holding a path: relative in a config file means relative to that file.
+_PATH_SETTINGS = ("data_dir", "tls_cert_file", "tls_key_file", "tls_ca_file")
+# RADIUS_* variables that are not settings: no "unknown variable" warning for them.
+OTHER_ENV = (CONFIG_ENV, "RADIUS_ACTOR", "RADIUS_TEST_PG_URL")
 
 
 class ConfigError(ValueError):
@@ -38,6 +49,8 @@ class Settings:
     # Empty means "SQLite file in data_dir"; see database_url_resolved().
     database_url: str = ""
     space_name: str = "Our coworking space"
+    # IANA zone of the space: a validity date means that whole day there (validity.py).
+    timezone: str = DEFAULT_ZONE
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     host: str = "::"
@@ -117,6 +130,10 @@ class Settings:
             chain = certs / "ca.pem"
         return cert, key, chain
 
+    def zone(self) -> tzinfo:
+        """The ``timezone`` setting as a tzinfo (validated when the settings were loaded)."""
+        return load_zone(self.timezone)
+
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_format": ("auto", "json", "console"),
@@ -126,7 +143,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "tls_max_version": ("1.2", "1.3"),
     "eap_default_method": ("peap", "ttls"),
 }
-_PORTS = ("auth_port", "acct_port", "smtp_port")
+# Ports to listen on may be 0 ("any free port"); a port to connect to may not.
+_PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1}
 _SECRET_NAMES = ("smtp_password",)
 
 
@@ -180,10 +198,14 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings, name)
         if value not in allowed:
             raise ConfigError(f"setting {name}: {value!r} is not one of {', '.join(allowed)}")
-    for name in _PORTS:
+    for name, lowest in _PORTS.items():
         port = getattr(settings, name)
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"setting {name}: {port} is not a port number (0-65535)")
+        if not lowest <= port <= 65535:
+            raise ConfigError(f"setting {name}: {port} is not a port number ({lowest}-65535)")
+    try:
+        load_zone(settings.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"setting timezone: {exc}") from None
     for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
@@ -212,6 +234,56 @@ def _validate(settings: Settings) -> None:
         )
 
 
+def config_file_in_use(
+    explicit: str | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> str | None:
+    """The config file a command reads: ``--config``, else ``$RADIUS_CONFIG``, else
+    ``./radius-server.toml`` when it exists (made absolute), else none."""
+    env = os.environ if environ is None else environ
+    named = explicit or env.get(CONFIG_ENV)
+    if named:
+        return named
+    local = (cwd or Path.cwd()) / LOCAL_CONFIG_NAME
+    return str(local.absolute()) if local.is_file() else None
+
+
+def _relative_to_file(name: str, value: Any, base: Path) -> Any:
+    """A path setting from a config file, relative paths taken from the file's directory."""
+    if not isinstance(value, str) or not value or value.startswith("~"):
+        return value
+    if name in _PATH_SETTINGS:
+        return value if Path(value).is_absolute() else str(base / value)
+    if name == "database_url" and value.startswith("sqlite:///"):
+        target = value.removeprefix("sqlite:///")
+        if target and target != ":memory:" and not Path(target).is_absolute():
+            return "sqlite:///" + str(base / target)
+    return value
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f"{name} (did you mean {close[0]}?)" if close else name
+
+
+def _describe_unknown(unknown: list[str], names: set[str]) -> str:
+    """Every unknown setting in one message, each with the closest real name if any."""
+    label = "unknown setting" if len(unknown) == 1 else "unknown settings"
+    return f"{label} {', '.join(_suggest(name, names) for name in unknown)}"
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for ``RADIUS_*`` variables that are no setting: a typo must not pass unseen.
+
+    Only warnings, not errors: the environment is shared with other programs.
+    """
+    known = {ENV_PREFIX + f.name.upper() for f in fields(Settings)} | set(OTHER_ENV)
+    return [
+        f"environment variable {_suggest(name, known)} is not a setting: ignored"
+        for name in sorted(environ)
+        if name.startswith(ENV_PREFIX) and name not in known
+    ]
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -219,7 +291,9 @@ def load_settings(
     """Build validated Settings from an optional TOML file and the environment.
 
     ``config_path`` falls back to ``$RADIUS_CONFIG``; a named file that does not
-    exist is an error (a typo must not silently give defaults).
+    exist is an error (a typo must not silently give defaults). Relative paths
+    in the file (``data_dir = "var"``) are relative to the file's directory, so
+    the file means the same thing from whatever directory a command runs.
     """
     env = os.environ if environ is None else environ
     path = config_path or env.get(CONFIG_ENV)
@@ -234,10 +308,13 @@ def load_settings(
             raise ConfigError(f"config file {path}: not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
-        for name, value in _flatten(table).items():
-            if name not in names:
-                raise ConfigError(f"config file {path}: unknown setting {name}")
-            values[name] = _coerce(name, hints[name], value)
+        flat = _flatten(table)
+        unknown = [name for name in flat if name not in names]
+        if unknown:
+            raise ConfigError(f"config file {path}: {_describe_unknown(unknown, names)}")
+        base = Path(path).absolute().parent
+        for name, value in flat.items():
+            values[name] = _relative_to_file(name, _coerce(name, hints[name], value), base)
     for name in names:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:

@@ -33,6 +33,10 @@ class Reason(StrEnum):
     LOCKED_OUT = "locked_out"
     THROTTLED = "throttled"
     STALE_PIN = "stale_pin"
+    # An authentic request with an empty User-Name (RFC 2865 5: invalid length -> reject).
+    NO_USER_NAME = "no_user_name"
+    # The answer would not fit in 4096 octets beside the Proxy-State we must echo.
+    REPLY_TOO_LARGE = "reply_too_large"
     UNSUPPORTED_METHOD = "unsupported_method"
     UNKNOWN_CLIENT = "unknown_client"
     BAD_AUTHENTICATOR = "bad_authenticator"

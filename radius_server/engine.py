@@ -27,7 +27,7 @@ from radius_server.protocol.chap import verify_chap_request
 from radius_server.protocol.errors import MalformedPacket
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.protocol.pap import decrypt_pin
-from radius_server.protocol.reply import encode_reply
+from radius_server.protocol.reply import attributes_size, encode_reply, reply_room
 from radius_server.protocol.reply_cache import ReplyCache
 from radius_server.ratelimit import LogThrottle
 from radius_server.throttle import fingerprint, normalize_station
@@ -158,7 +158,7 @@ class Engine:
         try:
             ctx.request = decode_request(data)
         except MalformedPacket as exc:
-            cache.store_dropped(key, now)
+            cache.discard(key)
             self._log(ctx, drop(Reason.MALFORMED), detail=str(exc.reason))
             return None
         try:
@@ -166,6 +166,8 @@ class Engine:
                 decision = self._status(ctx)
             else:
                 decision = decide(ctx)
+            if decision.outcome is not Outcome.DROP:
+                decision = self._fit(ctx, decision, accounting)
             reply = (
                 None
                 if decision.outcome is Outcome.DROP
@@ -176,13 +178,42 @@ class Engine:
             self._log(ctx, drop(Reason.INTERNAL_ERROR), detail=type(exc).__name__)
             return None
         if reply is None:
-            cache.store_dropped(key, now)
+            # Not remembered: a drop may have been passing (a full EAP table, storage not
+            # loaded yet), so the NAS's retransmission is decided afresh.
+            cache.discard(key)
             self._log(ctx, decision)
             return None
-        cache.store(key, reply, now)
-        self._log(ctx, decision)
         delay = self.options.reject_delay if decision.outcome is Outcome.REJECT else 0.0
+        # Held until its send time: a duplicate must not get a delayed reject sooner.
+        cache.store(key, reply, self.monotonic() if delay else now, delay)
+        self._log(ctx, decision)
         return reply, delay
+
+    def _fit(self, ctx: _Context, decision: Decision, accounting: bool) -> Decision:
+        """``decision``, or a smaller answer when its reply would pass 4096 octets.
+
+        Every Proxy-State must be echoed (RFC 2865 5.33), so a chain of proxies can
+        leave too little room: a reject then goes without its attributes, an accept or
+        challenge becomes a bare reject (reason reply_too_large, detail: what it was),
+        and with no room even for that the request is dropped. Methods that can size
+        what they send (EAP fragments) do so first; this is the net under all of them.
+        """
+        request = ctx.request
+        assert request is not None
+        code = c.Code.ACCOUNTING_RESPONSE if accounting else _REPLY_CODE[decision.outcome]
+        room = reply_room(request, code)
+        if attributes_size(decision.attributes) <= room:
+            return decision
+        if reply_room(request, c.Code.ACCESS_REJECT) < 0:
+            return replace(drop(Reason.REPLY_TOO_LARGE), detail=decision.reason.value)
+        if decision.outcome is Outcome.REJECT:
+            return replace(decision, attributes=())
+        return Decision(
+            Outcome.REJECT,
+            Reason.REPLY_TOO_LARGE,
+            member_email=decision.member_email,
+            detail=decision.reason.value,
+        )
 
     def _encode(self, ctx: _Context, decision: Decision, accounting: bool) -> bytes:
         request = ctx.request
@@ -221,8 +252,9 @@ class Engine:
         if refused is not None:
             return refused
         if request.user_name is None:
-            ctx.detail = "no_user_name"
-            return drop(Reason.MALFORMED)
+            refused = self._without_user_name(ctx)
+            if refused is not None:
+                return refused
         if not self.directory.ready:
             # Storage never loaded: dropping lets the NAS fail over instead of
             # rejecting a paying member.
@@ -254,6 +286,22 @@ class Engine:
             check,
             Attempt(ctx.method, request.calling_station_id, ctx.client, offered_pin),
         )
+
+    def _without_user_name(self, ctx: _Context) -> Decision | None:
+        """The answer to an authentic request without User-Name text; None lets EAP go on."""
+        request = ctx.request
+        assert request is not None
+        if not request.empty_user_name:
+            ctx.detail = "no_user_name"
+            return drop(Reason.MALFORMED)
+        if ctx.method == "eap" and "eap" in self.methods:
+            # hostapd copies an empty EAP identity into User-Name. EAP carries the
+            # identities that count (outer, then the inner one the PIN is checked for),
+            # so the conversation goes on; its accept names the member in User-Name.
+            return None
+        # RFC 2865 5: an attribute with an invalid length in an Access-Request SHOULD get
+        # an Access-Reject (FreeRADIUS does): the NAS hears an answer instead of silence.
+        return policy.reject(Reason.NO_USER_NAME)
 
     def _delegate(self, ctx: _Context, handler: MethodHandler) -> Decision:
         request = ctx.request
@@ -347,8 +395,8 @@ class Engine:
         if request is not None:
             fields["packet"] = _code_name(request.code)
             fields["identifier"] = request.identifier
-            if request.user_name is not None:
-                fields["user"] = decision.member_email or request.user_name.strip()[:254]
+            if decision.member_email or request.user_name is not None:
+                fields["user"] = decision.member_email or (request.user_name or "").strip()[:254]
             if request.calling_station_id:
                 fields["calling_station"] = request.calling_station_id[:64]
             if request.called_station_id:

@@ -106,6 +106,19 @@ class UdpEndpoint:
             self.sock.close()
 
 
+class ListenError(OSError):
+    """Binding failed; ``str()`` names the address and port, for a one-line error."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return f"cannot listen on {where} (UDP): {self.strerror}"
+
+
 def make_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A bound, non-blocking UDP socket; ``::`` also serves IPv4 (dual stack).
 
@@ -120,7 +133,10 @@ def make_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
             else socket.AF_INET
         )
     except ValueError:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        except OSError as exc:  # an unknown host name
+            raise ListenError(host, port, exc) from exc
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if family == socket.AF_INET6:
@@ -131,9 +147,9 @@ def make_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.setblocking(False)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(host, port, exc) from exc
     return sock
 
 

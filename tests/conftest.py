@@ -128,6 +128,24 @@ def migrated_url(db_url: str) -> str:
     return db_url
 
 
+def ensure_database(database_url: str) -> None:
+    """Create and migrate a missing SQLite file, as an admin's ``db upgrade`` would.
+
+    Admin commands refuse a missing SQLite file (a mistyped path must not become
+    an empty database), so the helpers that run them prepare it first.
+    """
+    from radius_server.store import database
+
+    path = database.sqlite_file(database_url)
+    if path is None or path.exists():
+        return
+    engine = database.make_engine(database_url)
+    try:
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 @dataclass
 class CliResult:
     """What a run of the console script returned."""
@@ -141,13 +159,16 @@ class Cli:
     """Runs the real ``radius-server`` console script against one database."""
 
     def __init__(self, database_url: str, tmp_path: Path) -> None:
+        ensure_database(database_url)
         self.env = {
             **os.environ,
             "RADIUS_DATABASE_URL": database_url,
             "RADIUS_DATA_DIR": str(tmp_path / "data"),
             "RADIUS_LOG_FORMAT": "json",
         }
-        self.env.pop("RADIUS_CONFIG", None)
+        # An empty config file: a ./radius-server.toml in the checkout (run.sh writes one)
+        # must not reach the tests.
+        self.env["RADIUS_CONFIG"] = os.devnull
 
     def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> CliResult:
         proc = subprocess.run(

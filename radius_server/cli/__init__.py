@@ -3,7 +3,9 @@
 Each sub-command lives in its own module exposing ``register(subparsers)``;
 handlers take ``(ctx, args)`` and return the exit status. Expected failures
 (bad input, refused changes, bad settings) print one line and exit non-zero;
-no traceback reaches an admin for those.
+no traceback reaches an admin for those. Under ``--json`` (accepted before or
+after the sub-command) every such failure, usage errors included, is a JSON
+object ``{"error": ..., "exit_code": ...}`` on stdout instead, with the same exit.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
@@ -30,8 +33,14 @@ from radius_server.cli import (
     template,
 )
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import mask_url
-from radius_server.config import ConfigError, load_settings
+from radius_server.cli.output import CommandError, first_line, mask_url, print_error, warn
+from radius_server.config import (
+    CONFIG_ENV,
+    ConfigError,
+    config_file_in_use,
+    load_settings,
+    unknown_environment,
+)
 from radius_server.logging import configure_logging
 from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
@@ -45,59 +54,101 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+class UsageError(Exception):
+    """A command line argparse refused; carries the usage of the (sub-)command at fault."""
+
+    def __init__(self, message: str, usage: str, prog: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.prog = prog
+
+
+class CliParser(argparse.ArgumentParser):
+    """A parser whose every (sub-)command takes ``--json`` and whose errors ``main`` prints.
+
+    Sub-parsers are built with the parent's class, so each one gets ``--json``.
+    Below the top level its default is SUPPRESS: otherwise a sub-command's
+    default would overwrite a ``--json`` given before it.
+    """
+
+    def __init__(self, *args: Any, json_default: Any = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--json", action="store_true", default=json_default, help="machine-readable JSON output"
+        )
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing, so ``main`` can answer in JSON when asked to."""
+        raise UsageError(message, self.format_usage(), self.prog)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="radius-server",
         description="RADIUS server for coworking Wi-Fi: members sign in with email and PIN.",
+        json_default=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", metavar="FILE", help="TOML settings file ($RADIUS_CONFIG)")
-    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"error: {escape_controls(message)}", file=sys.stderr)
-    return code
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.config:
-        # Child processes (serve --workers) read the same file.
-        os.environ["RADIUS_CONFIG"] = args.config
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Only to choose how a usage error is printed: the parse below decides the rest.
+    wants_json = "--json" in words[: words.index("--") if "--" in words else len(words)]
     try:
-        settings = load_settings(args.config)
+        args = build_parser().parse_args(words)
+    except UsageError as exc:
+        if wants_json:
+            return print_error(str(exc), EXIT_USAGE, as_json=True)
+        # argparse's own format; the message may quote a typed word, escaped.
+        sys.stderr.write(f"{exc.usage}{exc.prog}: error: {escape_controls(str(exc))}\n")
+        return EXIT_USAGE
+    json_output = bool(args.json)
+
+    def fail(message: str, code: int = EXIT_FAILED) -> int:
+        return print_error(message, code, as_json=json_output)
+
+    config_file = config_file_in_use(args.config)
+    if config_file:
+        # Child processes (serve --workers) read the same file.
+        os.environ[CONFIG_ENV] = config_file
+    try:
+        settings = load_settings(config_file)
     except ConfigError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
+    for message in unknown_environment(os.environ):
+        warn(message)
     configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
-    ctx = AppContext(settings=settings, json_output=args.json)
+    ctx = AppContext(
+        settings=settings,
+        json_output=json_output,
+        config_file=config_file,
+        may_create_database=getattr(args, "creates_database", False),
+    )
     try:
         return int(args.handler(ctx, args) or EXIT_OK)
+    except CommandError as exc:
+        return fail(str(exc), exc.code)
     except (StoreError, PinError, ConfigError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return fail("interrupted", 130)
     except OperationalError as exc:
         # Unreachable or refusing database: one line, the URL without its password.
         target = mask_url(settings.database_url_resolved())
-        return _fail(f"cannot use the database {target}: {_first_line(exc.orig or exc)}")
+        return fail(f"cannot use the database {target}: {first_line(exc.orig or exc)}")
     except (IntegrityError, DataError) as exc:
         # A refusal the checks before the write did not foresee (a race on a unique
         # index). Only its kind is shown: PostgreSQL's text quotes the key, a PIN.
         kind = type(exc.orig or exc).__name__
-        return _fail(f"the database refused the change ({kind}); nothing was written")
+        return fail(f"the database refused the change ({kind}); nothing was written")
     except BrokenPipeError:
         # Output piped into head(1) and friends: not an error worth a traceback.
         sys.stderr.close()

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import hmac
 import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from radius_server.cli.args import when, yes_no
 from radius_server.cli.context import AppContext
 from radius_server.cli.hidden_input import ARGV_NOTE, resolve
-from radius_server.cli.output import print_fields, print_json, print_table, terminal_text, warn
+from radius_server.cli.output import (
+    CommandError,
+    print_fields,
+    print_json,
+    print_table,
+    terminal_text,
+    warn,
+)
+from radius_server.private_files import open_private_text
 from radius_server.store.csv_io import export_customers, import_customers
 from radius_server.store.customers import CustomerChanges
 from radius_server.store.journal import recent_audit
 from radius_server.store.records import CustomerRecord
+from radius_server.validity import show_end, show_start, window_end, window_start
 
 _LIST_COLUMNS = [
     ("email", "EMAIL"),
@@ -111,6 +123,18 @@ def register(subparsers: Any) -> None:
     history.set_defaults(handler=cmd_history)
 
 
+def _for_people(ctx: AppContext, record: CustomerRecord, *, with_pin: bool) -> dict[str, Any]:
+    """A record for a table or ``key: value`` lines: validity as the days an admin typed.
+
+    JSON keeps the instants (valid_until is the moment access ends).
+    """
+    zone = ctx.settings.zone()
+    data = record.to_dict(include_pin=with_pin)
+    data["valid_from"] = show_start(record.valid_from, zone)
+    data["valid_until"] = show_end(record.valid_until, zone)
+    return data
+
+
 def _emit(ctx: AppContext, record: CustomerRecord, headline: str, *, with_pin: bool) -> None:
     for message in ctx.customers.warnings:
         warn(message)
@@ -118,7 +142,17 @@ def _emit(ctx: AppContext, record: CustomerRecord, headline: str, *, with_pin: b
         print_json(record.to_dict(include_pin=with_pin))
         return
     print(terminal_text(headline))
-    print_fields(record.to_dict(include_pin=with_pin))
+    print_fields(_for_people(ctx, record, with_pin=with_pin))
+
+
+def _window(ctx: AppContext, args: argparse.Namespace) -> dict[str, datetime | None]:
+    """--valid-from/--valid-until as instants: dates are whole days in the space's zone."""
+    zone = ctx.settings.zone()
+    start, end = args.valid_from, args.valid_until
+    return {
+        "valid_from": window_start(start, zone) if start is not None else None,
+        "valid_until": window_end(end, zone) if end is not None else None,
+    }
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
@@ -130,8 +164,7 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
         pin=pin.strip() if pin is not None else None,
         active=not args.disabled,
         wifi_access=not args.no_wifi,
-        valid_from=args.valid_from,
-        valid_until=args.valid_until,
+        **_window(ctx, args),
     )
     if ctx.json_output:
         _emit(ctx, record, "", with_pin=True)
@@ -145,10 +178,10 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer list."""
     records = ctx.customers.find(active=args.active, wifi_access=args.wifi, search=args.search)
-    rows = [r.to_dict(include_pin=args.show_pins) for r in records]
     if ctx.json_output:
-        print_json(rows)
+        print_json([r.to_dict(include_pin=args.show_pins) for r in records])
         return 0
+    rows = [_for_people(ctx, r, with_pin=args.show_pins) for r in records]
     columns = list(_LIST_COLUMNS)
     if args.show_pins:
         columns.insert(2, ("pin", "PIN"))
@@ -163,13 +196,21 @@ def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
     if ctx.json_output:
         print_json(record.to_dict(include_pin=True))
     else:
-        print_fields(record.to_dict(include_pin=True))
+        print_fields(_for_people(ctx, record, with_pin=True))
     return 0
 
 
 def cmd_set_pin(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer set-pin."""
     pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+    current = ctx.customers.get(args.email)
+    if hmac.compare_digest(current.pin.encode(), pin.encode()):
+        # Nothing to change: no history entry, and the previous PIN is left as it was.
+        if ctx.json_output:
+            print_json({**current.to_dict(include_pin=True), "changed": False})
+        else:
+            print(terminal_text(f"PIN unchanged for {current.email}: it already is that PIN"))
+        return 0
     record = ctx.customers.set_pin(args.email, pin)
     _emit(ctx, record, f"PIN changed for {record.email}", with_pin=True)
     return 0
@@ -188,8 +229,7 @@ def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
         full_name=args.name,
         active=args.active,
         wifi_access=args.wifi,
-        valid_from=args.valid_from,
-        valid_until=args.valid_until,
+        **_window(ctx, args),
         clear_valid_from=args.clear_valid_from,
         clear_valid_until=args.clear_valid_until,
     )
@@ -215,18 +255,24 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
             sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")  # noqa: SIM115
         )
     except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 1
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        report = import_customers(ctx.sessions, stream, actor=ctx.actor, dry_run=args.dry_run)
+        report = import_customers(
+            ctx.sessions,
+            stream,
+            actor=ctx.actor,
+            dry_run=args.dry_run,
+            zone=ctx.settings.zone(),
+        )
     except UnicodeDecodeError:
-        print(f"error: {args.file} is not UTF-8 text", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.file} is not UTF-8 text") from None
     finally:
         if stream is not sys.stdin:
             stream.close()
     if ctx.json_output:
         print_json(report.to_dict())
+    elif not report.rows:
+        print(f"no rows found in {args.file} (only a header line): nothing imported")
     else:
         for message in report.warnings:
             warn(message)
@@ -251,11 +297,11 @@ def cmd_export(ctx: AppContext, args: argparse.Namespace) -> int:
         count = export_customers(ctx.sessions, sys.stdout, include_pin=not args.without_pin)
     else:
         try:
-            with open(args.file, "w", encoding="utf-8", newline="") as handle:
+            # PINs inside: 0600 whatever the umask (private_files).
+            with open_private_text(Path(args.file)) as handle:
                 count = export_customers(ctx.sessions, handle, include_pin=not args.without_pin)
         except OSError as exc:
-            print(f"error: cannot write {args.file}: {exc.strerror}", file=sys.stderr)
-            return 1
+            raise CommandError(f"cannot write {args.file}: {exc.strerror}") from None
         print(f"exported {count} customer(s) to {args.file}", file=sys.stderr)
     return 0
 

@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = sub.add_parser("upgrade", help="apply migrations (SQLite or PostgreSQL)")
     up.add_argument("revision", nargs="?", default="head")
-    up.set_defaults(handler=cmd_upgrade)
+    up.set_defaults(handler=cmd_upgrade, creates_database=True)
     status = sub.add_parser("status", help="show the schema revision")
     status.set_defaults(handler=cmd_status)
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json
+from radius_server.cli.output import CommandError, print_json
 from radius_server.mail.message import build_message, mailbox
 from radius_server.mail.sender import SmtpConfig, SmtpSender
 from radius_server.mail.template import Rendered
@@ -39,8 +39,7 @@ def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
     try:
         recipient = mailbox(args.address)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(str(exc), 2) from None
     message = build_message(
         check_message(config, ctx.settings.space_name), sender=config.sender, recipient=recipient
     )

@@ -16,6 +16,33 @@ from typing import Any, TextIO
 from radius_server.validation import escape_controls
 
 
+class CommandError(Exception):
+    """An expected failure a command reports: one line for people, and its exit status.
+
+    ``main`` prints it (as ``error: ...`` or, under ``--json``, as a JSON object).
+    """
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def print_error(message: str, code: int, *, as_json: bool) -> int:
+    """Report a failure and return ``code``.
+
+    Under ``--json`` the error is a JSON object on stdout, where a script already
+    reads the result (stdout then holds exactly one JSON document either way);
+    otherwise one ``error:`` line on stderr. The message may quote outside text
+    (a CSV cell, a name): the line gets its control characters escaped, while
+    JSON needs nothing (``json.dumps`` escapes them itself).
+    """
+    if as_json:
+        print_json({"error": message, "exit_code": code})
+    else:
+        print(f"error: {terminal_text(message)}", file=sys.stderr)
+    return code
+
+
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Print ``data`` as indented JSON."""
     print(json.dumps(data, indent=2, sort_keys=False, default=str), file=stream or sys.stdout)
@@ -60,6 +87,12 @@ def print_fields(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
 def warn(message: str) -> None:
     """A warning line on stderr."""
     print(f"warning: {terminal_text(message)}", file=sys.stderr)
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message fit for one line (a driver's may run over several)."""
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def mask_url(url: str) -> str:

@@ -9,9 +9,10 @@ import sys
 import time
 from typing import Any
 
+from radius_server.cli.args import host_port
 from radius_server.cli.context import AppContext
 from radius_server.cli.hidden_input import ARGV_NOTE, STDIN, add_secret_options, resolve
-from radius_server.cli.output import print_json, terminal_text
+from radius_server.cli.output import CommandError, print_json, terminal_text
 from radius_server.directory import Client, Clients
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
@@ -29,7 +30,13 @@ def register(subparsers: Any) -> None:
         "pin", nargs="?", help=f"the PIN, or - to read it from standard input ({ARGV_NOTE})"
     )
     test.add_argument("--pin-file", metavar="FILE", help="read the PIN from the first line of FILE")
-    test.add_argument("--server", default=None, help="HOST:PORT (default 127.0.0.1:auth_port)")
+    test.add_argument(
+        "--server",
+        type=host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="server to ask (default 127.0.0.1:auth_port; [IPv6]:PORT for IPv6)",
+    )
     add_secret_options(test, "default: the client matching 127.0.0.1 in the database")
     test.add_argument("--method", choices=("pap", "chap"), default="pap")
     test.add_argument("--timeout", type=float, default=2.0, help="seconds per try")
@@ -40,17 +47,6 @@ def register(subparsers: Any) -> None:
         help="send without Message-Authenticator (to test the server's policy)",
     )
     test.set_defaults(handler=cmd_test)
-
-
-def _parse_server(text: str, default_port: int) -> tuple[str, int]:
-    host, port = text, default_port
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else default_port
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = int(port_text)
-    return host, port
 
 
 def _local_secret(ctx: AppContext, host: str) -> str | None:
@@ -64,27 +60,25 @@ def _local_secret(ctx: AppContext, host: str) -> str | None:
 
 def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
     """Send the request, retrying, and report the verified answer."""
-    try:
-        host, port = _parse_server(args.server or "127.0.0.1", ctx.settings.auth_port)
-    except ValueError:
-        print("error: --server must be HOST or HOST:PORT", file=sys.stderr)
-        return EXIT_NO_ANSWER
+    host, given_port = args.server or ("127.0.0.1", None)
+    port = given_port or ctx.settings.auth_port
+    if not port:  # auth_port = 0 means "any free port" to serve, nothing to send to
+        raise CommandError("auth_port is 0 (any free port): give --server HOST:PORT", 2)
     if (args.pin is None) == (args.pin_file is None):
-        print("error: give the PIN or --pin-file (one of them)", file=sys.stderr)
-        return EXIT_NO_ANSWER
+        raise CommandError("give the PIN or --pin-file (one of them)", EXIT_NO_ANSWER)
     if STDIN in (args.pin, args.pin_file) and STDIN in (args.secret, args.secret_file):
-        print(
-            "error: only one of the PIN and the secret can come from standard input; "
+        raise CommandError(
+            "only one of the PIN and the secret can come from standard input; "
             "use --pin-file or --secret-file for the other",
-            file=sys.stderr,
+            EXIT_NO_ANSWER,
         )
-        return EXIT_NO_ANSWER
     pin = (resolve(args.pin, args.pin_file, "PIN") or "").strip()
     secret_text = resolve(args.secret, args.secret_file, "shared secret")
     secret_text = secret_text or _local_secret(ctx, host)
     if not secret_text:
-        print("error: give --secret (no client in the database matches this host)", file=sys.stderr)
-        return EXIT_NO_ANSWER
+        raise CommandError(
+            "give --secret (no client in the database matches this host)", EXIT_NO_ANSWER
+        )
     secret = secret_text.encode()
     identifier = secrets.randbelow(256)
     try:
@@ -99,8 +93,7 @@ def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
         )
     except EncodeError as exc:
         # E.g. a PIN argument over 128 octets; the message never quotes it.
-        print(f"error: cannot send this request: {exc}", file=sys.stderr)
-        return EXIT_NO_ANSWER
+        raise CommandError(f"cannot send this request: {exc}", EXIT_NO_ANSWER) from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     started = time.perf_counter()
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -108,8 +101,8 @@ def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
         try:
             sock.connect((host, port))
         except OSError as exc:
-            print(f"error: cannot reach {host}:{port}: {exc.strerror}", file=sys.stderr)
-            return EXIT_NO_ANSWER
+            reason = f"cannot reach {host}:{port}: {exc.strerror}"
+            raise CommandError(reason, EXIT_NO_ANSWER) from None
         for _ in range(max(1, args.retries)):
             sock.send(request.packet)
             try:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import sys
 from email.message import EmailMessage
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json, print_table, warn
+from radius_server.cli.output import CommandError, print_json, print_table, warn
+from radius_server.config import ConfigError, Settings
 from radius_server.mail.reminders import (
     compose,
     preview_text,
@@ -24,6 +26,8 @@ from radius_server.mail.template import Template
 from radius_server.store.records import CustomerRecord
 
 VIA = "pin remind"
+# Shown by a dry run when smtp_sender_address is unset (.invalid: RFC 2606, never delivered).
+PLACEHOLDER_SENDER = "sender-not-set@example.invalid"
 
 
 def register(subparsers: Any) -> None:
@@ -52,15 +56,29 @@ def register(subparsers: Any) -> None:
     remind.set_defaults(handler=cmd_remind)
 
 
+def _smtp_config(settings: Settings, *, dry_run: bool) -> SmtpConfig:
+    """The sending settings; a dry run sends nothing, so it goes on without them (and says so)."""
+    try:
+        return SmtpConfig.from_settings(settings)
+    except ConfigError as exc:
+        if not dry_run:
+            raise
+        warn(f"{exc}; this dry run shows {PLACEHOLDER_SENDER} instead")
+        usable = dataclasses.replace(
+            settings,
+            smtp_sender_address=PLACEHOLDER_SENDER,
+            smtp_host=settings.smtp_host.strip() or "localhost",
+        )
+        return SmtpConfig.from_settings(usable)
+
+
 def _confirmed(count: int, config: SmtpConfig) -> bool:
     """Ask on the terminal; a script without --yes is refused rather than guessed for."""
     if not sys.stdin.isatty():
-        print(
-            f"error: refusing to email {count} member(s) without confirmation: "
-            "run again with --yes (or --dry-run to see who would get it)",
-            file=sys.stderr,
+        raise CommandError(
+            f"refusing to email {count} member(s) without confirmation: "
+            "run again with --yes (or --dry-run to see who would get it)"
         )
-        return False
     answer = input(f"Email a PIN reminder to {count} member(s) via {config.describe()}? [y/N] ")
     if answer.strip().lower() in ("y", "yes"):
         return True
@@ -78,12 +96,10 @@ def _print_delivery(delivery: Delivery) -> None:
 def cmd_remind(ctx: AppContext, args: argparse.Namespace) -> int:
     """pin remind."""
     if bool(args.emails) == bool(args.all):
-        print("error: name the members to remind, or use --all (not both)", file=sys.stderr)
-        return 2
+        raise CommandError("name the members to remind, or use --all (not both)", 2)
     if args.show and not args.dry_run:
-        print("error: --show only goes with --dry-run", file=sys.stderr)
-        return 2
-    config = SmtpConfig.from_settings(ctx.settings)
+        raise CommandError("--show only goes with --dry-run", 2)
+    config = _smtp_config(ctx.settings, dry_run=args.dry_run)
     template = TemplateRepository(ctx.sessions, ctx.actor).get().template
     selection = select_recipients(
         ctx.customers, args.emails, active_only=args.active, wifi_only=args.wifi

@@ -7,49 +7,77 @@ import asyncio
 import sys
 from typing import Any
 
+from radius_server.cli.args import listen_port
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import mask_url, print_json, warn
-from radius_server.config import secret_setting_names, with_overrides
+from radius_server.cli.output import CommandError, first_line, mask_url, print_json, warn
+from radius_server.config import Settings, secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, flush_logs, get_logger
 from radius_server.store import database
+from radius_server.store.errors import DatabaseMissing
+from radius_server.transport import ListenError
 
 
-def register(subparsers: Any) -> None:
-    """Add ``serve`` and ``check-config``."""
-    run = subparsers.add_parser("serve", help="run the RADIUS server (auth 1812, acct 1813)")
-    run.add_argument("--host", help="address to bind; '::' is IPv6 and IPv4 ($RADIUS_HOST)")
-    run.add_argument("--auth-port", type=int, help="authentication port ($RADIUS_AUTH_PORT)")
-    run.add_argument("--acct-port", type=int, help="accounting port ($RADIUS_ACCT_PORT)")
-    run.add_argument(
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a running server, shared by ``serve`` and ``demo``.
+
+    ``demo`` serves through :func:`cmd_serve`, so both take exactly these: an
+    option added here cannot be missing from one of them (it once was: ``demo``
+    died on ``args.workers``).
+    """
+    parser.add_argument("--host", help="address to bind; '::' is IPv6 and IPv4 ($RADIUS_HOST)")
+    parser.add_argument(
+        "--auth-port", type=listen_port, help="authentication port ($RADIUS_AUTH_PORT; 0 = any)"
+    )
+    parser.add_argument(
+        "--acct-port", type=listen_port, help="accounting port ($RADIUS_ACCT_PORT; 0 = any)"
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         metavar="N",
         help="server processes sharing the ports, 0 = one per CPU ($RADIUS_WORKERS, default 1)",
     )
     # Set by the supervisor for its children: bind with SO_REUSEPORT.
-    run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve`` and ``check-config``."""
+    run = subparsers.add_parser("serve", help="run the RADIUS server (auth 1812, acct 1813)")
+    add_server_arguments(run)
     run.set_defaults(handler=cmd_serve)
     check = subparsers.add_parser("check-config", help="validate settings and the database")
     check.set_defaults(handler=cmd_check_config)
 
 
-def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
-    """serve: log JSON events to stdout until SIGTERM."""
-    settings = with_overrides(
+def server_settings(ctx: AppContext, args: argparse.Namespace) -> Settings:
+    """The settings with the command line's server options applied."""
+    return with_overrides(
         ctx.settings,
         host=args.host,
         auth_port=args.auth_port,
         acct_port=args.acct_port,
         workers=args.workers,
     )
+
+
+def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
+    """serve: log JSON events to stdout until SIGTERM or SIGINT (exit 0)."""
+    settings = server_settings(ctx, args)
+    # The embedded default (a SQLite file in data_dir) is made on first start, so a
+    # new box works at once; a database_url naming a missing file is a typo.
+    ctx.require_database(may_create=not settings.database_url)
     if settings.workers > 1 and not args.worker:
+        from radius_server.server import prepare_database
         from radius_server.supervisor import run_workers
 
+        # Create and migrate here, once: workers doing it at the same time on a new
+        # SQLite file would race (one dies on "table already exists").
+        prepare_database(settings).dispose()
         try:
             return run_workers(settings, settings.workers, get_logger())
         except OSError as exc:
-            print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
-            return 1
+            raise CommandError(_listen_failure(settings.host, exc)) from None
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
@@ -60,11 +88,15 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     except OSError as exc:
         log.error("server_failed", error=type(exc).__name__, detail=exc.strerror)
         flush_logs()
-        print(f"error: cannot listen on {settings.host}: {exc.strerror}", file=sys.stderr)
-        return 1
+        raise CommandError(_listen_failure(settings.host, exc)) from None
     finally:
         flush_logs()
     return 0
+
+
+def _listen_failure(host: str, exc: OSError) -> str:
+    """One line naming what could not be bound (ListenError knows the port)."""
+    return str(exc) if isinstance(exc, ListenError) else f"cannot listen on {host}: {exc.strerror}"
 
 
 def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
@@ -81,8 +113,13 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         up_to_date = database.is_up_to_date(ctx.engine)
         if not up_to_date:
             problems.append("database schema is not up to date: run 'radius-server db upgrade'")
+    except DatabaseMissing as exc:
+        problems.append(str(exc))
     except Exception as exc:  # report any connection failure as one line
-        problems.append(f"database unreachable: {type(exc).__name__}")
+        # The driver's message says why (refused, unknown database, bad password);
+        # such messages name the user and host, never the password.
+        reason = first_line(getattr(exc, "orig", None) or exc)
+        problems.append(f"database unreachable: {type(exc).__name__}: {reason}")
     clients = []
     if not problems:
         clients = ctx.clients.find()
@@ -93,9 +130,17 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
                 warn(f"client {client.name} does not require Message-Authenticator (BlastRADIUS)")
     if ctx.json_output:
         print_json(
-            {"settings": shown, "clients": len(clients), "problems": problems, "ok": not problems}
+            {
+                "config_file": ctx.config_file,
+                "settings": shown,
+                "clients": len(clients),
+                "problems": problems,
+                "ok": not problems,
+            }
         )
     else:
+        # Which file, if any: ./radius-server.toml is read without being named.
+        print(f"# config file: {ctx.config_file or 'none (defaults and RADIUS_* variables)'}")
         for name, value in shown.items():
             print(f"{name} = {value!r}")
         print(f"clients: {len(clients)}")

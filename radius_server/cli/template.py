@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json
+from radius_server.cli.output import CommandError, print_json
 from radius_server.config import ConfigError
 from radius_server.mail.reminders import preview_text, recipient_of, render_for
 from radius_server.mail.sender import SmtpConfig
@@ -104,11 +104,9 @@ def cmd_set(ctx: AppContext, args: argparse.Namespace) -> int:
         else:
             source = Path(args.file).read_text(encoding="utf-8-sig")
     except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 1
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        print(f"error: {args.file} is not UTF-8 text", file=sys.stderr)
-        return 1
+        raise CommandError(f"{args.file} is not UTF-8 text") from None
     parts = _repo(ctx).save(parse_file(source), via="template set")
     print(_saved_message(parts))
     return 0

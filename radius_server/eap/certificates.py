@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from radius_server.private_files import make_private_dir, write_private
+
 # Apple devices refuse TLS server certificates valid for more than 825 days.
 SERVER_CERT_DAYS = 825
 CA_CERT_DAYS = 3650
@@ -58,9 +60,12 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
-    # Private keys are created 0600 from the start, never world-readable for a moment.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(path, flags, 0o600 if private else 0o644)
+    if private:
+        # 0600 from the start and whatever the umask, also when --force replaces a
+        # key an older version left 0644 (open() keeps an existing file's mode).
+        write_private(path, data)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
@@ -134,7 +139,7 @@ def generate(
     on working) and only the server certificate is new. The CA key is kept (0600).
     """
     now = now or dt.datetime.now(dt.UTC)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)  # it holds the keys
     existing = _existing_ca(directory, now) if reuse_ca else None
     ca_key, ca = existing or _new_ca(organisation, now)
     ca_name = ca.subject

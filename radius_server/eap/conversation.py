@@ -149,7 +149,7 @@ class Conversation:
             self.phase2 = self._new_phase2(tunnel)
             if not tunnel.is_tls13:
                 # TLS 1.2: this message was the peer's Finished; ours goes out alone
-                # and phase 2 starts on the peer's next message (PROTOCOL-NOTES).
+                # and phase 2 starts on the peer's next message (docs/architecture.md).
                 return self._send_records(size)
         assert self.phase2 is not None
         data = tunnel.read()

@@ -6,6 +6,12 @@ advance it, and answer Access-Challenge (fresh State, EAP-Request split into
 from the TLS session, the member's email as User-Name) or Access-Reject
 (EAP-Failure). The PIN is judged only by the engine's ``verify``, called by
 the inner method with the inner identity, the member's email.
+
+Every reply must fit in 4096 octets beside the request's Proxy-State, which is
+echoed (RFC 2865 5.33): a chain of proxies can take most of the packet. So each
+request's TLS fragments are sized to the room left, and a conversation is only
+advanced when a useful fragment fits; a reply is checked to fit before its State
+is issued, so a retransmission never meets a State we renewed for nothing.
 """
 
 from __future__ import annotations
@@ -26,19 +32,31 @@ from radius_server.eap.conversation import (
     Step,
 )
 from radius_server.eap.framing import FramingError, decode_frame
-from radius_server.eap.sessions import SessionTable
+from radius_server.eap.sessions import STATE_LENGTH, SessionTable
 from radius_server.eap.steps import Phase2Error
 from radius_server.eap.tls import TlsError, TlsServer
 from radius_server.methods import MethodResult, Verify
 from radius_server.protocol import codes as c
-from radius_server.protocol.attributes import eap_message_attributes, ms_mppe_key_attributes
+from radius_server.protocol.attributes import (
+    eap_message_attributes,
+    eap_message_room,
+    ms_mppe_key_attributes,
+)
 from radius_server.protocol.packet import Attribute, RadiusRequest
+from radius_server.protocol.reply import attributes_size, reply_room
 from radius_server.ratelimit import LogThrottle
 
 _METHOD_TYPES = {"peap": EapType.PEAP, "ttls": EapType.TTLS}
 # RFC 3579 2.6.5: no Reply-Message alongside EAP-Message; EAP carries its own result.
 _NOT_WITH_EAP = frozenset({c.REPLY_MESSAGE})
 _MAX_OUTER_IDENTITY = 128
+# The smallest TLS fragment worth a round trip (eap_fragment_size's lower bound): below
+# it a handshake would need more rounds than a conversation may take.
+MIN_FRAGMENT = 200
+# Around each fragment: EAP Code, Identifier, Length, Type (RFC 3748 4), then Flags and
+# TLS Message Length (RFC 5216 3.1).
+_REQUEST_OVERHEAD = 5 + 5
+_STATE_SIZE = 2 + STATE_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +108,18 @@ class EapHandler:
             return MethodResult(
                 drop(Reason.EAP_PROTOCOL_ERROR), method="eap", detail="not_a_response"
             )
+        room = reply_room(request, c.Code.ACCESS_CHALLENGE)
+        fragment = min(self.options.fragment_size, _fragment_room(room))
+        conversation = None if request.state is None else self.sessions.get(request.state, now)
+        if fragment < MIN_FRAGMENT:
+            if conversation is not None:
+                self.sessions.remove(conversation)
+            label = "eap" if conversation is None else conversation.label
+            return _failure(
+                Decision(Outcome.REJECT, Reason.REPLY_TOO_LARGE), packet, label, "proxy_state"
+            )
         if request.state is None:
-            return self._begin(request, client, packet, now)
-        conversation = self.sessions.get(request.state, now)
+            return self._begin(request, client, packet, now, room)
         if conversation is None:
             return _failure(Decision(Outcome.REJECT, Reason.EAP_UNKNOWN_STATE), packet, "eap")
         if packet.identifier != conversation.last_id:
@@ -103,7 +130,7 @@ class EapHandler:
                 detail="identifier_mismatch",
             )
         try:
-            step = self._advance(conversation, packet, verify)
+            step = self._advance(conversation, packet, verify, fragment)
         except SessionLimitError as exc:
             self.sessions.remove(conversation)
             return MethodResult(
@@ -128,10 +155,10 @@ class EapHandler:
         if isinstance(step, Done):
             self.sessions.remove(conversation)
             return self._finish(conversation, step, packet, request, client)
-        return self._challenge(conversation, step.type_data, now)
+        return self._challenge(conversation, step.type_data, now, room, packet)
 
     def _begin(
-        self, request: RadiusRequest, client: Client, packet: EapPacket, now: float
+        self, request: RadiusRequest, client: Client, packet: EapPacket, now: float, room: int
     ) -> MethodResult:
         if packet.type != EapType.IDENTITY:
             return _failure(
@@ -157,9 +184,12 @@ class EapHandler:
                     evicted_total=self.sessions.evicted,
                     suppressed=suppressed,
                 )
-        return self._challenge(conversation, conversation.start().type_data, now, renew=False)
+        start = conversation.start().type_data
+        return self._challenge(conversation, start, now, room, packet, renew=False)
 
-    def _advance(self, conversation: Conversation, packet: EapPacket, verify: Verify) -> Step:
+    def _advance(
+        self, conversation: Conversation, packet: EapPacket, verify: Verify, fragment: int
+    ) -> Step:
         next_id = codec.next_identifier(packet.identifier)
         if packet.type == EapType.NAK and not conversation.tls_started:
             # RFC 3748 5.3.1: follow the peer to the other tunnel method if it wants one.
@@ -170,15 +200,27 @@ class EapHandler:
         if packet.type != conversation.eap_type:
             raise FramingError(f"EAP type {packet.type} in a {conversation.label} conversation")
         frame = decode_frame(packet.data)
-        return conversation.step(frame, verify, self.tls, self.options.fragment_size, next_id)
+        return conversation.step(frame, verify, self.tls, fragment, next_id)
 
     def _challenge(
-        self, conversation: Conversation, type_data: bytes, now: float, renew: bool = True
+        self,
+        conversation: Conversation,
+        type_data: bytes,
+        now: float,
+        room: int,
+        packet: EapPacket,
+        renew: bool = True,
     ) -> MethodResult:
         identifier = codec.next_identifier(conversation.last_id) if renew else conversation.last_id
+        eap_packet = codec.encode_eap(EapCode.REQUEST, identifier, conversation.eap_type, type_data)
+        if _STATE_SIZE + attributes_size(eap_message_attributes(eap_packet)) > room:
+            # Fragments are sized to fit, so this is a guard: no State for a reply never sent.
+            self.sessions.remove(conversation)
+            return _failure(
+                Decision(Outcome.REJECT, Reason.REPLY_TOO_LARGE), packet, conversation.label
+            )
         conversation.last_id = identifier
         state = self.sessions.renew(conversation, now) if renew else conversation.state
-        eap_packet = codec.encode_eap(EapCode.REQUEST, identifier, conversation.eap_type, type_data)
         return _challenge_result(state, eap_packet, conversation.label, _stage(conversation))
 
     def _finish(
@@ -205,10 +247,25 @@ class EapHandler:
         if decision.member_email:
             # The NAS then accounts the session under the member, not "anonymous".
             extra.append((c.USER_NAME, decision.member_email.encode("utf-8")))
-        # PROTOCOL-NOTES / RFC 5216 2.3: Recv-Key = MSK[0:32], Send-Key = MSK[32:64].
+        # RFC 5216 2.3: Recv-Key = MSK[0:32], Send-Key = MSK[32:64].
         extra += ms_mppe_key_attributes(msk[32:64], msk[0:32], client.secret, request.authenticator)
         extra += eap_message_attributes(codec.success(packet.identifier))
-        return MethodResult(_merge(decision, extra), method=conversation.label, detail=detail)
+        accepted = _merge(decision, extra)
+        if attributes_size(accepted.attributes) > reply_room(request, c.Code.ACCESS_ACCEPT):
+            refused = Decision(
+                Outcome.REJECT, Reason.REPLY_TOO_LARGE, member_email=decision.member_email
+            )
+            return _failure(refused, packet, conversation.label, f"{detail} proxy_state")
+        return MethodResult(accepted, method=conversation.label, detail=detail)
+
+
+def _fragment_room(room: int) -> int:
+    """TLS octets per EAP-Request that fit in an Access-Challenge with ``room`` octets.
+
+    ``room`` is what the reply has left beside its Message-Authenticator and the
+    echoed Proxy-State; the State and the EAP-Request's own header come out of it.
+    """
+    return eap_message_room(room - _STATE_SIZE) - _REQUEST_OVERHEAD
 
 
 def _stage(conversation: Conversation) -> str:

@@ -1,7 +1,7 @@
 """PEAPv0 phase 2: inner EAP-MSCHAPv2 and the EAP-TLV result (draft-josefsson-pppext-eap-tls-eap).
 
 In PEAPv0 the inner EAP packets travel without their 4-byte header, except
-EAP-TLV (type 33), which keeps it (MS-PEAP 3.1.5.6; PROTOCOL-NOTES). The
+EAP-TLV (type 33), which keeps it (MS-PEAP 3.1.5.6). The
 sequence after the tunnel opens:
 
     Identity request -> identity (the member's email)
@@ -80,7 +80,7 @@ class PeapPhase2:
         """The peer acknowledged our Finished (TLS 1.2) or finished the handshake (TLS 1.3)."""
         if self._stage != "open":
             raise Phase2Error(f"empty PEAP response at {self._stage}")
-        # Under TLS 1.2 the Identity request must not ride on our Finished (PROTOCOL-NOTES):
+        # Under TLS 1.2 the Identity request must not ride on our Finished (docs/architecture.md):
         # it is sent here, in answer to the peer's empty acknowledgement.
         self._stage = "identity"
         return Reply(bytes((EapType.IDENTITY,)))

@@ -1,7 +1,7 @@
 """The TLS server inside PEAP and TTLS: pyOpenSSL over memory BIOs, no socket.
 
 The standard library's ``ssl`` cannot export keying material; pyOpenSSL can
-(PROTOCOL-NOTES). Records go in with :meth:`TlsTunnel.receive` and come out
+(docs/architecture.md, Protocol pitfalls). Records go in with :meth:`TlsTunnel.receive` and come out
 with :meth:`TlsTunnel.take_output`; the EAP layer carries them.
 """
 
@@ -141,7 +141,7 @@ class TlsTunnel:
         """TLS keying material exporter (RFC 5705 / RFC 8446 7.5).
 
         Under TLS 1.2 "no context" and an empty context differ: pass None for
-        the EAP labels (PROTOCOL-NOTES).
+        the EAP labels (RFC 5216 2.3, RFC 5281 8).
         """
         return self._conn.export_keying_material(label, length, context)
 

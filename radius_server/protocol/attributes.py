@@ -66,6 +66,18 @@ def eap_message_attributes(eap_packet: bytes) -> list[Attribute]:
     return [(c.EAP_MESSAGE, eap_packet[i : i + size]) for i in range(0, len(eap_packet), size)]
 
 
+def eap_message_room(octets: int) -> int:
+    """The longest EAP packet whose EAP-Message attributes fit in ``octets`` (0 if none).
+
+    The inverse of :func:`eap_message_attributes`: each attribute costs 2 octets
+    of header for up to 253 octets of the packet.
+    """
+    if octets <= 2:
+        return 0
+    whole, rest = divmod(octets, c.MAX_ATTRIBUTE_VALUE_LENGTH + 2)
+    return whole * c.MAX_ATTRIBUTE_VALUE_LENGTH + max(0, rest - 2)
+
+
 def ms_mppe_key_attributes(
     send_key: bytes, recv_key: bytes, secret: bytes, request_authenticator: bytes
 ) -> list[Attribute]:

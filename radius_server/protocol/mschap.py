@@ -1,7 +1,7 @@
 """MS-CHAPv2 (RFC 2759) and its MPPE keys (RFC 3079), pure functions.
 
 The "password" is the member's PIN. ``hashlib`` has no MD4 under OpenSSL 3,
-so MD4 and DES come from pycryptodome (PROTOCOL-NOTES). Every comparison of
+so MD4 and DES come from pycryptodome (docs/architecture.md, Protocol pitfalls). Every comparison of
 a received proof is constant time.
 
 Used three ways: plain MS-CHAPv2 over RADIUS (RFC 2548 attributes), inner

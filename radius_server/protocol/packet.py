@@ -1,6 +1,6 @@
 """Strict, single-pass decoding of received RADIUS packets.
 
-pyrad decodes leniently and lazily (see PROTOCOL-NOTES): an over-long last
+pyrad decodes leniently and lazily (docs/architecture.md, Protocol pitfalls): an over-long last
 attribute is truncated and accepted, duplicates pass, 8192-octet packets pass,
 and each attribute read decodes again. Here one pass over the bytes (plain
 indexing, cheaper than ``struct`` for one-octet fields) validates the framing
@@ -28,9 +28,12 @@ VendorAttribute = tuple[int, int, bytes]
 # (RFC 2865 5, 2866 5, 2869 5.14, 3162 2.1), CHAP-Password = Ident(1) + response(16)
 # (RFC 2865 5.3), User-Name and State "Length >= 3" (5.1, 5.24), CHAP-Challenge
 # "Length >= 7" (5.40). Text we only log may be empty: refusing it would gain nothing.
+# An empty User-Name is the one exception: hostapd sends it when the device's EAP identity
+# is empty, and RFC 2865 5 wants such a request answered with a reject, not dropped, so it
+# is reported (``empty_user_name``) for the engine to answer once the request is authentic.
 _ANY = (0, c.MAX_ATTRIBUTE_VALUE_LENGTH)
 _SINGLE_VALUED: dict[int, tuple[int, int]] = {
-    c.USER_NAME: (1, c.MAX_ATTRIBUTE_VALUE_LENGTH),
+    c.USER_NAME: (0, c.MAX_ATTRIBUTE_VALUE_LENGTH),
     c.USER_PASSWORD: _ANY,  # 16..128 in steps of 16, checked apart for its own reason
     c.CHAP_PASSWORD: (17, 17),
     c.NAS_IP_ADDRESS: (4, 4),
@@ -93,6 +96,8 @@ class RadiusRequest:
     vendor_attributes: tuple[VendorAttribute, ...] = ()
     acct_status_type: int | None = None
     acct_session_id: str | None = None
+    # A User-Name of length 2 (no text; RFC 2865 5.1 wants >= 3): ``user_name`` stays None.
+    empty_user_name: bool = False
 
     def get(self, attribute_type: int) -> bytes | None:
         """Return the value of the first attribute of ``attribute_type``, or None."""
@@ -120,7 +125,8 @@ def decode_request(data: bytes) -> RadiusRequest:
     datagram shorter than its Length field is refused and octets beyond it are
     ignored, every attribute Length >= 2 and inside the packet, fixed-length
     attributes of the right size, single-valued attributes not duplicated,
-    User-Password 16..128 octets in steps of 16, User-Name valid UTF-8.
+    User-Password 16..128 octets in steps of 16, User-Name valid UTF-8 (an
+    empty one is reported by ``empty_user_name``, see ``_SINGLE_VALUED``).
 
     Raises:
         MalformedPacket: with a :class:`MalformedReason`; never with packet bytes.
@@ -214,7 +220,7 @@ def _build(
 
     user_name_raw = get(c.USER_NAME)
     user_name: str | None = None
-    if user_name_raw is not None:
+    if user_name_raw:
         try:
             user_name = user_name_raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -250,6 +256,7 @@ def _build(
         vendor_attributes=_decode_vsas(vsas) if vsas else (),
         acct_status_type=_integer(get(c.ACCT_STATUS_TYPE)),
         acct_session_id=_text(get(c.ACCT_SESSION_ID)),
+        empty_user_name=user_name_raw == b"",
     )
 
 

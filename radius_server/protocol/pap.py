@@ -2,7 +2,7 @@
 
 We decrypt to bytes and judge the result ourselves: pyrad's ``PwDecrypt``
 decodes to text and silently drops undecodable octets, which turns
-``b"1\\xff2345"`` into the valid-looking PIN ``"12345"`` (PROTOCOL-NOTES).
+``b"1\\xff2345"`` into the valid-looking PIN ``"12345"`` (docs/architecture.md, Protocol pitfalls).
 """
 
 from __future__ import annotations

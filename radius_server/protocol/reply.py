@@ -28,6 +28,26 @@ def _wants_message_authenticator(request_code: int, reply_code: int) -> bool:
     return reply_code in c.ACCESS_REPLY_CODES or request_code == c.Code.STATUS_SERVER
 
 
+def attributes_size(attributes: Iterable[Attribute]) -> int:
+    """Octets ``attributes`` take in a packet: a 2-octet header each, then the value."""
+    return sum(2 + len(value) for _, value in attributes)
+
+
+def reply_room(request: RadiusRequest, code: int) -> int:
+    """Octets left for the attributes of a reply of ``code``; negative when none fit.
+
+    4096 (RFC 2865 3) less the header, the Message-Authenticator that
+    :func:`encode_reply` puts first, and every Proxy-State of the request, which
+    must be echoed (RFC 2865 5.33): a chain of proxies can take most of the packet.
+    """
+    used = c.HEADER_LENGTH
+    if request.proxy_states:
+        used += attributes_size((c.PROXY_STATE, value) for value in request.proxy_states)
+    if _wants_message_authenticator(request.code, code):
+        used += len(MA_PLACEHOLDER)
+    return c.MAX_PACKET_LENGTH - used
+
+
 def encode_reply(
     request: RadiusRequest,
     code: int,

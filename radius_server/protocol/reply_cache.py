@@ -7,9 +7,18 @@ count as two failures. Entries live ``ttl`` seconds (RFC 5080 suggests a few
 seconds: longer than the NAS retransmission window) and the cache is bounded,
 dropping the oldest entry first.
 
+A reply sent late on purpose (``reject_delay``) is held: until its send time a
+duplicate reads as in progress and is dropped (the original, when it goes out,
+answers it), and the entry lives ``ttl`` seconds after that time. Otherwise a
+guesser sending every request twice would get each answer from the cache at
+once. Only replies are remembered: a dropped request is forgotten, so its
+retransmission is decided afresh (the drop may have been a passing condition).
+
 Pure: the clock is the ``now`` argument (use ``time.monotonic()``). Entries
 are kept in insertion order, which is expiry order while ``now`` does not go
-backwards, so purging is amortised O(1).
+backwards and the hold is the same for every entry, so purging is amortised
+O(1); a held entry may keep later, already expired ones for at most its hold,
+and ``get`` never returns an expired one.
 """
 
 from __future__ import annotations
@@ -26,10 +35,10 @@ DEFAULT_MAX_ENTRIES = 65536
 
 
 class Pending(Enum):
-    """Markers for requests without a reply to resend."""
+    """Marker for a request without a reply to resend yet."""
 
-    IN_PROGRESS = "in_progress"  # still being decided: drop the retransmission
-    DROPPED = "dropped"  # decided to drop: drop the retransmission too
+    # Still being decided, or its reply is held until its send time: drop the duplicate.
+    IN_PROGRESS = "in_progress"
 
 
 CacheValue = bytes | Pending
@@ -54,47 +63,53 @@ class ReplyCache:
             raise ValueError("ttl must be positive and max_entries at least 1")
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[CacheKey, tuple[float, CacheValue]] = OrderedDict()
+        # key -> (expires, reply or marker, send time of the reply)
+        self._entries: OrderedDict[CacheKey, tuple[float, CacheValue, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: CacheKey, now: float) -> CacheValue | None:
-        """Return the cached reply or marker for ``key``, or None if unknown or expired."""
+        """Return the cached reply or marker for ``key``, or None if unknown or expired.
+
+        A reply held until a later send time reads as ``Pending.IN_PROGRESS`` until then.
+        """
         self._purge(now)
         entry = self._entries.get(key)
         if entry is None or entry[0] <= now:
             return None
+        if now < entry[2]:
+            return Pending.IN_PROGRESS
         return entry[1]
 
     def claim(self, key: CacheKey, now: float) -> CacheValue | None:
         """Look up ``key``; if unknown, mark it IN_PROGRESS and return None.
 
         None means "new request: decide it, then call :meth:`store` or
-        :meth:`store_dropped`". Anything else is a duplicate: resend the bytes,
-        or stay silent for a marker.
+        :meth:`discard`". Anything else is a duplicate: resend the bytes, or
+        stay silent for the marker.
         """
         found = self.get(key, now)
         if found is None:
-            self._put(key, Pending.IN_PROGRESS, now)
+            self._put(key, Pending.IN_PROGRESS, now, now)
         return found
 
-    def store(self, key: CacheKey, reply: bytes, now: float) -> None:
-        """Remember the reply sent for ``key`` for ``ttl`` seconds from ``now``."""
-        self._put(key, reply, now)
+    def store(self, key: CacheKey, reply: bytes, now: float, hold: float = 0.0) -> None:
+        """Remember the reply to ``key``, to be sent ``hold`` seconds after ``now``.
 
-    def store_dropped(self, key: CacheKey, now: float) -> None:
-        """Remember that ``key`` was dropped, so retransmissions are dropped unseen."""
-        self._put(key, Pending.DROPPED, now)
+        Until then duplicates read as in progress; the reply is kept ``ttl``
+        seconds from its send time.
+        """
+        self._put(key, reply, now, now + hold)
 
     def discard(self, key: CacheKey) -> None:
-        """Forget ``key`` (e.g. the decision failed and a retry should run it again)."""
+        """Forget ``key``: the request was dropped, or its decision failed; a retry runs again."""
         self._entries.pop(key, None)
 
-    def _put(self, key: CacheKey, value: CacheValue, now: float) -> None:
+    def _put(self, key: CacheKey, value: CacheValue, now: float, send_at: float) -> None:
         entries = self._entries
-        entries[key] = (now + self.ttl, value)
-        entries.move_to_end(key)  # newest expiry last keeps the order sorted by expiry
+        entries[key] = (send_at + self.ttl, value, send_at)
+        entries.move_to_end(key)  # newest last: sorted by expiry while holds are equal
         while len(entries) > self.max_entries:
             entries.popitem(last=False)
         self._purge(now)
@@ -102,7 +117,7 @@ class ReplyCache:
     def _purge(self, now: float) -> None:
         entries = self._entries
         while entries:
-            key, (expires, _) = next(iter(entries.items()))
+            key, (expires, _, _) = next(iter(entries.items()))
             if expires > now:
                 break
             del entries[key]

@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any, TextIO
 
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import as_utc, iso
 from radius_server.validation import MAX_EMAIL, check_name, quote
+from radius_server.validity import window_end, window_start
 
 COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until")
 _ALIASES = {"full_name": "name", "e-mail": "email", "wifi": "wifi_access"}
@@ -58,6 +59,7 @@ class ImportReport:
     dry_run: bool = False
     written: bool = False
     warnings: list[str] = field(default_factory=list)
+    rows: int = 0  # data rows read (blank lines not counted)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +70,7 @@ class ImportReport:
         """JSON-ready summary."""
         return {
             "ok": self.ok,
+            "rows": self.rows,
             "dry_run": self.dry_run,
             "written": self.written,
             "created": len(self.created),
@@ -95,20 +98,21 @@ def parse_bool(text: str) -> bool:
     raise InvalidValue(f"{quote(text)} is not yes/no")
 
 
-def parse_when(text: str) -> datetime | None:
-    """ISO date or datetime (UTC when no zone given); empty means none."""
+def parse_when(text: str) -> date | datetime | None:
+    """ISO date or datetime, as written; empty means none.
+
+    A date stays a date: validity.window_start/window_end make it a whole day
+    in the space's time zone.
+    """
     value = text.strip()
     if not value:
         return None
     try:
         if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(value)
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise InvalidValue(f"{quote(value)} is not an ISO date (YYYY-MM-DD)") from None
-    # In UTC: SQLite keeps a datetime's clock reading and drops its offset.
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _header(fieldnames: Iterable[str] | None) -> list[str]:
@@ -127,7 +131,7 @@ def _header(fieldnames: Iterable[str] | None) -> list[str]:
     return names
 
 
-def _parse_row(line: int, names: list[str], cells: list[str]) -> _Row:
+def _parse_row(line: int, names: list[str], cells: list[str], zone: tzinfo) -> _Row:
     if len(cells) != len(names):
         raise InvalidValue(f"expected {len(names)} fields, found {len(cells)}")
     raw = dict(zip(names, cells, strict=True))
@@ -143,14 +147,15 @@ def _parse_row(line: int, names: list[str], cells: list[str]) -> _Row:
     for flag in ("active", "wifi_access"):
         if flag in raw and raw[flag].strip():
             values[flag] = parse_bool(raw[flag])
-    for moment in ("valid_from", "valid_until"):
+    for moment, instant in (("valid_from", window_start), ("valid_until", window_end)):
         if moment in raw:
-            values[moment] = parse_when(raw[moment])
+            when = parse_when(raw[moment])
+            values[moment] = instant(when, zone) if when is not None else None
     return _Row(line, email, values)
 
 
-def read_rows(stream: TextIO) -> tuple[list[_Row], list[RowError]]:
-    """Parse every row; collect errors instead of stopping at the first."""
+def read_rows(stream: TextIO, zone: tzinfo = UTC) -> tuple[list[_Row], list[RowError]]:
+    """Parse every row (dates are whole days in ``zone``); collect errors, not just the first."""
     reader = csv.reader(stream)
     try:
         names = _header(next(reader, None))
@@ -174,7 +179,7 @@ def read_rows(stream: TextIO) -> tuple[list[_Row], list[RowError]]:
         if len(rows) + len(errors) >= MAX_ROWS:
             raise InvalidValue(f"the file has more than {MAX_ROWS} rows; split it")
         try:
-            row = _parse_row(line, names, cells)
+            row = _parse_row(line, names, cells, zone)
         except InvalidValue as exc:
             label = cells[names.index("email")].strip() if len(cells) == len(names) else ""
             # The cell as found (the CLI escapes it when printing), cut to an email's size.
@@ -238,12 +243,24 @@ def _plan(
 
 
 def import_customers(
-    sessions: sessionmaker[Session], stream: TextIO, *, actor: str, dry_run: bool = False
+    sessions: sessionmaker[Session],
+    stream: TextIO,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    zone: tzinfo = UTC,
 ) -> ImportReport:
-    """Validate the whole file, then (unless dry run) write it in one transaction."""
-    rows, file_errors = read_rows(stream)
+    """Validate the whole file, then (unless dry run) write it in one transaction.
+
+    Dates are whole days in ``zone`` (the ``timezone`` setting): see validity.py.
+    """
+    rows, file_errors = read_rows(stream, zone)
+    if not rows and not file_errors:
+        # A header and nothing else: nothing to check, nothing to audit.
+        return ImportReport(dry_run=dry_run)
     for _ in range(_WRITE_ATTEMPTS):
         report = ImportReport(dry_run=dry_run, errors=list(file_errors))
+        report.rows = len(rows) + len(file_errors)
         with sessions() as session:
             creates, updates = _plan(session, rows, report)
             report.errors.sort(key=lambda e: e.line)

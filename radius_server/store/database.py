@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.private_files import create_private_file, make_private_dir
 from radius_server.resources import migrations_dir
 
 if TYPE_CHECKING:
@@ -29,14 +30,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a file-backed SQLite URL; None for PostgreSQL or in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout, and its directory created."""
+    """Create an engine; SQLite gets WAL, a busy timeout, and its file created private.
+
+    The file holds every PIN and shared secret: it is created 0600 in a 0700
+    directory before SQLite opens it (SQLite would use 0644 minus the umask),
+    and SQLite gives its -wal/-shm/-journal files the database file's mode.
+    Whether a missing file may be created at all is the caller's decision
+    (see cli/context.py): an admin command on a mistyped path must not.
+    """
     # Bound parameters (a PIN, a shared secret) never appear in an error's text.
     kwargs.setdefault("hide_parameters", True)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        make_private_dir(path.parent)
+        create_private_file(path)
+    if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -31,6 +31,10 @@ class SchemaNotReady(StoreError):
     """The database has not been migrated to this version's schema."""
 
 
+class DatabaseMissing(StoreError):
+    """The SQLite file does not exist and this command may not create it (a typo, mostly)."""
+
+
 def checked(check: Callable[[str], str], value: str) -> str:
     """Apply a text rule from ``radius_server.validation``; its refusal becomes InvalidValue."""
     try:

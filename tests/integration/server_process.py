@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import console_script
+from tests.conftest import console_script, ensure_database
 
 # A few of the server's 20 ms log batches (logging.BufferedLogger).
 LOG_SETTLE_SECONDS = 0.1
@@ -115,7 +115,8 @@ class ServerProcess:
 
 
 def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """Environment for a server or CLI run against ``database_url``."""
+    """Environment for a server or CLI run against ``database_url`` (created if missing)."""
+    ensure_database(database_url)
     env = {
         **os.environ,
         "RADIUS_DATABASE_URL": database_url,
@@ -123,7 +124,9 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "RADIUS_LOG_FORMAT": "json",
         "RADIUS_LOG_LEVEL": "debug",
     }
-    env.pop("RADIUS_CONFIG", None)
+    # An empty config file: a ./radius-server.toml in the checkout (run.sh writes one)
+    # must not reach the tests.
+    env["RADIUS_CONFIG"] = os.devnull
     env.update(extra)
     return env
 
@@ -156,3 +159,21 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def terminal_env(home: Path, **settings: str) -> dict[str, str]:
+    """A new terminal's environment: no RADIUS_* inherited but ``settings``, its own HOME
+    (so the default data dir is a fresh one under it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
+    env["HOME"] = str(home)
+    env.pop("XDG_DATA_HOME", None)
+    env.update(settings)
+    return env
+
+
+def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ServerProcess:
+    """Start a long-running command (run.sh, demo, serve) with its output collected."""
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return ServerProcess(proc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,7 +112,8 @@ def test_add_json_has_pin(cli: Cli, repo: CustomerRepository) -> None:
     assert data["email"] == "bob@example.com"
     assert data["name"] == "Bob"
     assert data["active"] is True and data["wifi_access"] is False
-    assert datetime.fromisoformat(data["valid_until"]) == datetime(2031, 1, 31, tzinfo=UTC)
+    # Inclusive: access ends when the 31st does (UTC by default); JSON gives that instant.
+    assert datetime.fromisoformat(data["valid_until"]) == datetime(2031, 2, 1, tzinfo=UTC)
     assert repo.get("bob@example.com").pin == data["pin"]
 
 
@@ -266,9 +268,15 @@ def test_postgresql_needs_explicit_upgrade(pg_url: str, tmp_path: Path) -> None:
     assert "0 customer(s)" in ok(cli("customer", "list")).out
 
 
-def test_sqlite_migrates_itself(sqlite_cli: Cli) -> None:
-    """The default SQLite file needs no explicit upgrade."""
-    result = ok(sqlite_cli("customer", "add", "ana@example.com"))
+def test_sqlite_migrates_itself(tmp_path: Path) -> None:
+    """An existing SQLite file at an older schema needs no explicit upgrade."""
+    from radius_server.store import database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = database.make_engine(url)
+    database.upgrade(engine, "0001")
+    engine.dispose()
+    result = ok(Cli(url, tmp_path)("customer", "add", "ana@example.com"))
     assert PIN_LINE.search(result.out)
 
 
@@ -467,3 +475,167 @@ def test_lockout_list_escapes_user_names_from_the_wire(cli: Cli, clean_db_url: s
     result = ok(cli("lockout", "list"))
     assert "evil\\x1b]0;owned\\x07\\x1b[2J@example.com" in result.out
     assert not any(char in result.out for char in ESCAPES)
+
+
+# --- papercuts from a new user's walk (issue 9) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("test", "ana@example.com", "12345", "--server", "127.0.0.1:99999"), "'99999'"),
+        (("test", "ana@example.com", "12345", "--server", "127.0.0.1:0"), "'0'"),
+        (("test", "ana@example.com", "12345", "--server", "[::1]:port"), "'port'"),
+        (("test", "ana@example.com", "12345", "--server", "[::1"), "[::1"),
+        (("serve", "--auth-port", "70000"), "'70000'"),
+        (("serve", "--acct-port", "-5"), "'-5'"),
+        (("demo", "--no-serve", "--auth-port", "1812x"), "'1812x'"),
+    ],
+)
+def test_a_bad_port_is_a_usage_error(sqlite_cli: Cli, argv: tuple[str, ...], needle: str) -> None:
+    """Every option taking a port refuses a bad one with exit 2 and one line, no traceback."""
+    result = sqlite_cli(*argv)
+    assert result.code == 2, result.err
+    assert "Traceback" not in result.err
+    last = result.err.strip().splitlines()[-1]
+    assert "error:" in last and needle in last
+
+
+def test_test_needs_a_port_to_send_to(sqlite_cli: Cli) -> None:
+    """With auth_port = 0 (serve on any free port) `test` asks for --server, no traceback."""
+    sqlite_cli.env["RADIUS_AUTH_PORT"] = "0"
+    result = sqlite_cli("test", "ana@example.com", "12345", "--secret", "s3cret")
+    assert result.code == 2
+    failed(result, "give --server HOST:PORT")
+
+
+def test_a_port_in_use_is_named_with_its_address(sqlite_cli: Cli) -> None:
+    """ "Address already in use" says which address and port, with one worker or several."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        for extra in ((), ("--workers", "2")):
+            result = sqlite_cli(
+                "serve", "--host", "127.0.0.1", "--auth-port", "0", "--acct-port", str(port), *extra
+            )
+            assert result.code == 1
+            line = failed(result, f"127.0.0.1:{port}", "in use")
+            assert line.startswith("error: cannot listen on")
+
+
+def test_check_config_prints_the_database_error(sqlite_cli: Cli) -> None:
+    """Not only the exception's class: the driver's reason."""
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sqlite_cli.env["RADIUS_DATABASE_URL"] = f"postgresql+psycopg://radius:pw@127.0.0.1:{port}/x"
+    result = sqlite_cli("check-config")
+    assert result.code == 1 and "Traceback" not in result.err
+    line = next(x for x in result.err.splitlines() if "database unreachable" in x)
+    assert "OperationalError: connection failed" in line and f"port {port}" in line
+    assert "pw" not in line
+
+
+@SQLITE_ONLY
+def test_json_goes_before_or_after_the_sub_command(cli: Cli, repo: CustomerRepository) -> None:
+    """`customer list --json` and `--json customer list` print the same JSON."""
+    repo.add("ana@example.com", "Ana")
+    before = json.loads(ok(cli("--json", "customer", "list")).out)
+    after = json.loads(ok(cli("customer", "list", "--json")).out)
+    between = json.loads(ok(cli("customer", "--json", "list")).out)
+    assert before == after == between
+    assert [row["email"] for row in after] == ["ana@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "code", "needle"),
+    [
+        (("customer", "show", "nobody@example.com", "--json"), {}, 1, "no customer"),
+        (("--json", "bogus"), {}, 2, "invalid choice"),
+        (("customer", "list", "--wifi", "maybe", "--json"), {}, 2, "yes/no"),
+        (("customer", "add", "ana@example.com", "--valid-until", "", "--json"), {}, 2, "empty"),
+        (("test", "a@example.com", "1", "--server", "h:99999", "--json"), {}, 2, "99999"),
+        (("customer", "list", "--json"), {"RADIUS_AUTH_PORT": "x"}, 2, "RADIUS_AUTH_PORT"),
+        (("pin", "remind", "--json"), {}, 2, "--all"),
+        (("customer", "import", "/nonexistent/members.csv", "--json"), {}, 1, "cannot read"),
+    ],
+)
+def test_under_json_an_error_is_a_json_object(
+    sqlite_cli: Cli, argv: tuple[str, ...], env: dict[str, str], code: int, needle: str
+) -> None:
+    """Errors of every kind (usage, settings, store, command) are JSON on stdout, same exit."""
+    sqlite_cli.env.update(env)
+    result = sqlite_cli(*argv)
+    assert result.code == code
+    assert "Traceback" not in result.err
+    data = json.loads(result.out)
+    assert needle in data["error"]
+    assert data["exit_code"] == code
+    assert "usage:" not in result.err
+
+
+def test_unknown_radius_variable_gets_a_warning(sqlite_cli: Cli) -> None:
+    """A typo in a RADIUS_* variable is named on stderr; the command still runs."""
+    sqlite_cli.env["RADIUS_DATABSE_URL"] = "sqlite:///elsewhere.db"
+    result = ok(sqlite_cli("customer", "list"))
+    assert (
+        "warning: environment variable RADIUS_DATABSE_URL "
+        "(did you mean RADIUS_DATABASE_URL?) is not a setting: ignored"
+    ) in result.err
+
+
+@SQLITE_ONLY
+def test_setting_the_same_pin_says_unchanged_and_writes_no_history(
+    cli: Cli, repo: CustomerRepository
+) -> None:
+    """No "PIN changed", no audit entry, the previous PIN kept as it was."""
+    ana = repo.add("ana@example.com", pin="48213")
+    history = cli("--json", "customer", "history", "ana@example.com")
+    before = json.loads(ok(history).out)
+    result = ok(cli("customer", "set-pin", "ana@example.com", "48213"))
+    assert "PIN unchanged for ana@example.com" in result.out
+    assert "PIN changed" not in result.out
+    data = json.loads(ok(cli("customer", "set-pin", "ana@example.com", "48213", "--json")).out)
+    assert data["changed"] is False and data["pin"] == "48213"
+    after = json.loads(ok(cli("--json", "customer", "history", "ana@example.com")).out)
+    assert after == before
+    assert repo.get("ana@example.com") == ana
+
+
+@SQLITE_ONLY
+def test_an_empty_valid_until_is_refused(cli: Cli, repo: CustomerRepository) -> None:
+    """`--valid-until ''` used to be ignored silently; --clear-valid-until removes a date."""
+    repo.add("ana@example.com", valid_until=datetime(2031, 2, 1, tzinfo=UTC))
+    for option in ("--valid-until", "--valid-from"):
+        result = cli("customer", "update", "ana@example.com", option, "")
+        assert result.code == 2
+        assert "--clear-valid-until" in result.err and "Traceback" not in result.err
+    assert repo.get("ana@example.com").valid_until == datetime(2031, 2, 1, tzinfo=UTC)
+
+
+@SQLITE_ONLY
+def test_dates_are_whole_days_in_the_space_timezone(cli: Cli, repo: CustomerRepository) -> None:
+    """In Europe/Berlin, 2027-03-01..2027-03-28 (a DST day) runs 23:00 UTC to 22:00 UTC."""
+    cli.env["RADIUS_TIMEZONE"] = "Europe/Berlin"
+    ok(
+        cli(
+            "customer",
+            "add",
+            "ana@example.com",
+            "--valid-from",
+            "2027-03-01",
+            "--valid-until",
+            "2027-03-28",
+        )
+    )
+    ana = repo.get("ana@example.com")
+    assert ana.valid_from == datetime(2027, 2, 28, 23, tzinfo=UTC)
+    assert ana.valid_until == datetime(2027, 3, 28, 22, tzinfo=UTC)
+    # People see the days they typed; JSON gives the instants.
+    shown = ok(cli("customer", "show", "ana@example.com")).out
+    assert re.search(r"^valid_from\s+2027-03-01$", shown, re.MULTILINE)
+    assert re.search(r"^valid_until\s+2027-03-28$", shown, re.MULTILINE)
+    listed = ok(cli("customer", "list")).out
+    assert "2027-03-28" in listed
+    cli.env["RADIUS_TIMEZONE"] = "Mars/Olympus"
+    failed(cli("customer", "list"), "timezone")

@@ -54,7 +54,14 @@ class Eap:
         self.tool = require_tool("eapol_test")
 
     def run(
-        self, method: str, tls13: bool, user: str, pin: str, anonymous: str | None = "anonymous"
+        self,
+        method: str,
+        tls13: bool,
+        user: str,
+        pin: str,
+        anonymous: str | None = "anonymous",
+        extra: tuple[str, ...] = (),
+        fragment: int = 500,
     ) -> subprocess.CompletedProcess[str]:
         eap, phase2 = METHODS[method]
         lines = [
@@ -67,10 +74,10 @@ class Eap:
             f'  ca_cert="{self.ca_file}"',
             '  domain_match="radius.test.lan"',
             f'  phase2="{phase2}"',
-            "  fragment_size=500",
+            f"  fragment_size={fragment}",
             f'  phase1="tls_disable_tlsv1_3={0 if tls13 else 1}"',
         ]
-        if anonymous:
+        if anonymous is not None:
             lines.append(f'  anonymous_identity="{anonymous}"')
         conf = self.work / f"eapol-{secrets.token_hex(4)}.conf"
         conf.write_text("\n".join([*lines, "}", ""]))
@@ -89,6 +96,7 @@ class Eap:
                 "0",
                 "-t",
                 "10",
+                *extra,
             ],
             capture_output=True,
             text=True,
@@ -179,6 +187,28 @@ def test_unknown_member_is_logged_with_the_inner_identity(eap: Eap) -> None:
     assert result.returncode != 0
     line = eap.server.wait_for("access", outcome="reject", reason="unknown_user", method="ttls-pap")
     assert "inner=nobody@example.org" in line["detail"]
+
+
+def test_a_chain_of_proxies_does_not_break_sign_in(eap: Eap) -> None:
+    """3.5 KB of Proxy-State on every request: our 500-octet fragments shrink to fit beside
+    it (issue 10). The device sends smaller ones, so that its requests fit too."""
+    chain = tuple(f"-N33:x:{bytes((n,)).hex() * 250}" for n in range(14))
+    result = eap.run("peap-mschapv2", True, MEMBER, MEMBER_PIN, extra=chain, fragment=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "MPPE keys OK: 1  mismatch: 0" in result.stdout
+    assert not eap.server.find("access", reason="internal_error")
+
+
+def test_an_empty_eap_identity_signs_in(eap: Eap) -> None:
+    """An empty outer identity becomes an empty User-Name (hostapd, eapol_test): answered."""
+    result = eap.run("peap-mschapv2", True, MEMBER, MEMBER_PIN, anonymous="")
+    assert result.returncode == 0, result.stdout[-3000:]
+    lines = [
+        e
+        for e in eap.server.find("access", outcome="accept", method="peap-mschapv2", user=MEMBER)
+        if e["detail"].startswith("outer= ")
+    ]
+    assert lines, eap.server.output()[-3000:]
 
 
 # -- plain MS-CHAPv2 from our own client -------------------------------------------------

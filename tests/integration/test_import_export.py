@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +21,7 @@ from radius_server.store.customers import CustomerChanges, CustomerRepository
 from radius_server.store.errors import InvalidValue
 from radius_server.store.models import AuditEvent, Change
 from radius_server.store.records import CustomerRecord
-from tests.conftest import Cli
+from tests.conftest import Cli, CliResult
 
 # Failures found before any database access do not depend on the back end.
 SQLITE_ONLY = pytest.mark.parametrize("shared_db_url", ["sqlite"], indirect=True)
@@ -107,7 +108,7 @@ def test_import_creates_and_updates(cli: Cli, store: Store, tmp_path: Path) -> N
     updated = store.repo.get("ana@example.com")
     assert updated.full_name == "Ana Lima"
     assert updated.wifi_access is False
-    assert updated.valid_until == datetime(2031, 6, 30, tzinfo=UTC)
+    assert updated.valid_until == datetime(2031, 7, 1, tzinfo=UTC)  # through June 30th, UTC
     assert updated.pin == ana.pin
     assert store.repo.get("bob@example.com") == bob
     cai = store.repo.get("cai@example.com")
@@ -149,6 +150,28 @@ def test_dry_run_reports_and_writes_nothing(cli: Cli, store: Store, tmp_path: Pa
     assert report["dry_run"] is True and report["written"] is False
     assert (report["created"], report["updated"]) == (1, 1)
     assert store.snapshot() == before
+
+
+@SQLITE_ONLY
+def test_a_header_only_file_says_it_found_no_rows(cli: Cli, store: Store, tmp_path: Path) -> None:
+    """Not "created 0, updated 0...": no rows found, exit 0, nothing written or audited."""
+    seed(store)
+    before, writes = store.snapshot(), store.writes()
+    path = write_csv(tmp_path, "email,name,pin\n\n")
+    result = cli("customer", "import", path)
+    assert result.code == 0, result.err
+    assert f"no rows found in {path}" in result.out
+    assert "created" not in result.out
+    report = json.loads(ok_out(cli("customer", "import", path, "--json")))
+    assert report["rows"] == 0 and report["written"] is False
+    assert store.snapshot() == before
+    assert store.writes() == writes
+
+
+def ok_out(result: CliResult) -> str:
+    """stdout of a clean success."""
+    assert result.code == 0 and "Traceback" not in result.err, result.err
+    return result.out
 
 
 # ------------------------------------------------------------------ bad files, via the CLI
@@ -476,3 +499,22 @@ def test_pin_taken_during_the_import_is_reported_and_nothing_written(
     assert len(calls) == 2
     after = store.snapshot()
     assert [c for c in after if c["email"] != "eve@example.com"] == before
+
+
+def test_csv_dates_are_whole_days_in_the_given_zone(store: Store) -> None:
+    """valid_until 2030-03-31 in Europe/Berlin (DST starts that day) ends 22:00 UTC on the 31st."""
+    report = import_customers(
+        store.sessions,
+        io.StringIO("email,valid_from,valid_until\nana@example.com,2030-03-01,2030-03-31\n"),
+        actor="test",
+        zone=ZoneInfo("Europe/Berlin"),
+    )
+    assert report.written
+    ana = store.repo.get("ana@example.com")
+    assert ana.valid_from == datetime(2030, 2, 28, 23, tzinfo=UTC)
+    assert ana.valid_until == datetime(2030, 3, 31, 22, tzinfo=UTC)
+    # The export carries the instants, so importing it again changes nothing.
+    again = import_customers(
+        store.sessions, io.StringIO(export_text(store.sessions)), actor="test", dry_run=True
+    )
+    assert again.unchanged == ["ana@example.com"]

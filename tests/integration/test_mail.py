@@ -518,6 +518,21 @@ def test_dry_run_sends_nothing(sqlite_cli: Cli, smtp_server: Callable[..., Smtp]
     assert reminders(cli) == []
 
 
+def test_dry_run_needs_no_sender_address(sqlite_cli: Cli) -> None:
+    """A dry run sends nothing, so a missing smtp_sender_address is a warning, not a stop."""
+    cli = use_smtp(sqlite_cli, free_port())
+    cli.env.pop("RADIUS_SMTP_SENDER_ADDRESS")
+    add_members(cli)
+    result = ok(cli("pin", "remind", "--all", "--dry-run"))
+    assert "would email 3 member(s)" in result.out and "nothing sent" in result.out
+    assert "warning: setting smtp_sender_address: required to send email" in result.err
+    assert "sender-not-set@example.invalid" in result.out
+    assert reminders(cli) == []
+    # Sending for real still stops, naming the setting.
+    refused = cli("pin", "remind", "--all", "--yes")
+    assert refused.code == 1 and "smtp_sender_address" in refused.err
+
+
 def test_bulk_send_needs_confirmation(sqlite_cli: Cli, smtp_server: Callable[..., Smtp]) -> None:
     """No terminal and no --yes: refused before any message; one named member needs no --yes."""
     server = smtp_server()

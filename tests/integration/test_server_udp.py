@@ -17,6 +17,7 @@ from tests.conftest import Cli, require_tool, skip_or_fail
 from tests.integration.server_process import ServerProcess, running_server
 from tests.integration.udp_client import SECRET, send
 from tests.integration.udp_client import pin_of as _pin
+from tests.unit.engine_harness import tampered
 
 
 @dataclass
@@ -122,8 +123,16 @@ def test_chap_accept_and_reject(site: Site) -> None:
     site.server.wait_for("access", method="chap", reason="wrong_pin")
 
 
-def test_wrong_secret_never_accepted(site: Site) -> None:
-    """A NAS with the wrong secret gets no answer (Message-Authenticator fails): dropped."""
+@pytest.mark.parametrize("required", [True, False], ids=["ma-required", "ma-optional"])
+def test_wrong_secret_never_accepted(site: Site, required: bool) -> None:
+    """A NAS with the wrong secret gets no answer (Message-Authenticator fails): dropped.
+
+    Also when the client may omit Message-Authenticator: "optional" means it may be
+    absent, never that a wrong one passes (the PIN, decrypted with the wrong secret,
+    would otherwise get a reject as bad_pin_format).
+    """
+    if not required:
+        _allow_missing_message_authenticator(site)
     result = radclient(
         site.server.auth_port,
         "auth",
@@ -147,10 +156,15 @@ def test_missing_message_authenticator_dropped(site: Site) -> None:
     site.server.wait_for("access", reason="missing_message_authenticator", outcome="drop")
 
 
-def test_message_authenticator_optional_per_client(site: Site) -> None:
-    """Equipment that cannot send it can be allowed, per client, without a restart."""
+def _allow_missing_message_authenticator(site: Site) -> None:
+    """Let the loopback client omit Message-Authenticator (old equipment), live."""
     assert site.cli("nas", "update", "loopback", "--require-message-authenticator", "no").code == 0
     site.server.wait_for("client_updated", client="loopback")
+
+
+def test_message_authenticator_optional_per_client(site: Site) -> None:
+    """Equipment that cannot send it can be allowed, per client, without a restart."""
+    _allow_missing_message_authenticator(site)
     result = radclient(
         site.server.auth_port,
         "auth",
@@ -332,3 +346,81 @@ def test_probe_reads_pin_and_secret_from_stdin_or_files(site: Site, tmp_path: Pa
     assert both.code == 2 and "only one of" in both.err and "Traceback" not in both.err
     huge = site.cli("test", site.email, "9" * 200, "--secret", SECRET, "--server", server)
     assert huge.code == 2 and "Traceback" not in huge.err and "9" * 200 not in huge.err
+
+
+def test_wrong_message_authenticator_dropped_when_not_required(site: Site) -> None:
+    """The right secret and PIN, one bit of the Message-Authenticator flipped: dropped."""
+    _allow_missing_message_authenticator(site)
+    request = encode_request(
+        SECRET.encode(), identifier=88, user_name="ana@example.com", password=site.pin.encode()
+    )
+    assert send(site.server.auth_port, tampered(request.packet), timeout=0.5) is None
+    site.server.wait_for("access", reason="bad_authenticator", identifier=88)
+    assert not site.server.find("access", reason="ok")
+
+
+# Long enough that a reply arriving before it was sent early; short enough to wait for.
+REJECT_DELAY = 1.0
+# asyncio may run a timer up to its clock's resolution early; allow far more than that.
+TIMER_SLACK = 0.005
+
+
+def test_reject_delay_is_not_skipped_by_sending_twice(sqlite_url: str, tmp_path: Path) -> None:
+    """A guess sent twice at once gets one reply, no sooner than reject_delay; later copies
+    get the same bytes from the cache, and only one decision is made."""
+    cli = Cli(sqlite_url, tmp_path)
+    pin = _setup(cli)
+    wrong = f"{(int(pin) + 5) % 100000:05d}"
+    request = encode_request(
+        SECRET.encode(), identifier=91, user_name="ana@example.com", password=wrong.encode()
+    )
+    env = {"RADIUS_REJECT_DELAY": str(REJECT_DELAY)}
+    with (
+        running_server(sqlite_url, tmp_path / "data", **env) as server,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(30)
+        target = ("127.0.0.1", server.auth_port)
+        sent = time.monotonic()
+        sock.sendto(request.packet, target)
+        sock.sendto(request.packet, target)  # the duplicate, while the reject is held
+        first = sock.recv(4096)
+        waited = time.monotonic() - sent
+        server.wait_for("retransmission", identifier=91, answered=False)
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(4096)  # the held duplicate never gets a reply of its own
+        sock.settimeout(30)
+        sock.sendto(request.packet, target)  # after the original: from the cache
+        again = sock.recv(4096)
+    assert waited >= REJECT_DELAY - TIMER_SLACK
+    assert first == again and first[0] == c.Code.ACCESS_REJECT
+    assert verify_reply(first, request.authenticator, SECRET.encode(), identifier=91)
+    assert len(server.find("access", identifier=91)) == 1
+    assert server.find("retransmission", identifier=91, answered=True)
+
+
+def test_stop_sends_delayed_rejects_first(sqlite_url: str, tmp_path: Path) -> None:
+    """SIGTERM with a reject still held: it is sent before the server exits (status 0)."""
+    cli = Cli(sqlite_url, tmp_path)
+    pin = _setup(cli)
+    wrong = f"{(int(pin) + 9) % 100000:05d}"
+    request = encode_request(
+        SECRET.encode(), identifier=92, user_name="ana@example.com", password=wrong.encode()
+    )
+    # Far longer than the test: a reply can only come from the flush at shutdown.
+    env = {"RADIUS_REJECT_DELAY": "600"}
+    with (
+        running_server(sqlite_url, tmp_path / "data", **env) as server,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.bind(("127.0.0.1", 0))
+        sock.sendto(request.packet, ("127.0.0.1", server.auth_port))
+        server.wait_for("access", identifier=92, reason="wrong_pin")
+        assert server.stop() == 0
+        sock.settimeout(5)  # the process has exited: the reply is already here
+        reply = sock.recv(4096)
+    assert reply[0] == c.Code.ACCESS_REJECT
+    assert verify_reply(reply, request.authenticator, SECRET.encode(), identifier=92)
+    assert server.find("server_stopped")

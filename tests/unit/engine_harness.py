@@ -145,3 +145,21 @@ def evaluated(line: dict[str, Any]) -> bool:
 def random_mac() -> str:
     """An attacker's fresh MAC address."""
     return "-".join(f"{b:02X}" for b in secrets.token_bytes(6))
+
+
+def proxy_states(total: int) -> list[bytes]:
+    """Proxy-State values taking exactly ``total`` octets on the wire (``total`` != 1)."""
+    states: list[bytes] = []
+    while total > 0:
+        piece = min(255, total)
+        if total - piece == 1:
+            piece -= 1  # leave 2 octets: an empty Proxy-State, never a lone octet
+        states.append(bytes((len(states) % 256,)) * (piece - 2))
+        total -= piece
+    return states
+
+
+def tampered(packet: bytes) -> bytes:
+    """``packet`` with one bit of its Message-Authenticator (the first attribute) flipped."""
+    assert packet[20] == c.MESSAGE_AUTHENTICATOR
+    return packet[:22] + bytes((packet[22] ^ 1,)) + packet[23:]

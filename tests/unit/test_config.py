@@ -13,6 +13,7 @@ from radius_server.config import (
     Settings,
     load_settings,
     secret_setting_names,
+    unknown_environment,
     with_overrides,
 )
 
@@ -148,6 +149,9 @@ def test_unknown_setting_in_file_is_refused_by_name(tmp_path: Path) -> None:
         ({"RADIUS_LOG_LEVEL": "verbose"}, "log_level"),
         ({"RADIUS_SMTP_SECURITY": "ssl"}, "smtp_security"),
         ({"RADIUS_DATABASE_URL": "mysql://u@h/db"}, "database_url"),
+        # A port to connect to cannot be 0 (a port to listen on can: any free port).
+        ({"RADIUS_SMTP_PORT": "0"}, "smtp_port"),
+        ({"RADIUS_TIMEZONE": "Europe/Atlantis"}, "timezone"),
     ],
 )
 def test_bad_environment_value_is_refused_by_name(environ: dict[str, str], name: str) -> None:
@@ -219,3 +223,45 @@ def test_overrides_are_validated() -> None:
 def test_smtp_password_is_marked_secret() -> None:
     """The SMTP password is listed among settings never to print."""
     assert "smtp_password" in secret_setting_names()
+
+
+def test_every_unknown_setting_is_named_with_the_closest_real_one(tmp_path: Path) -> None:
+    """One error lists every unknown name, each with a suggestion when one is close."""
+    path = write_toml(
+        tmp_path, 'databse_url = "sqlite:///x.db"\nshoe_size = 42\n[smtp]\nhots = "mail"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    message = str(info.value)
+    assert "databse_url (did you mean database_url?)" in message
+    assert "smtp_hots (did you mean smtp_host?)" in message
+    assert "shoe_size" in message and "shoe_size (did you mean" not in message
+    assert len(message.splitlines()) == 1
+
+
+def test_unknown_radius_variables_get_a_warning_not_an_error() -> None:
+    """RADIUS_* typos are named with a suggestion; settings and known helpers pass silently."""
+    environ = {
+        "RADIUS_DATABSE_URL": "sqlite:///x.db",
+        "RADIUS_SHOE_SIZE": "42",
+        "RADIUS_DATABASE_URL": "sqlite:///y.db",
+        "RADIUS_CONFIG": "x.toml",
+        "RADIUS_ACTOR": "cli:ana",
+        "RADIUS_TEST_PG_URL": "postgresql+psycopg://postgres@127.0.0.1/test",
+        "HOME": "/root",
+    }
+    warnings = unknown_environment(environ)
+    assert warnings == [
+        "environment variable RADIUS_DATABSE_URL (did you mean RADIUS_DATABASE_URL?) "
+        "is not a setting: ignored",
+        "environment variable RADIUS_SHOE_SIZE is not a setting: ignored",
+    ]
+    env = {k: v for k, v in environ.items() if k != "RADIUS_CONFIG"}
+    assert load_settings(None, environ=env).database_url == "sqlite:///y.db"
+
+
+def test_timezone_defaults_to_utc_and_takes_iana_names() -> None:
+    """The space's zone for validity dates: UTC unless set."""
+    assert load_settings(None, environ={}).timezone == "UTC"
+    settings = load_settings(None, environ={"RADIUS_TIMEZONE": "Europe/Berlin"})
+    assert str(settings.zone()) == "Europe/Berlin"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import secrets
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from radius_server.protocol import mschap
 from radius_server.protocol.attributes import eap_message_attributes
 from radius_server.protocol.packet import RadiusRequest
 from radius_server.protocol.salt import salt_decrypt
+from tests.unit.engine_harness import proxy_states, tampered
 from tests.unit.test_eap_support import EMAIL, PIN, SECRET, access_request, make_engine
 
 CA_NAME = "radius.test.lan"
@@ -228,27 +231,35 @@ class Outcome:
     rounds: int
 
 
-def eap_attributes(eap: bytes, state: bytes | None, user: str, station: str) -> list:
-    """Attributes of an Access-Request carrying one EAP-Response."""
+def eap_attributes(
+    eap: bytes, state: bytes | None, user: str, station: str, proxy_states: Sequence[bytes] = ()
+) -> list:
+    """Attributes of an Access-Request carrying one EAP-Response (and Proxy-States, last)."""
     attrs = [(c.USER_NAME, user.encode()), (c.CALLING_STATION_ID, station.encode())]
     if state is not None:
         attrs.append((c.STATE, state))
-    return attrs + eap_message_attributes(eap)
+    return attrs + eap_message_attributes(eap) + [(c.PROXY_STATE, value) for value in proxy_states]
 
 
-def converse(engine: Engine, peer: Peer, max_rounds: int = 80) -> Outcome:
-    """Run a whole conversation through the engine; return its final reply."""
+def converse(
+    engine: Engine, peer: Peer, max_rounds: int = 80, proxy_states: Sequence[bytes] = ()
+) -> Outcome:
+    """Run a whole conversation through the engine; return its final reply.
+
+    Every request carries ``proxy_states``; every reply must echo them, in order.
+    """
     from radius_server.protocol.packet import decode_request
 
     eap = peer.identity_response()
     state: bytes | None = None
     for rounds in range(1, max_rounds + 1):
         packet, authenticator = access_request(
-            eap_attributes(eap, state, peer.anonymous, peer.station)
+            eap_attributes(eap, state, peer.anonymous, peer.station, proxy_states)
         )
         answer = engine.handle_auth(packet, ("127.0.0.1", 40000))
         assert answer is not None, "dropped"
         reply = decode_request(answer[0])
+        assert reply.proxy_states == tuple(proxy_states)
         if reply.code != c.Code.ACCESS_CHALLENGE:
             return Outcome(reply, authenticator, rounds)
         state = reply.state
@@ -341,3 +352,148 @@ def test_identity_request_answers_eap_start(certs) -> None:
     reply = decode_request(engine.handle_auth(packet, ("127.0.0.1", 1))[0])
     assert reply.code == c.Code.ACCESS_CHALLENGE
     assert decode_eap(reply.eap_message).type == EapType.IDENTITY
+
+
+# A chain of proxies: about 3.3 KB of Proxy-State, as seen in the field (issue 10).
+PROXY_CHAIN = [bytes((n,)) * 250 for n in range(13)] + [b"z" * 50]
+
+
+@pytest.mark.parametrize("tls13", [False, True], ids=["tls1.2", "tls1.3"])
+def test_peap_through_a_chain_of_proxies(certs, tls13) -> None:
+    """Fragments shrink to fit beside 3.3 KB of echoed Proxy-State: the sign-in works."""
+    engine, log, handler = eap_engine(certs, fragment_size=1024)
+    peer = Peer(EapType.PEAP, tls13=tls13, ca_file=certs.ca_cert, fragment=500)
+    end = converse(engine, peer, proxy_states=PROXY_CHAIN)
+    assert end.reply.code == c.Code.ACCESS_ACCEPT
+    assert decode_eap(end.reply.eap_message).code == EapCode.SUCCESS
+    assert log.access()[-1]["reason"] == "ok"
+    assert all(line["reason"] != "internal_error" for line in log.access())
+    assert len(handler.sessions) == 0
+
+
+def test_large_fragment_setting_is_lowered_to_what_fits(certs) -> None:
+    """eap_fragment_size 3000 with a few hundred octets of Proxy-State still fits."""
+    engine, _, _ = eap_engine(certs, fragment_size=3000)
+    peer = Peer(EapType.TTLS, inner="pap", ca_file=certs.ca_cert)
+    end = converse(engine, peer, proxy_states=[b"p" * 200] * 6)
+    assert end.reply.code == c.Code.ACCESS_ACCEPT
+
+
+def test_no_room_for_a_fragment_is_a_clean_reject(certs) -> None:
+    """Proxy-State leaving under MIN_FRAGMENT octets: EAP-Failure, reply_too_large, no session."""
+    engine, log, handler = eap_engine(certs)
+    states = [b"p" * 253] * 15 + [b"q" * 40]
+    end = converse(engine, Peer(EapType.PEAP, ca_file=certs.ca_cert), proxy_states=states)
+    assert end.reply.code == c.Code.ACCESS_REJECT
+    assert decode_eap(end.reply.eap_message).code == EapCode.FAILURE
+    line = log.access()[-1]
+    assert (line["outcome"], line["reason"]) == ("reject", "reply_too_large")
+    assert len(handler.sessions) == 0
+
+
+def test_proxy_state_growing_mid_conversation_ends_it_cleanly(certs) -> None:
+    """The room shrinks after the handshake began: rejected, conversation forgotten."""
+    from radius_server.protocol.packet import decode_request
+
+    engine, log, handler = eap_engine(certs, fragment_size=300)
+    peer = Peer(EapType.PEAP, ca_file=certs.ca_cert)
+    eap, state = peer.identity_response(), None
+    while state is None or len(eap) > 6:  # until the peer acknowledges our first fragment
+        packet, _auth = access_request(eap_attributes(eap, state, peer.anonymous, peer.station))
+        reply = decode_request(engine.handle_auth(packet, ("127.0.0.1", 40000))[0])
+        assert reply.code == c.Code.ACCESS_CHALLENGE
+        state, eap = reply.state, peer.answer(decode_eap(reply.eap_message))
+    assert len(handler.sessions) == 1
+    states = [b"p" * 253] * 15 + [b"q" * 20]
+    packet, _auth = access_request(eap_attributes(eap, state, peer.anonymous, peer.station, states))
+    reply = decode_request(engine.handle_auth(packet, ("127.0.0.1", 40000))[0])
+    assert reply.code == c.Code.ACCESS_REJECT and reply.proxy_states == tuple(states)
+    assert decode_eap(reply.eap_message).code == EapCode.FAILURE
+    assert log.access()[-1]["reason"] == "reply_too_large"
+    assert len(handler.sessions) == 0
+
+
+def test_empty_user_name_and_empty_eap_identity_sign_in(certs) -> None:
+    """hostapd copies an empty EAP identity into an empty User-Name: the inner one counts."""
+    engine, log, handler = eap_engine(certs)
+    end = converse(engine, Peer(EapType.PEAP, anonymous="", ca_file=certs.ca_cert))
+    assert end.reply.code == c.Code.ACCESS_ACCEPT
+    assert end.reply.get(c.USER_NAME) == EMAIL.encode()
+    assert log.access()[-1]["user"] == EMAIL
+    assert len(handler.sessions) == 0
+
+
+def test_a_device_dropped_in_a_flood_is_answered_when_it_retransmits(certs) -> None:
+    """A full table drops a new conversation; the drop is not remembered (issue 10, 9)."""
+    from radius_server.protocol.packet import decode_request
+
+    engine, log, handler = eap_engine(certs, max_sessions=1)
+    busy = Peer(EapType.PEAP, ca_file=certs.ca_cert, station="02-00-00-00-00-0a")
+    first, _ = access_request(
+        eap_attributes(busy.identity_response(), None, busy.anonymous, busy.station)
+    )
+    taken = engine.handle_auth(first, ("127.0.0.1", 40000))  # takes the one slot
+    assert taken is not None
+    busy_state = decode_request(taken[0]).state
+    device = Peer(EapType.PEAP, ca_file=certs.ca_cert, station="02-00-00-00-00-0b")
+    packet, _ = access_request(
+        eap_attributes(device.identity_response(), None, device.anonymous, device.station)
+    )
+    assert engine.handle_auth(packet, ("127.0.0.1", 40001)) is None
+    assert log.access()[-1]["reason"] == "eap_session_limit"
+    handler.sessions.remove(handler.sessions.get(busy_state, time.monotonic()))  # slot frees
+    answer = engine.handle_auth(packet, ("127.0.0.1", 40001))  # the same datagram again
+    assert answer is not None
+    assert decode_request(answer[0]).code == c.Code.ACCESS_CHALLENGE
+    assert log.access()[-1]["reason"] == "eap_challenge"
+
+
+def test_wrong_message_authenticator_dropped_even_when_not_required_eap(certs) -> None:
+    """A client allowed to omit Message-Authenticator still may not send a wrong one."""
+    import ipaddress
+
+    from radius_server.directory import Client
+
+    engine, log, handler = eap_engine(certs)
+    engine.directory.clients.put(
+        Client(1, "ap", ipaddress.ip_network("127.0.0.1/32"), SECRET, False)
+    )
+    peer = Peer(EapType.PEAP, ca_file=certs.ca_cert)
+    packet, _ = access_request(
+        eap_attributes(peer.identity_response(), None, peer.anonymous, peer.station)
+    )
+    assert engine.handle_auth(tampered(packet), ("127.0.0.1", 40000)) is None
+    line = log.access()[-1]
+    assert (line["outcome"], line["reason"]) == ("drop", "bad_authenticator")
+    assert len(handler.sessions) == 0
+    assert engine.handle_auth(packet, ("127.0.0.1", 40001)) is not None  # untampered: answered
+
+
+@pytest.mark.parametrize("slack", [0, 3, 10, 40, 200, 400, 700, 1500])
+@pytest.mark.parametrize("first", ["start", "identity"])
+def test_no_proxy_state_size_breaks_the_first_eap_round(certs, slack: int, first: str) -> None:
+    """Whatever room the Proxy-State leaves: an answer that fits, or a clean drop."""
+    from radius_server.protocol.packet import decode_request
+
+    engine, log, handler = eap_engine(certs)
+    eap = b"" if first == "start" else Peer(EapType.PEAP).identity_response()
+    base = [(c.USER_NAME, b"anonymous"), (c.EAP_MESSAGE, eap)]
+    size = len(access_request(base)[0])
+    states = proxy_states(c.MAX_PACKET_LENGTH - slack - size)
+    packet, _ = access_request(base + [(c.PROXY_STATE, s) for s in states])
+    assert len(packet) == c.MAX_PACKET_LENGTH - slack
+    answer = engine.handle_auth(packet, ("127.0.0.1", 40000))
+    line = log.access()[-1]
+    assert line["reason"] != "internal_error"
+    if answer is None:
+        assert line["reason"] == "reply_too_large"
+    else:
+        reply = decode_request(answer[0])
+        assert reply.proxy_states == tuple(states)
+        if reply.code == c.Code.ACCESS_CHALLENGE:
+            assert line["reason"] == "eap_challenge"
+        else:
+            assert line["reason"] == "reply_too_large"
+    assert len(handler.sessions) == (
+        1 if first == "identity" and line["reason"] == "eap_challenge" else 0
+    )

@@ -1,4 +1,4 @@
-"""The pure core imports no I/O, no database and no clock (ARCHITECTURE: pure core).
+"""The pure core imports no I/O, no database and no clock (docs/architecture.md, Layers).
 
 Scans the source with ``ast`` rather than importing it, so a forbidden import
 inside a function or under ``if TYPE_CHECKING`` is caught as well.
@@ -14,7 +14,7 @@ import pytest
 import radius_server
 
 PURE_PACKAGES = ["protocol", "eap"]
-# Single modules of the pure core (ARCHITECTURE: decide, throttle, clock passed in).
+# Single modules of the pure core (docs/architecture.md: clock passed in).
 PURE_MODULES = [
     "policy.py",
     "throttle.py",

@@ -76,6 +76,14 @@ def test_typical_request_fields() -> None:
     assert request.eap_message is None
 
 
+def test_empty_user_name_is_reported_not_refused() -> None:
+    """hostapd's empty EAP identity: decoded, flagged, so the engine can answer it."""
+    request = decode_request(build([(c.USER_NAME, b""), (c.NAS_PORT, bytes(4))]))
+    assert request.user_name is None and request.empty_user_name
+    assert not decode_request(pap_request()).empty_user_name
+    assert not decode_request(build([(c.NAS_PORT, bytes(4))])).empty_user_name
+
+
 def test_padding_beyond_length_is_ignored() -> None:
     packet = RFC2865_7_1_REQUEST + b"\x00garbage"
     request = decode_request(packet)
@@ -158,7 +166,6 @@ MALFORMED = [
         build([(c.MESSAGE_AUTHENTICATOR, bytes(15))]),
         MalformedReason.BAD_ATTRIBUTE_LENGTH,
     ),
-    ("empty User-Name", build([(c.USER_NAME, b"")]), MalformedReason.BAD_ATTRIBUTE_LENGTH),
     ("empty State", build([(c.STATE, b"")]), MalformedReason.BAD_ATTRIBUTE_LENGTH),
     (
         "CHAP-Challenge of 4",

@@ -333,3 +333,29 @@ def test_vlan_attributes_match_dictionary_encoding() -> None:
     ]
     with pytest.raises(EncodeError):
         vlan_attributes(4095)
+
+
+def test_eap_message_room_is_the_largest_packet_that_fits() -> None:
+    """The inverse of eap_message_attributes, for every budget up to a full packet."""
+    from radius_server.protocol.attributes import eap_message_room
+    from radius_server.protocol.reply import attributes_size
+
+    for octets in range(3, 4097):
+        size = eap_message_room(octets)
+        assert attributes_size(eap_message_attributes(bytes(size))) <= octets
+        assert attributes_size(eap_message_attributes(bytes(size + 1))) > octets
+    assert eap_message_room(2) == eap_message_room(-5) == 0
+
+
+def test_reply_room_counts_message_authenticator_and_proxy_states() -> None:
+    from radius_server.protocol.reply import reply_room
+
+    packet = with_proxy_states(pap_request(), [b"a" * 100, b"b" * 253])
+    request = decode_request(packet)
+    room = reply_room(request, Code.ACCESS_ACCEPT)
+    assert room == 4096 - 20 - 18 - 102 - 255
+    assert reply_room(request, Code.ACCOUNTING_RESPONSE) == room + 18
+    filler = [(c.CLASS, b"x" * 253)] * (room // 255) + [(c.CLASS, b"y" * (room % 255 - 2))]
+    assert len(encode_reply(request, Code.ACCESS_ACCEPT, SECRET, filler)) == 4096
+    with pytest.raises(EncodeError):
+        encode_reply(request, Code.ACCESS_ACCEPT, SECRET, [*filler, (c.CLASS, b"")])

@@ -48,11 +48,26 @@ def test_store_refreshes_expiry_from_the_reply_time() -> None:
     assert cache.get(key(1), now=8.5) == b"r"
 
 
-def test_dropped_marker() -> None:
-    cache = ReplyCache()
-    cache.claim(key(1), now=0.0)
-    cache.store_dropped(key(1), now=0.1)
-    assert cache.claim(key(1), now=1.0) is Pending.DROPPED
+def test_held_reply_is_in_progress_until_its_send_time() -> None:
+    """reject_delay: a duplicate must not get the reply before the original goes out."""
+    cache = ReplyCache(ttl=5.0)
+    cache.claim(key(1), now=10.0)
+    cache.store(key(1), b"reject", now=10.1, hold=2.0)
+    assert cache.claim(key(1), now=10.2) is Pending.IN_PROGRESS
+    assert cache.get(key(1), now=12.099) is Pending.IN_PROGRESS
+    assert cache.claim(key(1), now=12.1) == b"reject"
+    # Kept ttl seconds from the send time, not from the decision.
+    assert cache.get(key(1), now=17.0) == b"reject"
+    assert cache.get(key(1), now=17.1) is None
+
+
+def test_a_held_entry_never_hides_expiry_of_later_ones() -> None:
+    cache = ReplyCache(ttl=1.0)
+    cache.store(key(1), b"held", now=0.0, hold=10.0)
+    cache.store(key(2), b"plain", now=0.5)
+    assert cache.get(key(2), now=1.4) == b"plain"
+    assert cache.get(key(2), now=1.5) is None
+    assert cache.get(key(1), now=10.5) == b"held"
 
 
 def test_discard_allows_a_retry() -> None:
