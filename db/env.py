@@ -15,7 +15,7 @@ def run_migrations_online() -> None:
     """Run migrations on the engine passed in by radius_server, or on sqlalchemy.url."""
     engine = config.attributes.get("engine")
     if engine is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        engine = create_engine(config.get_main_option("sqlalchemy.url"), hide_parameters=True)
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from radius_server.validation import escape_controls
+
 # Keys that must never reach a log line, whatever a caller passes.
 _FORBIDDEN_KEYS = frozenset(
     {"pin", "password", "secret", "shared_secret", "user_password", "smtp_password", "new_pin"}
@@ -29,6 +31,19 @@ def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
     """Replace the value of any forbidden key with a marker."""
     for key in _FORBIDDEN_KEYS.intersection(event_dict):
         event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def escape_control_values(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Escape control characters in text values, for the console renderer.
+
+    It prints strings raw, and values such as ``user`` come from the wire: an
+    ESC or a newline in a User-Name would drive the admin's terminal or fake a
+    log line. The JSON renderer needs nothing: json.dumps escapes them.
+    """
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = escape_controls(value)
     return event_dict
 
 
@@ -135,11 +150,13 @@ def configure_logging(
     else:
         _buffer = None
         logger_factory = structlog.PrintLoggerFactory(file=out)
+    escaping = [escape_control_values] if log_format == "console" else []
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
+            *escaping,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),

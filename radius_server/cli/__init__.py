@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from radius_server import __version__
 from radius_server.cli import (
@@ -45,6 +45,7 @@ from radius_server.config import (
 from radius_server.logging import configure_logging
 from radius_server.pins import PinError
 from radius_server.store.errors import StoreError
+from radius_server.validation import escape_controls
 
 # Modules that add sub-commands, in the order --help lists them.
 COMMAND_MODULES = [
@@ -120,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if wants_json:
             return print_error(str(exc), EXIT_USAGE, as_json=True)
-        sys.stderr.write(f"{exc.usage}{exc.prog}: error: {exc}\n")  # argparse's own format
+        # argparse's own format; the message may quote a typed word, escaped.
+        sys.stderr.write(f"{exc.usage}{exc.prog}: error: {escape_controls(str(exc))}\n")
         return EXIT_USAGE
     json_output = bool(args.json)
 
@@ -156,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Unreachable or refusing database: one line, the URL without its password.
         target = mask_url(settings.database_url_resolved())
         return fail(f"cannot use the database {target}: {first_line(exc.orig or exc)}")
+    except (IntegrityError, DataError) as exc:
+        # A refusal the checks before the write did not foresee (a race on a unique
+        # index). Only its kind is shown: PostgreSQL's text quotes the key, a PIN.
+        kind = type(exc.orig or exc).__name__
+        return fail(f"the database refused the change ({kind}); nothing was written")
     except BrokenPipeError:
         # Output piped into head(1) and friends: not an error worth a traceback.
         sys.stderr.close()

@@ -18,18 +18,19 @@ from radius_server.store import database
 from radius_server.store.clients import ClientRepository
 from radius_server.store.customers import CustomerRepository
 from radius_server.store.errors import DatabaseMissing, SchemaNotReady
+from radius_server.validation import MAX_ACTOR, clean_label
 
 
 def current_actor() -> str:
-    """Who runs this command, for the audit trail."""
+    """Who runs this command, for the audit trail (storable: no control characters)."""
     explicit = os.environ.get("RADIUS_ACTOR")
     if explicit:
-        return explicit
+        return clean_label(explicit, MAX_ACTOR)
     try:
         user = os.environ.get("SUDO_USER") or getpass.getuser()
     except (KeyError, OSError):
         user = f"uid{os.getuid()}"
-    return f"cli:{user}"
+    return clean_label(f"cli:{user}", MAX_ACTOR)
 
 
 @dataclass

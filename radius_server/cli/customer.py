@@ -11,7 +11,15 @@ from typing import Any
 
 from radius_server.cli.args import when, yes_no
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import CommandError, print_fields, print_json, print_table, warn
+from radius_server.cli.hidden_input import ARGV_NOTE, resolve
+from radius_server.cli.output import (
+    CommandError,
+    print_fields,
+    print_json,
+    print_table,
+    terminal_text,
+    warn,
+)
 from radius_server.private_files import open_private_text
 from radius_server.store.csv_io import export_customers, import_customers
 from radius_server.store.customers import CustomerChanges
@@ -36,7 +44,11 @@ def register(subparsers: Any) -> None:
     add = sub.add_parser("add", help="create a customer; a random PIN is assigned")
     add.add_argument("email")
     add.add_argument("--name", default="", help="full name")
-    add.add_argument("--pin", help="use this 5-digit PIN instead of a random one")
+    add.add_argument(
+        "--pin",
+        help=f"use this 5-digit PIN instead of a random one; - reads it from standard input "
+        f"({ARGV_NOTE})",
+    )
     add.add_argument("--no-wifi", action="store_true", help="create without Wi-Fi access")
     add.add_argument("--disabled", action="store_true", help="create disabled")
     add.add_argument("--valid-from", type=when, metavar="DATE")
@@ -58,7 +70,9 @@ def register(subparsers: Any) -> None:
 
     set_pin = sub.add_parser("set-pin", help="change a customer's PIN (5 digits, unique)")
     set_pin.add_argument("email")
-    set_pin.add_argument("pin", help="the new PIN, or - to read it from standard input")
+    set_pin.add_argument(
+        "pin", help=f"the new PIN, or - to read it from standard input ({ARGV_NOTE})"
+    )
     set_pin.set_defaults(handler=cmd_set_pin)
 
     regen = sub.add_parser("regenerate-pin", help="give a customer a new random PIN")
@@ -127,7 +141,7 @@ def _emit(ctx: AppContext, record: CustomerRecord, headline: str, *, with_pin: b
     if ctx.json_output:
         print_json(record.to_dict(include_pin=with_pin))
         return
-    print(headline)
+    print(terminal_text(headline))
     print_fields(_for_people(ctx, record, with_pin=with_pin))
 
 
@@ -143,10 +157,11 @@ def _window(ctx: AppContext, args: argparse.Namespace) -> dict[str, datetime | N
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer add."""
+    pin = resolve(args.pin, None, "PIN")
     record = ctx.customers.add(
         args.email,
         args.name,
-        pin=args.pin,
+        pin=pin.strip() if pin is not None else None,
         active=not args.disabled,
         wifi_access=not args.no_wifi,
         **_window(ctx, args),
@@ -194,7 +209,7 @@ def cmd_set_pin(ctx: AppContext, args: argparse.Namespace) -> int:
         if ctx.json_output:
             print_json({**current.to_dict(include_pin=True), "changed": False})
         else:
-            print(f"PIN unchanged for {current.email}: it already is that PIN")
+            print(terminal_text(f"PIN unchanged for {current.email}: it already is that PIN"))
         return 0
     record = ctx.customers.set_pin(args.email, pin)
     _emit(ctx, record, f"PIN changed for {record.email}", with_pin=True)
@@ -263,7 +278,8 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
             warn(message)
         for error in report.errors:
             label = f" ({error.email})" if error.email else ""
-            print(f"line {error.line}{label}: {error.reason}", file=sys.stderr)
+            # The label is the email cell as found in the file: escape it.
+            print(terminal_text(f"line {error.line}{label}: {error.reason}"), file=sys.stderr)
         verb = "would create" if report.dry_run or not report.ok else "created"
         print(
             f"{verb} {len(report.created)}, "

@@ -7,6 +7,7 @@ from typing import Any
 
 from radius_server.cli.args import yes_no
 from radius_server.cli.context import AppContext
+from radius_server.cli.hidden_input import add_secret_options, resolve
 from radius_server.cli.output import print_fields, print_json, print_table, warn
 from radius_server.store.records import ClientRecord
 
@@ -19,7 +20,7 @@ def register(subparsers: Any) -> None:
     add = sub.add_parser("add", help="allow an access point or controller")
     add.add_argument("name")
     add.add_argument("--address", required=True, help="IP address or CIDR network")
-    add.add_argument("--secret", help="shared secret (default: a strong generated one)")
+    add_secret_options(add, "default: a strong generated one")
     add.add_argument(
         "--require-message-authenticator",
         type=yes_no,
@@ -43,7 +44,7 @@ def register(subparsers: Any) -> None:
 
     rekey = sub.add_parser("set-secret", help="change the shared secret")
     rekey.add_argument("name")
-    rekey.add_argument("--secret", help="new secret (default: a strong generated one)")
+    add_secret_options(rekey, "default: a strong generated one")
     rekey.set_defaults(handler=cmd_set_secret)
 
     update = sub.add_parser("update", help="change address or Message-Authenticator policy")
@@ -69,7 +70,7 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     record = ctx.clients.add(
         args.name,
         args.address,
-        args.secret,
+        resolve(args.secret, args.secret_file, "shared secret"),
         require_message_authenticator=args.require_message_authenticator,
     )
     # The secret is shown once here: the admin must copy it into the access point.
@@ -116,7 +117,8 @@ def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_set_secret(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas set-secret."""
-    record = ctx.clients.update(args.name, secret=args.secret, new_secret=args.secret is None)
+    secret = resolve(args.secret, args.secret_file, "shared secret")
+    record = ctx.clients.update(args.name, secret=secret, new_secret=secret is None)
     return _emit(ctx, record, f"new secret for {record.name}", with_secret=True)
 
 

@@ -1,4 +1,10 @@
-"""Output helpers for the command line: aligned tables for people, JSON for scripts."""
+"""Output helpers for the command line: aligned tables for people, JSON for scripts.
+
+Text from outside the program (a RADIUS User-Name in ``lockout list``, a CSV
+cell in an import error, a row stored before control characters were refused)
+is printed through :func:`terminal_text`, never raw. JSON is safe as it is:
+``json.dumps`` escapes control characters and, by default, all non-ASCII.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
+
+from radius_server.validation import escape_controls
 
 
 class CommandError(Exception):
@@ -24,12 +32,14 @@ def print_error(message: str, code: int, *, as_json: bool) -> int:
 
     Under ``--json`` the error is a JSON object on stdout, where a script already
     reads the result (stdout then holds exactly one JSON document either way);
-    otherwise one ``error:`` line on stderr.
+    otherwise one ``error:`` line on stderr. The message may quote outside text
+    (a CSV cell, a name): the line gets its control characters escaped, while
+    JSON needs nothing (``json.dumps`` escapes them itself).
     """
     if as_json:
         print_json({"error": message, "exit_code": code})
     else:
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {terminal_text(message)}", file=sys.stderr)
     return code
 
 
@@ -38,12 +48,17 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
     print(json.dumps(data, indent=2, sort_keys=False, default=str), file=stream or sys.stdout)
 
 
+def terminal_text(value: Any) -> str:
+    """``value`` as text fit for a terminal: control characters become visible escapes."""
+    return escape_controls(str(value))
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return terminal_text(value)
 
 
 def print_table(
@@ -71,7 +86,7 @@ def print_fields(data: Mapping[str, Any], stream: TextIO | None = None) -> None:
 
 def warn(message: str) -> None:
     """A warning line on stderr."""
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {terminal_text(message)}", file=sys.stderr)
 
 
 def first_line(error: BaseException) -> str:

@@ -11,11 +11,12 @@ from typing import Any
 
 from radius_server.cli.args import host_port
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import CommandError, print_json
+from radius_server.cli.hidden_input import ARGV_NOTE, STDIN, add_secret_options, resolve
+from radius_server.cli.output import CommandError, print_json, terminal_text
 from radius_server.directory import Client, Clients
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
-from radius_server.protocol.errors import ProtocolError
+from radius_server.protocol.errors import EncodeError, ProtocolError
 from radius_server.protocol.packet import decode_request
 
 EXIT_ACCEPT, EXIT_REJECT, EXIT_NO_ANSWER = 0, 1, 2
@@ -25,7 +26,10 @@ def register(subparsers: Any) -> None:
     """Add ``test``."""
     test = subparsers.add_parser("test", help="send one Access-Request, like radtest")
     test.add_argument("email")
-    test.add_argument("pin", help="the PIN, or - to read it from standard input")
+    test.add_argument(
+        "pin", nargs="?", help=f"the PIN, or - to read it from standard input ({ARGV_NOTE})"
+    )
+    test.add_argument("--pin-file", metavar="FILE", help="read the PIN from the first line of FILE")
     test.add_argument(
         "--server",
         type=host_port,
@@ -33,7 +37,7 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="server to ask (default 127.0.0.1:auth_port; [IPv6]:PORT for IPv6)",
     )
-    test.add_argument("--secret", help="shared secret (default: the client matching 127.0.0.1)")
+    add_secret_options(test, "default: the client matching 127.0.0.1 in the database")
     test.add_argument("--method", choices=("pap", "chap"), default="pap")
     test.add_argument("--timeout", type=float, default=2.0, help="seconds per try")
     test.add_argument("--retries", type=int, default=3)
@@ -60,23 +64,36 @@ def cmd_test(ctx: AppContext, args: argparse.Namespace) -> int:
     port = given_port or ctx.settings.auth_port
     if not port:  # auth_port = 0 means "any free port" to serve, nothing to send to
         raise CommandError("auth_port is 0 (any free port): give --server HOST:PORT", 2)
-    pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
-    secret_text = args.secret or _local_secret(ctx, host)
+    if (args.pin is None) == (args.pin_file is None):
+        raise CommandError("give the PIN or --pin-file (one of them)", EXIT_NO_ANSWER)
+    if STDIN in (args.pin, args.pin_file) and STDIN in (args.secret, args.secret_file):
+        raise CommandError(
+            "only one of the PIN and the secret can come from standard input; "
+            "use --pin-file or --secret-file for the other",
+            EXIT_NO_ANSWER,
+        )
+    pin = (resolve(args.pin, args.pin_file, "PIN") or "").strip()
+    secret_text = resolve(args.secret, args.secret_file, "shared secret")
+    secret_text = secret_text or _local_secret(ctx, host)
     if not secret_text:
         raise CommandError(
             "give --secret (no client in the database matches this host)", EXIT_NO_ANSWER
         )
     secret = secret_text.encode()
     identifier = secrets.randbelow(256)
-    request = encode_request(
-        secret,
-        identifier=identifier,
-        user_name=args.email,
-        password=pin.encode(),
-        method=args.method,
-        message_authenticator=not args.no_message_authenticator,
-        attributes=[(c.NAS_IDENTIFIER, b"radius-server-test")],
-    )
+    try:
+        request = encode_request(
+            secret,
+            identifier=identifier,
+            user_name=args.email,
+            password=pin.encode(),
+            method=args.method,
+            message_authenticator=not args.no_message_authenticator,
+            attributes=[(c.NAS_IDENTIFIER, b"radius-server-test")],
+        )
+    except EncodeError as exc:
+        # E.g. a PIN argument over 128 octets; the message never quotes it.
+        raise CommandError(f"cannot send this request: {exc}", EXIT_NO_ANSWER) from None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     started = time.perf_counter()
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -118,5 +135,6 @@ def _report(ctx: AppContext, reply: bytes, started: float) -> int:
     if ctx.json_output:
         print_json({"result": result, "reply_message": message, "ms": elapsed})
     else:
-        print(f"{result} in {elapsed} ms" + (f": {message}" if message else ""))
+        # Reply-Message comes from the wire: escaped, it cannot drive the terminal.
+        print(terminal_text(f"{result} in {elapsed} ms" + (f": {message}" if message else "")))
     return EXIT_ACCEPT if accepted else EXIT_REJECT

@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound
+from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, checked
 from radius_server.store.journal import CLIENT, audit, record_change, utcnow
 from radius_server.store.models import RadiusClient
 from radius_server.store.records import ClientRecord, as_utc
+from radius_server.validation import check_nas_name, quote
 
 # RFC 2865 3 recommends at least 16 octets; shorter secrets fall to offline guessing.
 MIN_SECRET_LENGTH = 16
@@ -29,7 +30,7 @@ def parse_network(address: str) -> str:
     try:
         loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise InvalidValue(f"not an IP address or CIDR network: {text!r}") from None
+        raise InvalidValue(f"not an IP address or CIDR network: {quote(text)}") from None
     raise InvalidValue(f"{text} has host bits set; did you mean {loose}?")
 
 
@@ -52,13 +53,6 @@ def check_secret(secret: str) -> list[str]:
             "an eavesdropper can guess it offline; prefer a generated one"
         ]
     return []
-
-
-def _check_name(name: str) -> str:
-    value = name.strip()
-    if not value or len(value) > 100 or not value.isprintable():
-        raise InvalidValue("a client name must be 1-100 printable characters")
-    return value
 
 
 def to_record(row: RadiusClient) -> ClientRecord:
@@ -85,7 +79,7 @@ class ClientRepository:
     def _load(self, session: Session, name: str) -> RadiusClient:
         row = session.scalars(select(RadiusClient).where(RadiusClient.name == name.strip())).first()
         if row is None:
-            raise NotFound(f"no RADIUS client named {name.strip()!r}")
+            raise NotFound(f"no RADIUS client named {quote(name.strip())}")
         return row
 
     def _conflict(self, session: Session, name: str, network: str) -> None:
@@ -105,7 +99,7 @@ class ClientRepository:
     ) -> ClientRecord:
         """Register a client; a strong secret is generated when none is given."""
         self.warnings = []
-        label = _check_name(name)
+        label = checked(check_nas_name, name)
         network = parse_network(address)
         if secret is None:
             secret = generate_secret()

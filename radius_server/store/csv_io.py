@@ -17,14 +17,16 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any, TextIO
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server import pins
 from radius_server.store.customers import check_window, normalize_email
-from radius_server.store.errors import InvalidValue
+from radius_server.store.errors import InvalidValue, StoreError, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import as_utc, iso
+from radius_server.validation import MAX_EMAIL, check_name, quote
 from radius_server.validity import window_end, window_start
 
 COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until")
@@ -32,6 +34,9 @@ _ALIASES = {"full_name": "name", "e-mail": "email", "wifi": "wifi_access"}
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
 MAX_ROWS = 200_000
+# A concurrent admin can take an email or a PIN between the check and the write;
+# the import then checks again against what is there now, this many times.
+_WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,7 @@ def parse_bool(text: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise InvalidValue(f"{text!r} is not yes/no")
+    raise InvalidValue(f"{quote(text)} is not yes/no")
 
 
 def parse_when(text: str) -> date | datetime | None:
@@ -107,7 +112,7 @@ def parse_when(text: str) -> date | datetime | None:
             return date.fromisoformat(value)
         return datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidValue(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+        raise InvalidValue(f"{quote(value)} is not an ISO date (YYYY-MM-DD)") from None
 
 
 def _header(fieldnames: Iterable[str] | None) -> list[str]:
@@ -133,7 +138,7 @@ def _parse_row(line: int, names: list[str], cells: list[str], zone: tzinfo) -> _
     email = normalize_email(raw["email"])
     values: dict[str, Any] = {}
     if "name" in raw:
-        values["full_name"] = raw["name"].strip()
+        values["full_name"] = checked(check_name, raw["name"])
     if "pin" in raw and raw["pin"].strip():
         pin = raw["pin"].strip()
         if not pins.is_valid_format(pin):
@@ -177,6 +182,8 @@ def read_rows(stream: TextIO, zone: tzinfo = UTC) -> tuple[list[_Row], list[RowE
             row = _parse_row(line, names, cells, zone)
         except InvalidValue as exc:
             label = cells[names.index("email")].strip() if len(cells) == len(names) else ""
+            # The cell as found (the CLI escapes it when printing), cut to an email's size.
+            label = label[:MAX_EMAIL]
             errors.append(RowError(line, label, str(exc)))
             continue
         if row.email in seen:
@@ -247,50 +254,75 @@ def import_customers(
 
     Dates are whole days in ``zone`` (the ``timezone`` setting): see validity.py.
     """
-    report = ImportReport(dry_run=dry_run)
-    rows, report.errors = read_rows(stream, zone)
-    report.rows = len(rows) + len(report.errors)
-    if not report.rows:
-        return report  # a header and nothing else: nothing to check, nothing to audit
-    with sessions() as session:
-        creates, updates = _plan(session, rows, report)
-        report.errors.sort(key=lambda e: e.line)
-        report.created = [r.email for r in creates]
-        report.updated = [c.email for c, _ in updates]
-        if not report.ok or dry_run:
-            return report
-        taken = {p for p in session.scalars(select(Customer.pin))}
-        taken.update(r.values["pin"] for r in creates if "pin" in r.values)
-        now = utcnow()
-        for current, diff in updates:
-            if "pin" in diff:
-                current.previous_pin = current.pin
-            for key, value in diff.items():
-                setattr(current, key, value)
-            current.updated_at = now
-            if "pin" in diff:
-                current.pin_changed_at = now
-        created: list[Customer] = []
-        for row in creates:
-            pin = row.values.get("pin") or pins.draw_pin(taken)
-            taken.add(pin)
-            fields_ = {"full_name": "", "active": True, "wifi_access": True, **row.values}
-            fields_["pin"] = pin
-            created.append(
-                Customer(
-                    email=row.email, created_at=now, updated_at=now, pin_changed_at=now, **fields_
-                )
-            )
-        session.add_all(created)
-        session.flush()
-        for customer in [c for c, _ in updates] + created:
-            record_change(session, CUSTOMER, customer.id)
-        audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates))
-        session.commit()
+    rows, file_errors = read_rows(stream, zone)
+    if not rows and not file_errors:
+        # A header and nothing else: nothing to check, nothing to audit.
+        return ImportReport(dry_run=dry_run)
+    for _ in range(_WRITE_ATTEMPTS):
+        report = ImportReport(dry_run=dry_run, errors=list(file_errors))
+        report.rows = len(rows) + len(file_errors)
+        with sessions() as session:
+            creates, updates = _plan(session, rows, report)
+            report.errors.sort(key=lambda e: e.line)
+            report.created = [r.email for r in creates]
+            report.updated = [c.email for c, _ in updates]
+            if not report.ok or dry_run:
+                return report
+            try:
+                taken = _write(session, creates, updates, actor)
+            except IntegrityError:
+                # Another admin took one of these emails or PINs after _plan read
+                # them. One transaction: none of the file is written. Check again
+                # against what is there now, which names the line and the conflict.
+                session.rollback()
+                continue
         report.written = True
         state = pins.fullness(taken)
         report.warnings = [state.message()] if state.should_warn else []
-    return report
+        return report
+    raise StoreError(
+        "other admins kept changing the same customers during the import; "
+        "nothing was written: import again"
+    )
+
+
+def _write(
+    session: Session,
+    creates: list[_Row],
+    updates: list[tuple[Customer, dict[str, Any]]],
+    actor: str,
+) -> set[str]:
+    """Apply a checked plan and commit; return the PINs in use afterwards."""
+    taken = set(session.scalars(select(Customer.pin)))
+    # PINs the file gives, to new and to existing customers: a PIN drawn for a
+    # row without one must avoid them too, or the write hits the unique index.
+    taken.update(r.values["pin"] for r in creates if "pin" in r.values)
+    taken.update(diff["pin"] for _, diff in updates if "pin" in diff)
+    now = utcnow()
+    for current, diff in updates:
+        if "pin" in diff:
+            current.previous_pin = current.pin
+        for key, value in diff.items():
+            setattr(current, key, value)
+        current.updated_at = now
+        if "pin" in diff:
+            current.pin_changed_at = now
+    created: list[Customer] = []
+    for row in creates:
+        pin = row.values.get("pin") or pins.draw_pin(taken)
+        taken.add(pin)
+        fields_ = {"full_name": "", "active": True, "wifi_access": True, **row.values}
+        fields_["pin"] = pin
+        created.append(
+            Customer(email=row.email, created_at=now, updated_at=now, pin_changed_at=now, **fields_)
+        )
+    session.add_all(created)
+    session.flush()
+    for customer in [c for c, _ in updates] + created:
+        record_change(session, CUSTOMER, customer.id)
+    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates))
+    session.commit()
+    return taken
 
 
 def export_customers(

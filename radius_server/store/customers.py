@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server import pins
 from radius_server.store.database import begin_write
-from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken
+from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import CustomerRecord, as_utc
+from radius_server.validation import MAX_EMAIL, check_name, has_control, quote
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322 is
 # not the point; catching typos from a membership export is.
@@ -31,8 +32,9 @@ _DRAW_ATTEMPTS = 25
 def normalize_email(email: str) -> str:
     """Trim and lower-case an email, or raise InvalidValue."""
     value = email.strip().lower()
-    if len(value) > 254 or not _EMAIL_RE.fullmatch(value):
-        raise InvalidValue(f"not a valid email address: {email.strip()!r}")
+    # \s leaves out NUL, ESC and BEL: control characters are refused explicitly.
+    if len(value) > MAX_EMAIL or has_control(value) or not _EMAIL_RE.fullmatch(value):
+        raise InvalidValue(f"not a valid email address: {quote(email.strip())}")
     return value
 
 
@@ -131,6 +133,7 @@ class CustomerRepository:
         """Create a customer with ``pin`` or, by default, a freshly drawn one."""
         self.warnings = []
         address = normalize_email(email)
+        name = checked(check_name, full_name)
         check_window(valid_from, valid_until)
         if pin is not None:
             pins.check_format(pin)
@@ -147,7 +150,7 @@ class CustomerRepository:
                 now = utcnow()
                 row = Customer(
                     email=address,
-                    full_name=full_name.strip(),
+                    full_name=name,
                     pin=chosen,
                     active=active,
                     wifi_access=wifi_access,
@@ -204,9 +207,11 @@ class CustomerRepository:
         if wifi_access is not None:
             query = query.where(Customer.wifi_access.is_(wifi_access))
         if search:
-            pattern = f"%{search.strip().lower()}%"
+            # autoescape: a "%" or "_" typed by the admin is a character, not a wildcard.
+            text = search.strip().lower()
             query = query.where(
-                Customer.email.like(pattern) | func.lower(Customer.full_name).like(pattern)
+                Customer.email.contains(text, autoescape=True)
+                | func.lower(Customer.full_name).contains(text, autoescape=True)
             )
         with self._sessions() as session:
             return [to_record(row) for row in session.scalars(query)]
@@ -282,7 +287,9 @@ class CustomerRepository:
         )
         check_window(valid_from, valid_until)
         wanted = {
-            "full_name": changes.full_name.strip() if changes.full_name is not None else None,
+            "full_name": checked(check_name, changes.full_name)
+            if changes.full_name is not None
+            else None,
             "active": changes.active,
             "wifi_access": changes.wifi_access,
         }

@@ -47,6 +47,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     Whether a missing file may be created at all is the caller's decision
     (see cli/context.py): an admin command on a mistyped path must not.
     """
+    # Bound parameters (a PIN, a shared secret) never appear in an error's text.
+    kwargs.setdefault("hide_parameters", True)
     path = sqlite_file(url)
     if path is not None:
         make_private_dir(path.parent)

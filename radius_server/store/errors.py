@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from radius_server.validation import TextError
+
 
 class StoreError(ValueError):
     """Base: the requested change was refused and nothing was written."""
@@ -29,3 +33,11 @@ class SchemaNotReady(StoreError):
 
 class DatabaseMissing(StoreError):
     """The SQLite file does not exist and this command may not create it (a typo, mostly)."""
+
+
+def checked(check: Callable[[str], str], value: str) -> str:
+    """Apply a text rule from ``radius_server.validation``; its refusal becomes InvalidValue."""
+    try:
+        return check(value)
+    except TextError as exc:
+        raise InvalidValue(str(exc)) from None

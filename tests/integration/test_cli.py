@@ -316,6 +316,167 @@ def test_usage_errors_exit_2(sqlite_cli: Cli, argv: tuple[str, ...]) -> None:
     assert "usage:" in result.err
 
 
+# ------------------------------------------------------------------ hostile admin input (issue 10)
+
+ESCAPES = ("\x1b", "\x07", "\x00", "\u202e")
+
+
+def test_long_or_control_name_fails_with_one_line(cli: Cli, repo: CustomerRepository) -> None:
+    """A 300-character name (PostgreSQL refused it with a traceback) or ESC: one line, no row."""
+    failed(cli("customer", "add", "ana@example.com", "--name", "x" * 300), "longer than 200")
+    line = failed(
+        cli("customer", "add", "ana@example.com", "--name", "Ana\x1b]0;owned\x07"),
+        "control character",
+    )
+    assert "\\x1b" in line and not any(char in line for char in ESCAPES)
+    assert repo.count() == 0
+    repo.add("ana@example.com", "Ana")
+    failed(cli("customer", "update", "ana@example.com", "--name", "y" * 201), "longer than 200")
+    assert repo.get("ana@example.com").full_name == "Ana"
+
+
+def test_list_show_and_history_escape_stored_controls(
+    cli: Cli, repo: CustomerRepository, clean_db_url: str
+) -> None:
+    """Rows written before the rule, and an actor from the environment, print escaped."""
+    from sqlalchemy import update
+
+    from radius_server.store.models import Customer
+
+    repo.add("ana@example.com", "Ana")
+    engine = database.make_engine(clean_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Customer).values(full_name="Ana\x1b[2J\x07\u202eX\nfake"))
+    finally:
+        engine.dispose()
+    cli.env["RADIUS_ACTOR"] = "admin\x1b[31m\x07" + "z" * 300
+    ok(cli("customer", "disable", "ana@example.com"))
+    for argv in (
+        ("customer", "list"),
+        ("customer", "show", "ana@example.com"),
+        ("customer", "history"),
+    ):
+        result = ok(cli(*argv))
+        assert not any(char in result.out for char in ESCAPES), argv
+        assert "\\x1b" in result.out, argv
+    listing = ok(cli("customer", "list")).out.splitlines()
+    assert len(listing) == 3  # heading, ana on one line, the count
+
+
+def test_search_percent_matches_only_percent(cli: Cli, repo: CustomerRepository) -> None:
+    """customer list --search % lists the names holding a %, not everyone."""
+    repo.add("ana@example.com", "Ana")
+    repo.add("cy@example.com", "100% Cy")
+    result = ok(cli("--json", "customer", "list", "--search", "%"))
+    assert [row["email"] for row in json.loads(result.out)] == ["cy@example.com"]
+
+
+def test_secrets_and_pins_from_stdin_or_a_file(
+    cli: Cli, repo: CustomerRepository, nas_repo: ClientRepository, tmp_path: Path
+) -> None:
+    """Every command taking a PIN or a secret reads it from stdin or a file; --help says why."""
+    secret = "Stdin-Secret-0123456789abcdef"
+    ok(cli("nas", "add", "ap-1", "--address", "192.0.2.10", "--secret", "-", stdin=secret + "\n"))
+    assert nas_repo.get("ap-1").secret == secret
+    path = tmp_path / "secret.txt"
+    path.write_text("File-Secret-0123456789abcdef\n", encoding="utf-8")
+    ok(cli("nas", "set-secret", "ap-1", "--secret-file", str(path)))
+    assert nas_repo.get("ap-1").secret == "File-Secret-0123456789abcdef"
+    ok(cli("nas", "add", "ap-2", "--address", "192.0.2.11", "--secret-file", str(path)))
+    assert nas_repo.get("ap-2").secret == "File-Secret-0123456789abcdef"
+    line = failed(cli("nas", "set-secret", "ap-1", "--secret-file", str(tmp_path / "none")))
+    assert "cannot read" in line
+    ok(cli("customer", "add", "ana@example.com", "--pin", "-", stdin="48213\n"))
+    assert repo.get("ana@example.com").pin == "48213"
+    for argv in (
+        ("nas", "add", "--help"),
+        ("nas", "set-secret", "--help"),
+        ("customer", "add", "--help"),
+        ("customer", "set-pin", "--help"),
+        ("test", "--help"),
+    ):
+        assert re.search(r"\bin ps\b", ok(cli(*argv)).out), argv
+
+
+def test_a_database_refusal_never_prints_the_pin(
+    clean_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A unique violation nothing foresaw (PostgreSQL's text quotes the key): one line, no PIN."""
+    from sqlalchemy import insert
+
+    from radius_server.cli import main
+    from radius_server.store.models import Customer
+
+    engine = database.make_engine(clean_db_url)
+    row = {"email": "ana@example.com", "full_name": "", "pin": "48213"}
+    with engine.begin() as conn:
+        conn.execute(insert(Customer), row)
+
+    def racing_add(*_args: object, **_kwargs: object) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(Customer), {**row, "email": "bob@example.com"})
+
+    monkeypatch.setenv("RADIUS_DATABASE_URL", clean_db_url)
+    monkeypatch.setenv("RADIUS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RADIUS_LOG_FORMAT", "json")
+    monkeypatch.delenv("RADIUS_CONFIG", raising=False)
+    monkeypatch.setattr(CustomerRepository, "add", racing_add)
+    # main() would point structlog at pytest's captured stderr, closed after this test.
+    monkeypatch.setattr("radius_server.cli.configure_logging", lambda *_a, **_k: None)
+    try:
+        code = main(["customer", "add", "bob@example.com"])
+    finally:
+        engine.dispose()
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.startswith("error: the database refused the change (")
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "48213" not in captured.err + captured.out
+
+
+def test_probe_escapes_the_reply_message(capsys: pytest.CaptureFixture[str]) -> None:
+    """``test`` prints a Reply-Message from the wire with its control characters escaped."""
+    import struct
+    import time
+    from types import SimpleNamespace
+
+    from radius_server.cli import probe
+    from radius_server.protocol import codes as c
+
+    text = b"Welcome\x1b]0;owned\x07\x1b[2J\nroot# "
+    attribute = bytes([c.REPLY_MESSAGE, len(text) + 2]) + text
+    reply = struct.pack("!BBH", c.Code.ACCESS_ACCEPT, 7, 20 + len(attribute)) + bytes(16)
+    ctx = SimpleNamespace(json_output=False)
+    code = probe._report(ctx, reply + attribute, time.perf_counter())  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert code == probe.EXIT_ACCEPT
+    assert out.startswith("Access-Accept in ") and "Welcome\\x1b]0;owned\\x07" in out
+    assert out.count("\n") == 1 and "\x1b" not in out and "\x07" not in out
+
+
+def test_lockout_list_escapes_user_names_from_the_wire(cli: Cli, clean_db_url: str) -> None:
+    """A User-Name crafted with terminal controls is listed escaped."""
+    import time
+
+    from radius_server.store.throttle_log import ThrottleLog
+    from radius_server.throttle import EventKind, ThrottleEvent
+
+    engine = database.make_engine(clean_db_url)
+    try:
+        log = ThrottleLog(database.make_session_factory(engine), "server-1")
+        user = "evil\x1b]0;owned\x07\x1b[2J@example.com"
+        log.append([ThrottleEvent(EventKind.FAILURE, time.time(), user, "aa\x1b[31m")])
+    finally:
+        engine.dispose()
+    result = ok(cli("lockout", "list"))
+    assert "evil\\x1b]0;owned\\x07\\x1b[2J@example.com" in result.out
+    assert not any(char in result.out for char in ESCAPES)
+
+
 # --- papercuts from a new user's walk (issue 9) -------------------------------------------
 
 

@@ -405,6 +405,102 @@ def test_export_text_matches_repository(store: Store) -> None:
     assert ana.pin not in bare and bob.pin not in bare
 
 
+# ------------------------------------------------------------------ hostile and racing input
+
+
+def test_nul_long_and_control_fields_name_their_lines(
+    cli: Cli, store: Store, tmp_path: Path
+) -> None:
+    """NUL, an over-long name, terminal escapes: each line named, escaped, nothing written."""
+    seed(store)
+    before, writes = store.snapshot(), store.writes()
+    path = write_csv(
+        tmp_path,
+        "email,name\n"
+        "nul@example.com,Nu\x00l\n"
+        f"long@example.com,{'x' * 201}\n"
+        "\x1b]0;owned\x07@example.com,Eve\n"
+        "bell@example.com,Bell\x07\x1b[2J\n"
+        "fine@example.com,Fine\n",
+    )
+    result = cli("customer", "import", path)
+    assert result.code == 1 and "Traceback" not in result.err
+    lines = result.err.splitlines()
+    assert lines[0].startswith("line 2 (nul@example.com): the name contains a control character")
+    assert lines[1].startswith("line 3 (long@example.com): the name is longer than 200")
+    assert lines[2].startswith("line 4 (\\x1b]0;owned\\x07@example.com): not a valid email")
+    assert lines[3].startswith("line 5 (bell@example.com): the name contains a control")
+    assert "nothing was written" in result.err
+    for char in ("\x00", "\x1b", "\x07"):
+        assert char not in result.err + result.out
+    assert store.snapshot() == before
+    assert store.writes() == writes
+
+
+def test_duplicate_and_held_pins_are_reported_without_the_pin(cli: Cli, store: Store) -> None:
+    """Two rows with one new PIN, or a PIN another member holds: lines named, PIN never shown."""
+    seed(store)  # bob holds 59326
+    before = store.snapshot()
+    result = cli(
+        "customer",
+        "import",
+        "-",
+        stdin="email,pin\nn1@example.com,70263\nn2@example.com,70263\nn3@example.com,59326\n",
+    )
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "line 3 (n2@example.com): PIN also given on line 2" in result.err
+    assert "line 4 (n3@example.com): PIN taken by bob@example.com" in result.err
+    assert "59326" not in result.err + result.out
+    assert store.snapshot() == before
+
+
+def test_drawn_pin_avoids_the_new_pins_of_updated_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PIN drawn for a new row never collides with a PIN the same file gives to ana."""
+    seed(store)
+
+    def lowest_free(used: set[str]) -> str:
+        return next(p for p in pins.drawable() if p not in used)
+
+    # The PIN the draw would pick if it only avoided the PINs in the database.
+    wanted = lowest_free({"40517", "59326"})
+    monkeypatch.setattr(pins, "draw_pin", lowest_free)
+    text = f"email,pin\nana@example.com,{wanted}\nnew@example.com,\n"
+    report = import_customers(store.sessions, io.StringIO(text), actor="test")
+    assert report.ok and report.written
+    assert store.repo.get("ana@example.com").pin == wanted
+    assert store.repo.get("new@example.com").pin not in {wanted, "59326"}
+
+
+def test_pin_taken_during_the_import_is_reported_and_nothing_written(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another admin takes a PIN between the check and the write: a report, not a traceback."""
+    from radius_server.store import csv_io
+
+    seed(store)
+    real_plan = csv_io._plan
+    calls = []
+
+    def plan_then_race(*args: object, **kwargs: object) -> object:
+        planned = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        if not calls:
+            store.repo.add("eve@example.com", "Eve", pin="70263")
+        calls.append(1)
+        return planned
+
+    monkeypatch.setattr(csv_io, "_plan", plan_then_race)
+    before = store.snapshot()
+    text = "email,pin\nana@example.com,81524\nnew@example.com,70263\n"
+    report = import_customers(store.sessions, io.StringIO(text), actor="test")
+    assert not report.ok and not report.written
+    assert [(e.line, e.reason) for e in report.errors] == [(3, "PIN taken by eve@example.com")]
+    assert len(calls) == 2
+    after = store.snapshot()
+    assert [c for c in after if c["email"] != "eve@example.com"] == before
+
+
 def test_csv_dates_are_whole_days_in_the_given_zone(store: Store) -> None:
     """valid_until 2030-03-31 in Europe/Berlin (DST starts that day) ends 22:00 UTC on the 31st."""
     report = import_customers(

@@ -325,6 +325,29 @@ def test_workers_share_the_ports_and_stop_together(sqlite_url: str, tmp_path: Pa
     assert len(server.find("server_stopped")) == 2
 
 
+def test_probe_reads_pin_and_secret_from_stdin_or_files(site: Site, tmp_path: Path) -> None:
+    """``test`` takes the PIN and the secret from stdin or files: nothing secret in ps."""
+    server = f"127.0.0.1:{site.server.auth_port}"
+    pin_file = tmp_path / "pin.txt"
+    pin_file.write_text(site.pin + "\n", encoding="utf-8")
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET + "\n", encoding="utf-8")
+    by_stdin = site.cli(
+        "test", site.email, "-", "--secret-file", str(secret_file), "--server", server,
+        stdin=site.pin + "\n",
+    )  # fmt: skip
+    assert by_stdin.code == 0 and "Access-Accept" in by_stdin.out, by_stdin.err
+    by_file = site.cli(
+        "test", site.email, "--pin-file", str(pin_file), "--secret", "-", "--server", server,
+        stdin=SECRET + "\n",
+    )  # fmt: skip
+    assert by_file.code == 0 and "Access-Accept" in by_file.out, by_file.err
+    both = site.cli("test", site.email, "-", "--secret", "-", "--server", server, stdin="x\n")
+    assert both.code == 2 and "only one of" in both.err and "Traceback" not in both.err
+    huge = site.cli("test", site.email, "9" * 200, "--secret", SECRET, "--server", server)
+    assert huge.code == 2 and "Traceback" not in huge.err and "9" * 200 not in huge.err
+
+
 def test_wrong_message_authenticator_dropped_when_not_required(site: Site) -> None:
     """The right secret and PIN, one bit of the Message-Authenticator flipped: dropped."""
     _allow_missing_message_authenticator(site)

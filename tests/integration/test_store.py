@@ -479,3 +479,78 @@ def test_full_pin_space_warns_and_then_refuses(
     with pytest.raises(pins.PinSpaceExhausted):
         repo.add("bob@example.com")
     assert repo.count() == 1
+
+
+# ---------------------------------------------------------------- admin input (issue 10)
+
+
+def test_long_name_and_control_characters_are_refused_before_the_database(
+    repo: CustomerRepository, sessions: sessionmaker[Session]
+) -> None:
+    """Column-sized limits and the control-character rule, the same on both back ends."""
+    assert repo.add("ana@example.com", "x" * 200).full_name == "x" * 200
+    writes = len(changes(sessions))
+    with pytest.raises(InvalidValue, match="longer than 200"):
+        repo.add("bob@example.com", "y" * 201)
+    with pytest.raises(InvalidValue, match="longer than 200"):
+        repo.update("ana@example.com", CustomerChanges(full_name="y" * 5000))
+    for name in ("Bob\x00", "Bob\x1b[2J", "Bob\x07", "Bob\nEve", "\u202eboB"):
+        with pytest.raises(InvalidValue, match="control character"):
+            repo.add("bob@example.com", name)
+        with pytest.raises(InvalidValue, match="control character"):
+            repo.update("ana@example.com", CustomerChanges(full_name=name))
+    for email in ("bob\x00@example.com", "bob\x1b@example.com", "b\x07ob@example.com"):
+        with pytest.raises(InvalidValue, match="not a valid email") as caught:
+            repo.add(email)
+        assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
+    assert [c.email for c in repo.find()] == ["ana@example.com"]
+    assert repo.get("ana@example.com").full_name == "x" * 200
+    assert len(changes(sessions)) == writes
+
+
+def test_search_treats_wildcards_as_characters(repo: CustomerRepository) -> None:
+    """--search % or _ finds what contains them, not everyone."""
+    repo.add("ana@example.com", "Ana")
+    repo.add("bob_b@example.com", "Bob")
+    repo.add("cy@example.com", "100% Cy")
+    assert [c.email for c in repo.find(search="%")] == ["cy@example.com"]
+    assert [c.email for c in repo.find(search="_")] == ["bob_b@example.com"]
+    assert [c.email for c in repo.find(search="0% c")] == ["cy@example.com"]
+    assert [c.email for c in repo.find(search="\\")] == []
+    assert len(repo.find(search="example")) == 3
+
+
+def test_database_errors_do_not_carry_bound_parameters(engine: Engine) -> None:
+    """hide_parameters: a refused statement's text names no value it was given (a secret)."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from radius_server.store.models import RadiusClient
+
+    row = {"name": "ap", "secret": "Distinctive-Secret-0123456789", "address": "192.0.2.1/32"}
+    with engine.begin() as conn:
+        conn.execute(insert(RadiusClient), row)
+    with pytest.raises(IntegrityError) as caught, engine.begin() as conn:
+        conn.execute(insert(RadiusClient), {**row, "address": "192.0.2.2/32"})
+    assert "Distinctive-Secret" not in str(caught.value)
+    assert "192.0.2.2" not in str(caught.value)
+
+
+def test_throttle_events_with_nul_from_the_wire_are_stored(sessions: sessionmaker[Session]) -> None:
+    """A User-Name or Calling-Station-Id holding NUL must not fail the shared batch for good."""
+    import time
+
+    from radius_server.store.throttle_log import ThrottleLog
+    from radius_server.throttle import EventKind, ThrottleEvent
+
+    log = ThrottleLog(sessions, "instance-1")
+    now = time.time()
+    events = [
+        ThrottleEvent(EventKind.FAILURE, now, "ev\x00il@example.com", "aa\x00bb"),
+        ThrottleEvent(EventKind.FAILURE, now, "ana@example.com", None),
+    ]
+    seqs = log.append(events)
+    assert len(seqs) == 2
+    stored = [event for _, event in ThrottleLog(sessions, "instance-2").after(0)]
+    assert [e.user for e in stored] == ["ev\ufffdil@example.com", "ana@example.com"]
+    assert stored[0].device == "aa\ufffdbb"

@@ -23,6 +23,7 @@ PURE_MODULES = [
     "ratelimit.py",
     "pins.py",
     "methods.py",
+    "validation.py",
 ]
 FORBIDDEN = (
     "socket",
