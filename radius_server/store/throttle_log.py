@@ -51,13 +51,6 @@ def _is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def _storable(text: str, size: int) -> str:
-    """Wire text fit for the column. ``throttle.safe_text`` already cleans identities where
-    they enter guessing protection; this is the store's own guard, because PostgreSQL
-    refuses NUL and one such row must not cost the batch a round trip."""
-    return text.replace("\x00", "\ufffd")[:size]
-
-
 def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -73,8 +66,8 @@ class ThrottleLog:
         return {
             "at": _when(e.at),
             "kind": e.kind.value,
-            "user_key": _storable(e.user, 254),
-            "device": _storable(e.device, 64) if e.device else None,
+            "user_key": e.user[:254],
+            "device": e.device[:64] if e.device else None,
             "known": e.known,
             "fingerprint": e.fingerprint.hex() if e.fingerprint else None,
             "location": e.location[:64] if e.location else None,
