@@ -29,6 +29,11 @@ class FeedCursor:
         """Ask the feed for everything above this."""
         return min(self._holes) - 1 if self._holes else self.highest
 
+    @property
+    def holes(self) -> list[int]:
+        """Sequences below ``highest`` still awaited, oldest first."""
+        return sorted(self._holes)
+
     def is_new(self, seq: int) -> bool:
         """True for a sequence not applied yet (above the highest, or a known hole).
 

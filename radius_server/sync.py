@@ -83,7 +83,9 @@ class DirectorySync:
                     "directory_load_time", ms=round(1000 * (time.perf_counter() - started))
                 )
             else:
-                batch = await asyncio.to_thread(self.feed.changes_after, self.cursor.floor)
+                batch = await asyncio.to_thread(
+                    self.feed.changes_after, self.cursor.highest, set(self.cursor.holes)
+                )
                 self.apply_batch(batch, time.monotonic())
             await self._maybe_prune()
         except Exception as exc:  # any storage failure: keep serving the last view

@@ -52,15 +52,28 @@ class ChangeFeed:
             clients = [client_repo.to_record(r) for r in session.scalars(select(RadiusClient))]
             return Snapshot(customers, clients, last)
 
-    def changes_after(self, seq: int, limit: int = 5000) -> ChangeBatch:
-        """Feed entries with a sequence above ``seq`` and the rows they name."""
+    def changes_after(
+        self, seq: int, holes: Collection[int] = (), limit: int = 5000
+    ) -> ChangeBatch:
+        """Feed entries above ``seq`` or in ``holes``, and the rows they name.
+
+        Only entries not applied yet: re-reading everything above the oldest hole
+        would re-apply (and log) every change behind a gap on each poll until the
+        gap expires, and a crash of PostgreSQL leaves such a gap (its sequences
+        jump ahead by up to 32 values).
+        """
+        entry = select(Change.seq, Change.entity, Change.entity_id).order_by(Change.seq)
         with self._sessions() as session:
-            rows = session.execute(
-                select(Change.seq, Change.entity, Change.entity_id)
-                .where(Change.seq > seq)
-                .order_by(Change.seq)
-                .limit(limit)
-            ).all()
+            rows = list(session.execute(entry.where(Change.seq > seq).limit(limit)))
+            if holes:
+                # Few holes: name them; many (a crash burns up to 32 values of a
+                # sequence): their range, filtered here, keeps the statement small.
+                near = (
+                    Change.seq.in_(list(holes))
+                    if len(holes) <= 200
+                    else Change.seq.between(min(holes), max(holes))
+                )
+                rows[:0] = [r for r in session.execute(entry.where(near)) if r.seq in holes]
             oldest = session.scalar(select(func.min(Change.seq)))
             customer_ids = {r.entity_id for r in rows if r.entity == "customer"}
             client_ids = {r.entity_id for r in rows if r.entity == "client"}
