@@ -43,7 +43,9 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         """The database engine."""
-        return database.make_engine(self.settings.database_url_resolved())
+        return database.make_engine(
+            self.settings.database_url_resolved(), timeout=self.settings.database_timeout
+        )
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

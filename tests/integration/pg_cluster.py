@@ -9,6 +9,7 @@ thaws, stops and removes it whatever the test did.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -78,10 +79,8 @@ class PgCluster:
         """Kill the postmaster and every backend at once, as a power cut would."""
         pids = self.pids()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_alive(p) for p in pids):
             time.sleep(0.05)
@@ -107,10 +106,8 @@ class PgCluster:
     def thaw(self) -> None:
         """SIGCONT what freeze() stopped."""
         for pid in self._frozen:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
         self._frozen = []
 
     def close(self) -> None:
@@ -132,8 +129,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture
-def pg_cluster() -> Iterator[PgCluster]:
+@pytest.fixture(name="pg_cluster")
+def pg_cluster_fixture() -> Iterator[PgCluster]:
     """A started private cluster (needs root or the postgres user); removed afterwards."""
     bindir = _binaries()
     if bindir is None:
@@ -146,8 +143,7 @@ def pg_cluster() -> Iterator[PgCluster]:
     if os.geteuid() not in (0, postgres_user.pw_uid):
         skip_or_fail("a private PostgreSQL cluster needs root or the postgres user")
     base = Path(tempfile.mkdtemp(prefix="radius-pg-"))
-    os.chmod(base, 0o755)  # initdb runs as postgres and must reach its directory
-    shutil.chown(base, user="postgres")
+    shutil.chown(base, user="postgres")  # initdb and the server run as postgres
     cluster = PgCluster(bindir, base, _free_port())
     try:
         cluster.init()

@@ -13,7 +13,7 @@ from radius_server.protocol import codes as c
 from radius_server.store import database
 from radius_server.store.customers import CustomerRepository
 from tests.conftest import Cli
-from tests.integration.pg_cluster import PgCluster, pg_cluster  # noqa: F401 (fixture)
+from tests.integration.pg_cluster import PgCluster, pg_cluster_fixture  # noqa: F401
 from tests.integration.server_process import ServerProcess, running_server
 from tests.integration.udp_client import ask, prepare_site
 
