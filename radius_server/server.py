@@ -20,7 +20,7 @@ from radius_server.store import database
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.throttle_log import ThrottleLog
-from radius_server.sync import DirectorySync
+from radius_server.sync import FULL_LOAD_DEADLINES, DirectorySync
 from radius_server.transport import open_endpoint
 
 
@@ -45,7 +45,13 @@ async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync
     needs ``db upgrade``. Every step is bounded: a frozen database costs seconds.
     """
     try:
-        await sync.calls.run(check_schema, db_engine)
+        # SQLite may migrate here, which takes as long as it takes.
+        migrating = db_engine.dialect.name == "sqlite"
+        await sync.calls.run(
+            check_schema,
+            db_engine,
+            deadline=database.MIGRATION_TIMEOUT_SECONDS if migrating else None,
+        )
     except SchemaNotReady:
         raise
     except Exception as exc:
@@ -107,7 +113,8 @@ async def serve(
         log.warning("throttle_history_unavailable", error="DatabaseUnavailable")
     else:
         try:
-            await guard.calls.run(guard.load)
+            # A day of history: as long as a full directory load may take.
+            await guard.calls.run(guard.load, deadline=deadline * FULL_LOAD_DEADLINES)
         except Exception as exc:  # start anyway: budgets begin empty and fill up
             log.warning("throttle_history_unavailable", error=type(exc).__name__)
     engine = Engine(

@@ -12,6 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
+
 from radius_server.protocol import codes as c
 from radius_server.store import database
 from radius_server.store.customers import CustomerRepository
@@ -260,3 +263,36 @@ def test_start_without_database_or_snapshot_refuses_in_bounded_time(
     assert "no snapshot" in message
     assert took < 30
     print(f"\nREFUSED START with PostgreSQL frozen and no snapshot after {took:.2f} s: {message}")
+
+
+def test_watchdog_cuts_a_statement_a_frozen_server_never_answers(pg_cluster: PgCluster) -> None:
+    """A connection already open when the server freezes: the statement fails, bounded."""
+    engine = database.make_engine(pg_cluster.url, timeout=1.0)
+    outcome: list[BaseException | None] = []
+
+    def frozen_statement(conn: Connection) -> None:
+        try:
+            conn.execute(text("SELECT 2"))
+            outcome.append(None)
+        except BaseException as exc:  # reported to the test thread
+            outcome.append(exc)
+
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+            pg_cluster.freeze()
+            started = time.monotonic()
+            worker = threading.Thread(target=frozen_statement, args=(conn,), daemon=True)
+            worker.start()
+            worker.join(timeout=20)  # without the watchdog: forever
+            took = time.monotonic() - started
+            pg_cluster.thaw()
+            worker.join(timeout=10)
+        assert outcome and isinstance(outcome[0], OperationalError), outcome
+        assert "no answer from the database within 2 s" in str(outcome[0])
+        assert took < 15
+        with engine.connect() as conn:  # the pool recovers by itself
+            assert conn.execute(text("SELECT 3")).scalar() == 3
+    finally:
+        pg_cluster.thaw()
+        engine.dispose()
