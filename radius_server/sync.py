@@ -185,7 +185,7 @@ class DirectorySync:
         members, clients = self.directory.members.all(), self.directory.clients.all()
         try:
             size = await asyncio.to_thread(self.snapshot.save, members, clients)
-        except OSError as exc:
+        except Exception as exc:  # disk full, read-only...: serving goes on regardless
             self._unsaved = True
             if not self._save_failing:
                 self._save_failing = True
@@ -193,7 +193,7 @@ class DirectorySync:
                     "directory_snapshot_failed",
                     path=str(self.snapshot.path),
                     error=type(exc).__name__,
-                    detail=exc.strerror,
+                    detail=getattr(exc, "strerror", None),
                 )
             return
         if self._save_failing:
