@@ -219,3 +219,16 @@ def test_overrides_are_validated() -> None:
 def test_smtp_password_is_marked_secret() -> None:
     """The SMTP password is listed among settings never to print."""
     assert "smtp_password" in secret_setting_names()
+
+
+def test_database_timeout_and_snapshot_settings(tmp_path: Path) -> None:
+    """database_timeout must be in (0, 600]; the snapshot lives in data_dir unless moved or off."""
+    for bad in ("0", "-1", "601"):
+        with pytest.raises(ConfigError, match="database_timeout"):
+            load_settings(None, environ={"RADIUS_DATABASE_TIMEOUT": bad})
+    settings = load_settings(None, environ={"RADIUS_DATA_DIR": str(tmp_path)})
+    assert settings.database_timeout == 5.0
+    assert settings.snapshot_path() == tmp_path / "directory-snapshot.json"
+    moved = load_settings(None, environ={"RADIUS_SNAPSHOT_FILE": str(tmp_path / "v.json")})
+    assert moved.snapshot_path() == tmp_path / "v.json"
+    assert load_settings(None, environ={"RADIUS_SNAPSHOT_ENABLED": "no"}).snapshot_path() is None
