@@ -14,6 +14,8 @@ from collections.abc import Iterable
 HOLE_PATIENCE_SECONDS = 30.0
 # Above this many holes, give up tracking and ask for a full reload.
 MAX_HOLES = 10_000
+# After a full reload, gaps this close below the position are still awaited.
+RECENT_WINDOW = 256
 
 
 class FeedCursor:
@@ -42,11 +44,22 @@ class FeedCursor:
         """
         return seq > self.highest or seq in self._holes
 
-    def reset(self, position: int) -> None:
-        """After a full reload at ``position``."""
+    def reset(self, position: int, present: Iterable[int] | None = None, now: float = 0.0) -> None:
+        """After a full reload at ``position``.
+
+        ``present``: the sequences visible at load time among the most recent ones
+        (``position - RECENT_WINDOW`` up to ``position``). The others in that range
+        become holes: one may belong to a transaction still committing, whose
+        change the load did not see either.
+        """
         self.highest = position
         self._holes.clear()
         self.needs_full_reload = False
+        if present is not None:
+            seen = set(present)
+            for seq in range(max(0, position - RECENT_WINDOW) + 1, position):
+                if seq not in seen:
+                    self._holes[seq] = now
 
     def advance(self, seqs: Iterable[int], now: float) -> None:
         """Record the sequences just applied; note holes; forget stale holes."""

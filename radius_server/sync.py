@@ -66,7 +66,7 @@ class DirectorySync:
         """Replace the whole view."""
         self.directory.members.replace_all(Member.from_record(c) for c in snapshot.customers)
         self.directory.clients.replace_all(Client.from_record(c) for c in snapshot.clients)
-        self.cursor.reset(snapshot.last_seq)
+        self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
         self.directory.ready = True
         self._save_now = True
         self.log.info(

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.feed_cursor import RECENT_WINDOW
 from radius_server.store import clients as client_repo
 from radius_server.store import customers as customer_repo
 from radius_server.store.models import Change, Customer, RadiusClient
@@ -22,6 +23,8 @@ class Snapshot:
     customers: list[CustomerRecord]
     clients: list[ClientRecord]
     last_seq: int
+    # Sequences visible among the most recent ones (see FeedCursor.reset).
+    recent_seqs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +47,17 @@ class ChangeFeed:
         """Load all customers and clients.
 
         The feed position is read first: a change committed while we load is
-        then seen again by the next poll, and applying it twice is harmless.
+        then seen again by the next poll, and applying it twice is harmless. The
+        recent sequences tell which ones below the position were not visible yet
+        (a transaction still committing): the cursor keeps waiting for those.
         """
         with self._sessions() as session:
             last = session.scalar(select(func.max(Change.seq))) or 0
+            recent = session.scalars(select(Change.seq).where(Change.seq > last - RECENT_WINDOW))
+            seen = tuple(recent)
             customers = [customer_repo.to_record(r) for r in session.scalars(select(Customer))]
             clients = [client_repo.to_record(r) for r in session.scalars(select(RadiusClient))]
-            return Snapshot(customers, clients, last)
+            return Snapshot(customers, clients, last, seen)
 
     def changes_after(
         self, seq: int, holes: Collection[int] = (), limit: int = 5000

@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.directory import Directory
 from radius_server.store import database
 from radius_server.store.customers import CustomerRepository
 from radius_server.store.feed import ChangeFeed
-from radius_server.store.models import Change
+from radius_server.store.journal import utcnow
+from radius_server.store.models import Change, Customer
 from radius_server.sync import DirectorySync
 
 
@@ -81,3 +82,35 @@ def test_a_change_behind_a_gap_is_applied_once(sessions: sessionmaker[Session]) 
     assert [e["count"] for e in log.named("customers_updated")] == [1]
     assert sync.directory.members.get("c@example.com") is not None
     assert sync.cursor.holes == [2]
+
+
+def test_a_change_still_committing_during_a_full_load_is_not_lost(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Seq 3 visible, seq 2 not yet when the server loads: seq 2 is still awaited.
+
+    Before the fix the load set the cursor at 3 with no holes, and the change
+    behind seq 2 was never read (until the next full reload).
+    """
+    _add(sessions, "a@example.com", "b@example.com", "c@example.com")
+    with sessions() as session:
+        b = session.scalars(select(Customer).where(Customer.email == "b@example.com")).one()
+        session.execute(delete(Change).where(Change.seq == 2))  # not committed yet
+        session.commit()
+        b_id = b.id
+    log = Log()
+    sync = DirectorySync(ChangeFeed(sessions), Directory(), log)
+
+    async def scenario() -> None:
+        await sync.poll_once()  # full load at seq 3
+        with sessions() as session:  # the slow transaction commits now
+            session.execute(update(Customer).where(Customer.id == b_id).values(active=False))
+            session.add(Change(seq=2, entity="customer", entity_id=b_id, at=utcnow()))
+            session.commit()
+        await sync.poll_once()
+        sync.stop()
+
+    asyncio.run(scenario())
+    member = sync.directory.members.get("b@example.com")
+    assert member is not None and member.active is False
+    assert sync.cursor.holes == []
