@@ -80,6 +80,11 @@ class FeedCursor:
             del self._holes[seq]
 
     def check_pruned(self, oldest_seq: int | None) -> None:
-        """If entries we never read were pruned away, only a full reload is safe."""
-        if oldest_seq is not None and self.floor + 1 < oldest_seq:
+        """If entries we never read were pruned away, only a full reload is safe.
+
+        Judged from ``highest``, not from the holes: a pruned feed keeps only its
+        newest entry, so after a reload every recent sequence below it is a hole
+        that will never fill, and judging from those would reload on every poll.
+        """
+        if oldest_seq is not None and self.highest + 1 < oldest_seq:
             self.needs_full_reload = True

@@ -22,3 +22,13 @@ def test_reset_without_recent_sequences_keeps_no_holes() -> None:
     cursor = FeedCursor()
     cursor.reset(50)
     assert cursor.holes == [] and cursor.highest == 50
+
+
+def test_a_pruned_feed_does_not_make_reload_holes_look_missed() -> None:
+    """Only the newest entry left (pruned feed): the reload's holes trigger no new reload."""
+    cursor = FeedCursor()
+    cursor.reset(1000, present=[1000], now=0.0)
+    cursor.check_pruned(1000)
+    assert not cursor.needs_full_reload
+    cursor.check_pruned(1002)  # 1001 was pruned before we read it
+    assert cursor.needs_full_reload
