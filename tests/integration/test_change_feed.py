@@ -114,3 +114,22 @@ def test_a_change_still_committing_during_a_full_load_is_not_lost(
     member = sync.directory.members.get("b@example.com")
     assert member is not None and member.active is False
     assert sync.cursor.holes == []
+
+
+def test_a_pruned_feed_is_loaded_once(sessions: sessionmaker[Session]) -> None:
+    """Only the newest entry left after pruning: one full load, then plain polls."""
+    _add(sessions, "a@example.com", "b@example.com", "c@example.com")
+    with sessions() as session:
+        session.execute(delete(Change).where(Change.seq < 3))
+        session.commit()
+    log = Log()
+    sync = DirectorySync(ChangeFeed(sessions), Directory(), log)
+
+    async def scenario() -> None:
+        for _ in range(4):
+            await sync.poll_once()
+        sync.stop()
+
+    asyncio.run(scenario())
+    assert len(log.named("directory_loaded")) == 1
+    assert len(sync.directory.members) == 3
