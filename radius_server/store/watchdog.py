@@ -29,14 +29,16 @@ _GUARDED = ("do_execute", "do_execute_no_params", "do_executemany", "do_commit",
 def _dbapi_connection(handle: Any) -> Any:
     """The psycopg connection behind a cursor, a pool's fairy, or itself."""
     handle = getattr(handle, "dbapi_connection", handle)  # pool _ConnectionFairy
-    return getattr(handle, "connection", handle)  # DBAPI cursor -> its connection
+    # A cursor's .connection is its connection; a psycopg connection's is itself.
+    return getattr(handle, "connection", handle)
 
 
 def _shutdown(connection: Any) -> None:
     """Shut the connection's socket down so a call blocked on it returns with an error."""
     with contextlib.suppress(Exception):  # already closed or broken: nothing blocks on it
-        fd = connection.pgconn.socket
-        with socket.socket(fileno=os.dup(fd)) as sock:
+        # A duplicate of the descriptor: shutdown() acts on the shared socket,
+        # and closing the duplicate leaves the driver's descriptor alone.
+        with socket.socket(fileno=os.dup(connection.fileno())) as sock:
             sock.shutdown(socket.SHUT_RDWR)
 
 
