@@ -35,11 +35,14 @@ def _dbapi_connection(handle: Any) -> Any:
 
 def _shutdown(connection: Any) -> None:
     """Shut the connection's socket down so a call blocked on it returns with an error."""
-    with contextlib.suppress(Exception):  # already closed or broken: nothing blocks on it
-        # A duplicate of the descriptor: shutdown() acts on the shared socket,
-        # and closing the duplicate leaves the driver's descriptor alone.
-        with socket.socket(fileno=os.dup(connection.fileno())) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
+    # A duplicate of the descriptor: shutdown() acts on the shared socket, and
+    # closing the duplicate leaves the driver's descriptor alone. Already closed
+    # or broken: nothing blocks on it.
+    with (
+        contextlib.suppress(Exception),
+        socket.socket(fileno=os.dup(connection.fileno())) as sock,
+    ):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class Watchdog:
