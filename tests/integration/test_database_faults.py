@@ -10,6 +10,7 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -59,7 +60,7 @@ class Writer(threading.Thread):
         return dict(self.added)
 
 
-def _poll(condition, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
+def _poll(condition: Callable[[], bool], timeout: float, what: str) -> float:
     """Wait until condition() is true; return the seconds it took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
