@@ -47,8 +47,11 @@ class BoundedCalls:
         return waiting.result()
 
     def close(self) -> None:
-        """Stop the worker once it is idle (a stuck call is left to its watchdog)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker once it is idle (a stuck call is left to its watchdog).
+
+        Call after the last ``run`` returned: a call still queued would be cancelled.
+        """
+        self._executor.shutdown(wait=False)
 
 
 def describe_error(error: BaseException) -> str:

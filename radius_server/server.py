@@ -171,6 +171,7 @@ async def serve(
         guard.stop()
         await sync_task
         await guard_task
+        sync.calls.close()
         guard.calls.close()
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -218,4 +218,3 @@ class DirectorySync:
     def stop(self) -> None:
         """Ask run() to return."""
         self._stopping.set()
-        self.calls.close()
