@@ -60,6 +60,13 @@ class Settings:
     acct_port: int = 1813
     # How often a running server polls the database for changes (seconds).
     sync_interval: float = 0.25
+    # Seconds to connect, and for each statement, before the database counts as
+    # unavailable (a frozen PostgreSQL included); admin commands fail after it.
+    database_timeout: float = 5.0
+    # The server's copy of its last good view (0600), served from when it starts
+    # while the database is down. Empty path: <data_dir>/directory-snapshot.json.
+    snapshot_enabled: bool = True
+    snapshot_file: str = ""
     # Seconds a reply stays in the RFC 5080 duplicate cache.
     reply_cache_seconds: float = 5.0
     # Seconds to wait before sending an Access-Reject (0 = none), like FreeRADIUS reject_delay.
@@ -119,6 +126,14 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).expanduser() / 'radius-server.db'}"
+
+    def snapshot_path(self) -> Path | None:
+        """Where the directory snapshot lives, or None when snapshots are off."""
+        if not self.snapshot_enabled:
+            return None
+        if self.snapshot_file:
+            return Path(self.snapshot_file).expanduser()
+        return Path(self.data_dir).expanduser() / "directory-snapshot.json"
 
     def tls_files(self) -> tuple[Path, Path, Path | None]:
         """(certificate, key, chain) for EAP; empty settings mean ``<data_dir>/certs/``.
@@ -214,6 +229,8 @@ def _validate(settings: Settings) -> None:
     for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
+    if not 0 < settings.database_timeout <= 600:
+        raise ConfigError("setting database_timeout: must be greater than 0 and at most 600")
     if not 0 <= settings.workers <= 64:
         raise ConfigError("setting workers: must be between 0 (one per CPU) and 64")
     for name in ("reject_delay", "unknown_client_log_interval"):

@@ -92,6 +92,10 @@ class Members:
         """The member whose email matches ``user_name`` (trimmed, any case)."""
         return self._by_email.get(normalize_email(user_name))
 
+    def all(self) -> list[Member]:
+        """Every member."""
+        return list(self._by_id.values())
+
     def by_id(self, member_id: int) -> Member | None:
         """The member with this database id."""
         return self._by_id.get(member_id)

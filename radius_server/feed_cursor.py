@@ -14,6 +14,8 @@ from collections.abc import Iterable
 HOLE_PATIENCE_SECONDS = 30.0
 # Above this many holes, give up tracking and ask for a full reload.
 MAX_HOLES = 10_000
+# After a full reload, gaps this close below the position are still awaited.
+RECENT_WINDOW = 256
 
 
 class FeedCursor:
@@ -29,6 +31,11 @@ class FeedCursor:
         """Ask the feed for everything above this."""
         return min(self._holes) - 1 if self._holes else self.highest
 
+    @property
+    def holes(self) -> list[int]:
+        """Sequences below ``highest`` still awaited, oldest first."""
+        return sorted(self._holes)
+
     def is_new(self, seq: int) -> bool:
         """True for a sequence not applied yet (above the highest, or a known hole).
 
@@ -37,11 +44,22 @@ class FeedCursor:
         """
         return seq > self.highest or seq in self._holes
 
-    def reset(self, position: int) -> None:
-        """After a full reload at ``position``."""
+    def reset(self, position: int, present: Iterable[int] | None = None, now: float = 0.0) -> None:
+        """After a full reload at ``position``.
+
+        ``present``: the sequences visible at load time among the most recent ones
+        (``position - RECENT_WINDOW`` up to ``position``). The others in that range
+        become holes: one may belong to a transaction still committing, whose
+        change the load did not see either.
+        """
         self.highest = position
         self._holes.clear()
         self.needs_full_reload = False
+        if present is not None:
+            seen = set(present)
+            for seq in range(max(0, position - RECENT_WINDOW) + 1, position):
+                if seq not in seen:
+                    self._holes[seq] = now
 
     def advance(self, seqs: Iterable[int], now: float) -> None:
         """Record the sequences just applied; note holes; forget stale holes."""
@@ -62,6 +80,11 @@ class FeedCursor:
             del self._holes[seq]
 
     def check_pruned(self, oldest_seq: int | None) -> None:
-        """If entries we never read were pruned away, only a full reload is safe."""
-        if oldest_seq is not None and self.floor + 1 < oldest_seq:
+        """If entries we never read were pruned away, only a full reload is safe.
+
+        Judged from ``highest``, not from the holes: a pruned feed keeps only its
+        newest entry, so after a reload every recent sequence below it is a hole
+        that will never fill, and judging from those would reload on every poll.
+        """
+        if oldest_seq is not None and self.highest + 1 < oldest_seq:
             self.needs_full_reload = True

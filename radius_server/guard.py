@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from radius_server.bounded import BoundedCalls
 from radius_server.config import Settings
 from radius_server.feed_cursor import FeedCursor
 from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
@@ -107,6 +108,10 @@ class Guard:
         self.outbox = Outbox()
         self.cursor = FeedCursor()
         self.degraded = False
+        # One worker thread, each round bounded (the server sets the deadline from
+        # database_timeout): a frozen database is reported (throttle_sync_degraded)
+        # within it, and never piles up threads.
+        self.calls = BoundedCalls("guard", deadline=6.0)
         self._stopping = asyncio.Event()
 
     # -- hot path (memory only) -------------------------------------------------
@@ -205,7 +210,7 @@ class Guard:
         if self.store is None or not self.settings.enabled:
             return
         try:
-            ours, fresh = await asyncio.to_thread(self._exchange)
+            ours, fresh = await self.calls.run(self._exchange)
         except Exception as exc:
             if not self.degraded:
                 self.degraded = True

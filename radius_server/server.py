@@ -8,31 +8,67 @@ import signal
 from typing import Any
 
 from radius_server import __version__
+from radius_server.bounded import describe_error
 from radius_server.config import Settings
 from radius_server.directory import Directory
 from radius_server.eap.setup import build_methods
 from radius_server.engine import Engine, EngineOptions
 from radius_server.guard import Guard, instance_name, throttle_settings
 from radius_server.logging import flush_logs
+from radius_server.snapshot_file import SnapshotFile
 from radius_server.store import database
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.throttle_log import ThrottleLog
-from radius_server.sync import DirectorySync
+from radius_server.sync import FULL_LOAD_DEADLINES, DirectorySync
 from radius_server.throttle_key import load_throttle_key
 from radius_server.transport import open_endpoint
 
 
-def prepare_database(settings: Settings) -> Any:
-    """Engine on an up-to-date schema (SQLite migrates itself; PostgreSQL must be upgraded)."""
-    engine = database.make_engine(settings.database_url_resolved())
+class StartupRefused(Exception):
+    """Neither the database nor a snapshot gave a directory: serving would reject everyone."""
+
+
+def check_schema(engine: Any) -> None:
+    """SQLite migrates itself; PostgreSQL must be upgraded (``SchemaNotReady``)."""
     if engine.dialect.name == "sqlite" and not database.is_up_to_date(engine):
         database.upgrade(engine)
     elif not database.is_up_to_date(engine):
         raise SchemaNotReady(
             "the database schema is not up to date: run 'radius-server db upgrade'"
         )
-    return engine
+
+
+async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync) -> bool:
+    """Load from the database, else from the snapshot file; True when it came from the database.
+
+    Raises StartupRefused when neither works, SchemaNotReady when the database
+    needs ``db upgrade``. Every step is bounded: a frozen database costs seconds.
+    """
+    try:
+        # SQLite may migrate here, which takes as long as it takes.
+        migrating = db_engine.dialect.name == "sqlite"
+        await sync.calls.run(
+            check_schema,
+            db_engine,
+            deadline=database.MIGRATION_TIMEOUT_SECONDS if migrating else None,
+        )
+    except SchemaNotReady:
+        raise
+    except Exception as exc:
+        problem = describe_error(exc)
+    else:
+        await sync.poll_once()
+        if sync.directory.ready:
+            return True
+        problem = sync.last_error or "unknown error"
+    if sync.load_saved_view():
+        return False
+    path = settings.snapshot_path()
+    raise StartupRefused(
+        f"{problem}; and no snapshot to serve from "
+        + (f"at {path}" if path else "(snapshot_enabled is off)")
+    )
 
 
 async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) -> None:
@@ -50,25 +86,39 @@ async def serve(
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
     # EAP first: a bad certificate stops start-up before anything else is opened.
     methods = build_methods(settings, log)
-    db_engine = await asyncio.to_thread(prepare_database, settings)
+    url = settings.database_url_resolved()
+    db_engine = database.make_engine(url, timeout=settings.database_timeout)
+    # Guessing protection shares through its own engine: a round cut by the
+    # watchdog on one never cuts the other's connections.
+    guard_engine = database.make_engine(url, timeout=settings.database_timeout)
+    deadline = settings.database_timeout + database.WATCHDOG_GRACE_SECONDS
+    snapshot_path = settings.snapshot_path()
     directory = Directory()
     sync = DirectorySync(
         ChangeFeed(database.make_session_factory(db_engine)),
         directory,
         log,
         interval=settings.sync_interval,
+        deadline=deadline,
+        snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
     )
-    await sync.poll_once()
+    from_database = await load_directory(settings, db_engine, sync)
     guard = Guard(
         throttle_settings(settings),
         log,
-        ThrottleLog(database.make_session_factory(db_engine), instance_name()),
+        ThrottleLog(database.make_session_factory(guard_engine), instance_name()),
         key=load_throttle_key(settings),
     )
-    try:
-        await asyncio.to_thread(guard.load)
-    except Exception as exc:  # start anyway: budgets begin empty and fill up
-        log.warning("throttle_history_unavailable", error=type(exc).__name__)
+    guard.calls.deadline = deadline
+    if not from_database:
+        # Serving from the snapshot: the database is away, don't wait for it twice.
+        log.warning("throttle_history_unavailable", error="DatabaseUnavailable")
+    else:
+        try:
+            # A day of history: as long as a full directory load may take.
+            await guard.calls.run(guard.load, deadline=deadline * FULL_LOAD_DEADLINES)
+        except Exception as exc:  # start anyway: budgets begin empty and fill up
+            log.warning("throttle_history_unavailable", error=type(exc).__name__)
     engine = Engine(
         directory,
         log,
@@ -109,6 +159,7 @@ async def serve(
         ready=directory.ready,
         # Public: instances sharing a database must show the same one.
         throttle_key_id=guard.key_id,
+        degraded=directory.degraded,
     )
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())
@@ -124,8 +175,11 @@ async def serve(
         guard.stop()
         await sync_task
         await guard_task
+        sync.calls.close()
+        guard.calls.close()
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         db_engine.dispose()
+        guard_engine.dispose()
         log.info("server_stopped")

@@ -1,8 +1,11 @@
 """Keeps the in-memory Directory in step with the database, off the hot path.
 
 A full load at start, then a poll of the change feed every ``interval``
-seconds in a worker thread. If the database goes away the directory keeps its
-last good view (``degraded``) and a full reload follows recovery.
+seconds in a worker thread, each round bounded by a deadline. If the database
+goes away or stops answering the directory keeps its last good view
+(``degraded``) and a full reload follows recovery. Each full load, and applied
+changes now and then, are saved to a snapshot file that a server started during
+an outage serves from.
 """
 
 from __future__ import annotations
@@ -13,40 +16,94 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from radius_server.bounded import BoundedCalls, describe_error
 from radius_server.directory import Client, Directory, Member
 from radius_server.feed_cursor import FeedCursor
+from radius_server.snapshot_file import SnapshotFile
 from radius_server.store.feed import ChangeBatch, ChangeFeed, Snapshot
 
 PRUNE_EVERY_SECONDS = 3600.0
 KEEP_FEED = timedelta(days=2)
+# Applied changes reach the snapshot file at most this often (a full write each time).
+SAVE_EVERY_SECONDS = 10.0
+# A full load reads every row: it may take this many round deadlines.
+FULL_LOAD_DEADLINES = 3
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 class DirectorySync:
     """Follows the change feed into a Directory."""
 
     def __init__(
-        self, feed: ChangeFeed, directory: Directory, log: Any, interval: float = 0.25
+        self,
+        feed: ChangeFeed,
+        directory: Directory,
+        log: Any,
+        interval: float = 0.25,
+        *,
+        deadline: float = 6.0,
+        snapshot: SnapshotFile | None = None,
     ) -> None:
         self.feed = feed
         self.directory = directory
         self.log = log
         self.interval = interval
+        self.calls = BoundedCalls("directory-sync", deadline)
+        self.snapshot = snapshot
         self.cursor = FeedCursor()
         self._last_prune = time.monotonic()
+        self._unsaved = False  # changes applied since the last save
+        self._save_now = False  # a full load not saved yet
+        self._last_save = 0.0
+        self._save_failing = False
+        self.last_error: str | None = None  # the last failure, one line (start-up reports it)
         self._stopping = asyncio.Event()
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Replace the whole view."""
         self.directory.members.replace_all(Member.from_record(c) for c in snapshot.customers)
         self.directory.clients.replace_all(Client.from_record(c) for c in snapshot.clients)
-        self.cursor.reset(snapshot.last_seq)
+        self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
         self.directory.ready = True
+        self._save_now = True
         self.log.info(
             "directory_loaded",
+            source="database",
             customers=len(snapshot.customers),
             clients=len(snapshot.clients),
             feed_position=snapshot.last_seq,
         )
+
+    def load_saved_view(self) -> bool:
+        """Serve the snapshot file's view until the database answers; False if there is none."""
+        if self.snapshot is None:
+            return False
+        try:
+            saved = self.snapshot.load()
+        except (OSError, ValueError) as exc:
+            self.log.error(
+                "directory_snapshot_unusable", path=str(self.snapshot.path), error=str(exc)
+            )
+            return False
+        if saved is None:
+            return False
+        self.directory.members.replace_all(saved.members)
+        self.directory.clients.replace_all(saved.clients)
+        self.directory.ready = True
+        self.directory.degraded = True
+        self.cursor.needs_full_reload = True  # catch up in full once the database answers
+        self.log.warning(
+            "directory_loaded",
+            source="snapshot",
+            path=str(self.snapshot.path),
+            saved_at=_iso(saved.saved_at),
+            customers=len(saved.members),
+            clients=len(saved.clients),
+        )
+        return True
 
     def apply_batch(self, batch: ChangeBatch, now: float) -> None:
         """Apply changed and removed entities, then move the cursor."""
@@ -69,24 +126,32 @@ class DirectorySync:
                 count=len(batch.customers),
                 removed=sum(1 for r in batch.customers.values() if r is None),
             )
+        if batch.customers or batch.clients:
+            self._unsaved = True
         self.cursor.check_pruned(batch.oldest_seq)
         self.cursor.advance(batch.seqs, now)
 
     async def poll_once(self) -> None:
         """One round: full load if needed, else changes since the cursor."""
+        full = not self.directory.ready or self.cursor.needs_full_reload
         try:
-            if not self.directory.ready or self.cursor.needs_full_reload:
+            if full:
                 started = time.perf_counter()
-                snapshot = await asyncio.to_thread(self.feed.snapshot)
+                snapshot = await self.calls.run(
+                    self.feed.snapshot, deadline=self.calls.deadline * FULL_LOAD_DEADLINES
+                )
                 self.apply_snapshot(snapshot)
                 self.log.debug(
                     "directory_load_time", ms=round(1000 * (time.perf_counter() - started))
                 )
             else:
-                batch = await asyncio.to_thread(self.feed.changes_after, self.cursor.floor)
+                batch = await self.calls.run(
+                    self.feed.changes_after, self.cursor.highest, set(self.cursor.holes)
+                )
                 self.apply_batch(batch, time.monotonic())
             await self._maybe_prune()
         except Exception as exc:  # any storage failure: keep serving the last view
+            self.last_error = describe_error(exc)
             if not self.directory.degraded:
                 self.directory.degraded = True
                 self.log.warning(
@@ -96,17 +161,50 @@ class DirectorySync:
                     customers=len(self.directory.members),
                 )
             return
+        finally:
+            await self._maybe_save()
         if self.directory.degraded:
             self.directory.degraded = False
-            # Whatever happened while away, start again from a full picture.
-            self.cursor.needs_full_reload = True
+            if not full:
+                # Whatever happened while away, start again from a full picture.
+                self.cursor.needs_full_reload = True
             self.log.info("directory_recovered")
+
+    async def _maybe_save(self) -> None:
+        """Write the view to the snapshot file after a full load, or now and then after changes."""
+        if self.snapshot is None or not (self._unsaved or self._save_now):
+            return
+        if self.cursor.needs_full_reload or self.directory.degraded:
+            return  # only a view the database just confirmed is worth keeping
+        now = time.monotonic()
+        if not self._save_now and now - self._last_save < SAVE_EVERY_SECONDS:
+            return
+        self._unsaved = self._save_now = False
+        self._last_save = now
+        # Copied here, on the loop that owns the directory; encoded and written in a thread.
+        members, clients = self.directory.members.all(), self.directory.clients.all()
+        try:
+            size = await asyncio.to_thread(self.snapshot.save, members, clients)
+        except Exception as exc:  # disk full, read-only...: serving goes on regardless
+            self._unsaved = True
+            if not self._save_failing:
+                self._save_failing = True
+                self.log.error(
+                    "directory_snapshot_failed",
+                    path=str(self.snapshot.path),
+                    error=type(exc).__name__,
+                    detail=getattr(exc, "strerror", None),
+                )
+            return
+        if self._save_failing:
+            self._save_failing = False
+        self.log.debug("directory_snapshot_saved", path=str(self.snapshot.path), bytes=size)
 
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = time.monotonic()
-        removed = await asyncio.to_thread(self.feed.prune, datetime.now(UTC) - KEEP_FEED)
+        removed = await self.calls.run(self.feed.prune, datetime.now(UTC) - KEEP_FEED)
         if removed:
             self.log.info("change_feed_pruned", removed=removed)
 

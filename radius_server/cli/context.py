@@ -79,7 +79,9 @@ class AppContext:
     def engine(self) -> Engine:
         """The database engine (on SQLite, an existing file unless may_create_database)."""
         self.require_database(self.may_create_database)
-        return database.make_engine(self.settings.database_url_resolved())
+        return database.make_engine(
+            self.settings.database_url_resolved(), timeout=self.settings.database_timeout
+        )
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

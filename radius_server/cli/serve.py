@@ -81,10 +81,16 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
-    from radius_server.server import serve
+    from radius_server.server import StartupRefused, serve
 
     try:
         asyncio.run(serve(settings, log, reuse_port=args.worker))
+    except StartupRefused as exc:
+        log.error("server_failed", error="DirectoryUnavailable", detail=str(exc))
+        flush_logs()
+        target = mask_url(settings.database_url_resolved())
+        print(f"error: cannot load the directory from {target}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         log.error("server_failed", error=type(exc).__name__, detail=exc.strerror)
         flush_logs()

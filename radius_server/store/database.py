@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.private_files import create_private_file, make_private_dir
 from radius_server.resources import migrations_dir
+from radius_server.store.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -19,15 +22,43 @@ if TYPE_CHECKING:
 # Knowing it here spares every command the cost of loading Alembic.
 HEAD_REVISION = "0004"
 
+DEFAULT_CONNECT_TIMEOUT = 10
+DEFAULT_SQLITE_BUSY_SECONDS = 10.0
+MIGRATION_TIMEOUT_SECONDS = 600.0
+# Beyond the server-side statement timeout, how long the watchdog waits before
+# deciding the server is not answering at all.
+WATCHDOG_GRACE_SECONDS = 1.0
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the server read while the admin CLI writes; busy_timeout makes a
-    # writer wait for another writer instead of failing at once.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the server read while the admin CLI writes; busy_timeout makes a
+        # writer wait for another writer instead of failing at once.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
+
+
+def _postgres_options(timeout: float | None) -> dict[str, Any]:
+    """psycopg connection arguments that bound connecting and every statement."""
+    args: dict[str, Any] = {
+        # libpq counts whole seconds and treats less than 2 as 2.
+        "connect_timeout": max(2, math.ceil(min(timeout or 1e9, DEFAULT_CONNECT_TIMEOUT))),
+        # A host that vanished (power cut, network split) is noticed in about
+        # idle + interval * count seconds instead of the kernel's two hours.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+    if timeout is not None:
+        ms = max(1, round(timeout * 1000))
+        args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+    return args
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -38,11 +69,17 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database).expanduser()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, timeout: float | None = None, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout, and its file created private.
 
-    The file holds every PIN and shared secret: it is created 0600 in a 0700
-    directory before SQLite opens it (SQLite would use 0644 minus the umask),
+    ``timeout`` (seconds) bounds each statement: on PostgreSQL the server gives up
+    after it (statement and lock timeouts) and a watchdog cuts a round trip that
+    gets no answer one second later (a frozen server); on SQLite it is the busy
+    timeout. ``None`` leaves statements unbounded (migrations, tests), but
+    connecting is always bounded.
+
+    The SQLite file holds every PIN and shared secret: it is created 0600 in a
+    0700 directory before SQLite opens it (SQLite would use 0644 minus the umask),
     and SQLite gives its -wal/-shm/-journal files the database file's mode.
     Whether a missing file may be created at all is the caller's decision
     (see cli/context.py): an admin command on a mistyped path must not.
@@ -55,10 +92,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         create_private_file(path)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy = DEFAULT_SQLITE_BUSY_SECONDS if timeout is None else timeout
+        event.listen(engine, "connect", _sqlite_pragmas(round(busy * 1000)))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("connect_args", {}).update(_postgres_options(timeout))
+    engine = create_engine(url, **kwargs)
+    if timeout is not None:
+        Watchdog(timeout + WATCHDOG_GRACE_SECONDS).attach(engine)
+    return engine
 
 
 def begin_write(session: Session) -> None:
@@ -93,7 +135,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    # A migration may rewrite a big table: it gets its own, longer bound.
+    url = engine.url.render_as_string(hide_password=False)
+    migrating = make_engine(url, timeout=MIGRATION_TIMEOUT_SECONDS)
+    try:
+        command.upgrade(alembic_config(migrating), revision)
+    finally:
+        migrating.dispose()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.feed_cursor import RECENT_WINDOW
 from radius_server.store import clients as client_repo
 from radius_server.store import customers as customer_repo
 from radius_server.store.models import Change, Customer, RadiusClient
@@ -22,6 +23,8 @@ class Snapshot:
     customers: list[CustomerRecord]
     clients: list[ClientRecord]
     last_seq: int
+    # Sequences visible among the most recent ones (see FeedCursor.reset).
+    recent_seqs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +47,40 @@ class ChangeFeed:
         """Load all customers and clients.
 
         The feed position is read first: a change committed while we load is
-        then seen again by the next poll, and applying it twice is harmless.
+        then seen again by the next poll, and applying it twice is harmless. The
+        recent sequences tell which ones below the position were not visible yet
+        (a transaction still committing): the cursor keeps waiting for those.
         """
         with self._sessions() as session:
             last = session.scalar(select(func.max(Change.seq))) or 0
+            recent = session.scalars(select(Change.seq).where(Change.seq > last - RECENT_WINDOW))
+            seen = tuple(recent)
             customers = [customer_repo.to_record(r) for r in session.scalars(select(Customer))]
             clients = [client_repo.to_record(r) for r in session.scalars(select(RadiusClient))]
-            return Snapshot(customers, clients, last)
+            return Snapshot(customers, clients, last, seen)
 
-    def changes_after(self, seq: int, limit: int = 5000) -> ChangeBatch:
-        """Feed entries with a sequence above ``seq`` and the rows they name."""
+    def changes_after(
+        self, seq: int, holes: Collection[int] = (), limit: int = 5000
+    ) -> ChangeBatch:
+        """Feed entries above ``seq`` or in ``holes``, and the rows they name.
+
+        Only entries not applied yet: re-reading everything above the oldest hole
+        would re-apply (and log) every change behind a gap on each poll until the
+        gap expires, and a crash of PostgreSQL leaves such a gap (its sequences
+        jump ahead by up to 32 values).
+        """
+        entry = select(Change.seq, Change.entity, Change.entity_id).order_by(Change.seq)
         with self._sessions() as session:
-            rows = session.execute(
-                select(Change.seq, Change.entity, Change.entity_id)
-                .where(Change.seq > seq)
-                .order_by(Change.seq)
-                .limit(limit)
-            ).all()
+            rows = list(session.execute(entry.where(Change.seq > seq).limit(limit)))
+            if holes:
+                # Few holes: name them; many (a crash burns up to 32 values of a
+                # sequence): their range, filtered here, keeps the statement small.
+                near = (
+                    Change.seq.in_(list(holes))
+                    if len(holes) <= 200
+                    else Change.seq.between(min(holes), max(holes))
+                )
+                rows[:0] = [r for r in session.execute(entry.where(near)) if r.seq in holes]
             oldest = session.scalar(select(func.min(Change.seq)))
             customer_ids = {r.entity_id for r in rows if r.entity == "customer"}
             client_ids = {r.entity_id for r in rows if r.entity == "client"}

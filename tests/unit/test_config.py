@@ -265,3 +265,16 @@ def test_timezone_defaults_to_utc_and_takes_iana_names() -> None:
     assert load_settings(None, environ={}).timezone == "UTC"
     settings = load_settings(None, environ={"RADIUS_TIMEZONE": "Europe/Berlin"})
     assert str(settings.zone()) == "Europe/Berlin"
+
+
+def test_database_timeout_and_snapshot_settings(tmp_path: Path) -> None:
+    """database_timeout must be in (0, 600]; the snapshot lives in data_dir unless moved or off."""
+    for bad in ("0", "-1", "601"):
+        with pytest.raises(ConfigError, match="database_timeout"):
+            load_settings(None, environ={"RADIUS_DATABASE_TIMEOUT": bad})
+    settings = load_settings(None, environ={"RADIUS_DATA_DIR": str(tmp_path)})
+    assert settings.database_timeout == 5.0
+    assert settings.snapshot_path() == tmp_path / "directory-snapshot.json"
+    moved = load_settings(None, environ={"RADIUS_SNAPSHOT_FILE": str(tmp_path / "v.json")})
+    assert moved.snapshot_path() == tmp_path / "v.json"
+    assert load_settings(None, environ={"RADIUS_SNAPSHOT_ENABLED": "no"}).snapshot_path() is None

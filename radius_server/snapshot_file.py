@@ -1,0 +1,142 @@
+"""The directory's last good view on disk, so a restart during an outage still serves.
+
+Written after each full load and, after changes, at most every few seconds:
+JSON, mode 0600 (it holds PINs and shared secrets, like the database), written
+to a temporary file, flushed to disk, then renamed over the old one, so a crash
+leaves either the old or the new view, never half of one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from radius_server.directory import Client, Member
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SavedView:
+    """What a snapshot file held."""
+
+    members: list[Member]
+    clients: list[Client]
+    saved_at: float  # POSIX seconds
+
+
+def _member_dict(m: Member) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "email": m.email,
+        "pin": m.pin.decode("ascii"),
+        "active": m.active,
+        "wifi_access": m.wifi_access,
+        "valid_from": m.valid_from,
+        "valid_until": m.valid_until,
+        "pin_changed_at": m.pin_changed_at,
+        "previous_pin": m.previous_pin.decode("ascii") if m.previous_pin else None,
+    }
+
+
+def _member(d: dict[str, Any]) -> Member:
+    previous = d.get("previous_pin")
+    return Member(
+        id=int(d["id"]),
+        email=str(d["email"]),
+        pin=str(d["pin"]).encode("ascii"),
+        active=bool(d["active"]),
+        wifi_access=bool(d["wifi_access"]),
+        valid_from=d.get("valid_from"),
+        valid_until=d.get("valid_until"),
+        pin_changed_at=d.get("pin_changed_at"),
+        previous_pin=str(previous).encode("ascii") if previous else None,
+    )
+
+
+def _client_dict(c: Client) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "network": str(c.network),
+        "secret": c.secret.decode("utf-8"),
+        "require_message_authenticator": c.require_message_authenticator,
+    }
+
+
+def _client(d: dict[str, Any]) -> Client:
+    return Client(
+        id=int(d["id"]),
+        name=str(d["name"]),
+        network=ipaddress.ip_network(d["network"]),
+        secret=str(d["secret"]).encode("utf-8"),
+        require_message_authenticator=bool(d["require_message_authenticator"]),
+    )
+
+
+class SnapshotFile:
+    """Saves and loads a Directory at one path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, members: list[Member], clients: list[Client]) -> int:
+        """Write this view; return its size in bytes."""
+        data = {
+            "format": FORMAT,
+            "saved_at": time.time(),
+            "members": [_member_dict(m) for m in members],
+            "clients": [_client_dict(c) for c in clients],
+        }
+        content = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        self.write(content)
+        return len(content)
+
+    def write(self, content: bytes) -> None:
+        """Replace the file atomically: temporary file, fsync, rename, fsync the folder."""
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = folder / f".{self.path.name}.{os.getpid()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an older leftover may have had other bits
+            _write_all(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.path)
+        folder_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(folder_fd)
+        finally:
+            os.close(folder_fd)
+
+    def load(self) -> SavedView | None:
+        """The saved view; None when there is no file. Raises ValueError when unusable."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+            if data.get("format") != FORMAT:
+                raise ValueError("unknown format")
+            return SavedView(
+                members=[_member(d) for d in data["members"]],
+                clients=[_client(d) for d in data["clients"]],
+                saved_at=float(data["saved_at"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # The type only: a message could quote a value, and values include PINs.
+            raise ValueError(f"malformed snapshot ({type(exc).__name__})") from None
+
+
+def _write_all(fd: int, content: bytes) -> None:
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view) :]

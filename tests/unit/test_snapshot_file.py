@@ -1,0 +1,70 @@
+"""The directory snapshot file: round trip, 0600, atomic replacement, bad files."""
+
+from __future__ import annotations
+
+import ipaddress
+import stat
+from pathlib import Path
+
+import pytest
+
+from radius_server.directory import Client, Member
+from radius_server.snapshot_file import SnapshotFile
+
+MEMBER = Member(
+    id=7,
+    email="ana@example.com",
+    pin=b"48213",
+    active=True,
+    wifi_access=False,
+    valid_from=1_700_000_000.0,
+    valid_until=None,
+    pin_changed_at=1_700_000_100.5,
+    previous_pin=b"11235",
+)
+CLIENT = Client(
+    id=3,
+    name="lobby",
+    network=ipaddress.ip_network("192.0.2.0/24"),
+    secret="s3cret-ünïcode".encode(),
+    require_message_authenticator=True,
+)
+
+
+def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    """What is saved is what loads, field for field."""
+    snapshot = SnapshotFile(tmp_path / "view.json")
+    size = snapshot.save([MEMBER], [CLIENT])
+    saved = snapshot.load()
+    assert saved is not None and size == (tmp_path / "view.json").stat().st_size
+    assert saved.members == [MEMBER] and saved.clients == [CLIENT]
+    assert saved.saved_at > 0
+
+
+def test_file_is_private_and_replaced_atomically(tmp_path: Path) -> None:
+    """0600 even over a looser older file; no temporary file left behind."""
+    path = tmp_path / "deep" / "view.json"
+    path.parent.mkdir()
+    path.write_text("old")
+    path.chmod(0o644)
+    SnapshotFile(path).save([MEMBER], [])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["view.json"]
+
+
+def test_missing_file_is_none(tmp_path: Path) -> None:
+    """No snapshot yet: None, not an error."""
+    assert SnapshotFile(tmp_path / "absent.json").load() is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"format": 99}', b'{"format": 1, "members": [{"pin": "48213"}]}', b"[]"],
+)
+def test_unusable_file_raises_without_quoting_it(tmp_path: Path, content: bytes) -> None:
+    """A damaged file is a ValueError whose message holds no value from it."""
+    path = tmp_path / "view.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"^malformed snapshot \(\w+\)$") as caught:
+        SnapshotFile(path).load()
+    assert "48213" not in str(caught.value)
