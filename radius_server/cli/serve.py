@@ -68,12 +68,13 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     # new box works at once; a database_url naming a missing file is a typo.
     ctx.require_database(may_create=not settings.database_url)
     if settings.workers > 1 and not args.worker:
-        from radius_server.server import prepare_database
         from radius_server.supervisor import run_workers
 
-        # Create and migrate here, once: workers doing it at the same time on a new
-        # SQLite file would race (one dies on "table already exists").
-        prepare_database(settings).dispose()
+        if database.sqlite_file(settings.database_url_resolved()) is not None:
+            # Create and migrate here, once: workers doing it at the same time on a new
+            # SQLite file would race (one dies on "table already exists"). PostgreSQL
+            # is migrated by 'db upgrade', and its workers may start from a snapshot.
+            _migrate_sqlite(settings)
         try:
             return run_workers(settings, settings.workers, get_logger())
         except OSError as exc:
@@ -98,6 +99,18 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     finally:
         flush_logs()
     return 0
+
+
+def _migrate_sqlite(settings: Settings) -> None:
+    from radius_server.server import check_schema
+
+    engine = database.make_engine(
+        settings.database_url_resolved(), timeout=settings.database_timeout
+    )
+    try:
+        check_schema(engine)
+    finally:
+        engine.dispose()
 
 
 def listen_failure(host: str, exc: OSError) -> str:
