@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import string
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -34,9 +35,16 @@ def parse_network(address: str) -> str:
     raise InvalidValue(f"{text} has host bits set; did you mean {loose}?")
 
 
+# Letters and digits only: the secret is typed into access points' web pages and
+# passed to tools such as radtest, where a leading "-" reads as an option and some
+# equipment refuses punctuation.
+_SECRET_ALPHABET = string.ascii_letters + string.digits
+_SECRET_LENGTH = 33  # 33 x log2(62) = 196 bits
+
+
 def generate_secret() -> str:
-    """A strong shared secret: 32 URL-safe characters (192 bits)."""
-    return secrets.token_urlsafe(24)
+    """A strong shared secret: 33 letters and digits (196 bits)."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(_SECRET_LENGTH))
 
 
 def check_secret(secret: str) -> list[str]:

@@ -124,3 +124,12 @@ def test_json_log_escapes_values_from_the_wire() -> None:
         if char != "\x7f":
             assert char not in text.rstrip("\n"), repr(char)
     assert json.loads(text)["user"] == HOSTILE
+
+
+def test_generated_secrets_are_letters_and_digits() -> None:
+    """A secret starting with "-" broke the demo's radtest line (radtest read it as an option)."""
+    from radius_server.store.clients import generate_secret
+
+    drawn = {generate_secret() for _ in range(2000)}
+    assert len(drawn) == 2000
+    assert all(len(s) == 33 and s.isascii() and s.isalnum() for s in drawn)
