@@ -10,6 +10,7 @@ of fixed bugs are added next to them (named ``regression-*``) and kept.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,13 +23,13 @@ from radius_server.eap.framing import FLAG_LENGTH, FLAG_MORE, FLAG_START, encode
 from radius_server.eap.peap import result_tlv
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
+from radius_server.protocol.attributes import eap_message_attributes
 from radius_server.protocol.client import (
     encode_access_request,
     encode_accounting_request,
     encode_request,
     encode_status_server,
 )
-from radius_server.protocol.attributes import eap_message_attributes
 from tests.fuzz import targets
 from tests.fuzz.targets import (
     FIXED_CHALLENGE,
@@ -179,10 +180,8 @@ def tls_records_seeds() -> list[bytes]:
         ctx.set_max_proto_version(version)
         conn = SSL.Connection(ctx, None)
         conn.set_connect_state()
-        try:
+        with contextlib.suppress(SSL.WantReadError):
             conn.do_handshake()
-        except SSL.WantReadError:
-            pass
         hello = conn.bio_read(65536)
         seeds += [join_chunks([hello]), join_chunks([hello[:40], hello[40:]])]
     return seeds
@@ -230,7 +229,7 @@ def peap_phase2_seeds() -> list[bytes]:
         bytes((EapType.MSCHAPV2, 3)),
         tlv,
     ]
-    return [join_chunks(steps), join_chunks(steps[1:3] + [bytes((EapType.NAK, 26))])]
+    return [join_chunks(steps), join_chunks([*steps[1:3], bytes((EapType.NAK, 26))])]
 
 
 def mschapv2_seeds() -> list[bytes]:
@@ -254,8 +253,25 @@ SEEDS = {
 }
 
 
+# Reproducers kept by name: bugs found by fuzzing, or known bugs being fixed (issue 10).
+REGRESSIONS = {
+    "engine": {
+        # A reply that would exceed 4096 octets with the request's Proxy-States
+        # (tolerated by world.known_bug until the fix is merged).
+        "issue10-proxy-state-overflow": bytes((2, targets.PAP_GUESS, targets.FILL))
+        + bytes(16)
+        + b"11111"
+        + bytes((c.PROXY_STATE, 1, 0)),
+        # An empty User-Name (dropped as malformed; to be rejected instead).
+        "issue10-empty-user-name": bytes((2, targets.PAP_RIGHT, NO_USER_NAME))
+        + bytes(16)
+        + bytes((c.USER_NAME, 0)),
+    },
+}
+
+
 def main() -> None:
-    """Rewrite the generated seeds (``seed-*``); keep regression reproducers."""
+    """Rewrite the generated seeds (``seed-*``) and the named reproducers (``regression-*``)."""
     for name, build in SEEDS.items():
         directory = CORPUS / name
         directory.mkdir(parents=True, exist_ok=True)
@@ -263,6 +279,8 @@ def main() -> None:
             old.unlink()
         for data in build():
             (directory / f"seed-{targets.digest(data)}").write_bytes(data)
+        for label, data in REGRESSIONS.get(name, {}).items():
+            (directory / f"regression-{label}").write_bytes(data)
         print(f"{name}: {len(list(directory.iterdir()))} files")
 
 

@@ -365,10 +365,7 @@ def _run_phase2(
     for message in chunks(data):
         _pin_inner(phase2._inner)
         try:
-            if message:
-                step = phase2.on_data(before(message), verify, 1)
-            else:
-                step = phase2.on_empty(1)
+            step = phase2.on_data(before(message), verify, 1) if message else phase2.on_empty(1)
         except Phase2Error:
             return
         verify.allows(step)
