@@ -143,6 +143,9 @@ NO_MESSAGE_AUTHENTICATOR = 0x01
 NO_USER_NAME = 0x02
 STATUS_SERVER = 0x04
 FILL = 0x40  # repeat the input's attributes until the packet is full (size limits)
+STATION = 0x80  # add a Calling-Station-Id made from the authenticator (a burst varies it)
+# Requests in mode 3's burst: past the EAP table (8) and a guessing budget (10).
+FLOOD = 16
 # Bits 4-5 pick the User-Name among USERS.
 
 
@@ -172,6 +175,8 @@ def build_request(data: bytes) -> bytes:
             user, digits, authenticator, authenticator[::-1]
         )
         attrs = [a for a in attrs if a[0] != c.USER_NAME or not flags & NO_USER_NAME]
+    if flags & STATION:
+        attrs.append((c.CALLING_STATION_ID, f"02-00-00-00-00-{authenticator[0]:02X}".encode()))
     extra = tlv_attributes(reader.rest())
     attrs += extra * (c.MAX_PACKET_LENGTH // 2 if flags & FILL and extra else 1)
     attrs = _fitting(attrs)
@@ -230,6 +235,12 @@ def engine(data: bytes) -> None:
         if mode == 3:
             # The same datagram again: answered from the cache, no second decision.
             target.auth(packet)
+            # Then a burst of the same request under fresh authenticators: repeated
+            # guesses (guessing protection) and EAP starts (the session table's bounds).
+            for burst in range(1, FLOOD):
+                varied = bytearray(data.ljust(19, b"\x00"))
+                varied[3] ^= burst
+                target.auth(build_request(bytes(varied)))
 
 
 # -- whole EAP conversations, with one step tampered with --------------------------------

@@ -1,8 +1,9 @@
 """The fuzzing harness in the test suite: corpus replay, the oracles, and a short atheris run.
 
-The short run gives every target a share of about a minute in total (set
-``RADIUS_FUZZ_SECONDS`` for more); bench/fuzz_long.py runs them for longer and
-reports the rates. A failure prints the reproducer and the command to replay it.
+The short run shares 36 seconds of fuzzing among the targets (about a minute
+with each child's start-up; set ``RADIUS_FUZZ_SECONDS`` for more);
+bench/fuzz_long.py runs them for longer and reports the rates. A failure
+prints the reproducer and the command to replay it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.fuzz import targets
 from tests.fuzz.runner import CORPUS, run_target
 from tests.fuzz.world import World
 
-TOTAL_SECONDS = float(os.environ.get("RADIUS_FUZZ_SECONDS", "60"))
+TOTAL_SECONDS = float(os.environ.get("RADIUS_FUZZ_SECONDS", "36"))
 
 
 def _corpus(target: str) -> list[Path]:
