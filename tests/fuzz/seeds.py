@@ -65,6 +65,7 @@ def _signed_packets() -> list[bytes]:
             method=method,  # type: ignore[arg-type]
             attributes=station,
             authenticator=AUTHENTICATOR,
+            chap_id=9,
         ).packet
         for method in ("pap", "chap")
         for pin in (PIN, b"11111")
