@@ -4,8 +4,10 @@
 
 Seeds are what the fuzzer starts mutating from: the RFC examples, our own test
 client's packets signed with the fuzz world's secret, phase-2 messages with
-correct proofs for the pinned challenges, and a real ClientHello. Reproducers
-of fixed bugs are added next to them (named ``regression-*``) and kept.
+correct proofs for the pinned challenges, and a real ClientHello. Named
+reproducers (``regression-*``, below) and the inputs a long run found that add
+coverage (``cov-*``, merged with libFuzzer's ``-merge=1``, see bench/README.md)
+sit next to them; only ``seed-*`` files are rewritten.
 """
 
 from __future__ import annotations
