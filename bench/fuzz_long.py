@@ -6,15 +6,16 @@ Usage::
 
 Prints, per target: inputs executed, executions per second, crashes (with the
 reproducer and the replay command), new corpus units found and peak RSS. New
-inputs go to a scratch directory (``--keep`` to keep them, e.g. to merge the
-interesting ones into tests/fuzz/corpus with libFuzzer's ``-merge=1``). Exits 1
-when any target crashed.
+inputs go to a scratch directory, removed at the end unless a target crashed
+(``--keep DIR`` to keep them, e.g. to merge the interesting ones into
+tests/fuzz/corpus with libFuzzer's ``-merge=1``). Exits 1 when any target crashed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -79,7 +80,12 @@ def main() -> int:
         )
     else:
         print(f"total: {total} inputs, {sum(run.crashed for run in runs)} crashes")
-    return 1 if any(run.crashed for run in runs) else 0
+    crashed = any(run.crashed for run in runs)
+    if args.keep is None and not crashed:
+        shutil.rmtree(workdir, ignore_errors=True)
+    elif not args.json:
+        print(f"kept: {workdir}")
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":

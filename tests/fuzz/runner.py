@@ -8,6 +8,7 @@ corpus is only read.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -87,6 +88,7 @@ def run_target(
         # libFuzzer stops itself; the margin covers start-up (certificates) and a slow box.
         timeout=seconds + 120,
         check=False,
+        env={**os.environ, "RADIUS_FUZZ_WORKDIR": str(workdir)},
     )
     output = proc.stdout + proc.stderr
     stats = {key: int(value) for key, value in _STAT.findall(output)}

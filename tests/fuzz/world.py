@@ -63,8 +63,14 @@ class InvariantError(AssertionError):
 @cache
 def certificates() -> GeneratedFiles:
     """One CA and server certificate per process (RSA key generation is slow)."""
-    directory = Path(tempfile.mkdtemp(prefix="radius-fuzz-certs-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    # libFuzzer ends the process without running atexit: the runner names a directory
+    # it cleans up itself (RADIUS_FUZZ_WORKDIR); a manual run gets a temporary one.
+    workdir = os.environ.get("RADIUS_FUZZ_WORKDIR")
+    if workdir:
+        directory = Path(tempfile.mkdtemp(prefix="certs-", dir=workdir))
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="radius-fuzz-certs-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     return generate(directory, "radius.fuzz.lan", "Fuzz", dt.datetime.now(dt.UTC))
 
 
