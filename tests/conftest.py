@@ -2,7 +2,7 @@
 
 Rule: a test that needs PostgreSQL or a Debian tool skips with a reason on a
 developer's machine, but under ``CI=true`` the same condition FAILS, so CI can
-never pass by skipping.
+never pass by skipping. The hooks below enforce it for every kind of skip.
 """
 
 from __future__ import annotations
@@ -23,6 +23,37 @@ PG_ADMIN_URL = os.environ.get(
     "RADIUS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _skip_reason(longrepr: object) -> str:
+    # A skip's longrepr is (file, line, "Skipped: reason"); anything else, as text.
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI=true any skip fails: skip/skipif markers, pytest.skip, importorskip.
+
+    The rule must not depend on each test calling ``skip_or_fail``. An expected
+    failure (xfail) is not a skip and is left alone.
+    """
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"CI=true and the test was skipped: {_skip_reason(report.longrepr)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """The same rule for a whole module skipped while collecting (module-level skip)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"CI=true and the module was skipped: {_skip_reason(report.longrepr)}"
 
 
 def skip_or_fail(reason: str) -> None:

@@ -12,15 +12,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import console_script, ensure_database
 
-# A few of the server's 20 ms log batches (logging.BufferedLogger).
-LOG_SETTLE_SECONDS = 0.1
+# How often to look for new log lines (the server flushes its log every 20 ms).
+POLL_SECONDS = 0.02
 
 
 class ServerProcess:
@@ -59,42 +59,67 @@ class ServerProcess:
             self.stop()
             raise RuntimeError("server did not start:\n" + "".join(self.raw_lines[-40:]))
 
-    def find(self, event: str, **fields: Any) -> list[dict[str, Any]]:
-        """Log events named ``event`` whose fields match.
+    def mark(self) -> int:
+        """A position in the log: pass it as ``since`` to see only what is logged after it."""
+        with self._lock:
+            return len(self.events)
 
-        The server writes its log in batches every 20 ms: wait a few batches so
-        the lines of requests already answered have arrived.
+    def find(
+        self,
+        event: str,
+        *,
+        at_least: int = 1,
+        since: int = 0,
+        timeout: float = 5.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        **fields: Any,
+    ) -> list[dict[str, Any]]:
+        """Log events named ``event`` whose fields match, once ``at_least`` of them are there.
+
+        The server writes its log in batches, so lines arrive a little after the
+        answers: poll until enough have arrived or ``timeout`` passes, then
+        return what there is (possibly fewer; the caller asserts). Lines come in
+        the order things happened, so to check that something was logged exactly
+        once, first wait for a line logged after it.
         """
-        time.sleep(LOG_SETTLE_SECONDS)
-        return self._matching(event, fields)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self._matching(event, fields, since, where)
+            if len(found) >= at_least or time.monotonic() >= deadline:
+                return found
+            time.sleep(POLL_SECONDS)
 
-    def _matching(self, event: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
+    def _matching(
+        self,
+        event: str,
+        fields: dict[str, Any],
+        since: int = 0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         with self._lock:
             return [
                 e
-                for e in self.events
-                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
+                for e in self.events[since:]
+                if e.get("event") == event
+                and all(e.get(k) == v for k, v in fields.items())
+                and (where is None or where(e))
             ]
 
-    def wait_for(self, event: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
-        """Wait until a matching event is logged; return it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self._matching(event, fields)
-            if found:
-                return found[-1]
-            time.sleep(0.02)
-        raise AssertionError(f"no {event} {fields} in log:\n" + "".join(self.raw_lines[-30:]))
+    def wait_for(
+        self, event: str, timeout: float = 5.0, since: int = 0, **fields: Any
+    ) -> dict[str, Any]:
+        """Wait until a matching event is logged; return the latest."""
+        found = self.find(event, timeout=timeout, since=since, **fields)
+        if not found:
+            raise AssertionError(f"no {event} {fields} in log:\n" + "".join(self.raw_lines[-30:]))
+        return found[-1]
 
     def wait_for_all(self, event: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """Wait until ``count`` matching events were logged (e.g. one per worker)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self._matching(event, {})
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"fewer than {count} {event} in log:\n" + self.output()[-3000:])
+        found = self.find(event, at_least=count, timeout=timeout)
+        if len(found) < count:
+            raise AssertionError(f"fewer than {count} {event} in log:\n" + self.output()[-3000:])
+        return found
 
     def output(self) -> str:
         """Everything the server printed so far."""

@@ -3,7 +3,8 @@
 PEAPv0/EAP-MSCHAPv2 and EAP-TTLS (PAP, MS-CHAPv2, EAP-MSCHAPv2), each over
 TLS 1.2 and TLS 1.3, with small fragments both ways (500 octets from the
 client, 500 from the server). Also plain MS-CHAPv2 from our own test client,
-and the certificate checks at start-up. One server serves the whole module.
+and the certificate checks at start-up. One server (SQLite) serves the module; the core
+methods also run against a second one on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import secrets
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,13 @@ from radius_server.protocol import mschap
 from radius_server.protocol.client import encode_access_request, verify_reply
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.protocol.salt import salt_decrypt
-from tests.conftest import Cli, console_script, require_tool
+from tests.conftest import (
+    Cli,
+    console_script,
+    create_pg_database,
+    drop_pg_database,
+    require_tool,
+)
 from tests.integration.server_process import ServerProcess, running_server, server_env
 
 pytestmark = pytest.mark.tools
@@ -105,14 +113,15 @@ class Eap:
         )
 
 
-@pytest.fixture(scope="module")
-def eap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Eap]:
-    """A server with a generated certificate, one NAS and three members."""
+@contextmanager
+def _eap_site(url: str, work: Path, *, upgrade: bool = False) -> Iterator[Eap]:
+    """A server on ``url`` with a generated certificate, one NAS and three members."""
     require_tool("eapol_test")
-    work = tmp_path_factory.mktemp("eap")
-    url = f"sqlite:///{work / 'radius.db'}"
     cli = Cli(url, work)
     data_dir = work / "data"
+    if upgrade:
+        # SQLite migrates itself; PostgreSQL is upgraded by the operator (README).
+        assert cli("db", "upgrade").code == 0
     assert cli("nas", "add", "lo", "--address", "127.0.0.1", "--secret", SECRET).code == 0
     assert cli("customer", "add", MEMBER, "--pin", MEMBER_PIN).code == 0
     assert cli("customer", "add", DISABLED, "--pin", DISABLED_PIN, "--disabled").code == 0
@@ -123,6 +132,25 @@ def eap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Eap]:
     with running_server(url, data_dir, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
         server.wait_for("eap_enabled")
         yield Eap(server, data_dir / "certs" / "ca.pem", work)
+
+
+@pytest.fixture(scope="module")
+def eap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Eap]:
+    """The module's server, on SQLite."""
+    work = tmp_path_factory.mktemp("eap")
+    with _eap_site(f"sqlite:///{work / 'radius.db'}", work) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def eap_postgresql(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Eap]:
+    """The same site on the real PostgreSQL (production), for the core methods."""
+    url = create_pg_database(pg_server)
+    try:
+        with _eap_site(url, tmp_path_factory.mktemp("eap-pg"), upgrade=True) as site:
+            yield site
+    finally:
+        drop_pg_database(pg_server, url)
 
 
 def _accept_line(server: ServerProcess, method: str) -> dict:
@@ -137,14 +165,30 @@ def test_member_signs_in_with_mppe_keys(eap: Eap, method: str, tls13: bool) -> N
     assert "MPPE keys OK: 1  mismatch: 0" in result.stdout
     assert "SUCCESS" in result.stdout
     version = "TLSv1.3" if tls13 else "TLSv1.2"
-    lines = [
-        e
-        for e in eap.server.find("access", outcome="accept", method=method, user=MEMBER)
-        if version in e.get("detail", "")
-    ]
+    lines = eap.server.find(
+        "access",
+        outcome="accept",
+        method=method,
+        user=MEMBER,
+        where=lambda e: version in e.get("detail", ""),
+    )
     # The outer identity was "anonymous"; the decision and the log use the email.
     assert lines, eap.server.output()[-3000:]
     assert "outer=anonymous" in lines[-1]["detail"]
+
+
+@pytest.mark.parametrize("method", ["peap-mschapv2", "ttls-pap"])
+def test_core_methods_on_postgresql(eap_postgresql: Eap, method: str) -> None:
+    """PEAP and TTLS end to end on PostgreSQL: the member signs in, a wrong PIN fails."""
+    result = eap_postgresql.run(method, True, MEMBER, MEMBER_PIN)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "MPPE keys OK: 1  mismatch: 0" in result.stdout
+    _accept_line(eap_postgresql.server, method)
+    wrong = eap_postgresql.run(method, True, GUESSED, "99999")
+    assert wrong.returncode != 0
+    eap_postgresql.server.wait_for(
+        "access", outcome="reject", reason="wrong_pin", method=method, user=GUESSED
+    )
 
 
 @pytest.mark.parametrize("method", ["peap-mschapv2", "ttls-pap", "ttls-eap-mschapv2"])

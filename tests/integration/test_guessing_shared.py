@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from radius_server.protocol import codes as c
@@ -42,7 +41,8 @@ def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
             c.Code.ACCESS_REJECT
         )
         a.wait_for("lockout_started", scope="user")
-        time.sleep(1.0)  # B follows A's events within a second
+        # B follows A's events through the database (within a second when idle).
+        b.wait_for("lockout_started", scope="user", source="peer")
         assert _ask(b.auth_port, "ana@example.com", pin, "02-00-00-00-02-01") == (
             c.Code.ACCESS_REJECT
         )
@@ -54,12 +54,12 @@ def test_two_instances_share_one_budget(pg_url: str, tmp_path: Path) -> None:
         listed = cli("--json", "lockout", "list")
         assert listed.code == 0 and "ana@example.com" in listed.out
         assert cli("lockout", "clear", "ana@example.com").code == 0
-        time.sleep(1.0)
+        for server in (a, b):
+            server.wait_for("lockout_cleared", user="ana@example.com", source="admin")
         for server in (a, b):
             assert _ask(server.auth_port, "ana@example.com", pin, "02-00-00-00-03-01") == (
                 c.Code.ACCESS_ACCEPT
             )
-        b.wait_for("lockout_cleared", user="ana@example.com")
     assert pin not in a.output() + b.output()
     assert "throttle_key_mismatch" not in a.output() + b.output()
     ids = [s.wait_for("server_started")["throttle_key_id"] for s in (a, b)]
