@@ -260,16 +260,16 @@ SEEDS = {
 }
 
 
-# Reproducers kept by name: bugs found by fuzzing, or known bugs being fixed (issue 10).
+# Reproducers kept by name: bugs found by fuzzing or reported (issue 10), now fixed.
 REGRESSIONS = {
     "engine": {
-        # A reply that would exceed 4096 octets with the request's Proxy-States
-        # (tolerated by world.known_bug until the fix is merged).
+        # A reply that would exceed 4096 octets with the request's Proxy-States:
+        # once an internal_error, now a reject without Reply-Message or reply_too_large.
         "issue10-proxy-state-overflow": bytes((2, targets.PAP_GUESS, targets.FILL))
         + bytes(16)
         + b"11111"
         + bytes((c.PROXY_STATE, 1, 0)),
-        # An empty User-Name (dropped as malformed; to be rejected instead).
+        # An empty User-Name: once dropped as malformed, now a signed reject (no_user_name).
         "issue10-empty-user-name": bytes((2, targets.PAP_RIGHT, NO_USER_NAME))
         + bytes(16)
         + bytes((c.USER_NAME, 0)),
