@@ -17,7 +17,7 @@ from radius_server.config import ENV_PREFIX, Settings
 from radius_server.store import database
 from radius_server.store.clients import ClientRepository
 from radius_server.store.customers import CustomerRepository
-from radius_server.store.errors import DatabaseMissing, SchemaNotReady
+from radius_server.store.errors import DatabaseMissing
 from radius_server.validation import MAX_ACTOR, clean_label
 
 
@@ -91,13 +91,7 @@ class AppContext:
         works at once; PostgreSQL is shared by several servers, so its schema
         moves only on an explicit ``radius-server db upgrade``.
         """
-        if not database.is_up_to_date(self.engine):
-            if self.engine.dialect.name == "sqlite":
-                database.upgrade(self.engine)
-            else:
-                raise SchemaNotReady(
-                    "the database schema is not up to date: run 'radius-server db upgrade'"
-                )
+        database.check_schema(self.engine)
         return database.make_session_factory(self.engine)
 
     @cached_property

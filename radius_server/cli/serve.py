@@ -102,13 +102,11 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
 
 
 def _migrate_sqlite(settings: Settings) -> None:
-    from radius_server.server import check_schema
-
     engine = database.make_engine(
         settings.database_url_resolved(), timeout=settings.database_timeout
     )
     try:
-        check_schema(engine)
+        database.check_schema(engine)
     finally:
         engine.dispose()
 

@@ -124,3 +124,16 @@ def test_json_log_escapes_values_from_the_wire() -> None:
         if char != "\x7f":
             assert char not in text.rstrip("\n"), repr(char)
     assert json.loads(text)["user"] == HOSTILE
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        *[("yes", True), (" TRUE ", True), ("1", True), ("on", True), ("y", True)],
+        *[("No", False), ("false", False), ("0", False), ("off", False), ("n", False)],
+        *[("perhaps", None), ("", None), ("required", None)],
+    ],
+)
+def test_one_yes_no_reading_for_settings_arguments_and_csv(text: str, expected: object) -> None:
+    """Settings, command line options and CSV cells read yes/no through this one parser."""
+    assert validation.parse_yes_no(text) is expected
