@@ -139,7 +139,7 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         problems.append(f"database unreachable: {type(exc).__name__}: {reason}")
     clients = []
     if not problems:
-        clients = ctx.clients.find()
+        clients = ctx.admin.clients.find()
         if not clients:
             problems.append("no RADIUS clients: add one with 'radius-server nas add'")
         for client in clients:
