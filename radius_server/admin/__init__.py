@@ -19,16 +19,11 @@ from radius_server.admin.clients import ClientAdmin
 from radius_server.admin.customers import CustomerAdmin
 from radius_server.admin.guessing import GuessingAdmin
 from radius_server.admin.reminders import ReminderAdmin
+from radius_server.admin.schema import open_sessions
 from radius_server.admin.templates import TemplateAdmin
 from radius_server.config import Settings
 from radius_server.guard import throttle_settings
 from radius_server.store import database
-
-
-def open_sessions(engine: Engine) -> sessionmaker[Session]:
-    """Sessions on ``engine`` once its schema is current (database.check_schema)."""
-    database.check_schema(engine)
-    return database.make_session_factory(engine)
 
 
 class Admin:

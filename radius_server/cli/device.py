@@ -11,11 +11,10 @@ signed in itself (known_device_days after its last sign-in).
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json, print_table
+from radius_server.cli.output import print_json, print_table, utc_seconds
 
 
 def register(subparsers: Any) -> None:
@@ -35,10 +34,6 @@ def register(subparsers: Any) -> None:
     remove.set_defaults(handler=cmd_remove)
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """device add EMAIL MAC."""
     user, device = ctx.admin.guessing.add_device(args.email, args.mac)
@@ -55,8 +50,8 @@ def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
         {
             "email": known.email,
             "device": known.device,
-            "last_seen": _iso(known.last_seen),
-            "until": _iso(known.until),
+            "last_seen": utc_seconds(known.last_seen),
+            "until": utc_seconds(known.until),
         }
         for known in ctx.admin.guessing.devices(args.email)
     ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json, print_table
+from radius_server.cli.output import print_json, print_table, utc_seconds
 
 
 def register(subparsers: Any) -> None:
@@ -21,15 +20,12 @@ def register(subparsers: Any) -> None:
     clear.set_defaults(handler=cmd_clear)
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
 def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     """lockout list."""
     report = ctx.admin.guessing.lockouts()
     rows = [
-        {"scope": lock.scope, "key": lock.key, "until": _iso(lock.until)} for lock in report.locks
+        {"scope": lock.scope, "key": lock.key, "until": utc_seconds(lock.until)}
+        for lock in report.locks
     ]
     failures = [
         {"user": f.user, "failures": f.failures, "budget": f.budget}
