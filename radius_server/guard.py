@@ -8,7 +8,6 @@ batches and applies other instances' events, in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import socket
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from radius_server.bounded import BoundedCalls
+from radius_server.bounded import BoundedCalls, repeat_until_stopped
 from radius_server.config import Settings
 from radius_server.feed_cursor import FeedCursor
 from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
@@ -274,10 +273,7 @@ class Guard:
 
     async def run(self, interval: float) -> None:
         """Share events every ``interval`` seconds until stop()."""
-        while not self._stopping.is_set():
-            await self.exchange_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+        await repeat_until_stopped(self.exchange_once, self._stopping, interval)
         await self.exchange_once()  # flush what is queued before exiting
 
     def stop(self) -> None:
