@@ -34,14 +34,20 @@ def register(subparsers: Any) -> None:
     remove.set_defaults(handler=cmd_remove)
 
 
+def _done(ctx: AppContext, key: str, user: str, device: str, text: str) -> int:
+    """Say what was done: ``{key: {email, device}}`` in JSON, else ``text``."""
+    if ctx.json_output:
+        print_json({key: {"email": user, "device": device}})
+    else:
+        print(text)
+    return 0
+
+
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """device add EMAIL MAC."""
     user, device = ctx.admin.guessing.add_device(args.email, args.mac)
-    if ctx.json_output:
-        print_json({"added": {"email": user, "device": device}})
-    else:
-        print(f"{device} is now a known device of {user} (on every server within a second)")
-    return 0
+    said = f"{device} is now a known device of {user} (on every server within a second)"
+    return _done(ctx, "added", user, device, said)
 
 
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
@@ -70,8 +76,4 @@ def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
     """device remove EMAIL MAC."""
     user, device = ctx.admin.guessing.remove_device(args.email, args.mac)
-    if ctx.json_output:
-        print_json({"removed": {"email": user, "device": device}})
-    else:
-        print(f"{device} is no longer a known device of {user}")
-    return 0
+    return _done(ctx, "removed", user, device, f"{device} is no longer a known device of {user}")

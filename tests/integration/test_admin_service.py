@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.admin import Admin
@@ -20,7 +19,6 @@ from radius_server.admin import guessing as guessing_module
 from radius_server.admin.clients import NewClient
 from radius_server.admin.customers import CustomerUpdate, NewCustomer
 from radius_server.config import Settings
-from radius_server.store import database
 from radius_server.store.errors import InvalidValue, NotFound
 from radius_server.store.models import AuditEvent, ThrottleEventRow
 from radius_server.store.throttle_log import ThrottleLog
@@ -30,19 +28,9 @@ ACTOR = "web:alice"
 
 
 @pytest.fixture
-def engine(clean_db_url: str) -> Iterator[Engine]:
-    """An engine on an emptied, migrated database (both back ends)."""
-    eng = database.make_engine(clean_db_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    """Session factory on the migrated database."""
-    return database.make_session_factory(engine)
+def sessions(clean_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions on an emptied, migrated database (both back ends)."""
+    return clean_sessions
 
 
 @pytest.fixture
