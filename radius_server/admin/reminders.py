@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.config import ConfigError, Settings
+from radius_server.mail.message import build_message, mailbox
 from radius_server.mail.reminders import (
     compose,
     preview_text,
@@ -19,8 +20,9 @@ from radius_server.mail.reminders import (
     send_all,
 )
 from radius_server.mail.sender import Delivery, SmtpConfig, SmtpSender
-from radius_server.mail.template import Template
+from radius_server.mail.template import Rendered, Template
 from radius_server.store.customers import CustomerRepository
+from radius_server.store.errors import InvalidValue
 from radius_server.store.records import CustomerRecord
 from radius_server.store.templates import TemplateRepository, record_reminder
 
@@ -52,6 +54,17 @@ class ReminderPlan:
         return len(self.recipients) > 1
 
 
+def check_message(config: SmtpConfig, space_name: str) -> Rendered:
+    """A test message that names the settings in use (never the password) and no PIN."""
+    text = (
+        f"This is a test message from the {space_name} RADIUS server.\n\n"
+        f"It was sent through {config.describe()}\n"
+        f"from {config.sender}.\n\n"
+        "If you can read it, PIN reminders can be sent with these settings.\n"
+    )
+    return Rendered(subject=f"Test message from {space_name}", text=text, html=None)
+
+
 class ReminderAdmin:
     """Reminder operations acting as ``actor``."""
 
@@ -74,6 +87,24 @@ class ReminderAdmin:
             )
             warning = f"{exc}; this dry run shows {PLACEHOLDER_SENDER} instead"
             return SmtpChoice(SmtpConfig.from_settings(usable), warning)
+
+    def send_test(self, address: str) -> tuple[SmtpConfig, Delivery]:
+        """Check the SMTP settings with a real message to ``address`` (no PIN in it).
+
+        Raises ConfigError (SMTP settings) first, then InvalidValue (the address).
+        """
+        config = SmtpConfig.from_settings(self.settings)
+        try:
+            recipient = mailbox(address)
+        except ValueError as exc:
+            raise InvalidValue(str(exc)) from None
+        message = build_message(
+            check_message(config, self.settings.space_name),
+            sender=config.sender,
+            recipient=recipient,
+        )
+        with SmtpSender(config) as sender:
+            return config, sender.send(message)
 
     def plan(
         self,

@@ -18,7 +18,7 @@ from radius_server.admin import Admin
 from radius_server.admin import guessing as guessing_module
 from radius_server.admin.clients import NewClient
 from radius_server.admin.customers import CustomerUpdate, NewCustomer
-from radius_server.config import Settings
+from radius_server.config import ConfigError, Settings
 from radius_server.store.errors import InvalidValue, NotFound
 from radius_server.store.models import AuditEvent, ThrottleEventRow
 from radius_server.store.throttle_log import ThrottleLog
@@ -192,3 +192,16 @@ def test_open_migrates_a_new_sqlite_database(tmp_path: Path) -> None:
         assert admin.clients.find() == []
     finally:
         admin.close()
+
+
+def test_mail_test_refuses_missing_settings_then_a_bad_address(
+    admin: Admin, clean_db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """The SMTP settings are checked first (ConfigError), then the address (InvalidValue)."""
+    with pytest.raises(ConfigError):
+        admin.reminders.send_test("someone@example.com")
+    configured = Settings(
+        database_url=clean_db_url, smtp_host="127.0.0.1", smtp_sender_address="desk@example.com"
+    )
+    with pytest.raises(InvalidValue, match="not an email address"):
+        Admin(configured, sessions, ACTOR).reminders.send_test("nobody")
