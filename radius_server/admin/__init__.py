@@ -24,15 +24,26 @@ from radius_server.admin.templates import TemplateAdmin
 from radius_server.config import Settings
 from radius_server.guard import throttle_settings
 from radius_server.store import database
+from radius_server.validation import MAX_ACTOR, clean_label
 
 
 class Admin:
     """The admin operations, grouped, acting as ``actor`` on one database."""
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], actor: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        actor: str,
+        *,
+        engine: Engine | None = None,
+    ) -> None:
+        """``engine``: one this Admin owns and ``close`` disposes (see :meth:`open`)."""
         self.settings = settings
         self.sessions = sessions
-        self.actor = actor
+        # Storable whoever the caller is (a web user name may hold anything).
+        self.actor = clean_label(actor, MAX_ACTOR)
+        self._engine = engine
 
     @classmethod
     def open(cls, settings: Settings, actor: str) -> Admin:
@@ -41,14 +52,10 @@ class Admin:
             settings.database_url_resolved(), timeout=settings.database_timeout
         )
         try:
-            admin = cls(settings, open_sessions(engine), actor)
+            return cls(settings, open_sessions(engine), actor, engine=engine)
         except BaseException:
             engine.dispose()
             raise
-        admin._engine = engine
-        return admin
-
-    _engine: Engine | None = None
 
     def close(self) -> None:
         """Release the database connections of an Admin made by :meth:`open`."""

@@ -205,3 +205,14 @@ def test_mail_test_refuses_missing_settings_then_a_bad_address(
     )
     with pytest.raises(InvalidValue, match="not an email address"):
         Admin(configured, sessions, ACTOR).reminders.send_test("nobody")
+
+
+def test_an_actor_from_another_caller_is_stored_escaped_and_cut(
+    clean_db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """A web user name with a control character cannot reach a terminal through history."""
+    admin = Admin(Settings(database_url=clean_db_url), sessions, "web:eve\x1b[2J" + "x" * 500)
+    admin.customers.add(NewCustomer("ana@example.com"))
+    actor = admin.customers.history(1)[0].actor
+    assert actor.startswith("web:eve\\x1b[2J")
+    assert len(actor) == 200
