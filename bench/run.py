@@ -147,10 +147,10 @@ def write_customers(path: Path, count: int, seed: int = 42) -> list[Credential]:
     Importing both makes the server remember each member's previous PIN, so the
     mix's wrong PINs are stale ones, as from a phone still holding the old PIN.
     """
-    from radius_server.pins import DRAWABLE
+    from radius_server.pins import drawable
 
     rng = random.Random(seed)
-    drawn = rng.sample(DRAWABLE, 2 * count)
+    drawn = rng.sample(drawable(), 2 * count)
     members = [
         Credential(f"member{i:05d}@{EMAIL_DOMAIN}", drawn[2 * i], stale=drawn[2 * i + 1])
         for i in range(count)

@@ -11,7 +11,8 @@ calls fail fast instead of queueing behind it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -52,6 +53,20 @@ class BoundedCalls:
         Call after the last ``run`` returned: a call still queued would be cancelled.
         """
         self._executor.shutdown(wait=False)
+
+
+async def repeat_until_stopped(
+    step: Callable[[], Awaitable[None]], stop: asyncio.Event, interval: float
+) -> None:
+    """Await ``step()``, then wait ``interval`` seconds or until ``stop`` is set; repeat.
+
+    The skeleton of every background loop: a stop request ends the wait at once,
+    so shutting down never waits out an interval.
+    """
+    while not stop.is_set():
+        await step()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
 def describe_error(error: BaseException) -> str:

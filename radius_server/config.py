@@ -19,6 +19,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from radius_server.validation import parse_yes_no
 from radius_server.validity import DEFAULT_ZONE, load_zone
 
 ENV_PREFIX = "RADIUS_"
@@ -190,12 +191,10 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         if kind is bool:
             if isinstance(value, bool):
                 return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
+            answer = parse_yes_no(str(value))
+            if answer is None:
+                raise ValueError
+            return answer
         if kind is int:
             if isinstance(value, (bool, float)):
                 raise ValueError

@@ -8,15 +8,15 @@ batches and applies other instances' events, in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from radius_server.bounded import BoundedCalls
+from radius_server.bounded import BoundedCalls, repeat_until_stopped
 from radius_server.config import Settings
 from radius_server.feed_cursor import FeedCursor
 from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
@@ -63,6 +63,32 @@ def throttle_settings(settings: Settings) -> ThrottleSettings:
 def instance_name() -> str:
     """Identifies this server process among instances sharing the database."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def replay_shared(
+    throttle: Throttle,
+    store: ThrottleLog,
+    now: float,
+    on_event: Callable[[ThrottleEvent], None] | None = None,
+) -> int:
+    """Load the shared history still relevant at ``now`` into ``throttle``; return the position.
+
+    The one replay: a starting server (Guard.load) and the admin layer (lockouts,
+    devices) see the same state. Blocking: call in a thread from asyncio.
+    """
+    s = throttle.settings
+    longest = max(
+        s.user_window, s.device_window, s.station_window, s.location_window, s.global_window
+    )
+    position = store.position()
+    history = store.history(now - longest, now - s.known_device_days * DAY)
+    if on_event is not None:
+        for event in history:
+            on_event(event)
+    throttle.load(history)
+    # Locks already over by now are not news.
+    throttle.expire(now)
+    return position
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -174,19 +200,7 @@ class Guard:
         """Replay shared history at start-up (blocking; call in a thread)."""
         if self.store is None:
             return
-        now = time.time()
-        s = self.settings
-        longest = max(
-            s.user_window, s.device_window, s.station_window, s.location_window, s.global_window
-        )
-        position = self.store.position()
-        history = self.store.history(now - longest, now - s.known_device_days * DAY)
-        for event in history:
-            self._check_key(event)
-        self.throttle.load(history)
-        self.cursor.reset(position)
-        # Locks already over by now are not news.
-        self.throttle.expire(now)
+        self.cursor.reset(replay_shared(self.throttle, self.store, time.time(), self._check_key))
 
     def _exchange(self) -> tuple[list[int], list[tuple[int, ThrottleEvent]]]:
         """Write our events, read everyone else's (blocking; runs in a thread)."""
@@ -259,10 +273,7 @@ class Guard:
 
     async def run(self, interval: float) -> None:
         """Share events every ``interval`` seconds until stop()."""
-        while not self._stopping.is_set():
-            await self.exchange_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+        await repeat_until_stopped(self.exchange_once, self._stopping, interval)
         await self.exchange_once()  # flush what is queued before exiting
 
     def stop(self) -> None:

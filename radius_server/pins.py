@@ -67,13 +67,6 @@ def drawable() -> tuple[str, ...]:
     return _build_drawable()
 
 
-def __getattr__(name: str) -> tuple[str, ...]:
-    # ``pins.DRAWABLE`` stays available without building it when the module loads.
-    if name == "DRAWABLE":
-        return drawable()
-    raise AttributeError(name)
-
-
 @dataclass(frozen=True, slots=True)
 class Fullness:
     """How much of the drawable PIN space is taken."""

@@ -17,6 +17,7 @@ from radius_server.guard import Guard, instance_name, throttle_settings
 from radius_server.logging import flush_logs
 from radius_server.snapshot_file import SnapshotFile
 from radius_server.store import database
+from radius_server.store.database import check_schema
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.throttle_log import ThrottleLog
@@ -27,16 +28,6 @@ from radius_server.transport import open_endpoint
 
 class StartupRefused(Exception):
     """Neither the database nor a snapshot gave a directory: serving would reject everyone."""
-
-
-def check_schema(engine: Any) -> None:
-    """SQLite migrates itself; PostgreSQL must be upgraded (``SchemaNotReady``)."""
-    if engine.dialect.name == "sqlite" and not database.is_up_to_date(engine):
-        database.upgrade(engine)
-    elif not database.is_up_to_date(engine):
-        raise SchemaNotReady(
-            "the database schema is not up to date: run 'radius-server db upgrade'"
-        )
 
 
 async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync) -> bool:

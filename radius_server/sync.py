@@ -11,12 +11,11 @@ an outage serves from.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from radius_server.bounded import BoundedCalls, describe_error
+from radius_server.bounded import BoundedCalls, describe_error, repeat_until_stopped
 from radius_server.directory import Client, Directory, Member
 from radius_server.feed_cursor import FeedCursor
 from radius_server.snapshot_file import SnapshotFile
@@ -210,10 +209,7 @@ class DirectorySync:
 
     async def run(self) -> None:
         """Poll until stop() is called."""
-        while not self._stopping.is_set():
-            await self.poll_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+        await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
 
     def stop(self) -> None:
         """Ask run() to return."""

@@ -100,6 +100,25 @@ def check_nas_name(name: str) -> str:
     return value
 
 
+# The words every yes/no field accepts: settings, command line options, CSV cells.
+_YES = frozenset({"1", "true", "yes", "y", "on"})
+_NO = frozenset({"0", "false", "no", "n", "off"})
+
+
+def parse_yes_no(text: str) -> bool | None:
+    """``True`` for yes/true/1/on/y, ``False`` for no/false/0/off/n (any case), else None.
+
+    The one yes/no reading of the program; each caller turns None into its own
+    kind of error (a setting, an argument, a CSV cell).
+    """
+    value = text.strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    return None
+
+
 def clean_label(text: str, max_length: int) -> str:
     """Text from the environment (an actor name) made storable: escaped and cut."""
     return escape_controls(text)[:max_length]

@@ -15,8 +15,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get(
@@ -275,6 +279,18 @@ def clean_db_url(shared_db_url: str) -> str:
     finally:
         engine.dispose()
     return shared_db_url
+
+
+@pytest.fixture
+def clean_sessions(clean_db_url: str) -> Iterator[sessionmaker[Session]]:
+    """A session factory on ``clean_db_url`` (both back ends), disposed after the test."""
+    from radius_server.store import database
+
+    engine = database.make_engine(clean_db_url)
+    try:
+        yield database.make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

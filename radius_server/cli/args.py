@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from radius_server.store.csv_io import parse_when
 from radius_server.store.errors import InvalidValue
+from radius_server.validation import parse_yes_no
 
 # A port number someone types: a destination must be 1-65535; a port to listen
 # on may also be 0, "any free port" (tests and `serve --workers` use it).
@@ -26,14 +27,16 @@ def when(text: str) -> date | datetime:
     return value
 
 
+# Words that read naturally for --require-message-authenticator.
+_POLICY_WORDS = {"required": True, "optional": False}
+
+
 def yes_no(text: str) -> bool:
-    """A yes/no argument."""
-    value = text.strip().lower()
-    if value in ("yes", "true", "1", "on", "required"):
-        return True
-    if value in ("no", "false", "0", "off", "optional"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not yes/no")
+    """A yes/no argument (validation.parse_yes_no, plus required/optional)."""
+    answer = _POLICY_WORDS.get(text.strip().lower(), parse_yes_no(text))
+    if answer is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not yes/no")
+    return answer
 
 
 def parse_port(text: str, *, allow_zero: bool = False) -> int:

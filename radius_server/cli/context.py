@@ -1,4 +1,4 @@
-"""What every command needs: settings, a database engine, repositories.
+"""What every command needs: settings, a database engine, the admin service layer.
 
 Built lazily so that ``--help`` and pure commands never touch the database.
 """
@@ -13,11 +13,10 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.admin import Admin, open_sessions
 from radius_server.config import ENV_PREFIX, Settings
 from radius_server.store import database
-from radius_server.store.clients import ClientRepository
-from radius_server.store.customers import CustomerRepository
-from radius_server.store.errors import DatabaseMissing, SchemaNotReady
+from radius_server.store.errors import DatabaseMissing
 from radius_server.validation import MAX_ACTOR, clean_label
 
 
@@ -85,30 +84,13 @@ class AppContext:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        """A session factory on a database at the current schema.
-
-        The embedded SQLite default migrates itself on first use, so a new box
-        works at once; PostgreSQL is shared by several servers, so its schema
-        moves only on an explicit ``radius-server db upgrade``.
-        """
-        if not database.is_up_to_date(self.engine):
-            if self.engine.dialect.name == "sqlite":
-                database.upgrade(self.engine)
-            else:
-                raise SchemaNotReady(
-                    "the database schema is not up to date: run 'radius-server db upgrade'"
-                )
-        return database.make_session_factory(self.engine)
+        """A session factory on a database at the current schema (database.check_schema)."""
+        return open_sessions(self.engine)
 
     @cached_property
-    def customers(self) -> CustomerRepository:
-        """Customer repository acting as this command's user."""
-        return CustomerRepository(self.sessions, actor=self.actor)
-
-    @cached_property
-    def clients(self) -> ClientRepository:
-        """RADIUS client repository acting as this command's user."""
-        return ClientRepository(self.sessions, actor=self.actor)
+    def admin(self) -> Admin:
+        """The admin service layer, acting as this command's user."""
+        return Admin(self.settings, self.sessions, self.actor)
 
     def close(self) -> None:
         """Release database connections."""

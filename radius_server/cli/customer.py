@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import hmac
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from radius_server.admin.customers import CustomerResult, CustomerUpdate, NewCustomer
 from radius_server.cli.args import when, yes_no
 from radius_server.cli.context import AppContext
 from radius_server.cli.hidden_input import ARGV_NOTE, resolve
@@ -21,11 +20,8 @@ from radius_server.cli.output import (
     warn,
 )
 from radius_server.private_files import open_private_text
-from radius_server.store.csv_io import export_customers, import_customers
-from radius_server.store.customers import CustomerChanges
-from radius_server.store.journal import recent_audit
 from radius_server.store.records import CustomerRecord
-from radius_server.validity import show_end, show_start, window_end, window_start
+from radius_server.validity import show_end, show_start
 
 _LIST_COLUMNS = [
     ("email", "EMAIL"),
@@ -135,49 +131,43 @@ def _for_people(ctx: AppContext, record: CustomerRecord, *, with_pin: bool) -> d
     return data
 
 
-def _emit(ctx: AppContext, record: CustomerRecord, headline: str, *, with_pin: bool) -> None:
-    for message in ctx.customers.warnings:
+def _emit(ctx: AppContext, result: CustomerResult, headline: str, *, with_pin: bool) -> None:
+    for message in result.warnings:
         warn(message)
     if ctx.json_output:
-        print_json(record.to_dict(include_pin=with_pin))
+        print_json(result.record.to_dict(include_pin=with_pin))
         return
     print(terminal_text(headline))
-    print_fields(_for_people(ctx, record, with_pin=with_pin))
-
-
-def _window(ctx: AppContext, args: argparse.Namespace) -> dict[str, datetime | None]:
-    """--valid-from/--valid-until as instants: dates are whole days in the space's zone."""
-    zone = ctx.settings.zone()
-    start, end = args.valid_from, args.valid_until
-    return {
-        "valid_from": window_start(start, zone) if start is not None else None,
-        "valid_until": window_end(end, zone) if end is not None else None,
-    }
+    print_fields(_for_people(ctx, result.record, with_pin=with_pin))
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer add."""
-    pin = resolve(args.pin, None, "PIN")
-    record = ctx.customers.add(
-        args.email,
-        args.name,
-        pin=pin.strip() if pin is not None else None,
-        active=not args.disabled,
-        wifi_access=not args.no_wifi,
-        **_window(ctx, args),
+    result = ctx.admin.customers.add(
+        NewCustomer(
+            args.email,
+            args.name,
+            pin=resolve(args.pin, None, "PIN"),
+            active=not args.disabled,
+            wifi_access=not args.no_wifi,
+            valid_from=args.valid_from,
+            valid_until=args.valid_until,
+        )
     )
     if ctx.json_output:
-        _emit(ctx, record, "", with_pin=True)
+        _emit(ctx, result, "", with_pin=True)
     else:
-        for message in ctx.customers.warnings:
+        for message in result.warnings:
             warn(message)
-        print(f"created {record.email}  PIN {record.pin}")
+        print(f"created {result.record.email}  PIN {result.record.pin}")
     return 0
 
 
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer list."""
-    records = ctx.customers.find(active=args.active, wifi_access=args.wifi, search=args.search)
+    records = ctx.admin.customers.find(
+        active=args.active, wifi_access=args.wifi, search=args.search
+    )
     if ctx.json_output:
         print_json([r.to_dict(include_pin=args.show_pins) for r in records])
         return 0
@@ -192,7 +182,7 @@ def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer show."""
-    record = ctx.customers.get(args.email)
+    record = ctx.admin.customers.get(args.email)
     if ctx.json_output:
         print_json(record.to_dict(include_pin=True))
     else:
@@ -203,44 +193,42 @@ def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_set_pin(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer set-pin."""
     pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
-    current = ctx.customers.get(args.email)
-    if hmac.compare_digest(current.pin.encode(), pin.encode()):
-        # Nothing to change: no history entry, and the previous PIN is left as it was.
-        if ctx.json_output:
-            print_json({**current.to_dict(include_pin=True), "changed": False})
-        else:
-            print(terminal_text(f"PIN unchanged for {current.email}: it already is that PIN"))
-        return 0
-    record = ctx.customers.set_pin(args.email, pin)
-    _emit(ctx, record, f"PIN changed for {record.email}", with_pin=True)
+    result = ctx.admin.customers.set_pin(args.email, pin)
+    if result.changed:
+        _emit(ctx, result, f"PIN changed for {result.record.email}", with_pin=True)
+    elif ctx.json_output:
+        print_json({**result.record.to_dict(include_pin=True), "changed": False})
+    else:
+        print(terminal_text(f"PIN unchanged for {result.record.email}: it already is that PIN"))
     return 0
 
 
 def cmd_regenerate_pin(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer regenerate-pin."""
-    record = ctx.customers.set_pin(args.email, None)
-    _emit(ctx, record, f"new PIN for {record.email}", with_pin=True)
+    result = ctx.admin.customers.regenerate_pin(args.email)
+    _emit(ctx, result, f"new PIN for {result.record.email}", with_pin=True)
     return 0
 
 
 def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer update, enable, disable."""
-    changes = CustomerChanges(
-        full_name=args.name,
+    update = CustomerUpdate(
+        name=args.name,
         active=args.active,
         wifi_access=args.wifi,
-        **_window(ctx, args),
+        valid_from=args.valid_from,
+        valid_until=args.valid_until,
         clear_valid_from=args.clear_valid_from,
         clear_valid_until=args.clear_valid_until,
     )
-    record = ctx.customers.update(args.email, changes)
-    _emit(ctx, record, f"updated {record.email}", with_pin=False)
+    result = ctx.admin.customers.update(args.email, update)
+    _emit(ctx, result, f"updated {result.record.email}", with_pin=False)
     return 0
 
 
 def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer remove."""
-    record = ctx.customers.remove(args.email)
+    record = ctx.admin.customers.remove(args.email)
     if ctx.json_output:
         print_json({"removed": record.email})
     else:
@@ -257,13 +245,7 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        report = import_customers(
-            ctx.sessions,
-            stream,
-            actor=ctx.actor,
-            dry_run=args.dry_run,
-            zone=ctx.settings.zone(),
-        )
+        report = ctx.admin.customers.import_csv(stream, dry_run=args.dry_run)
     except UnicodeDecodeError:
         raise CommandError(f"{args.file} is not UTF-8 text") from None
     finally:
@@ -294,12 +276,12 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_export(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer export."""
     if args.file == "-":
-        count = export_customers(ctx.sessions, sys.stdout, include_pin=not args.without_pin)
+        count = ctx.admin.customers.export_csv(sys.stdout, include_pin=not args.without_pin)
     else:
         try:
             # PINs inside: 0600 whatever the umask (private_files).
             with open_private_text(Path(args.file)) as handle:
-                count = export_customers(ctx.sessions, handle, include_pin=not args.without_pin)
+                count = ctx.admin.customers.export_csv(handle, include_pin=not args.without_pin)
         except OSError as exc:
             raise CommandError(f"cannot write {args.file}: {exc.strerror}") from None
         print(f"exported {count} customer(s) to {args.file}", file=sys.stderr)
@@ -308,9 +290,7 @@ def cmd_export(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_history(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer history: the audit trail."""
-    target = args.email.strip().lower() if args.email else None
-    with ctx.sessions() as session:
-        events = [e.to_dict() for e in recent_audit(session, args.limit, target)]
+    events = [e.to_dict() for e in ctx.admin.customers.history(args.limit, args.email)]
     if ctx.json_output:
         print_json(events)
     else:

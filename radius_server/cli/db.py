@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from radius_server.admin.schema import schema_status, upgrade_schema
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import print_json
-from radius_server.store import database
 
 
 def register(subparsers: Any) -> None:
@@ -23,8 +23,7 @@ def register(subparsers: Any) -> None:
 
 def cmd_upgrade(ctx: AppContext, args: argparse.Namespace) -> int:
     """db upgrade."""
-    database.upgrade(ctx.engine, args.revision)
-    revision = database.current_revision(ctx.engine)
+    revision = upgrade_schema(ctx.engine, args.revision)
     if ctx.json_output:
         print_json({"revision": revision})
     else:
@@ -34,13 +33,13 @@ def cmd_upgrade(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_status(ctx: AppContext, _args: argparse.Namespace) -> int:
     """db status."""
-    current = database.current_revision(ctx.engine)
-    head = database.head_revision(ctx.engine)
+    status = schema_status(ctx.engine)
+    current, head = status.revision, status.head
     data = {
         "revision": current,
         "head": head,
-        "up_to_date": current == head,
-        "backend": ctx.engine.dialect.name,
+        "up_to_date": status.up_to_date,
+        "backend": status.backend,
     }
     if ctx.json_output:
         print_json(data)
@@ -49,4 +48,4 @@ def cmd_status(ctx: AppContext, _args: argparse.Namespace) -> int:
             f"{data['backend']}: revision {current or 'none'} (newest {head})"
             + ("" if current == head else ": run 'radius-server db upgrade'")
         )
-    return 0 if current == head else 1
+    return 0 if status.up_to_date else 1

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from radius_server.admin.clients import NewClient
+from radius_server.admin.customers import NewCustomer
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, mask_url
 from radius_server.cli.serve import (
@@ -135,13 +137,13 @@ def cmd_demo(ctx: AppContext, args: argparse.Namespace) -> int:
             raise CommandError(listen_failure(settings.host, exc)) from None
         settings = server_settings(ctx, args)
     try:
-        nas = ctx.clients.get(DEMO_NAS)
+        nas = ctx.admin.clients.get(DEMO_NAS)
     except NotFound:
-        nas = ctx.clients.add(DEMO_NAS, DEMO_HOST)
+        nas = ctx.admin.clients.add(NewClient(DEMO_NAS, DEMO_HOST)).record
     try:
-        member = ctx.customers.get(DEMO_EMAIL)
+        member = ctx.admin.customers.get(DEMO_EMAIL)
     except NotFound:
-        member = ctx.customers.add(DEMO_EMAIL, "Demo Member")
+        member = ctx.admin.customers.add(NewCustomer(DEMO_EMAIL, "Demo Member")).record
     eap_note = _trial_certificates(ctx)
     admin, where = _admin_command(ctx)
     try_where = f", in {Path.cwd()}" if _is_relative(_program()) else ""

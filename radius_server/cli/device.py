@@ -11,18 +11,10 @@ signed in itself (known_device_days after its last sign-in).
 from __future__ import annotations
 
 import argparse
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.lockout import replay
-from radius_server.cli.output import print_json, print_table
-from radius_server.store.customers import normalize_email
-from radius_server.store.errors import InvalidValue, NotFound
-from radius_server.store.journal import audit
-from radius_server.store.throttle_log import ThrottleLog
-from radius_server.throttle import DAY, EventKind, ThrottleEvent, normalize_station
+from radius_server.cli.output import print_json, print_table, utc_seconds
 
 
 def register(subparsers: Any) -> None:
@@ -42,58 +34,32 @@ def register(subparsers: Any) -> None:
     remove.set_defaults(handler=cmd_remove)
 
 
-def _mac(text: str) -> str:
-    """A MAC address in the notation guessing protection keys devices by."""
-    device = normalize_station(text)
-    if device is None or len(device) != 17 or device.count(":") != 5:
-        raise InvalidValue(f"not a MAC address: {text.strip()[:40]!r}")
-    return device
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
-def _record(ctx: AppContext, kind: EventKind, args: argparse.Namespace, done: str) -> int:
-    """Share one registration or removal with every server, audit it, say so."""
-    user = normalize_email(args.email)
-    device = _mac(args.mac)
-    now = time.time()
-    if kind is EventKind.SUCCESS:
-        ctx.customers.get(user)  # NotFound names the email: no devices for strangers
-    elif not replay(ctx, now).is_known(user, device, now):
-        raise NotFound(f"{device} is not a known device of {user}")
-    ThrottleLog(ctx.sessions, "cli").append([ThrottleEvent(kind, now, user, device, known=True)])
-    action = "device.add" if kind is EventKind.SUCCESS else "device.remove"
-    with ctx.sessions() as session:
-        audit(session, ctx.actor, action, user, device=device)
-        session.commit()
+def _done(ctx: AppContext, key: str, user: str, device: str, text: str) -> int:
+    """Say what was done: ``{key: {email, device}}`` in JSON, else ``text``."""
     if ctx.json_output:
-        print_json({done: {"email": user, "device": device}})
-    elif kind is EventKind.SUCCESS:
-        print(f"{device} is now a known device of {user} (on every server within a second)")
+        print_json({key: {"email": user, "device": device}})
     else:
-        print(f"{device} is no longer a known device of {user}")
+        print(text)
     return 0
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """device add EMAIL MAC."""
-    return _record(ctx, EventKind.SUCCESS, args, "added")
+    user, device = ctx.admin.guessing.add_device(args.email, args.mac)
+    said = f"{device} is now a known device of {user} (on every server within a second)"
+    return _done(ctx, "added", user, device, said)
 
 
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
     """device list [EMAIL]."""
-    now = time.time()
-    only = normalize_email(args.email) if args.email else None
-    throttle = replay(ctx, now)
-    keep = throttle.settings.known_device_days * DAY
     rows = [
-        {"email": user, "device": device, "last_seen": _iso(seen), "until": _iso(seen + keep)}
-        for user, devices in sorted(throttle.known.items())
-        if only in (None, user)
-        for device, seen in sorted(devices.items(), key=lambda kv: -kv[1])
-        if throttle.is_known(user, device, now)
+        {
+            "email": known.email,
+            "device": known.device,
+            "last_seen": utc_seconds(known.last_seen),
+            "until": utc_seconds(known.until),
+        }
+        for known in ctx.admin.guessing.devices(args.email)
     ]
     if ctx.json_output:
         print_json({"devices": rows})
@@ -109,4 +75,5 @@ def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
     """device remove EMAIL MAC."""
-    return _record(ctx, EventKind.FORGET, args, "removed")
+    user, device = ctx.admin.guessing.remove_device(args.email, args.mac)
+    return _done(ctx, "removed", user, device, f"{device} is no longer a known device of {user}")

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import print_json, print_table
-from radius_server.guard import throttle_settings
-from radius_server.store.customers import normalize_email
-from radius_server.store.journal import audit
-from radius_server.store.throttle_log import ThrottleLog
-from radius_server.throttle import DAY, EventKind, Throttle, ThrottleEvent
+from radius_server.cli.output import print_json, print_table, utc_seconds
 
 
 def register(subparsers: Any) -> None:
@@ -27,47 +20,17 @@ def register(subparsers: Any) -> None:
     clear.set_defaults(handler=cmd_clear)
 
 
-def replay(ctx: AppContext, now: float) -> Throttle:
-    """Rebuild the shared state from the database, as a starting server would."""
-    settings = throttle_settings(ctx.settings)
-    log = ThrottleLog(ctx.sessions, "cli")
-    longest = max(
-        settings.user_window,
-        settings.device_window,
-        settings.station_window,
-        settings.location_window,
-        settings.global_window,
-    )
-    throttle = Throttle(settings)
-    throttle.load(log.history(now - longest, now - settings.known_device_days * DAY))
-    return throttle
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
-
-
 def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     """lockout list."""
-    now = time.time()
-    throttle = replay(ctx, now)
-    settings = throttle.settings
+    report = ctx.admin.guessing.lockouts()
     rows = [
-        {"scope": scope.value, "key": key, "until": _iso(until)}
-        for scope, key, until in sorted(throttle.locks(now), key=lambda r: (r[0], r[1]))
+        {"scope": lock.scope, "key": lock.key, "until": utc_seconds(lock.until)}
+        for lock in report.locks
     ]
-    failures = sorted(
-        (
-            {
-                "user": user,
-                "failures": window.count(now, settings.user_window),
-                "budget": settings.user_budget,
-            }
-            for user, window in throttle.users.items()
-        ),
-        key=lambda r: -r["failures"],
-    )
-    failures = [f for f in failures if f["failures"]]
+    failures = [
+        {"user": f.user, "failures": f.failures, "budget": f.budget}
+        for f in report.users_with_failures
+    ]
     if ctx.json_output:
         print_json({"locks": rows, "users_with_failures": failures})
         return 0
@@ -86,11 +49,7 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
 
 def cmd_clear(ctx: AppContext, args: argparse.Namespace) -> int:
     """lockout clear EMAIL: every server drops this member's failure counts within a second."""
-    user = normalize_email(args.email)
-    ThrottleLog(ctx.sessions, "cli").append([ThrottleEvent(EventKind.CLEAR, time.time(), user)])
-    with ctx.sessions() as session:
-        audit(session, ctx.actor, "lockout.clear", user)
-        session.commit()
+    user = ctx.admin.guessing.clear(args.email)
     if ctx.json_output:
         print_json({"cleared": user})
     else:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from radius_server.admin.clients import ClientResult, NewClient
 from radius_server.cli.args import yes_no
 from radius_server.cli.context import AppContext
 from radius_server.cli.hidden_input import add_secret_options, resolve
 from radius_server.cli.output import print_fields, print_json, print_table, warn
-from radius_server.store.records import ClientRecord
 
 
 def register(subparsers: Any) -> None:
@@ -54,32 +54,35 @@ def register(subparsers: Any) -> None:
     update.set_defaults(handler=cmd_update)
 
 
-def _emit(ctx: AppContext, record: ClientRecord, headline: str, *, with_secret: bool) -> int:
-    for message in ctx.clients.warnings:
+def _emit(ctx: AppContext, result: ClientResult, headline: str, *, with_secret: bool) -> int:
+    for message in result.warnings:
         warn(message)
+    data = result.record.to_dict(include_secret=with_secret)
     if ctx.json_output:
-        print_json(record.to_dict(include_secret=with_secret))
+        print_json(data)
     else:
         print(headline)
-        print_fields(record.to_dict(include_secret=with_secret))
+        print_fields(data)
     return 0
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas add."""
-    record = ctx.clients.add(
-        args.name,
-        args.address,
-        resolve(args.secret, args.secret_file, "shared secret"),
-        require_message_authenticator=args.require_message_authenticator,
+    result = ctx.admin.clients.add(
+        NewClient(
+            args.name,
+            args.address,
+            resolve(args.secret, args.secret_file, "shared secret"),
+            require_message_authenticator=args.require_message_authenticator,
+        )
     )
     # The secret is shown once here: the admin must copy it into the access point.
-    return _emit(ctx, record, f"added RADIUS client {record.name}", with_secret=True)
+    return _emit(ctx, result, f"added RADIUS client {result.record.name}", with_secret=True)
 
 
 def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     """nas list."""
-    rows = [r.to_dict(include_secret=False) for r in ctx.clients.find()]
+    rows = [r.to_dict(include_secret=False) for r in ctx.admin.clients.find()]
     if ctx.json_output:
         print_json(rows)
     else:
@@ -96,7 +99,7 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
 
 def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas show."""
-    record = ctx.clients.get(args.name)
+    record = ctx.admin.clients.get(args.name)
     data = record.to_dict(include_secret=args.show_secret)
     if ctx.json_output:
         print_json(data)
@@ -107,7 +110,7 @@ def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas remove."""
-    record = ctx.clients.remove(args.name)
+    record = ctx.admin.clients.remove(args.name)
     if ctx.json_output:
         print_json({"removed": record.name})
     else:
@@ -118,15 +121,15 @@ def cmd_remove(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_set_secret(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas set-secret."""
     secret = resolve(args.secret, args.secret_file, "shared secret")
-    record = ctx.clients.update(args.name, secret=secret, new_secret=secret is None)
-    return _emit(ctx, record, f"new secret for {record.name}", with_secret=True)
+    result = ctx.admin.clients.set_secret(args.name, secret)
+    return _emit(ctx, result, f"new secret for {result.record.name}", with_secret=True)
 
 
 def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas update."""
-    record = ctx.clients.update(
+    result = ctx.admin.clients.update(
         args.name,
         address=args.address,
         require_message_authenticator=args.require_message_authenticator,
     )
-    return _emit(ctx, record, f"updated {record.name}", with_secret=False)
+    return _emit(ctx, result, f"updated {result.record.name}", with_secret=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from radius_server.validation import escape_controls
@@ -25,6 +26,11 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
+
+
+def utc_seconds(seconds: float) -> str:
+    """Seconds since the epoch as an ISO 8601 UTC time to the second (lock and device times)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def print_error(message: str, code: int, *, as_json: bool) -> int:

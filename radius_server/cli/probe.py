@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
 def _local_secret(ctx: AppContext, host: str) -> str | None:
     """The secret of the client our own address would match, from the database."""
     table = Clients()
-    table.replace_all(Client.from_record(r) for r in ctx.clients.find())
+    table.replace_all(Client.from_record(r) for r in ctx.admin.clients.find())
     probe = "127.0.0.1" if host in ("127.0.0.1", "localhost") else host
     found = table.match(probe)
     return found.secret.decode() if found else None

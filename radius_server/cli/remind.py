@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import sys
-from email.message import EmailMessage
 from typing import Any
 
+from radius_server.admin.reminders import ReminderPlan
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, print_json, print_table, warn
-from radius_server.config import ConfigError, Settings
-from radius_server.mail.reminders import (
-    compose,
-    preview_text,
-    recipient_of,
-    render_for,
-    select_recipients,
-    send_all,
-)
-from radius_server.mail.sender import Delivery, SmtpConfig, SmtpSender
-from radius_server.mail.store import TemplateRepository, record_reminder
-from radius_server.mail.template import Template
-from radius_server.store.records import CustomerRecord
+from radius_server.mail.sender import Delivery, SmtpConfig
 
 VIA = "pin remind"
-# Shown by a dry run when smtp_sender_address is unset (.invalid: RFC 2606, never delivered).
-PLACEHOLDER_SENDER = "sender-not-set@example.invalid"
 
 
 def register(subparsers: Any) -> None:
@@ -54,22 +38,6 @@ def register(subparsers: Any) -> None:
         help="with --dry-run: print the first message in full (it contains the PIN)",
     )
     remind.set_defaults(handler=cmd_remind)
-
-
-def _smtp_config(settings: Settings, *, dry_run: bool) -> SmtpConfig:
-    """The sending settings; a dry run sends nothing, so it goes on without them (and says so)."""
-    try:
-        return SmtpConfig.from_settings(settings)
-    except ConfigError as exc:
-        if not dry_run:
-            raise
-        warn(f"{exc}; this dry run shows {PLACEHOLDER_SENDER} instead")
-        usable = dataclasses.replace(
-            settings,
-            smtp_sender_address=PLACEHOLDER_SENDER,
-            smtp_host=settings.smtp_host.strip() or "localhost",
-        )
-        return SmtpConfig.from_settings(usable)
 
 
 def _confirmed(count: int, config: SmtpConfig) -> bool:
@@ -99,35 +67,28 @@ def cmd_remind(ctx: AppContext, args: argparse.Namespace) -> int:
         raise CommandError("name the members to remind, or use --all (not both)", 2)
     if args.show and not args.dry_run:
         raise CommandError("--show only goes with --dry-run", 2)
-    config = _smtp_config(ctx.settings, dry_run=args.dry_run)
-    template = TemplateRepository(ctx.sessions, ctx.actor).get().template
-    selection = select_recipients(
-        ctx.customers, args.emails, active_only=args.active, wifi_only=args.wifi
-    )
-    for email, why in selection.skipped:
+    reminders = ctx.admin.reminders
+    smtp = reminders.smtp(dry_run=args.dry_run)
+    if smtp.warning:
+        warn(smtp.warning)
+    plan = reminders.plan(smtp.config, args.emails, active_only=args.active, wifi_only=args.wifi)
+    for email, why in plan.skipped:
         warn(f"skipping {email}: {why}")
-    records = selection.recipients
-    skipped = [{"email": email, "reason": why} for email, why in selection.skipped]
-    if not records:
+    skipped = [{"email": email, "reason": why} for email, why in plan.skipped]
+    if not plan.recipients:
         if ctx.json_output:
             print_json({"sent": 0, "failed": 0, "results": [], "skipped": skipped})
         else:
             print("no member to remind: nothing sent")
         return 0
-    space = ctx.settings.space_name
-    messages = compose(template, records, sender=config.sender, space_name=space)
     if args.dry_run:
-        return _dry_run(ctx, args.show, records, messages, config, template, skipped)
-    bulk = args.all or len(records) > 1
-    if bulk and not args.yes and not _confirmed(len(records), config):
+        return _dry_run(ctx, args.show, plan, skipped)
+    bulk = args.all or plan.is_bulk
+    if bulk and not args.yes and not _confirmed(len(plan.recipients), plan.config):
         return 1
-    journal = functools.partial(record_reminder, ctx.sessions, ctx.actor, via=VIA)
-    results: list[Delivery] = []
-    with SmtpSender(config) as sender:
-        for delivery in send_all(messages, sender, journal):
-            results.append(delivery)
-            if not ctx.json_output:
-                _print_delivery(delivery)
+    results = reminders.send(
+        plan, via=VIA, on_delivery=None if ctx.json_output else _print_delivery
+    )
     failed = [d for d in results if not d.ok]
     if ctx.json_output:
         print_json(
@@ -147,28 +108,14 @@ def cmd_remind(ctx: AppContext, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _dry_run(
-    ctx: AppContext,
-    show: bool,
-    records: list[CustomerRecord],
-    messages: list[EmailMessage],
-    config: SmtpConfig,
-    template: Template,
-    skipped: list[dict[str, str]],
-) -> int:
+def _dry_run(ctx: AppContext, show: bool, plan: ReminderPlan, skipped: list[dict[str, str]]) -> int:
     """List recipients and subjects; the PIN only with --show, for the first member."""
+    config = plan.config
     rows = [
         {"email": r.email, "name": r.full_name, "subject": str(m["Subject"])}
-        for r, m in zip(records, messages, strict=True)
+        for r, m in zip(plan.recipients, plan.messages, strict=True)
     ]
-    shown = None
-    if show:
-        first = records[0]
-        shown = preview_text(
-            render_for(template, first, ctx.settings.space_name),
-            sender=str(config.sender),
-            recipient=str(recipient_of(first)),
-        )
+    shown = ctx.admin.reminders.first_message(plan) if show else None
     if ctx.json_output:
         data: dict[str, Any] = {
             "dry_run": True,
@@ -186,5 +133,5 @@ def _dry_run(
         f"via {config.describe()}; nothing sent"
     )
     if shown is not None:
-        print(f"\n--- message to {records[0].email} ---\n{shown}", end="")
+        print(f"\n--- message to {plan.recipients[0].email} ---\n{shown}", end="")
     return 0

@@ -7,13 +7,13 @@ import asyncio
 import sys
 from typing import Any
 
+from radius_server.admin.schema import check_database
 from radius_server.cli.args import listen_port
 from radius_server.cli.context import AppContext
-from radius_server.cli.output import CommandError, first_line, mask_url, print_json, warn
+from radius_server.cli.output import CommandError, mask_url, print_json, warn
 from radius_server.config import Settings, secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, flush_logs, get_logger
 from radius_server.store import database
-from radius_server.store.errors import DatabaseMissing
 from radius_server.transport import ListenError
 
 
@@ -102,13 +102,11 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
 
 
 def _migrate_sqlite(settings: Settings) -> None:
-    from radius_server.server import check_schema
-
     engine = database.make_engine(
         settings.database_url_resolved(), timeout=settings.database_timeout
     )
     try:
-        check_schema(engine)
+        database.check_schema(engine)
     finally:
         engine.dispose()
 
@@ -127,32 +125,17 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         for value in [getattr(settings, name)]
     }
     shown["database_url"] = mask_url(settings.database_url_resolved())
-    problems: list[str] = []
-    try:
-        up_to_date = database.is_up_to_date(ctx.engine)
-        if not up_to_date:
-            problems.append("database schema is not up to date: run 'radius-server db upgrade'")
-    except DatabaseMissing as exc:
-        problems.append(str(exc))
-    except Exception as exc:  # report any connection failure as one line
-        # The driver's message says why (refused, unknown database, bad password);
-        # such messages name the user and host, never the password.
-        reason = first_line(getattr(exc, "orig", None) or exc)
-        problems.append(f"database unreachable: {type(exc).__name__}: {reason}")
-    clients = []
-    if not problems:
-        clients = ctx.clients.find()
-        if not clients:
-            problems.append("no RADIUS clients: add one with 'radius-server nas add'")
-        for client in clients:
-            if not client.require_message_authenticator:
-                warn(f"client {client.name} does not require Message-Authenticator (BlastRADIUS)")
+    # Lazily: building the engine may already be the problem to report.
+    check = check_database(lambda: ctx.engine, lambda: ctx.admin.clients.find())
+    for message in check.warnings:
+        warn(message)
+    problems, clients = list(check.problems), check.clients
     if ctx.json_output:
         print_json(
             {
                 "config_file": ctx.config_file,
                 "settings": shown,
-                "clients": len(clients),
+                "clients": clients,
                 "problems": problems,
                 "ok": not problems,
             }
@@ -162,7 +145,7 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         print(f"# config file: {ctx.config_file or 'none (defaults and RADIUS_* variables)'}")
         for name, value in shown.items():
             print(f"{name} = {value!r}")
-        print(f"clients: {len(clients)}")
+        print(f"clients: {clients}")
         for problem in problems:
             print(f"problem: {problem}", file=sys.stderr)
         print("configuration OK" if not problems else "configuration has problems")

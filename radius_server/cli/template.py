@@ -15,22 +15,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from radius_server.admin.templates import TemplateAdmin
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, print_json
-from radius_server.config import ConfigError
-from radius_server.mail.reminders import preview_text, recipient_of, render_for
-from radius_server.mail.sender import SmtpConfig
-from radius_server.mail.store import StoredTemplate, TemplateConflict, TemplateRepository
+from radius_server.mail.reminders import preview_text
 from radius_server.mail.template import (
-    DEFAULT_TEMPLATE,
     FILE_HELP,
     PLACEHOLDERS,
     Template,
     TemplateError,
     format_file,
-    parse_file,
 )
 from radius_server.store.records import iso
+from radius_server.store.templates import StoredTemplate, TemplateConflict
 
 _PART_NAMES = {"subject": "subject", "text": "plain-text body", "html": "HTML body"}
 
@@ -59,10 +56,6 @@ def register(subparsers: Any) -> None:
     preview.set_defaults(handler=cmd_preview)
 
 
-def _repo(ctx: AppContext) -> TemplateRepository:
-    return TemplateRepository(ctx.sessions, ctx.actor)
-
-
 def _origin(stored: StoredTemplate) -> str:
     if stored.is_default:
         return "# The built-in default template (never edited here).\n"
@@ -78,7 +71,7 @@ def _saved_message(parts: list[str]) -> str:
 
 def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
     """template show."""
-    stored = StoredTemplate(DEFAULT_TEMPLATE, is_default=True) if args.default else _repo(ctx).get()
+    stored = ctx.admin.templates.get(default=args.default)
     if ctx.json_output:
         print_json(
             {
@@ -107,7 +100,7 @@ def cmd_set(ctx: AppContext, args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise CommandError(f"{args.file} is not UTF-8 text") from None
-    parts = _repo(ctx).save(parse_file(source), via="template set")
+    parts = ctx.admin.templates.save_text(source, via="template set")
     print(_saved_message(parts))
     return 0
 
@@ -128,11 +121,11 @@ def _again() -> bool:
     return input("Edit again? [Y/n] ").strip().lower() in ("", "y", "yes")
 
 
-def _save_edited(repo: TemplateRepository, path: str, start: Template) -> int | None:
+def _save_edited(templates: TemplateAdmin, path: str, start: Template) -> int | None:
     """Parse and save the edited file: 0 saved, 1 given up, None to edit again."""
     source = Path(path).read_text(encoding="utf-8")
     try:
-        parts = repo.save(parse_file(source), via="template edit", expected=start)
+        parts = templates.save_text(source, via="template edit", expected=start)
     except TemplateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if _again():
@@ -151,8 +144,8 @@ def _save_edited(repo: TemplateRepository, path: str, start: Template) -> int | 
 
 def cmd_edit(ctx: AppContext, _args: argparse.Namespace) -> int:
     """template edit: $EDITOR on a temporary copy, validated when saved."""
-    repo = _repo(ctx)
-    stored = repo.get()
+    templates = ctx.admin.templates
+    stored = templates.get()
     original = format_file(stored.template, FILE_HELP + _origin(stored))
     # mkstemp makes the file private to this user (0600).
     handle, path = tempfile.mkstemp(prefix="radius-template-", suffix=".txt")
@@ -171,7 +164,7 @@ def cmd_edit(ctx: AppContext, _args: argparse.Namespace) -> int:
             print("template unchanged")
             os.unlink(path)
             return 0
-        result = _save_edited(repo, path, stored.template)
+        result = _save_edited(templates, path, stored.template)
         if result is None:
             continue
         if result == 0:
@@ -181,7 +174,7 @@ def cmd_edit(ctx: AppContext, _args: argparse.Namespace) -> int:
 
 def cmd_reset(ctx: AppContext, _args: argparse.Namespace) -> int:
     """template reset."""
-    if _repo(ctx).reset(via="template reset"):
+    if ctx.admin.templates.reset(via="template reset"):
         print("template reset to the built-in default")
     else:
         print("the built-in default template is already in use")
@@ -190,14 +183,8 @@ def cmd_reset(ctx: AppContext, _args: argparse.Namespace) -> int:
 
 def cmd_preview(ctx: AppContext, args: argparse.Namespace) -> int:
     """template preview EMAIL: the message that member would get, PIN included."""
-    record = ctx.customers.get(args.email)
-    rendered = render_for(_repo(ctx).get().template, record, ctx.settings.space_name)
-    try:
-        sender = str(SmtpConfig.from_settings(ctx.settings).sender)
-    except ConfigError:
-        # Previewing the wording must work before SMTP is configured.
-        sender = "(smtp_sender_address is not set)"
-    recipient = str(recipient_of(record))
+    preview = ctx.admin.templates.preview(args.email)
+    rendered, sender, recipient = preview.rendered, preview.sender, preview.recipient
     if ctx.json_output:
         print_json(
             {

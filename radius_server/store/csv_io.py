@@ -26,13 +26,11 @@ from radius_server.store.errors import InvalidValue, StoreError, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import as_utc, iso
-from radius_server.validation import MAX_EMAIL, check_name, quote
+from radius_server.validation import MAX_EMAIL, check_name, parse_yes_no, quote
 from radius_server.validity import window_end, window_start
 
 COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until")
 _ALIASES = {"full_name": "name", "e-mail": "email", "wifi": "wifi_access"}
-_TRUE = {"1", "true", "yes", "y", "on"}
-_FALSE = {"0", "false", "no", "n", "off"}
 MAX_ROWS = 200_000
 # A concurrent admin can take an email or a PIN between the check and the write;
 # the import then checks again against what is there now, this many times.
@@ -90,11 +88,9 @@ class _Row:
 
 def parse_bool(text: str) -> bool:
     """yes/no, true/false, 1/0, on/off."""
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
+    answer = parse_yes_no(text)
+    if answer is not None:
+        return answer
     raise InvalidValue(f"{quote(text)} is not yes/no")
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.private_files import create_private_file, make_private_dir
 from radius_server.resources import migrations_dir
+from radius_server.store.errors import SchemaNotReady
 from radius_server.store.watchdog import Watchdog
 
 if TYPE_CHECKING:
@@ -165,6 +166,24 @@ def head_revision(engine: Engine) -> str | None:
 def is_up_to_date(engine: Engine) -> bool:
     """True when the schema is at the newest revision."""
     return current_revision(engine) == HEAD_REVISION
+
+
+def check_schema(engine: Engine) -> None:
+    """Make sure the schema is current: SQLite migrates itself, PostgreSQL must be upgraded.
+
+    The embedded SQLite default migrates on first use, so a new box works at once;
+    PostgreSQL is shared by several servers, so its schema moves only on an explicit
+    ``radius-server db upgrade``. The one schema check of the server and every command.
+
+    Raises:
+        SchemaNotReady: PostgreSQL below the newest revision.
+    """
+    if is_up_to_date(engine):
+        return
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    raise SchemaNotReady("the database schema is not up to date: run 'radius-server db upgrade'")
 
 
 def has_schema(engine: Engine) -> bool:

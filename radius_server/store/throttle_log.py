@@ -51,6 +51,10 @@ def _is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    return list(session.scalars(insert(ThrottleEventRow).returning(ThrottleEventRow.seq), rows))
+
+
 def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -77,11 +81,16 @@ class ThrottleLog:
 
     def _insert(self, rows: list[dict[str, Any]]) -> list[int]:
         with self._sessions() as session:
-            seqs = list(
-                session.scalars(insert(ThrottleEventRow).returning(ThrottleEventRow.seq), rows)
-            )
+            seqs = _insert_rows(session, rows)
             session.commit()
             return seqs
+
+    def add(self, session: Session, events: Sequence[ThrottleEvent]) -> list[int]:
+        """Write ``events`` inside the caller's transaction (the caller commits).
+
+        For admin actions, whose audit row must land in the same transaction.
+        """
+        return _insert_rows(session, [self._row(e) for e in events]) if events else []
 
     def append(
         self, events: Sequence[ThrottleEvent], on_reject: OnReject | None = None

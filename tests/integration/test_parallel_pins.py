@@ -42,7 +42,7 @@ def counting_draw(used):
     draws += 1
     if not window:
         return real_draw(used)
-    free = [p for p in pins.DRAWABLE[:window] if p not in used]
+    free = [p for p in pins.drawable()[:window] if p not in used]
     if not free:
         raise pins.PinSpaceExhausted("test window full")
     return secrets.choice(free)
@@ -140,7 +140,7 @@ def check_database(engine: Engine, expected: list[str], *, window: int = 0) -> N
     for pin in stored:
         assert pins.is_valid_format(pin) and not pins.is_trivial(pin)
     if window:
-        assert set(stored) <= set(pins.DRAWABLE[:window])
+        assert set(stored) <= set(pins.drawable()[:window])
     assert feed == len(expected)
     assert audit == len(expected)
 

@@ -8,7 +8,12 @@ import time
 
 import pytest
 
-from radius_server.bounded import BoundedCalls, DatabaseTimeout, describe_error
+from radius_server.bounded import (
+    BoundedCalls,
+    DatabaseTimeout,
+    describe_error,
+    repeat_until_stopped,
+)
 
 
 def test_a_stuck_call_is_reported_and_blocks_no_thread_pile_up() -> None:
@@ -52,3 +57,24 @@ def test_errors_pass_through_and_are_described_in_one_line() -> None:
     calls.close()
     assert describe_error(caught.value) == "first line"
     assert describe_error(RuntimeError()) == "RuntimeError"
+
+
+def test_a_loop_repeats_its_step_and_a_stop_ends_the_wait_at_once() -> None:
+    """The shared loop skeleton: steps repeat; stop cuts a long interval short."""
+
+    async def run(interval: float, stop_after: int) -> int:
+        stop = asyncio.Event()
+        steps = 0
+
+        async def step() -> None:
+            nonlocal steps
+            steps += 1
+            if steps == stop_after:
+                asyncio.get_running_loop().call_later(0.01, stop.set)
+
+        await asyncio.wait_for(repeat_until_stopped(step, stop, interval), 30)
+        return steps
+
+    assert asyncio.run(run(0.001, 3)) >= 3
+    # A day between steps: only the stop request can end the first wait.
+    assert asyncio.run(run(86_400, 1)) == 1

@@ -21,7 +21,7 @@ DEFAULTS = ThrottleSettings()
 
 def _wrong(real: str) -> str:
     while True:
-        guess = secrets.choice(pins.DRAWABLE)
+        guess = secrets.choice(pins.drawable())
         if guess != real:
             return guess
 
@@ -33,7 +33,7 @@ def test_targeted_guessing_is_hopeless() -> None:
     server evaluated stays under 1%, and a right guess during a lock is rejected.
     """
     h = Harness()
-    pin = secrets.choice(pins.DRAWABLE)
+    pin = secrets.choice(pins.drawable())
     h.add_member("ana@example.com", pin)
     own_devices = [random_mac() for _ in range(DEFAULTS.max_known_devices)]
     for device in own_devices:
@@ -93,7 +93,7 @@ def test_spraying_expected_compromises_below_one() -> None:
     for i in range(int(30 * DAY / step)):
         h.clock.advance(step)
         email = members[i % len(members)]
-        guess = secrets.choice(pins.DRAWABLE)
+        guess = secrets.choice(pins.drawable())
         _code, line = h.send(email, guess, random_mac(), ap=_ap(i % 5))
         if evaluated(line) and line["reason"] != "ok":
             tried = per_member.get(email, 0)
@@ -194,7 +194,7 @@ def test_attacker_in_radio_range_only_affects_newcomers_at_that_place() -> None:
     for i in range(int(30 * DAY / step)):
         h.clock.advance(step)
         email, _pin = members[secrets.randbelow(len(members))]
-        _code, line = h.send(email, secrets.choice(pins.DRAWABLE), random_mac(), ap=lobby)
+        _code, line = h.send(email, secrets.choice(pins.drawable()), random_mac(), ap=lobby)
         guesses += evaluated(line) and line["reason"] != "ok"
         if i % 20 == 0:  # a newcomer every ten minutes, at a random access point
             email, pin = members[2 + secrets.randbelow(len(members) - 2)]
@@ -227,7 +227,7 @@ def test_attacker_in_radio_range_only_affects_newcomers_at_that_place() -> None:
 def test_lockout_cannot_be_used_as_a_weapon() -> None:
     """Threat 3: an attacker locks the email; the member's known devices still get on."""
     h = Harness()
-    pin = secrets.choice(pins.DRAWABLE)
+    pin = secrets.choice(pins.drawable())
     h.add_member("ana@example.com", pin)
     phone, laptop = random_mac(), random_mac()
     assert h.send("ana@example.com", pin, phone)[0] == ACCEPT

@@ -83,8 +83,8 @@ def test_drawable_space_is_everything_but_the_22_trivial_codes() -> None:
     trivial = {p for p in all_codes if pins.is_trivial(p)}
     assert trivial == set(TRIVIAL_REPEATED + TRIVIAL_RUNS)
     assert pins.DRAWABLE_COUNT == 99_978
-    assert len(set(pins.DRAWABLE)) == 99_978
-    assert set(pins.DRAWABLE) == all_codes - trivial
+    assert len(set(pins.drawable())) == 99_978
+    assert set(pins.drawable()) == all_codes - trivial
 
 
 def test_draw_from_empty_space_gives_valid_non_trivial_pin() -> None:
@@ -99,7 +99,7 @@ def test_draw_from_empty_space_gives_valid_non_trivial_pin() -> None:
 def test_draw_never_returns_a_used_code(taken_share: float) -> None:
     """Below and above half full (rejection sampling and enumeration), draws avoid used codes."""
     cut = int(pins.DRAWABLE_COUNT * taken_share)
-    used = set(pins.DRAWABLE[::2][: cut // 2]) | set(pins.DRAWABLE[1::2][: cut - cut // 2])
+    used = set(pins.drawable()[::2][: cut // 2]) | set(pins.drawable()[1::2][: cut - cut // 2])
     for _ in range(150):
         pin = pins.draw_pin(used)
         assert pin not in used
@@ -108,21 +108,21 @@ def test_draw_never_returns_a_used_code(taken_share: float) -> None:
 
 def test_draw_accepts_any_collection() -> None:
     """A list or frozenset of used codes works like a set."""
-    used = list(pins.DRAWABLE[:-1])
-    assert pins.draw_pin(used) == pins.DRAWABLE[-1]
-    assert pins.draw_pin(frozenset(used)) == pins.DRAWABLE[-1]
+    used = list(pins.drawable()[:-1])
+    assert pins.draw_pin(used) == pins.drawable()[-1]
+    assert pins.draw_pin(frozenset(used)) == pins.drawable()[-1]
 
 
 def test_draw_with_one_code_free_returns_it() -> None:
     """With a single free code left, every draw returns exactly that code."""
     free = "40517"
-    used = set(pins.DRAWABLE) - {free}
+    used = set(pins.drawable()) - {free}
     assert {pins.draw_pin(used) for _ in range(20)} == {free}
 
 
 def test_trivial_codes_in_use_do_not_count_as_free_space() -> None:
     """Trivial codes held by admins neither block nor enable draws."""
-    used = set(pins.DRAWABLE) - {"40517"}
+    used = set(pins.drawable()) - {"40517"}
     used |= set(TRIVIAL_REPEATED)
     assert pins.draw_pin(used) == "40517"
 
@@ -130,7 +130,7 @@ def test_trivial_codes_in_use_do_not_count_as_free_space() -> None:
 def test_exhausted_space_raises() -> None:
     """Nothing free: a clear PinSpaceExhausted, which is a PinError."""
     with pytest.raises(pins.PinSpaceExhausted) as info:
-        pins.draw_pin(set(pins.DRAWABLE))
+        pins.draw_pin(set(pins.drawable()))
     assert isinstance(info.value, pins.PinError)
     assert "in use" in str(info.value)
 
@@ -138,8 +138,8 @@ def test_exhausted_space_raises() -> None:
 def test_fullness_warns_at_ninety_percent() -> None:
     """The warning starts exactly at 90% of the drawable space."""
     threshold = math.ceil(pins.DRAWABLE_COUNT * 0.9)
-    below = pins.fullness(pins.DRAWABLE[: threshold - 1])
-    at = pins.fullness(pins.DRAWABLE[:threshold])
+    below = pins.fullness(pins.drawable()[: threshold - 1])
+    at = pins.fullness(pins.drawable()[:threshold])
     assert not below.should_warn
     assert at.should_warn
     assert at.capacity == pins.DRAWABLE_COUNT
@@ -172,8 +172,8 @@ CHI2_BOUND_9_DF = 60.0
 @pytest.mark.parametrize(("used_share", "draws"), [(0.0, 20_000), (0.6, 500)])
 def test_draws_are_roughly_uniform(used_share: float, draws: int) -> None:
     """Chi-square over the first digit of many draws stays within a generous bound."""
-    used = set(pins.DRAWABLE[1::2][: int(pins.DRAWABLE_COUNT * used_share)])
-    free = [p for p in pins.DRAWABLE if p not in used]
+    used = set(pins.drawable()[1::2][: int(pins.DRAWABLE_COUNT * used_share)])
+    free = [p for p in pins.drawable() if p not in used]
     per_digit = Counter(p[0] for p in free)
     expected = {d: per_digit[d] / len(free) for d in "0123456789"}
     observed = Counter(pins.draw_pin(used)[0] for _ in range(draws))

@@ -133,3 +133,16 @@ def test_generated_secrets_are_letters_and_digits() -> None:
     drawn = {generate_secret() for _ in range(2000)}
     assert len(drawn) == 2000
     assert all(len(s) == 33 and s.isascii() and s.isalnum() for s in drawn)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        *[("yes", True), (" TRUE ", True), ("1", True), ("on", True), ("y", True)],
+        *[("No", False), ("false", False), ("0", False), ("off", False), ("n", False)],
+        *[("perhaps", None), ("", None), ("required", None)],
+    ],
+)
+def test_one_yes_no_reading_for_settings_arguments_and_csv(text: str, expected: object) -> None:
+    """Settings, command line options and CSV cells read yes/no through this one parser."""
+    assert validation.parse_yes_no(text) is expected

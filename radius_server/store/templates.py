@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.mail.sender import Delivery
 from radius_server.mail.template import DEFAULT_TEMPLATE, Template, validate
 from radius_server.store.database import begin_write
 from radius_server.store.errors import StoreError
@@ -119,15 +118,21 @@ class TemplateRepository:
 
 
 def record_reminder(
-    sessions: sessionmaker[Session], actor: str, delivery: Delivery, *, via: str
+    sessions: sessionmaker[Session],
+    actor: str,
+    recipient: str,
+    status: str,
+    error: str | None,
+    *,
+    via: str,
 ) -> None:
     """Audit one reminder, sent or failed, in its own transaction; never the PIN.
 
     One transaction per recipient so an interrupted batch still shows who got theirs.
     """
-    details: dict[str, str] = {"via": via, "status": delivery.status}
-    if delivery.error:
-        details["error"] = delivery.error
+    details: dict[str, str] = {"via": via, "status": status}
+    if error:
+        details["error"] = error
     with sessions() as session:
-        audit(session, actor, REMINDER_ACTION, delivery.recipient, **details)
+        audit(session, actor, REMINDER_ACTION, recipient, **details)
         session.commit()

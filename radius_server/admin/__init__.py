@@ -1,0 +1,91 @@
+"""The admin service layer: every admin operation once, for every caller.
+
+The command line is one caller; an HTTP API and web pages will be others. Each
+operation takes typed inputs, returns typed results, prints nothing, and acts
+as an *actor* recorded in the audit trail. Errors an admin can cause are
+``StoreError``/``PinError`` (and ``ConfigError``, ``TemplateError``) with a
+one-line message that names no PIN or secret. See docs/architecture.md,
+"Where a change goes".
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from radius_server.admin.clients import ClientAdmin
+from radius_server.admin.customers import CustomerAdmin
+from radius_server.admin.guessing import GuessingAdmin
+from radius_server.admin.reminders import ReminderAdmin
+from radius_server.admin.schema import open_sessions
+from radius_server.admin.templates import TemplateAdmin
+from radius_server.config import Settings
+from radius_server.guard import throttle_settings
+from radius_server.store import database
+from radius_server.validation import MAX_ACTOR, clean_label
+
+
+class Admin:
+    """The admin operations, grouped, acting as ``actor`` on one database."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        actor: str,
+        *,
+        engine: Engine | None = None,
+    ) -> None:
+        """``engine``: one this Admin owns and ``close`` disposes (see :meth:`open`)."""
+        self.settings = settings
+        self.sessions = sessions
+        # Storable whoever the caller is (a web user name may hold anything).
+        self.actor = clean_label(actor, MAX_ACTOR)
+        self._engine = engine
+
+    @classmethod
+    def open(cls, settings: Settings, actor: str) -> Admin:
+        """An Admin on the configured database (schema checked); ``close`` when done."""
+        engine = database.make_engine(
+            settings.database_url_resolved(), timeout=settings.database_timeout
+        )
+        try:
+            return cls(settings, open_sessions(engine), actor, engine=engine)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def close(self) -> None:
+        """Release the database connections of an Admin made by :meth:`open`."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+    @cached_property
+    def customers(self) -> CustomerAdmin:
+        """Customers, PINs, CSV import/export, the audit trail."""
+        return CustomerAdmin(self.sessions, self.actor, self.settings.zone())
+
+    @cached_property
+    def clients(self) -> ClientAdmin:
+        """RADIUS clients (NAS)."""
+        return ClientAdmin(self.sessions, self.actor)
+
+    @cached_property
+    def guessing(self) -> GuessingAdmin:
+        """Lockouts and known devices."""
+        return GuessingAdmin(self.sessions, self.actor, throttle_settings(self.settings))
+
+    @cached_property
+    def templates(self) -> TemplateAdmin:
+        """The PIN reminder template."""
+        return TemplateAdmin(self.sessions, self.actor, self.settings)
+
+    @cached_property
+    def reminders(self) -> ReminderAdmin:
+        """PIN reminders by email."""
+        return ReminderAdmin(self.sessions, self.actor, self.settings)
+
+
+__all__ = ["Admin", "open_sessions"]

@@ -1,0 +1,156 @@
+"""Customers and their PINs: every admin operation once, for the CLI and any later caller."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import TextIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from radius_server.store.csv_io import ImportReport, export_customers, import_customers
+from radius_server.store.customers import CustomerChanges, CustomerRepository
+from radius_server.store.journal import recent_audit
+from radius_server.store.records import AuditRecord, CustomerRecord
+from radius_server.validity import window_end, window_start
+
+# A day an admin typed, or an exact instant.
+When = date | datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    """What ``add`` needs; ``pin`` None draws a random one. Dates are whole local days."""
+
+    email: str
+    name: str = ""
+    pin: str | None = None
+    active: bool = True
+    wifi_access: bool = True
+    valid_from: When | None = None
+    valid_until: When | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerUpdate:
+    """Changes to a customer; None leaves a field as it is. Dates are whole local days."""
+
+    name: str | None = None
+    active: bool | None = None
+    wifi_access: bool | None = None
+    valid_from: When | None = None
+    valid_until: When | None = None
+    clear_valid_from: bool = False
+    clear_valid_until: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerResult:
+    """A customer after an operation, whether it changed, and warnings to show its caller."""
+
+    record: CustomerRecord
+    changed: bool = True
+    warnings: tuple[str, ...] = ()
+
+
+class CustomerAdmin:
+    """Customer operations acting as ``actor``; each is one transaction with its audit row."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str, zone: tzinfo) -> None:
+        self._sessions = sessions
+        self.actor = actor
+        self.zone = zone
+
+    def _repo(self) -> CustomerRepository:
+        # One per call: its warnings belong to that call alone (a second caller may be
+        # serving several requests at once).
+        return CustomerRepository(self._sessions, actor=self.actor)
+
+    def _window(self, start: When | None, end: When | None) -> dict[str, datetime | None]:
+        """Validity as instants: a date is a whole day in the space's zone."""
+        return {
+            "valid_from": window_start(start, self.zone) if start is not None else None,
+            "valid_until": window_end(end, self.zone) if end is not None else None,
+        }
+
+    def add(self, new: NewCustomer) -> CustomerResult:
+        """Create a customer; a random PIN unless one is given."""
+        repo = self._repo()
+        record = repo.add(
+            new.email,
+            new.name,
+            pin=new.pin.strip() if new.pin is not None else None,
+            active=new.active,
+            wifi_access=new.wifi_access,
+            **self._window(new.valid_from, new.valid_until),
+        )
+        return CustomerResult(record, warnings=tuple(repo.warnings))
+
+    def get(self, email: str) -> CustomerRecord:
+        """One customer (NotFound names the email)."""
+        return self._repo().get(email)
+
+    def find(
+        self,
+        *,
+        active: bool | None = None,
+        wifi_access: bool | None = None,
+        search: str | None = None,
+    ) -> list[CustomerRecord]:
+        """Customers matching every filter given."""
+        return self._repo().find(active=active, wifi_access=wifi_access, search=search)
+
+    def set_pin(self, email: str, pin: str) -> CustomerResult:
+        """Give a customer ``pin``; the same PIN again changes nothing (``changed`` False).
+
+        Nothing to change means no history entry, and the previous PIN (still
+        recognised for a stale phone) is left as it was.
+        """
+        repo = self._repo()
+        current = repo.get(email)
+        if hmac.compare_digest(current.pin.encode(), pin.encode()):
+            return CustomerResult(current, changed=False)
+        record = repo.set_pin(email, pin)
+        return CustomerResult(record, warnings=tuple(repo.warnings))
+
+    def regenerate_pin(self, email: str) -> CustomerResult:
+        """Give a customer a new random PIN."""
+        repo = self._repo()
+        record = repo.set_pin(email, None)
+        return CustomerResult(record, warnings=tuple(repo.warnings))
+
+    def update(self, email: str, update: CustomerUpdate) -> CustomerResult:
+        """Change name, state, Wi-Fi access or validity (enable/disable are updates too)."""
+        repo = self._repo()
+        changes = CustomerChanges(
+            full_name=update.name,
+            active=update.active,
+            wifi_access=update.wifi_access,
+            **self._window(update.valid_from, update.valid_until),
+            clear_valid_from=update.clear_valid_from,
+            clear_valid_until=update.clear_valid_until,
+        )
+        record = repo.update(email, changes)
+        return CustomerResult(record, warnings=tuple(repo.warnings))
+
+    def remove(self, email: str) -> CustomerRecord:
+        """Delete a customer; their PIN stops working on every server."""
+        return self._repo().remove(email)
+
+    def import_csv(self, stream: TextIO, *, dry_run: bool = False) -> ImportReport:
+        """Upsert customers from CSV: every row valid, or nothing written."""
+        return import_customers(
+            self._sessions, stream, actor=self.actor, dry_run=dry_run, zone=self.zone
+        )
+
+    def export_csv(self, stream: TextIO, *, include_pin: bool = True) -> int:
+        """Write every customer as CSV; return how many."""
+        return export_customers(self._sessions, stream, include_pin=include_pin)
+
+    def history(self, limit: int = 50, email: str | None = None) -> list[AuditRecord]:
+        """The audit trail, newest first; only actions on ``email`` when given."""
+        # Not normalize_email: a malformed target finds nothing rather than failing.
+        target = email.strip().lower() if email else None
+        with self._sessions() as session:
+            return recent_audit(session, limit, target)
