@@ -21,6 +21,7 @@ from radius_server.decision import Decision, Outcome, Reason, drop
 from radius_server.directory import Client, Directory
 from radius_server.guard import Guard
 from radius_server.methods import Attempt, MethodHandler
+from radius_server.policy import Tally
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
 from radius_server.protocol.chap import verify_chap_request
@@ -51,7 +52,9 @@ class EngineOptions:
     reply_cache_seconds: float = 5.0
     reject_delay: float = 0.0
     unknown_client_log_interval: float = 10.0
-    max_session_seconds: int = 0
+    # How long after a PIN change the previous PIN is answered stale_pin (setting
+    # stale_pin_days); a member rule, not a guessing-protection budget.
+    stale_pin_seconds: float = 30 * 86400.0
 
 
 @dataclass(slots=True)
@@ -331,37 +334,32 @@ class Engine:
     ) -> Decision:
         """The one place a PIN is judged, for every method (PAP, CHAP, and EAP's inner methods).
 
-        ``check(pin) -> bool`` knows how the method proves the PIN; the member
-        rules (active, Wi-Fi access, validity window) are the same for all.
+        ``check(pin) -> bool`` knows how the method proves the PIN; ``policy.judge``
+        decides (gate, member rules, stale PIN) and says what to count, which is
+        applied here through the guard.
         """
         member = self.directory.members.get(user_name)
         now = self.clock()
+        options = self.options
         guard = self.guard
         if guard is None:
-            return policy.decide(member, check, now, max_session=self.options.max_session_seconds)
+            return policy.judge(member, check, now, None, options.stale_pin_seconds)[0]
         # Wire identities are made storable here, where they enter guessing protection.
         user = member.email if member is not None else identity_key(user_name)
         device = normalize_station(attempt.calling_station)
         location = location_key(attempt.client.name, attempt.called_station)
-        block = guard.gate(user, device, now, location)
-        if block is not None:
-            # Rejected without looking at the PIN: a right guess now confirms nothing.
-            reason = Reason.LOCKED_OUT if block.locked_out else Reason.THROTTLED
-            return replace(policy.reject(reason, member), detail=f"{block.scope.value}_limit")
-        decision = policy.decide(member, check, now, max_session=self.options.max_session_seconds)
-        if decision.reason in (Reason.WRONG_PIN, Reason.UNKNOWN_USER):
-            if (
-                member is not None
-                and member.previous_pin is not None
-                and guard.is_stale_window(member.pin_changed_at, now)
-                and check(member.previous_pin)
-            ):
-                # A device still holding the PIN from before the last change.
-                return policy.reject(Reason.STALE_PIN, member)
+        decision, tally = policy.judge(
+            member,
+            check,
+            now,
+            guard.gate(user, device, now, location),
+            options.stale_pin_seconds,
+        )
+        if tally is Tally.FAILURE:
             offered = attempt.offered
             mark = guard.fingerprint(user, offered) if offered is not None else None
             guard.failed(user, device, mark, now, location)
-        elif decision.outcome is Outcome.ACCEPT:
+        elif tally is Tally.SUCCESS:
             guard.succeeded(user, device, now)
         return decision
 

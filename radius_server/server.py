@@ -151,6 +151,7 @@ async def serve(
             reply_cache_seconds=settings.reply_cache_seconds,
             reject_delay=settings.reject_delay,
             unknown_client_log_interval=settings.unknown_client_log_interval,
+            stale_pin_seconds=settings.stale_pin_days * 86400.0,
         ),
         guard=guard,
         methods=methods,

@@ -12,6 +12,7 @@ from radius_server.decision import Outcome, Reason
 from radius_server.directory import Member
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, encode_status_server
+from radius_server.throttle import Block, Scope
 from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness
 
 NOW = 1_800_000_000.0
@@ -51,14 +52,58 @@ def test_decide(member: Member | None, offered: bytes, outcome: Outcome, reason:
     decision = policy.decide(member, policy.pap_check(offered), NOW)
     assert (decision.outcome, decision.reason) == (outcome, reason)
     if outcome is Outcome.REJECT:
-        assert decision.attributes == ((policy.REPLY_MESSAGE, policy.REJECT_MESSAGE),)
+        assert decision.attributes == ((c.REPLY_MESSAGE, policy.REJECT_MESSAGE),)
+
+
+STALE = replace(BASE, previous_pin=b"13579", pin_changed_at=NOW - 86400)
+LOCK = Block(locked_out=True, scope=Scope.USER, key="ana@example.com", until=NOW + 60)
+
+
+@pytest.mark.parametrize(
+    ("member", "offered", "block", "reason", "tally", "detail"),
+    [
+        (BASE, b"24680", None, Reason.OK, policy.Tally.SUCCESS, None),
+        (BASE, b"11111", None, Reason.WRONG_PIN, policy.Tally.FAILURE, None),
+        (None, b"24680", None, Reason.UNKNOWN_USER, policy.Tally.FAILURE, None),
+        (replace(BASE, active=False), b"24680", None, Reason.INACTIVE, policy.Tally.NOTHING, None),
+        # The gate answers before the PIN is looked at: even the right one is refused.
+        (BASE, b"24680", LOCK, Reason.LOCKED_OUT, policy.Tally.NOTHING, "user_limit"),
+        (
+            BASE,
+            b"24680",
+            replace(LOCK, locked_out=False),
+            Reason.THROTTLED,
+            policy.Tally.NOTHING,
+            "user_limit",
+        ),
+        (STALE, b"13579", None, Reason.STALE_PIN, policy.Tally.NOTHING, None),
+        (STALE, b"24680", None, Reason.OK, policy.Tally.SUCCESS, None),
+        # Outside the window the previous PIN is just a wrong one.
+        (
+            replace(STALE, pin_changed_at=NOW - 40 * 86400),
+            b"13579",
+            None,
+            Reason.WRONG_PIN,
+            policy.Tally.FAILURE,
+            None,
+        ),
+    ],
+)
+def test_judge(  # type: ignore[no-untyped-def]
+    member, offered, block, reason, tally, detail
+) -> None:
+    """One pure judgement: the gate, the member rules, the stale PIN, and what to count."""
+    decision, counted = policy.judge(member, policy.pap_check(offered), NOW, block, 30 * 86400.0)
+    assert (decision.reason, counted, decision.detail) == (reason, tally, detail)
+    if member is not None:
+        assert decision.member_email == member.email
 
 
 def test_session_timeout_ends_with_validity() -> None:
     """An accept carries Session-Timeout up to valid-until."""
     member = replace(BASE, valid_until=NOW + 3600)
     decision = policy.decide(member, policy.pap_check(b"24680"), NOW)
-    assert (policy.SESSION_TIMEOUT, struct.pack("!I", 3600)) in decision.attributes
+    assert (c.SESSION_TIMEOUT, struct.pack("!I", 3600)) in decision.attributes
 
 
 def test_one_reject_message_for_every_reason() -> None:
