@@ -20,14 +20,12 @@ from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
 from radius_server.directory import Client, Directory
 from radius_server.guard import Guard
-from radius_server.methods import Attempt, MethodHandler
+from radius_server.methods import Attempt, MethodHandler, builtin_methods, method_name
 from radius_server.policy import Tally
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
-from radius_server.protocol.chap import verify_chap_request
 from radius_server.protocol.errors import MalformedPacket
 from radius_server.protocol.packet import RadiusRequest, decode_request
-from radius_server.protocol.pap import decrypt_pin
 from radius_server.protocol.reply import attributes_size, encode_reply, reply_room
 from radius_server.protocol.reply_cache import ReplyCache
 from radius_server.ratelimit import LogThrottle
@@ -69,22 +67,6 @@ class _Context:
     detail: str | None = None
 
 
-def _method_of(request: RadiusRequest) -> str:
-    if request.user_password is not None:
-        return "pap"
-    if request.chap_password is not None:
-        return "chap"
-    if request.eap_message is not None:
-        return "eap"
-    if request.vendor_attributes:
-        return (
-            "mschap"
-            if any(v == c.VENDOR_MICROSOFT for v, _, _ in request.vendor_attributes)
-            else "unknown"
-        )
-    return "none"
-
-
 class Engine:
     """Answers Access-Requests, Status-Server and Accounting-Requests from memory."""
 
@@ -101,8 +83,9 @@ class Engine:
         self.directory = directory
         # Guessing protection; None only in tests of the bare decision path.
         self.guard = guard
-        # "eap" and "mschap" handlers, when configured (see eap/).
-        self.methods = dict(methods or {})
+        # The method registry (methods.py): PAP and CHAP, plus what eap/setup.py
+        # builds ("mschap", and "eap" when a certificate is configured).
+        self.methods: dict[str, MethodHandler] = {**builtin_methods(), **(methods or {})}
         self.log = log
         self.options = options or EngineOptions()
         self.clock = clock
@@ -250,7 +233,7 @@ class Engine:
         assert request is not None
         if request.code != c.Code.ACCESS_REQUEST:
             return drop(Reason.UNSUPPORTED_CODE)
-        ctx.method = _method_of(request)
+        ctx.method = method_name(request)
         refused = self._verify(ctx)
         if refused is not None:
             return refused
@@ -262,39 +245,16 @@ class Engine:
             # Storage never loaded: dropping lets the NAS fail over instead of
             # rejecting a paying member.
             return drop(Reason.STORAGE_UNAVAILABLE)
-        secret = ctx.client.secret
-        offered: bytes | None = None
-        if ctx.method == "pap":
-            offered = decrypt_pin(request.user_password, secret, request.authenticator)
-            if offered is None:
-                # Not 5 digits: a typo, or a wrong shared secret (noise after
-                # decryption). It cannot match any PIN, so it is no guess to count.
-                return policy.reject(
-                    Reason.BAD_PIN_FORMAT, self.directory.members.get(request.user_name)
-                )
-            check = policy.pap_check(offered)
-        elif ctx.method == "chap":
-
-            def check(pin: bytes) -> bool:
-                return verify_chap_request(request, pin)
-        elif ctx.method in self.methods:
-            return self._delegate(ctx, self.methods[ctx.method])
-        else:
+        handler = self.methods.get(ctx.method)
+        if handler is None:
             return policy.reject(
                 Reason.UNSUPPORTED_METHOD, self.directory.members.get(request.user_name)
             )
-        offered_pin = offered if ctx.method == "pap" else None
-        return self.verify_credentials(
-            request.user_name,
-            check,
-            Attempt(
-                ctx.method,
-                request.calling_station_id,
-                ctx.client,
-                offered_pin,
-                request.called_station_id,
-            ),
-        )
+        verify = _Verify(self, request, ctx.client)
+        result = handler.handle(request, ctx.client, verify, self.monotonic())
+        ctx.method = result.method or ctx.method
+        ctx.detail = result.detail or ctx.detail
+        return result.decision
 
     def _without_user_name(self, ctx: _Context) -> Decision | None:
         """The answer to an authentic request without User-Name text; None lets EAP go on."""
@@ -312,43 +272,27 @@ class Engine:
         # an Access-Reject (FreeRADIUS does): the NAS hears an answer instead of silence.
         return policy.reject(Reason.NO_USER_NAME)
 
-    def _delegate(self, ctx: _Context, handler: MethodHandler) -> Decision:
-        request = ctx.request
-        assert request is not None
-
-        def verify(
-            user_name: str, check: policy.PinCheck, method: str, offered: bytes | None = None
-        ) -> Decision:
-            attempt = Attempt(
-                method, request.calling_station_id, ctx.client, offered, request.called_station_id
-            )
-            return self.verify_credentials(user_name, check, attempt)
-
-        result = handler.handle(request, ctx.client, verify, self.monotonic())
-        ctx.method = result.method or ctx.method
-        ctx.detail = result.detail or ctx.detail
-        return result.decision
-
     def verify_credentials(
         self, user_name: str, check: policy.PinCheck, attempt: Attempt
-    ) -> Decision:
+    ) -> tuple[Decision, Any]:
         """The one place a PIN is judged, for every method (PAP, CHAP, and EAP's inner methods).
 
-        ``check(pin) -> bool`` knows how the method proves the PIN; ``policy.judge``
-        decides (gate, member rules, stale PIN) and says what to count, which is
-        applied here through the guard.
+        ``check(pin)`` knows how the method proves the PIN and returns its proof;
+        ``policy.judge`` decides (gate, member rules, stale PIN) and says what to
+        count, which is applied here through the guard. Returns (decision, proof).
         """
         member = self.directory.members.get(user_name)
         now = self.clock()
         options = self.options
         guard = self.guard
         if guard is None:
-            return policy.judge(member, check, now, None, options.stale_pin_seconds)[0]
+            decision, _, proof = policy.judge(member, check, now, None, options.stale_pin_seconds)
+            return decision, proof
         # Wire identities are made storable here, where they enter guessing protection.
         user = member.email if member is not None else identity_key(user_name)
         device = normalize_station(attempt.calling_station)
         location = location_key(attempt.client.name, attempt.called_station)
-        decision, tally = policy.judge(
+        decision, tally, proof = policy.judge(
             member,
             check,
             now,
@@ -361,7 +305,7 @@ class Engine:
             guard.failed(user, device, mark, now, location)
         elif tally is Tally.SUCCESS:
             guard.succeeded(user, device, now)
-        return decision
+        return decision, proof
 
     # -- accounting ------------------------------------------------------------------
 
@@ -428,6 +372,29 @@ class Engine:
             self.log.debug(event, **fields)
         else:
             self.log.info(event, **fields)
+
+
+class _Verify:
+    """``methods.Verify`` for one request: the engine's judgement with its stations."""
+
+    __slots__ = ("_client", "_engine", "_request")
+
+    def __init__(self, engine: Engine, request: RadiusRequest, client: Client) -> None:
+        self._engine = engine
+        self._request = request
+        self._client = client
+
+    def __call__(
+        self, user_name: str, check: policy.PinCheck, offered: bytes | None = None
+    ) -> tuple[Decision, Any]:
+        request = self._request
+        attempt = Attempt(
+            request.calling_station_id, self._client, offered, request.called_station_id
+        )
+        return self._engine.verify_credentials(user_name, check, attempt)
+
+    def refuse(self, user_name: str, reason: Reason) -> Decision:
+        return policy.reject(reason, self._engine.directory.members.get(user_name))
 
 
 # Computed once: building an IntEnum per request showed up in profiles.

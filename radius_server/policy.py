@@ -15,6 +15,7 @@ import hmac
 import struct
 from collections.abc import Callable
 from enum import Enum
+from typing import Any, Final, Literal
 
 from radius_server.decision import Decision, Outcome, Reason
 from radius_server.directory import Member
@@ -26,14 +27,20 @@ REJECT_MESSAGE = b"Sign-in failed: check your email and PIN."
 # Compared against when the email is unknown, so both paths do the same work.
 _DUMMY_PIN = b"00000"
 
-PinCheck = Callable[[bytes], bool]
+# A PIN check: how a method tests a candidate PIN. It returns the method's proof
+# when the PIN is right (MS-CHAPv2: the authenticator response and keys; PAP and
+# CHAP: PROVEN), None when it is wrong. The proof comes back to the method
+# from ``judge`` only with an accept.
+PinCheck = Callable[[bytes], Any]
+# The proof of methods that need nothing more than "right".
+PROVEN: Final = True
 
 
-def pap_check(offered: bytes | None) -> PinCheck:
+def pap_check(offered: bytes | None) -> Callable[[bytes], Literal[True] | None]:
     """A PIN check for PAP: the decrypted password compared in constant time."""
 
-    def check(pin: bytes) -> bool:
-        return offered is not None and hmac.compare_digest(offered, pin)
+    def check(pin: bytes) -> Literal[True] | None:
+        return PROVEN if offered is not None and hmac.compare_digest(offered, pin) else None
 
     return check
 
@@ -69,15 +76,21 @@ def accept_attributes(member: Member, now: float) -> tuple[tuple[int, bytes], ..
 
 def decide(member: Member | None, check: PinCheck, now: float) -> Decision:
     """Accept only an active member with Wi-Fi access, inside their window, with the right PIN."""
+    return _decide(member, check, now)[0]
+
+
+def _decide(member: Member | None, check: PinCheck, now: float) -> tuple[Decision, Any]:
+    """The decision and, for an accept, the proof the check returned."""
     if member is None:
         check(_DUMMY_PIN)
-        return reject(Reason.UNKNOWN_USER)
-    if not check(member.pin):
-        return reject(Reason.WRONG_PIN, member)
+        return reject(Reason.UNKNOWN_USER), None
+    proof = check(member.pin)
+    if proof is None:
+        return reject(Reason.WRONG_PIN, member), None
     status = _status_reason(member, now)
     if status is not None:
-        return reject(status, member)
-    return Decision(Outcome.ACCEPT, Reason.OK, accept_attributes(member, now), member.email)
+        return reject(status, member), None
+    return Decision(Outcome.ACCEPT, Reason.OK, accept_attributes(member, now), member.email), proof
 
 
 class Tally(Enum):
@@ -94,8 +107,10 @@ def judge(
     now: float,
     block: Block | None = None,
     stale_pin_seconds: float = 0.0,
-) -> tuple[Decision, Tally]:
+) -> tuple[Decision, Tally, Any]:
     """Decide one PIN attempt and say what guessing protection must count.
+
+    Returns (decision, what to count, the check's proof: not None only for an accept).
 
     ``block`` is the guard's gate for this attempt (None: no lock applies);
     ``stale_pin_seconds`` how long after a PIN change the previous PIN is
@@ -105,19 +120,19 @@ def judge(
     if block is not None:
         # Rejected without looking at the PIN: a right guess now confirms nothing.
         reason = Reason.LOCKED_OUT if block.locked_out else Reason.THROTTLED
-        return reject(reason, member, f"{block.scope.value}_limit"), Tally.NOTHING
-    decision = decide(member, check, now)
-    if decision.outcome is Outcome.ACCEPT:
-        return decision, Tally.SUCCESS
+        return reject(reason, member, f"{block.scope.value}_limit"), Tally.NOTHING, None
+    decision, proof = _decide(member, check, now)
+    if proof is not None:
+        return decision, Tally.SUCCESS, proof
     if decision.reason is not Reason.WRONG_PIN and decision.reason is not Reason.UNKNOWN_USER:
-        return decision, Tally.NOTHING
+        return decision, Tally.NOTHING, None
     if (
         member is not None
         and member.previous_pin is not None
         and member.pin_changed_at is not None
         and now - member.pin_changed_at < stale_pin_seconds
-        and check(member.previous_pin)
+        and check(member.previous_pin) is not None
     ):
         # A device still holding the PIN from before the last change.
-        return reject(Reason.STALE_PIN, member), Tally.NOTHING
-    return decision, Tally.FAILURE
+        return reject(Reason.STALE_PIN, member), Tally.NOTHING, None
+    return decision, Tally.FAILURE, None

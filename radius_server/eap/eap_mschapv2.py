@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from radius_server.decision import Decision, Outcome
+from radius_server.decision import Decision
 from radius_server.methods import Verify
 from radius_server.protocol import mschap
 
@@ -94,22 +94,13 @@ class EapMsChapV2Server:
         peer_challenge, nt_response = value[:16], value[24:48]
         # The hash covers the name the peer put in its response (RFC 2759 8.2).
         name = data[5 + _RESPONSE_VALUE_SIZE :]
-        proven: dict[str, bytes] = {}
-        challenge = self._challenge
-
-        def check(pin: bytes) -> bool:
-            if not mschap.verify_nt_response(nt_response, challenge, peer_challenge, name, pin):
-                return False
-            proven["s"] = mschap.generate_authenticator_response(
-                pin, nt_response, peer_challenge, challenge, name
-            )
-            return True
-
-        decision = verify(identity, check, self._label)
-        if decision.outcome is not Outcome.ACCEPT or "s" not in proven:
+        check = mschap.pin_check(self._challenge, peer_challenge, nt_response, name)
+        decision, proof = verify(identity, check)
+        if proof is None:
             # An immediate failure: the outer EAP-Failure follows. No retry (R=0 semantics).
             self._stage = "done"
             return InnerDone(decision)
         self._decision = decision
         self._stage = "success"
-        return InnerSend(_header(OP_SUCCESS, self._ms_id, proven["s"] + b" M=Welcome"))
+        success = proof.authenticator_response + b" M=Welcome"
+        return InnerSend(_header(OP_SUCCESS, self._ms_id, success))

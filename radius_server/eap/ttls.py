@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable
 
 from radius_server import policy
-from radius_server.decision import Decision, Outcome, Reason
+from radius_server.decision import Decision, Reason
 from radius_server.eap.avp import Avp, AvpError, decode_avps, encode_avp
 from radius_server.eap.codec import EapCode, EapError, EapType, decode_eap, encode_eap
 from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerDone, InnerError
@@ -111,7 +111,7 @@ class TtlsPhase2:
             if len(offered) != PIN_LENGTH or not offered.isdigit():
                 # As with RADIUS PAP: no PIN has this shape, so it is no guess to count.
                 return refuse(Reason.BAD_PIN_FORMAT)
-            return Finish(verify(self.identity, policy.pap_check(offered), self.label, offered))
+            return Finish(verify(self.identity, policy.pap_check(offered), offered)[0])
         challenge = found.get((c.VENDOR_MICROSOFT, c.MS_CHAP_CHALLENGE))
         response = found.get((c.VENDOR_MICROSOFT, c.MS_CHAP2_RESPONSE))
         if challenge is not None and response is not None:
@@ -127,25 +127,14 @@ class TtlsPhase2:
         expected = self._challenge()
         if not (hmac.compare_digest(expected[:16], challenge) and parsed.ident == expected[16]):
             raise Phase2Error("MS-CHAP-Challenge is not the implicit challenge")
-        proven: dict[str, bytes] = {}
-
-        def check(pin: bytes) -> bool:
-            if not mschap.verify_nt_response(
-                parsed.nt_response, challenge, parsed.peer_challenge, user, pin
-            ):
-                return False
-            proven["s"] = mschap.generate_authenticator_response(
-                pin, parsed.nt_response, parsed.peer_challenge, challenge, user
-            )
-            return True
-
+        check = mschap.pin_check(challenge, parsed.peer_challenge, parsed.nt_response, user)
         assert self.identity is not None
-        decision = verify(self.identity, check, self.label)
-        if decision.outcome is not Outcome.ACCEPT or "s" not in proven:
+        decision, proof = verify(self.identity, check)
+        if proof is None:
             return Finish(decision)
         self._decision = decision
         self._stage = "mschapv2_ack"
-        success = bytes((parsed.ident,)) + proven["s"]
+        success = bytes((parsed.ident,)) + proof.authenticator_response
         return Reply(encode_avp(c.MS_CHAP2_SUCCESS, success, vendor=c.VENDOR_MICROSOFT))
 
     def _eap_packet(self, avps: list[Avp]) -> tuple[int, int | None, bytes]:

@@ -93,8 +93,11 @@ def test_judge(  # type: ignore[no-untyped-def]
     member, offered, block, reason, tally, detail
 ) -> None:
     """One pure judgement: the gate, the member rules, the stale PIN, and what to count."""
-    decision, counted = policy.judge(member, policy.pap_check(offered), NOW, block, 30 * 86400.0)
+    check = policy.pap_check(offered)
+    decision, counted, proof = policy.judge(member, check, NOW, block, 30 * 86400.0)
     assert (decision.reason, counted, decision.detail) == (reason, tally, detail)
+    # The check's proof comes back with an accept, never with a reject.
+    assert (proof is not None) == (decision.outcome is Outcome.ACCEPT)
     if member is not None:
         assert decision.member_email == member.email
 
