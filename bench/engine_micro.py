@@ -35,7 +35,13 @@ class NullLog:
     debug = info = warning = error = _drop
 
 
-def build(members: int = 1000) -> Engine:
+# Budgets no run exhausts: every wrong PIN is checked and counted, none answered by a lock.
+UNLIMITED = ThrottleSettings(
+    user_budget=10**9, station_budget=10**9, location_budget=10**9, global_budget=10**9
+)
+
+
+def build(members: int = 1000, settings: ThrottleSettings = UNLIMITED) -> Engine:
     """An engine over ``members`` members and one client, with guessing protection."""
     directory = Directory()
     directory.ready = True
@@ -45,29 +51,29 @@ def build(members: int = 1000) -> Engine:
             Member(i, f"m{i}@example.org", PIN, True, True, None, None, None, None)
         )
     log = NullLog()
-    return Engine(directory, log, guard=Guard(ThrottleSettings(), log, store=None))
+    return Engine(directory, log, guard=Guard(settings, log, store=None))
 
 
-def requests(count: int, method: str) -> list[bytes]:
+def requests(count: int, method: str, pin: bytes = PIN) -> list[bytes]:
     """``count`` distinct Access-Requests (fresh authenticators: no cache hits)."""
     return [
         encode_request(
             SECRET,
             identifier=i % 256,
             user_name=f"m{i % 1000}@example.org",
-            password=PIN,
+            password=pin,
             method=method,  # type: ignore[arg-type]
         ).packet
         for i in range(count)
     ]
 
 
-def measure(method: str, count: int, rounds: int = 5) -> float:
+def measure(method: str, count: int, rounds: int = 5, pin: bytes = PIN) -> float:
     """Best microseconds per request over ``rounds`` runs of ``count`` requests."""
     best = float("inf")
     for _ in range(rounds):
         engine = build()
-        packets = requests(count, method)
+        packets = requests(count, method, pin)
         handle = engine.handle_auth
         start = time.perf_counter()
         for port, packet in enumerate(packets):
@@ -80,6 +86,8 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     for method in ("pap", "chap"):
         print(f"{method}: {measure(method, count):.2f} us/request (accept, best of 5)")
+    wrong = measure("pap", count, pin=b"11111")
+    print(f"pap wrong PIN: {wrong:.2f} us/request (reject, counted, best of 5)")
 
 
 if __name__ == "__main__":

@@ -150,3 +150,34 @@ def test_status_server_on_the_accounting_port() -> None:
         request_code=c.Code.STATUS_SERVER,
         require_message_authenticator=False,
     )
+
+
+def test_pap_is_a_registered_method_whose_check_proof_comes_back_on_accept() -> None:
+    """One method contract: PAP is chosen from the registry like any method, and a
+    handler's PIN check returns a proof that ``verify`` hands back only with an accept."""
+    from radius_server import policy
+    from radius_server.methods import MethodResult
+
+    proofs: list[object] = []
+
+    class Pap:
+        def handle(self, request, client, verify, now) -> MethodResult:  # type: ignore[no-untyped-def]
+            offered = policy.pap_check(b"24680")  # what a right PIN would be
+
+            def check(pin: bytes) -> str | None:
+                return "proof" if offered(pin) is not None else None
+
+            decision, proof = verify(request.user_name, check)
+            proofs.append(proof)
+            return MethodResult(decision, method="custom-pap")
+
+    h = Harness()
+    assert set(h.engine.methods) >= {"pap", "chap"}
+    h.engine.methods["pap"] = Pap()
+    h.add_member("ana@example.com", "24680")
+    code, line = h.send("ana@example.com", "11111")
+    assert (code, line["method"]) == (c.Code.ACCESS_ACCEPT, "custom-pap")
+    h.add_member("bo@example.com", "13579")
+    code, _ = h.send("bo@example.com", "11111")
+    assert code == c.Code.ACCESS_REJECT
+    assert proofs == ["proof", None]
