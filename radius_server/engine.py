@@ -20,7 +20,7 @@ from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
 from radius_server.directory import Client, Directory
 from radius_server.guard import Guard
-from radius_server.methods import Attempt, MethodHandler, builtin_methods, method_name
+from radius_server.methods import MethodHandler, builtin_methods, method_name
 from radius_server.policy import Tally
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
@@ -90,6 +90,7 @@ class Engine:
         self.options = options or EngineOptions()
         self.clock = clock
         self.monotonic = monotonic
+        self._verifier = _Verify(self)
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._unknown_log = LogThrottle(self.options.unknown_client_log_interval)
@@ -250,7 +251,9 @@ class Engine:
             return policy.reject(
                 Reason.UNSUPPORTED_METHOD, self.directory.members.get(request.user_name)
             )
-        verify = _Verify(self, request, ctx.client)
+        verify = self._verifier
+        verify.request = request
+        verify.client = ctx.client
         result = handler.handle(request, ctx.client, verify, self.monotonic())
         ctx.method = result.method or ctx.method
         ctx.detail = result.detail or ctx.detail
@@ -271,41 +274,6 @@ class Engine:
         # RFC 2865 5: an attribute with an invalid length in an Access-Request SHOULD get
         # an Access-Reject (FreeRADIUS does): the NAS hears an answer instead of silence.
         return policy.reject(Reason.NO_USER_NAME)
-
-    def verify_credentials(
-        self, user_name: str, check: policy.PinCheck, attempt: Attempt
-    ) -> tuple[Decision, Any]:
-        """The one place a PIN is judged, for every method (PAP, CHAP, and EAP's inner methods).
-
-        ``check(pin)`` knows how the method proves the PIN and returns its proof;
-        ``policy.judge`` decides (gate, member rules, stale PIN) and says what to
-        count, which is applied here through the guard. Returns (decision, proof).
-        """
-        member = self.directory.members.get(user_name)
-        now = self.clock()
-        options = self.options
-        guard = self.guard
-        if guard is None:
-            decision, _, proof = policy.judge(member, check, now, None, options.stale_pin_seconds)
-            return decision, proof
-        # Wire identities are made storable here, where they enter guessing protection.
-        user = member.email if member is not None else identity_key(user_name)
-        device = normalize_station(attempt.calling_station)
-        location = location_key(attempt.client.name, attempt.called_station)
-        decision, tally, proof = policy.judge(
-            member,
-            check,
-            now,
-            guard.gate(user, device, now, location),
-            options.stale_pin_seconds,
-        )
-        if tally is Tally.FAILURE:
-            offered = attempt.offered
-            mark = guard.fingerprint(user, offered) if offered is not None else None
-            guard.failed(user, device, mark, now, location)
-        elif tally is Tally.SUCCESS:
-            guard.succeeded(user, device, now)
-        return decision, proof
 
     # -- accounting ------------------------------------------------------------------
 
@@ -375,26 +343,55 @@ class Engine:
 
 
 class _Verify:
-    """``methods.Verify`` for one request: the engine's judgement with its stations."""
+    """``methods.Verify``: the one place a PIN is judged, for every method and inner method.
 
-    __slots__ = ("_client", "_engine", "_request")
+    One per engine, pointed at each request before its handler runs: the engine is
+    synchronous and a handler uses ``verify`` only inside its ``handle`` call, so the
+    hot path allocates nothing for it.
+    """
 
-    def __init__(self, engine: Engine, request: RadiusRequest, client: Client) -> None:
-        self._engine = engine
-        self._request = request
-        self._client = client
+    __slots__ = ("client", "engine", "request")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.request: RadiusRequest | None = None
+        self.client: Client | None = None
 
     def __call__(
         self, user_name: str, check: policy.PinCheck, offered: bytes | None = None
     ) -> tuple[Decision, Any]:
-        request = self._request
-        attempt = Attempt(
-            request.calling_station_id, self._client, offered, request.called_station_id
-        )
-        return self._engine.verify_credentials(user_name, check, attempt)
+        """Judge with ``policy.judge`` and apply what it says to count through the guard.
+
+        ``check(pin)`` knows how the method proves the PIN and returns its proof;
+        returns (decision, proof), the proof only with an accept.
+        """
+        engine = self.engine
+        member = engine.directory.members.get(user_name)
+        now = engine.clock()
+        stale = engine.options.stale_pin_seconds
+        guard = engine.guard
+        if guard is None:  # tests of the bare decision path
+            decision, _, proof = policy.judge(member, check, now, None, stale)
+            return decision, proof
+        request = self.request
+        client = self.client
+        assert request is not None and client is not None
+        # Wire identities are made storable here, where they enter guessing protection.
+        user = member.email if member is not None else identity_key(user_name)
+        device = normalize_station(request.calling_station_id)
+        location = location_key(client.name, request.called_station_id)
+        block = guard.gate(user, device, now, location)
+        decision, tally, proof = policy.judge(member, check, now, block, stale)
+        if tally is Tally.FAILURE:
+            mark = guard.fingerprint(user, offered) if offered is not None else None
+            guard.failed(user, device, mark, now, location)
+        elif tally is Tally.SUCCESS:
+            guard.succeeded(user, device, now)
+        return decision, proof
 
     def refuse(self, user_name: str, reason: Reason) -> Decision:
-        return policy.reject(reason, self._engine.directory.members.get(user_name))
+        """A reject no PIN check made, naming the member if known; nothing is counted."""
+        return policy.reject(reason, self.engine.directory.members.get(user_name))
 
 
 # Computed once: building an IntEnum per request showed up in profiles.

@@ -24,21 +24,11 @@ from radius_server.protocol.packet import RadiusRequest
 from radius_server.protocol.pap import decrypt_pin
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """Who is trying and from where: what guessing protection counts by."""
-
-    calling_station: str | None
-    client: Client
-    # The PIN offered, when the method reveals it (PAP): only distinct wrong
-    # PINs then count against the budgets. None: every failure counts.
-    offered: bytes | None = None
-    # Called-Station-Id (the access point, written by the NAS): the location budget.
-    called_station: str | None = None
-
-
 class Verify(Protocol):
-    """The engine's judgement, bound to one request's client and stations."""
+    """The engine's judgement, bound to the request being handled (its client and stations).
+
+    Valid only inside the handler's ``handle`` call.
+    """
 
     def __call__(
         self, user_name: str, check: policy.PinCheck, offered: bytes | None = None

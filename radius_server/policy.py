@@ -74,25 +74,6 @@ def accept_attributes(member: Member, now: float) -> tuple[tuple[int, bytes], ..
     return ((SESSION_TIMEOUT, struct.pack("!I", max(1, int(member.valid_until - now)))),)
 
 
-def decide(member: Member | None, check: PinCheck, now: float) -> Decision:
-    """Accept only an active member with Wi-Fi access, inside their window, with the right PIN."""
-    return _decide(member, check, now)[0]
-
-
-def _decide(member: Member | None, check: PinCheck, now: float) -> tuple[Decision, Any]:
-    """The decision and, for an accept, the proof the check returned."""
-    if member is None:
-        check(_DUMMY_PIN)
-        return reject(Reason.UNKNOWN_USER), None
-    proof = check(member.pin)
-    if proof is None:
-        return reject(Reason.WRONG_PIN, member), None
-    status = _status_reason(member, now)
-    if status is not None:
-        return reject(status, member), None
-    return Decision(Outcome.ACCEPT, Reason.OK, accept_attributes(member, now), member.email), proof
-
-
 class Tally(Enum):
     """What guessing protection counts for one judged attempt."""
 
@@ -121,18 +102,30 @@ def judge(
         # Rejected without looking at the PIN: a right guess now confirms nothing.
         reason = Reason.LOCKED_OUT if block.locked_out else Reason.THROTTLED
         return reject(reason, member, f"{block.scope.value}_limit"), Tally.NOTHING, None
-    decision, proof = _decide(member, check, now)
+    if member is None:
+        check(_DUMMY_PIN)
+        return reject(Reason.UNKNOWN_USER), Tally.FAILURE, None
+    proof = check(member.pin)
     if proof is not None:
-        return decision, Tally.SUCCESS, proof
-    if decision.reason is not Reason.WRONG_PIN and decision.reason is not Reason.UNKNOWN_USER:
-        return decision, Tally.NOTHING, None
+        status = _status_reason(member, now)
+        if status is not None:
+            return reject(status, member), Tally.NOTHING, None
+        accept = Decision(Outcome.ACCEPT, Reason.OK, accept_attributes(member, now), member.email)
+        return accept, Tally.SUCCESS, proof
     if (
-        member is not None
-        and member.previous_pin is not None
+        member.previous_pin is not None
         and member.pin_changed_at is not None
         and now - member.pin_changed_at < stale_pin_seconds
         and check(member.previous_pin) is not None
     ):
         # A device still holding the PIN from before the last change.
         return reject(Reason.STALE_PIN, member), Tally.NOTHING, None
-    return decision, Tally.FAILURE, None
+    return reject(Reason.WRONG_PIN, member), Tally.FAILURE, None
+
+
+def decide(member: Member | None, check: PinCheck, now: float) -> Decision:
+    """Accept only an active member with Wi-Fi access, inside their window, with the right PIN.
+
+    ``judge`` without a gate or stale-PIN window: the member rules alone.
+    """
+    return judge(member, check, now)[0]
