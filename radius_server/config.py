@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import os
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import tzinfo
@@ -31,6 +32,8 @@ LOCAL_CONFIG_NAME = "radius-server.toml"
 _PATH_SETTINGS = ("data_dir", "tls_cert_file", "tls_key_file", "tls_ca_file")
 # RADIUS_* variables that are not settings: no "unknown variable" warning for them.
 OTHER_ENV = (CONFIG_ENV, "RADIUS_ACTOR", "RADIUS_TEST_PG_URL")
+# Old setting name -> new one: still read (a warning says to rename it).
+RENAMED = {"throttle_stale_pin_days": "stale_pin_days"}
 
 
 class ConfigError(ValueError):
@@ -73,6 +76,10 @@ class Settings:
     # Seconds to wait before sending an Access-Reject (0 = none), like FreeRADIUS reject_delay.
     reject_delay: float = 0.0
     unknown_client_log_interval: float = 10.0
+    # Days after a PIN change that the previous PIN is answered stale_pin (a device
+    # still holding it) instead of being counted as a guess. A member rule, not a
+    # budget: it was throttle_stale_pin_days (still read, with a warning).
+    stale_pin_days: float = 30.0
     # Guessing protection (throttle.py; the README's security model derives its
     # numbers from these defaults). Budgets count failures in rolling windows.
     throttle_enabled: bool = True
@@ -88,7 +95,6 @@ class Settings:
     throttle_global_window_hours: float = 1.0
     throttle_known_device_days: float = 90.0
     throttle_max_known_devices: int = 3
-    throttle_stale_pin_days: float = 30.0
     # HMAC key of the wrong-PIN fingerprints (at least 32 characters); the same on
     # every instance sharing a database. Empty: <data_dir>/throttle.key, made once.
     throttle_key: str = ""
@@ -232,6 +238,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting database_timeout: must be greater than 0 and at most 600")
     if not 0 <= settings.workers <= 64:
         raise ConfigError("setting workers: must be between 0 (one per CPU) and 64")
+    if settings.stale_pin_days <= 0:
+        raise ConfigError("setting stale_pin_days: must be greater than 0")
     for name in ("reject_delay", "unknown_client_log_interval"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name}: must not be negative")
@@ -299,12 +307,22 @@ def unknown_environment(environ: Mapping[str, str]) -> list[str]:
 
     Only warnings, not errors: the environment is shared with other programs.
     """
-    known = {ENV_PREFIX + f.name.upper() for f in fields(Settings)} | set(OTHER_ENV)
+    known = {ENV_PREFIX + name.upper() for name in [*(f.name for f in fields(Settings)), *RENAMED]}
+    known |= set(OTHER_ENV)
     return [
         f"environment variable {_suggest(name, known)} is not a setting: ignored"
         for name in sorted(environ)
         if name.startswith(ENV_PREFIX) and name not in known
     ]
+
+
+def _renamed(name: str, where: str) -> str:
+    """The current name of a setting; an old one still works, with a FutureWarning."""
+    new = RENAMED.get(name)
+    if new is None:
+        return name
+    warnings.warn(f"{where}: setting {name} is deprecated, use {new}", FutureWarning, stacklevel=3)
+    return new
 
 
 def load_settings(
@@ -331,13 +349,18 @@ def load_settings(
             raise ConfigError(f"config file {path}: not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
-        flat = _flatten(table)
+        flat = {_renamed(name, f"config file {path}"): v for name, v in _flatten(table).items()}
         unknown = [name for name in flat if name not in names]
         if unknown:
             raise ConfigError(f"config file {path}: {_describe_unknown(unknown, names)}")
         base = Path(path).absolute().parent
         for name, value in flat.items():
             values[name] = _relative_to_file(name, _coerce(name, hints[name], value), base)
+    for old, new in RENAMED.items():
+        raw = env.get(ENV_PREFIX + old.upper())
+        if raw is not None and ENV_PREFIX + new.upper() not in env:
+            _renamed(old, "environment")
+            values[new] = _coerce(ENV_PREFIX + old.upper(), hints[new], raw)
     for name in names:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:

@@ -1,6 +1,7 @@
 """The in-memory view the hot path reads: customers by email, clients by address.
 
-Pure data structures, no I/O: ``sync.py`` fills them from the database. Lookups
+Pure data structures, no I/O and no storage types: ``sync.py`` maps the store's
+records to these and fills them from the database. Lookups
 are dictionary reads, so deciding a request never waits on storage.
 """
 
@@ -9,16 +10,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-
-from radius_server.store.records import ClientRecord, CustomerRecord
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _timestamp(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +29,6 @@ class Member:
     pin_changed_at: float | None
     previous_pin: bytes | None = field(default=None, repr=False)
 
-    @classmethod
-    def from_record(cls, record: CustomerRecord) -> Member:
-        """Build from a store record."""
-        return cls(
-            id=record.id,
-            email=record.email,
-            pin=record.pin.encode("ascii"),
-            active=record.active,
-            wifi_access=record.wifi_access,
-            valid_from=_timestamp(record.valid_from),
-            valid_until=_timestamp(record.valid_until),
-            pin_changed_at=_timestamp(record.pin_changed_at),
-            previous_pin=record.previous_pin.encode("ascii") if record.previous_pin else None,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -61,20 +40,13 @@ class Client:
     secret: bytes = field(repr=False)
     require_message_authenticator: bool
 
-    @classmethod
-    def from_record(cls, record: ClientRecord) -> Client:
-        """Build from a store record."""
-        return cls(
-            id=record.id,
-            name=record.name,
-            network=ipaddress.ip_network(record.address),
-            secret=record.secret.encode("utf-8"),
-            require_message_authenticator=record.require_message_authenticator,
-        )
 
+def directory_key(user_name: str) -> str:
+    """How a User-Name becomes a directory key: trimmed and case-folded, as the store keeps emails.
 
-def normalize_email(user_name: str) -> str:
-    """How a User-Name becomes a directory key: trimmed, case-folded the way the store does."""
+    Not ``store.customers.normalize_email``: that one also validates (an admin's
+    input), this one only folds (a wire identity, looked up as it is).
+    """
     return user_name.strip().lower()
 
 
@@ -90,7 +62,7 @@ class Members:
 
     def get(self, user_name: str) -> Member | None:
         """The member whose email matches ``user_name`` (trimmed, any case)."""
-        return self._by_email.get(normalize_email(user_name))
+        return self._by_email.get(directory_key(user_name))
 
     def all(self) -> list[Member]:
         """Every member."""

@@ -20,13 +20,12 @@ from radius_server import policy
 from radius_server.decision import Decision, Outcome, Reason, drop
 from radius_server.directory import Client, Directory
 from radius_server.guard import Guard
-from radius_server.methods import Attempt, MethodHandler
+from radius_server.methods import MethodHandler, builtin_methods, method_name
+from radius_server.policy import Tally
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
-from radius_server.protocol.chap import verify_chap_request
 from radius_server.protocol.errors import MalformedPacket
 from radius_server.protocol.packet import RadiusRequest, decode_request
-from radius_server.protocol.pap import decrypt_pin
 from radius_server.protocol.reply import attributes_size, encode_reply, reply_room
 from radius_server.protocol.reply_cache import ReplyCache
 from radius_server.ratelimit import LogThrottle
@@ -51,7 +50,9 @@ class EngineOptions:
     reply_cache_seconds: float = 5.0
     reject_delay: float = 0.0
     unknown_client_log_interval: float = 10.0
-    max_session_seconds: int = 0
+    # How long after a PIN change the previous PIN is answered stale_pin (setting
+    # stale_pin_days); a member rule, not a guessing-protection budget.
+    stale_pin_seconds: float = 30 * 86400.0
 
 
 @dataclass(slots=True)
@@ -64,22 +65,6 @@ class _Context:
     request: RadiusRequest | None = None
     method: str | None = None
     detail: str | None = None
-
-
-def _method_of(request: RadiusRequest) -> str:
-    if request.user_password is not None:
-        return "pap"
-    if request.chap_password is not None:
-        return "chap"
-    if request.eap_message is not None:
-        return "eap"
-    if request.vendor_attributes:
-        return (
-            "mschap"
-            if any(v == c.VENDOR_MICROSOFT for v, _, _ in request.vendor_attributes)
-            else "unknown"
-        )
-    return "none"
 
 
 class Engine:
@@ -98,12 +83,14 @@ class Engine:
         self.directory = directory
         # Guessing protection; None only in tests of the bare decision path.
         self.guard = guard
-        # "eap" and "mschap" handlers, when configured (see eap/).
-        self.methods = dict(methods or {})
+        # The method registry (methods.py): PAP and CHAP, plus what eap/setup.py
+        # builds ("mschap", and "eap" when a certificate is configured).
+        self.methods: dict[str, MethodHandler] = {**builtin_methods(), **(methods or {})}
         self.log = log
         self.options = options or EngineOptions()
         self.clock = clock
         self.monotonic = monotonic
+        self._verifier = _Verify(self)
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._unknown_log = LogThrottle(self.options.unknown_client_log_interval)
@@ -247,7 +234,7 @@ class Engine:
         assert request is not None
         if request.code != c.Code.ACCESS_REQUEST:
             return drop(Reason.UNSUPPORTED_CODE)
-        ctx.method = _method_of(request)
+        ctx.method = method_name(request)
         refused = self._verify(ctx)
         if refused is not None:
             return refused
@@ -259,39 +246,18 @@ class Engine:
             # Storage never loaded: dropping lets the NAS fail over instead of
             # rejecting a paying member.
             return drop(Reason.STORAGE_UNAVAILABLE)
-        secret = ctx.client.secret
-        offered: bytes | None = None
-        if ctx.method == "pap":
-            offered = decrypt_pin(request.user_password, secret, request.authenticator)
-            if offered is None:
-                # Not 5 digits: a typo, or a wrong shared secret (noise after
-                # decryption). It cannot match any PIN, so it is no guess to count.
-                return policy.reject(
-                    Reason.BAD_PIN_FORMAT, self.directory.members.get(request.user_name)
-                )
-            check = policy.pap_check(offered)
-        elif ctx.method == "chap":
-
-            def check(pin: bytes) -> bool:
-                return verify_chap_request(request, pin)
-        elif ctx.method in self.methods:
-            return self._delegate(ctx, self.methods[ctx.method])
-        else:
+        handler = self.methods.get(ctx.method)
+        if handler is None:
             return policy.reject(
                 Reason.UNSUPPORTED_METHOD, self.directory.members.get(request.user_name)
             )
-        offered_pin = offered if ctx.method == "pap" else None
-        return self.verify_credentials(
-            request.user_name,
-            check,
-            Attempt(
-                ctx.method,
-                request.calling_station_id,
-                ctx.client,
-                offered_pin,
-                request.called_station_id,
-            ),
-        )
+        verify = self._verifier
+        verify.request = request
+        verify.client = ctx.client
+        result = handler.handle(request, ctx.client, verify, self.monotonic())
+        ctx.method = result.method or ctx.method
+        ctx.detail = result.detail or ctx.detail
+        return result.decision
 
     def _without_user_name(self, ctx: _Context) -> Decision | None:
         """The answer to an authentic request without User-Name text; None lets EAP go on."""
@@ -308,62 +274,6 @@ class Engine:
         # RFC 2865 5: an attribute with an invalid length in an Access-Request SHOULD get
         # an Access-Reject (FreeRADIUS does): the NAS hears an answer instead of silence.
         return policy.reject(Reason.NO_USER_NAME)
-
-    def _delegate(self, ctx: _Context, handler: MethodHandler) -> Decision:
-        request = ctx.request
-        assert request is not None
-
-        def verify(
-            user_name: str, check: policy.PinCheck, method: str, offered: bytes | None = None
-        ) -> Decision:
-            attempt = Attempt(
-                method, request.calling_station_id, ctx.client, offered, request.called_station_id
-            )
-            return self.verify_credentials(user_name, check, attempt)
-
-        result = handler.handle(request, ctx.client, verify, self.monotonic())
-        ctx.method = result.method or ctx.method
-        ctx.detail = result.detail or ctx.detail
-        return result.decision
-
-    def verify_credentials(
-        self, user_name: str, check: policy.PinCheck, attempt: Attempt
-    ) -> Decision:
-        """The one place a PIN is judged, for every method (PAP, CHAP, and EAP's inner methods).
-
-        ``check(pin) -> bool`` knows how the method proves the PIN; the member
-        rules (active, Wi-Fi access, validity window) are the same for all.
-        """
-        member = self.directory.members.get(user_name)
-        now = self.clock()
-        guard = self.guard
-        if guard is None:
-            return policy.decide(member, check, now, max_session=self.options.max_session_seconds)
-        # Wire identities are made storable here, where they enter guessing protection.
-        user = member.email if member is not None else identity_key(user_name)
-        device = normalize_station(attempt.calling_station)
-        location = location_key(attempt.client.name, attempt.called_station)
-        block = guard.gate(user, device, now, location)
-        if block is not None:
-            # Rejected without looking at the PIN: a right guess now confirms nothing.
-            reason = Reason.LOCKED_OUT if block.locked_out else Reason.THROTTLED
-            return replace(policy.reject(reason, member), detail=f"{block.scope.value}_limit")
-        decision = policy.decide(member, check, now, max_session=self.options.max_session_seconds)
-        if decision.reason in (Reason.WRONG_PIN, Reason.UNKNOWN_USER):
-            if (
-                member is not None
-                and member.previous_pin is not None
-                and guard.is_stale_window(member.pin_changed_at, now)
-                and check(member.previous_pin)
-            ):
-                # A device still holding the PIN from before the last change.
-                return policy.reject(Reason.STALE_PIN, member)
-            offered = attempt.offered
-            mark = guard.fingerprint(user, offered) if offered is not None else None
-            guard.failed(user, device, mark, now, location)
-        elif decision.outcome is Outcome.ACCEPT:
-            guard.succeeded(user, device, now)
-        return decision
 
     # -- accounting ------------------------------------------------------------------
 
@@ -430,6 +340,58 @@ class Engine:
             self.log.debug(event, **fields)
         else:
             self.log.info(event, **fields)
+
+
+class _Verify:
+    """``methods.Verify``: the one place a PIN is judged, for every method and inner method.
+
+    One per engine, pointed at each request before its handler runs: the engine is
+    synchronous and a handler uses ``verify`` only inside its ``handle`` call, so the
+    hot path allocates nothing for it.
+    """
+
+    __slots__ = ("client", "engine", "request")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.request: RadiusRequest | None = None
+        self.client: Client | None = None
+
+    def __call__(
+        self, user_name: str, check: policy.PinCheck, offered: bytes | None = None
+    ) -> tuple[Decision, Any]:
+        """Judge with ``policy.judge`` and apply what it says to count through the guard.
+
+        ``check(pin)`` knows how the method proves the PIN and returns its proof;
+        returns (decision, proof), the proof only with an accept.
+        """
+        engine = self.engine
+        member = engine.directory.members.get(user_name)
+        now = engine.clock()
+        stale = engine.options.stale_pin_seconds
+        guard = engine.guard
+        if guard is None:  # tests of the bare decision path
+            decision, _, proof = policy.judge(member, check, now, None, stale)
+            return decision, proof
+        request = self.request
+        client = self.client
+        assert request is not None and client is not None
+        # Wire identities are made storable here, where they enter guessing protection.
+        user = member.email if member is not None else identity_key(user_name)
+        device = normalize_station(request.calling_station_id)
+        location = location_key(client.name, request.called_station_id)
+        block = guard.gate(user, device, now, location)
+        decision, tally, proof = policy.judge(member, check, now, block, stale)
+        if tally is Tally.FAILURE:
+            mark = guard.fingerprint(user, offered) if offered is not None else None
+            guard.failed(user, device, mark, now, location)
+        elif tally is Tally.SUCCESS:
+            guard.succeeded(user, device, now)
+        return decision, proof
+
+    def refuse(self, user_name: str, reason: Reason) -> Decision:
+        """A reject no PIN check made, naming the member if known; nothing is counted."""
+        return policy.reject(reason, self.engine.directory.members.get(user_name))
 
 
 # Computed once: building an IntEnum per request showed up in profiles.

@@ -55,7 +55,6 @@ def throttle_settings(settings: Settings) -> ThrottleSettings:
         global_window=settings.throttle_global_window_hours * HOUR,
         known_device_days=settings.throttle_known_device_days,
         max_known_devices=settings.throttle_max_known_devices,
-        stale_pin_days=settings.throttle_stale_pin_days,
         enabled=settings.throttle_enabled,
     )
 
@@ -151,12 +150,6 @@ class Guard:
     def fingerprint(self, user: str, pin: bytes) -> bytes:
         """The keyed fingerprint of a wrong PIN (see throttle.fingerprint)."""
         return fingerprint(self.key, user, pin)
-
-    def is_stale_window(self, pin_changed_at: float | None, now: float) -> bool:
-        """True while a previous PIN is still recognised as a stale phone's."""
-        return pin_changed_at is not None and (
-            now - pin_changed_at < self.settings.stale_pin_days * DAY
-        )
 
     def failed(
         self,

@@ -9,12 +9,14 @@ from typing import Any
 
 from radius_server import __version__
 from radius_server.bounded import describe_error
-from radius_server.config import Settings
+from radius_server.config import ConfigError, Settings
 from radius_server.directory import Directory
-from radius_server.eap.setup import build_methods
+from radius_server.eap.handler import EapOptions
+from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
 from radius_server.engine import Engine, EngineOptions
 from radius_server.guard import Guard, instance_name, throttle_settings
 from radius_server.logging import flush_logs
+from radius_server.methods import MethodHandler
 from radius_server.snapshot_file import SnapshotFile
 from radius_server.store import database
 from radius_server.store.database import check_schema
@@ -71,12 +73,35 @@ async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) 
     flush_logs()
 
 
+def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
+    """The method handlers from Settings (eap/setup.py takes plain values)."""
+    cert, key, chain = settings.tls_files()
+    setup = EapSetup(
+        cert,
+        key,
+        chain,
+        configured=bool(settings.tls_cert_file),
+        tls_min_version=settings.tls_min_version,
+        tls_max_version=settings.tls_max_version,
+        options=EapOptions(
+            default_method=settings.eap_default_method,
+            fragment_size=settings.eap_fragment_size,
+            session_timeout=settings.eap_session_timeout,
+            max_sessions=settings.eap_max_sessions,
+        ),
+    )
+    try:
+        return build_methods(setup, log)
+    except EapSetupError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 async def serve(
     settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
     # EAP first: a bad certificate stops start-up before anything else is opened.
-    methods = build_methods(settings, log)
+    methods = _build_methods(settings, log)
     url = settings.database_url_resolved()
     db_engine = database.make_engine(url, timeout=settings.database_timeout)
     # Guessing protection shares through its own engine: a round cut by the
@@ -117,6 +142,7 @@ async def serve(
             reply_cache_seconds=settings.reply_cache_seconds,
             reject_delay=settings.reject_delay,
             unknown_client_log_interval=settings.unknown_client_log_interval,
+            stale_pin_seconds=settings.stale_pin_days * 86400.0,
         ),
         guard=guard,
         methods=methods,

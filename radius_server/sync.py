@@ -11,6 +11,7 @@ an outage serves from.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from radius_server.directory import Client, Directory, Member
 from radius_server.feed_cursor import FeedCursor
 from radius_server.snapshot_file import SnapshotFile
 from radius_server.store.feed import ChangeBatch, ChangeFeed, Snapshot
+from radius_server.store.records import ClientRecord, CustomerRecord
 
 PRUNE_EVERY_SECONDS = 3600.0
 KEEP_FEED = timedelta(days=2)
@@ -27,6 +29,36 @@ KEEP_FEED = timedelta(days=2)
 SAVE_EVERY_SECONDS = 10.0
 # A full load reads every row: it may take this many round deadlines.
 FULL_LOAD_DEADLINES = 3
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def member_from_record(record: CustomerRecord) -> Member:
+    """The directory's view of a store record (the mapping stays out of the pure core)."""
+    return Member(
+        id=record.id,
+        email=record.email,
+        pin=record.pin.encode("ascii"),
+        active=record.active,
+        wifi_access=record.wifi_access,
+        valid_from=_timestamp(record.valid_from),
+        valid_until=_timestamp(record.valid_until),
+        pin_changed_at=_timestamp(record.pin_changed_at),
+        previous_pin=record.previous_pin.encode("ascii") if record.previous_pin else None,
+    )
+
+
+def client_from_record(record: ClientRecord) -> Client:
+    """The directory's view of a client record."""
+    return Client(
+        id=record.id,
+        name=record.name,
+        network=ipaddress.ip_network(record.address),
+        secret=record.secret.encode("utf-8"),
+        require_message_authenticator=record.require_message_authenticator,
+    )
 
 
 def _iso(seconds: float) -> str:
@@ -63,8 +95,8 @@ class DirectorySync:
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Replace the whole view."""
-        self.directory.members.replace_all(Member.from_record(c) for c in snapshot.customers)
-        self.directory.clients.replace_all(Client.from_record(c) for c in snapshot.clients)
+        self.directory.members.replace_all(member_from_record(c) for c in snapshot.customers)
+        self.directory.clients.replace_all(client_from_record(c) for c in snapshot.clients)
         self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
         self.directory.ready = True
         self._save_now = True
@@ -111,13 +143,13 @@ class DirectorySync:
             if record is None:
                 members.discard(member_id)
             else:
-                members.put(Member.from_record(record))
+                members.put(member_from_record(record))
         for client_id, record in batch.clients.items():
             if record is None:
                 self.directory.clients.discard(client_id)
                 self.log.info("client_removed", client_id=client_id)
             else:
-                self.directory.clients.put(Client.from_record(record))
+                self.directory.clients.put(client_from_record(record))
                 self.log.info("client_updated", client=record.name, address=record.address)
         if batch.customers:
             self.log.info(

@@ -70,7 +70,6 @@ class ThrottleSettings:
     forgive_window: float = 15 * 60.0
     known_device_days: float = 90.0
     max_known_devices: int = 3
-    stale_pin_days: float = 30.0
     enabled: bool = True
 
 

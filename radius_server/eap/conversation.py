@@ -8,9 +8,11 @@ the number of rounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from radius_server.decision import Decision, Outcome
+from radius_server.decision import Outcome
 from radius_server.eap import peap, ttls
 from radius_server.eap.codec import EapType
 from radius_server.eap.framing import (
@@ -22,7 +24,7 @@ from radius_server.eap.framing import (
     encode_frame,
 )
 from radius_server.eap.peap import PeapPhase2
-from radius_server.eap.steps import Finish, Phase2Step
+from radius_server.eap.steps import Finish, Send, Step
 from radius_server.eap.tls import TlsServer, TlsTunnel
 from radius_server.eap.ttls import TtlsPhase2
 from radius_server.methods import Verify
@@ -34,30 +36,48 @@ MAX_PEER_MESSAGE = 16384
 MAX_ROUNDS = 64
 # We speak PEAPv0 and TTLSv0: version bits 0 in every request.
 VERSION = 0
-TUNNEL_TYPES = (EapType.PEAP, EapType.TTLS)
-_NAMES = {EapType.PEAP: "peap", EapType.TTLS: "ttls"}
+
+
+class Phase2(Protocol):
+    """The inner conversation of a tunnel method (``peap.PeapPhase2``, ``ttls.TtlsPhase2``)."""
+
+    label: str
+    identity: str | None
+
+    def on_empty(self, next_id: int) -> Step:
+        """The peer sent an empty message (a handshake end, or an acknowledgement)."""
+        ...
+
+    def on_data(self, plaintext: bytes, verify: Verify, next_id: int) -> Step:
+        """One decrypted message from the peer."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelMethod:
+    """A tunnel EAP method: what differs between PEAP and TTLS, registered once."""
+
+    name: str  # for the log and the eap_default_method setting
+    eap_type: int
+    tls12_key_label: bytes  # the MSK's exporter label under TLS 1.2
+    new_phase2: Callable[[TlsTunnel], Phase2]
+
+
+def _ttls_phase2(tunnel: TlsTunnel) -> Phase2:
+    # Inner MS-CHAPv2's implicit challenge: the keying-material export of the session.
+    return TtlsPhase2(lambda: tunnel.export(ttls.CHALLENGE_LABEL, 17))
+
+
+TUNNELS: dict[int, TunnelMethod] = {
+    EapType.PEAP: TunnelMethod("peap", EapType.PEAP, peap.TLS12_KEY_LABEL, lambda _: PeapPhase2()),
+    EapType.TTLS: TunnelMethod("ttls", EapType.TTLS, ttls.TLS12_KEY_LABEL, _ttls_phase2),
+}
+TUNNEL_TYPES = tuple(TUNNELS)
+TUNNELS_BY_NAME = {method.name: method for method in TUNNELS.values()}
 
 
 class SessionLimitError(Exception):
     """The conversation went past its round bound."""
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send an EAP-Request of the conversation's type with this Type-Data."""
-
-    type_data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    """The conversation ends; ``msk`` is set only for an accept."""
-
-    decision: Decision
-    msk: bytes | None = None
-
-
-Step = Send | Done
 
 
 class Conversation:
@@ -88,14 +108,15 @@ class Conversation:
         self.tunnel: TlsTunnel | None = None
         self.reassembly = Reassembly(MAX_PEER_MESSAGE)
         self.outgoing: Outgoing | None = None
-        self.phase2: PeapPhase2 | TtlsPhase2 | None = None
+        self.phase2: Phase2 | None = None
 
     @property
     def label(self) -> str:
         """Method label for the log: ``peap``/``ttls``, then the inner method once known."""
         if self.phase2 is not None and self.phase2.label not in ("ttls",):
             return self.phase2.label
-        return _NAMES.get(self.eap_type, "eap")
+        method = TUNNELS.get(self.eap_type)
+        return method.name if method is not None else "eap"
 
     @property
     def tls_version(self) -> str | None:
@@ -146,7 +167,7 @@ class Conversation:
         if not tunnel.established:
             return self._send_records(size)
         if not was_established:
-            self.phase2 = self._new_phase2(tunnel)
+            self.phase2 = TUNNELS[self.eap_type].new_phase2(tunnel)
             if not tunnel.is_tls13:
                 # TLS 1.2: this message was the peer's Finished; ours goes out alone
                 # and phase 2 starts on the peer's next message (docs/architecture.md).
@@ -159,23 +180,16 @@ class Conversation:
             result = self.phase2.on_empty(next_id)
         return self._after_phase2(result, size)
 
-    def _new_phase2(self, tunnel: TlsTunnel) -> PeapPhase2 | TtlsPhase2:
-        if self.eap_type == EapType.PEAP:
-            return PeapPhase2()
-        return TtlsPhase2(lambda: tunnel.export(ttls.CHALLENGE_LABEL, 17))
-
-    def _after_phase2(self, result: Phase2Step, size: int) -> Step:
+    def _after_phase2(self, result: Step, size: int) -> Step:
         assert self.tunnel is not None
         if isinstance(result, Finish):
             msk = None
             if result.decision.outcome is Outcome.ACCEPT:
-                label = (
-                    peap.TLS12_KEY_LABEL if self.eap_type == EapType.PEAP else ttls.TLS12_KEY_LABEL
-                )
+                label = TUNNELS[self.eap_type].tls12_key_label
                 msk = self.tunnel.msk(label, self.eap_type)
-            return Done(result.decision, msk)
-        if result.plaintext:
-            self.tunnel.write(result.plaintext)
+            return Finish(result.decision, msk)
+        if result.data:
+            self.tunnel.write(result.data)
         return self._send_records(size)
 
     def _send_records(self, size: int) -> Send:

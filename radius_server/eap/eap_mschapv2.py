@@ -11,9 +11,9 @@ MS-Length is the EAP Length minus 5 (the EAP header and Type).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
-from radius_server.decision import Decision, Outcome
+from radius_server.decision import Decision
+from radius_server.eap.steps import Finish, Send, Step
 from radius_server.methods import Verify
 from radius_server.protocol import mschap
 
@@ -27,23 +27,6 @@ _SERVER_NAME = b"radius-server"
 
 class InnerError(ValueError):
     """The peer broke the inner method's rules; the message names the fault."""
-
-
-@dataclass(frozen=True, slots=True)
-class InnerSend:
-    """Send this Type-Data (of the inner method's type) to the peer."""
-
-    type_data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class InnerDone:
-    """The inner method finished with this decision (accept or reject)."""
-
-    decision: Decision
-
-
-InnerStep = InnerSend | InnerDone
 
 
 def _header(opcode: int, ms_id: int, body: bytes) -> bytes:
@@ -68,7 +51,7 @@ class EapMsChapV2Server:
         body = bytes((mschap.CHALLENGE_LENGTH,)) + self._challenge + _SERVER_NAME
         return _header(OP_CHALLENGE, self._ms_id, body)
 
-    def receive(self, type_data: bytes, identity: str, verify: Verify) -> InnerStep:
+    def receive(self, type_data: bytes, identity: str, verify: Verify) -> Step:
         """Handle the peer's Type-Data; ``identity`` is the inner identity (the member's email).
 
         Raises:
@@ -82,10 +65,10 @@ class EapMsChapV2Server:
         if self._stage == "success" and opcode == OP_SUCCESS:
             assert self._decision is not None
             self._stage = "done"
-            return InnerDone(self._decision)
+            return Finish(self._decision)
         raise InnerError(f"unexpected EAP-MSCHAPv2 opcode {opcode} at {self._stage}")
 
-    def _response(self, data: bytes, identity: str, verify: Verify) -> InnerStep:
+    def _response(self, data: bytes, identity: str, verify: Verify) -> Step:
         if len(data) < 5 + _RESPONSE_VALUE_SIZE or data[4] != _RESPONSE_VALUE_SIZE:
             raise InnerError("EAP-MSCHAPv2 response too short")
         if data[1] != self._ms_id:
@@ -94,22 +77,13 @@ class EapMsChapV2Server:
         peer_challenge, nt_response = value[:16], value[24:48]
         # The hash covers the name the peer put in its response (RFC 2759 8.2).
         name = data[5 + _RESPONSE_VALUE_SIZE :]
-        proven: dict[str, bytes] = {}
-        challenge = self._challenge
-
-        def check(pin: bytes) -> bool:
-            if not mschap.verify_nt_response(nt_response, challenge, peer_challenge, name, pin):
-                return False
-            proven["s"] = mschap.generate_authenticator_response(
-                pin, nt_response, peer_challenge, challenge, name
-            )
-            return True
-
-        decision = verify(identity, check, self._label)
-        if decision.outcome is not Outcome.ACCEPT or "s" not in proven:
+        check = mschap.pin_check(self._challenge, peer_challenge, nt_response, name)
+        decision, proof = verify(identity, check)
+        if proof is None:
             # An immediate failure: the outer EAP-Failure follows. No retry (R=0 semantics).
             self._stage = "done"
-            return InnerDone(decision)
+            return Finish(decision)
         self._decision = decision
         self._stage = "success"
-        return InnerSend(_header(OP_SUCCESS, self._ms_id, proven["s"] + b" M=Welcome"))
+        success = proof.authenticator_response + b" M=Welcome"
+        return Send(_header(OP_SUCCESS, self._ms_id, success))

@@ -26,14 +26,13 @@ from radius_server.eap import codec
 from radius_server.eap.codec import EapCode, EapError, EapPacket, EapType
 from radius_server.eap.conversation import (
     TUNNEL_TYPES,
+    TUNNELS_BY_NAME,
     Conversation,
-    Done,
     SessionLimitError,
-    Step,
 )
 from radius_server.eap.framing import FramingError, decode_frame
 from radius_server.eap.sessions import STATE_LENGTH, SessionTable
-from radius_server.eap.steps import Phase2Error
+from radius_server.eap.steps import Finish, Phase2Error, Step
 from radius_server.eap.tls import TlsError, TlsServer
 from radius_server.methods import MethodResult, Verify
 from radius_server.protocol import codes as c
@@ -46,7 +45,6 @@ from radius_server.protocol.packet import Attribute, RadiusRequest
 from radius_server.protocol.reply import attributes_size, reply_room
 from radius_server.ratelimit import LogThrottle
 
-_METHOD_TYPES = {"peap": EapType.PEAP, "ttls": EapType.TTLS}
 # RFC 3579 2.6.5: no Reply-Message alongside EAP-Message; EAP carries its own result.
 _NOT_WITH_EAP = frozenset({c.REPLY_MESSAGE})
 _MAX_OUTER_IDENTITY = 128
@@ -78,7 +76,7 @@ class EapHandler:
     def __init__(self, tls: TlsServer, options: EapOptions | None = None, log: Any = None) -> None:
         self.tls = tls
         self.options = options or EapOptions()
-        self.default_type = _METHOD_TYPES[self.options.default_method]
+        self.default_type = TUNNELS_BY_NAME[self.options.default_method].eap_type
         options = self.options
         self.sessions: SessionTable[Conversation] = SessionTable(
             options.max_sessions, options.session_timeout, options.max_per_station, options.min_idle
@@ -152,10 +150,10 @@ class EapHandler:
                 conversation.label,
                 str(exc),
             )
-        if isinstance(step, Done):
+        if isinstance(step, Finish):
             self.sessions.remove(conversation)
             return self._finish(conversation, step, packet, request, client)
-        return self._challenge(conversation, step.type_data, now, room, packet)
+        return self._challenge(conversation, step.data, now, room, packet)
 
     def _begin(
         self, request: RadiusRequest, client: Client, packet: EapPacket, now: float, room: int
@@ -184,7 +182,7 @@ class EapHandler:
                     evicted_total=self.sessions.evicted,
                     suppressed=suppressed,
                 )
-        start = conversation.start().type_data
+        start = conversation.start().data
         return self._challenge(conversation, start, now, room, packet, renew=False)
 
     def _advance(
@@ -196,7 +194,7 @@ class EapHandler:
             for wanted in codec.nak_types(packet.data):
                 if wanted in TUNNEL_TYPES and wanted != conversation.eap_type:
                     return conversation.switch(wanted)
-            return Done(Decision(Outcome.REJECT, Reason.EAP_NO_COMMON_METHOD))
+            return Finish(Decision(Outcome.REJECT, Reason.EAP_NO_COMMON_METHOD))
         if packet.type != conversation.eap_type:
             raise FramingError(f"EAP type {packet.type} in a {conversation.label} conversation")
         frame = decode_frame(packet.data)
@@ -226,7 +224,7 @@ class EapHandler:
     def _finish(
         self,
         conversation: Conversation,
-        step: Done,
+        step: Finish,
         packet: EapPacket,
         request: RadiusRequest,
         client: Client,

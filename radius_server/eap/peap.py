@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from radius_server.decision import Decision, Outcome, Reason
 from radius_server.eap.codec import EapCode, EapType, encode_eap
-from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerDone, InnerError
-from radius_server.eap.steps import Finish, Phase2Error, Phase2Step, Reply, refuse
+from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerError
+from radius_server.eap.steps import Finish, Phase2Error, Send, Step, refuse
 from radius_server.methods import Verify
 
 LABEL = "peap-mschapv2"
@@ -76,16 +76,16 @@ class PeapPhase2:
         self._inner: EapMsChapV2Server | None = None
         self._decision: Decision | None = None
 
-    def on_empty(self, next_id: int) -> Phase2Step:
+    def on_empty(self, next_id: int) -> Step:
         """The peer acknowledged our Finished (TLS 1.2) or finished the handshake (TLS 1.3)."""
         if self._stage != "open":
             raise Phase2Error(f"empty PEAP response at {self._stage}")
         # Under TLS 1.2 the Identity request must not ride on our Finished (docs/architecture.md):
         # it is sent here, in answer to the peer's empty acknowledgement.
         self._stage = "identity"
-        return Reply(bytes((EapType.IDENTITY,)))
+        return Send(bytes((EapType.IDENTITY,)))
 
-    def on_data(self, plaintext: bytes, verify: Verify, next_id: int) -> Phase2Step:
+    def on_data(self, plaintext: bytes, verify: Verify, next_id: int) -> Step:
         """Handle one decrypted inner response."""
         eap_type, data = split_inner(plaintext)
         if self._stage == "open":
@@ -101,15 +101,15 @@ class PeapPhase2:
                 step = self._inner.receive(data, self.identity, verify)
             except InnerError as exc:
                 raise Phase2Error(str(exc)) from None
-            if isinstance(step, InnerDone):
+            if isinstance(step, Finish):
                 if step.decision.outcome is not Outcome.ACCEPT:
                     return Finish(step.decision)
                 # MS-PEAP 3.2.5.6: close with a Result TLV inside the tunnel first.
                 self._decision = step.decision
                 self._stage = "result"
                 tlv = encode_eap(EapCode.REQUEST, next_id, EapType.TLV, result_tlv(_RESULT_SUCCESS))
-                return Reply(tlv)
-            return Reply(bytes((EapType.MSCHAPV2,)) + step.type_data)
+                return Send(tlv)
+            return Send(bytes((EapType.MSCHAPV2,)) + step.data)
         if self._stage == "result" and eap_type == EapType.TLV:
             assert self._decision is not None
             if _result_of(data) == _RESULT_SUCCESS:
@@ -117,7 +117,7 @@ class PeapPhase2:
             return refuse(Reason.EAP_PROTOCOL_ERROR)
         raise Phase2Error(f"unexpected inner EAP type {eap_type} at {self._stage}")
 
-    def _on_identity(self, eap_type: int, data: bytes) -> Phase2Step:
+    def _on_identity(self, eap_type: int, data: bytes) -> Step:
         if eap_type != EapType.IDENTITY:
             raise Phase2Error("inner response is not an identity")
         try:
@@ -129,4 +129,4 @@ class PeapPhase2:
         self.identity = identity
         self._inner = EapMsChapV2Server(LABEL)
         self._stage = "mschapv2"
-        return Reply(bytes((EapType.MSCHAPV2,)) + self._inner.challenge())
+        return Send(bytes((EapType.MSCHAPV2,)) + self._inner.challenge())

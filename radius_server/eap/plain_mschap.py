@@ -61,27 +61,13 @@ class PlainMsChapHandler:
             )
         assert request.user_name is not None  # the engine drops requests without one
         name = request.user_name.encode("utf-8")
-        proven: dict[str, bytes] = {}
-
-        def check(pin: bytes) -> bool:
-            if not mschap.verify_nt_response(
-                response.nt_response, challenge, response.peer_challenge, name, pin
-            ):
-                return False
-            # Only now, with the right PIN in hand, can the proof and keys be made.
-            proven["success"] = mschap.generate_authenticator_response(
-                pin, response.nt_response, response.peer_challenge, challenge, name
-            )
-            proven["send"], proven["recv"] = mschap.server_mppe_keys(pin, response.nt_response)
-            return True
-
-        decision = verify(request.user_name, check, LABEL)
-        ident = bytes((response.ident,))
-        if decision.outcome is Outcome.ACCEPT and "success" in proven:
+        check = mschap.pin_check(challenge, response.peer_challenge, response.nt_response, name)
+        decision, proof = verify(request.user_name, check)
+        if proof is not None:
             extra = [
-                _ms(c.MS_CHAP2_SUCCESS, ident + proven["success"]),
+                _ms(c.MS_CHAP2_SUCCESS, bytes((response.ident,)) + proof.authenticator_response),
                 *mppe_attributes(
-                    proven["send"], proven["recv"], client.secret, request.authenticator
+                    proof.send_key, proof.recv_key, client.secret, request.authenticator
                 ),
             ]
             return MethodResult(_with(decision, extra), method=LABEL)

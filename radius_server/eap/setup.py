@@ -1,17 +1,19 @@
-"""Build the "eap" and "mschap" method handlers from Settings, checking the certificate.
+"""Build the "eap" and "mschap" method handlers from plain settings, checking the certificate.
 
 EAP is on when a server certificate is configured, or when the default
 ``<data_dir>/certs/server.pem`` (from ``radius-server certs generate``) exists.
 A certificate that is expired, not yet valid or does not match its key stops
 the server with a message saying so (ConfigError), rather than failing every
-member's handshake.
+member's handshake. It takes plain values, not ``Settings``: ``server.py`` reads the
+configuration and turns ``EapSetupError`` into a ``ConfigError``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from radius_server.config import ConfigError, Settings
 from radius_server.eap.certificates import CertificateError, check_certificate
 from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.plain_mschap import PlainMsChapHandler
@@ -19,15 +21,33 @@ from radius_server.eap.tls import TlsServer
 from radius_server.methods import MethodHandler
 
 
-def build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
+class EapSetupError(Exception):
+    """EAP is configured but its certificate cannot be served; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class EapSetup:
+    """What EAP needs from the configuration, as plain values."""
+
+    cert: Path
+    key: Path
+    chain: Path | None
+    # True when the certificate was configured, not just the default path looked at.
+    configured: bool
+    tls_min_version: str
+    tls_max_version: str
+    options: EapOptions
+
+
+def build_methods(setup: EapSetup, log: Any) -> dict[str, MethodHandler]:
     """Handlers for the engine's ``methods=``; plain MS-CHAPv2 is always on.
 
     Raises:
-        ConfigError: EAP is configured but its certificate cannot be served.
+        EapSetupError: EAP is configured but its certificate cannot be served.
     """
     methods: dict[str, MethodHandler] = {"mschap": PlainMsChapHandler()}
-    cert, key, chain = settings.tls_files()
-    if not settings.tls_cert_file and not cert.exists():
+    cert, key, chain = setup.cert, setup.key, setup.chain
+    if not setup.configured and not cert.exists():
         log.info(
             "eap_disabled",
             reason="no server certificate",
@@ -37,27 +57,22 @@ def build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
         return methods
     try:
         info = check_certificate(cert, key, chain)
-        tls = TlsServer(cert, key, chain, settings.tls_min_version, settings.tls_max_version)
+        tls = TlsServer(cert, key, chain, setup.tls_min_version, setup.tls_max_version)
     except CertificateError as exc:
         log.error("eap_certificate_refused", detail=str(exc))
-        raise ConfigError(f"EAP certificate: {exc}") from None
+        raise EapSetupError(f"EAP certificate: {exc}") from None
     except Exception as exc:  # OpenSSL refusing a file pyca/cryptography accepted
         log.error("eap_certificate_refused", detail=type(exc).__name__)
-        raise ConfigError(f"EAP certificate {cert}: OpenSSL cannot use it ({exc})") from None
+        raise EapSetupError(f"EAP certificate {cert}: OpenSSL cannot use it ({exc})") from None
     for warning in info.warnings:
         log.warning("eap_certificate_warning", detail=warning)
-    options = EapOptions(
-        default_method=settings.eap_default_method,
-        fragment_size=settings.eap_fragment_size,
-        session_timeout=settings.eap_session_timeout,
-        max_sessions=settings.eap_max_sessions,
-    )
+    options = setup.options
     methods["eap"] = EapHandler(tls, options, log)
     log.info(
         "eap_enabled",
         methods=["peap-mschapv2", "ttls-pap", "ttls-mschapv2", "ttls-eap-mschapv2"],
-        default_method=settings.eap_default_method,
-        tls_versions=f"{settings.tls_min_version}-{settings.tls_max_version}",
+        default_method=options.default_method,
+        tls_versions=f"{setup.tls_min_version}-{setup.tls_max_version}",
         certificate=str(cert),
         subject=info.subject,
         names=list(info.names),

@@ -1,4 +1,10 @@
-"""What a phase-2 (inside the tunnel) state machine answers, shared by PEAP and TTLS."""
+"""The one step type of every EAP layer: send something to the peer, or finish.
+
+The outer conversation (TLS fragments as Type-Data), the phase-2 machines of
+PEAP and TTLS (plaintext for the tunnel) and the inner EAP-MSCHAPv2 method
+(its Type-Data) all answer ``Send`` or ``Finish``; each layer wraps what the
+one inside it sends in its own framing.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,21 @@ from radius_server.decision import Decision, Outcome, Reason
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
-    """Encrypt ``plaintext`` and send it; b"" sends an empty request (a nudge)."""
+class Send:
+    """Send ``data`` in this layer's framing; b"" in the tunnel sends an empty request (a nudge)."""
 
-    plaintext: bytes
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The conversation ends: accept (with keys) or reject, per the decision."""
+    """The layer ends: accept or reject, per the decision; ``msk`` only for an outer accept."""
 
     decision: Decision
+    msk: bytes | None = None
 
 
-Phase2Step = Reply | Finish
+Step = Send | Finish
 
 
 class Phase2Error(ValueError):

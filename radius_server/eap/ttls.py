@@ -18,11 +18,11 @@ import secrets
 from collections.abc import Callable
 
 from radius_server import policy
-from radius_server.decision import Decision, Outcome, Reason
+from radius_server.decision import Decision, Reason
 from radius_server.eap.avp import Avp, AvpError, decode_avps, encode_avp
 from radius_server.eap.codec import EapCode, EapError, EapType, decode_eap, encode_eap
-from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerDone, InnerError
-from radius_server.eap.steps import Finish, Phase2Error, Phase2Step, Reply, refuse
+from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerError
+from radius_server.eap.steps import Finish, Phase2Error, Send, Step, refuse
 from radius_server.methods import Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
@@ -67,18 +67,18 @@ class TtlsPhase2:
         self._inner: EapMsChapV2Server | None = None
         self._inner_id = 0
 
-    def on_empty(self, next_id: int) -> Phase2Step:
+    def on_empty(self, next_id: int) -> Step:
         """An empty response: the handshake just ended, or the MS-CHAP2-Success ack."""
         if self._stage == "start":
             # TLS 1.3: the peer finished the handshake without data; invite phase 2.
             self._stage = "invited"
-            return Reply(b"")
+            return Send(b"")
         if self._stage == "mschapv2_ack":
             assert self._decision is not None
             return Finish(self._decision)
         raise Phase2Error(f"empty TTLS response at {self._stage}")
 
-    def on_data(self, plaintext: bytes, verify: Verify, next_id: int) -> Phase2Step:
+    def on_data(self, plaintext: bytes, verify: Verify, next_id: int) -> Step:
         """Handle one decrypted message of AVPs."""
         try:
             avps = decode_avps(plaintext)
@@ -96,7 +96,7 @@ class TtlsPhase2:
             return Finish(self._decision)
         raise Phase2Error(f"unexpected TTLS data at {self._stage}")
 
-    def _first(self, avps: list[Avp], verify: Verify) -> Phase2Step:
+    def _first(self, avps: list[Avp], verify: Verify) -> Step:
         found = {(a.vendor, a.code): a.data for a in avps}
         if (0, c.EAP_MESSAGE) in found:
             return self._inner_identity(avps)
@@ -111,7 +111,7 @@ class TtlsPhase2:
             if len(offered) != PIN_LENGTH or not offered.isdigit():
                 # As with RADIUS PAP: no PIN has this shape, so it is no guess to count.
                 return refuse(Reason.BAD_PIN_FORMAT)
-            return Finish(verify(self.identity, policy.pap_check(offered), self.label, offered))
+            return Finish(verify(self.identity, policy.pap_check(offered), offered)[0])
         challenge = found.get((c.VENDOR_MICROSOFT, c.MS_CHAP_CHALLENGE))
         response = found.get((c.VENDOR_MICROSOFT, c.MS_CHAP2_RESPONSE))
         if challenge is not None and response is not None:
@@ -119,7 +119,7 @@ class TtlsPhase2:
             return self._mschapv2(user, challenge, response, verify)
         return refuse(Reason.UNSUPPORTED_METHOD)
 
-    def _mschapv2(self, user: bytes, challenge: bytes, raw: bytes, verify: Verify) -> Phase2Step:
+    def _mschapv2(self, user: bytes, challenge: bytes, raw: bytes, verify: Verify) -> Step:
         parsed = mschap.parse_ms_chap2_response(raw)
         if parsed is None:
             raise Phase2Error("bad MS-CHAP2-Response AVP")
@@ -127,26 +127,15 @@ class TtlsPhase2:
         expected = self._challenge()
         if not (hmac.compare_digest(expected[:16], challenge) and parsed.ident == expected[16]):
             raise Phase2Error("MS-CHAP-Challenge is not the implicit challenge")
-        proven: dict[str, bytes] = {}
-
-        def check(pin: bytes) -> bool:
-            if not mschap.verify_nt_response(
-                parsed.nt_response, challenge, parsed.peer_challenge, user, pin
-            ):
-                return False
-            proven["s"] = mschap.generate_authenticator_response(
-                pin, parsed.nt_response, parsed.peer_challenge, challenge, user
-            )
-            return True
-
+        check = mschap.pin_check(challenge, parsed.peer_challenge, parsed.nt_response, user)
         assert self.identity is not None
-        decision = verify(self.identity, check, self.label)
-        if decision.outcome is not Outcome.ACCEPT or "s" not in proven:
+        decision, proof = verify(self.identity, check)
+        if proof is None:
             return Finish(decision)
         self._decision = decision
         self._stage = "mschapv2_ack"
-        success = bytes((parsed.ident,)) + proven["s"]
-        return Reply(encode_avp(c.MS_CHAP2_SUCCESS, success, vendor=c.VENDOR_MICROSOFT))
+        success = bytes((parsed.ident,)) + proof.authenticator_response
+        return Send(encode_avp(c.MS_CHAP2_SUCCESS, success, vendor=c.VENDOR_MICROSOFT))
 
     def _eap_packet(self, avps: list[Avp]) -> tuple[int, int | None, bytes]:
         # RFC 5281 11.1: one EAP packet, possibly split over several EAP-Message AVPs.
@@ -159,7 +148,7 @@ class TtlsPhase2:
             raise Phase2Error("inner EAP packet is not a response")
         return packet.identifier, packet.type, packet.data
 
-    def _inner_identity(self, avps: list[Avp]) -> Phase2Step:
+    def _inner_identity(self, avps: list[Avp]) -> Step:
         _, eap_type, data = self._eap_packet(avps)
         if eap_type != EapType.IDENTITY:
             raise Phase2Error("inner EAP does not start with an identity")
@@ -169,12 +158,12 @@ class TtlsPhase2:
         self._stage = "eap"
         return self._send_inner(self._inner.challenge())
 
-    def _send_inner(self, type_data: bytes) -> Reply:
+    def _send_inner(self, type_data: bytes) -> Send:
         self._inner_id = secrets.randbelow(256)
         packet = encode_eap(EapCode.REQUEST, self._inner_id, EapType.MSCHAPV2, type_data)
-        return Reply(encode_avp(c.EAP_MESSAGE, packet))
+        return Send(encode_avp(c.EAP_MESSAGE, packet))
 
-    def _inner_eap(self, avps: list[Avp], verify: Verify) -> Phase2Step:
+    def _inner_eap(self, avps: list[Avp], verify: Verify) -> Step:
         identifier, eap_type, data = self._eap_packet(avps)
         if identifier != self._inner_id:
             raise Phase2Error("inner EAP identifier mismatch")
@@ -187,6 +176,6 @@ class TtlsPhase2:
             step = self._inner.receive(data, self.identity, verify)
         except InnerError as exc:
             raise Phase2Error(str(exc)) from None
-        if isinstance(step, InnerDone):
+        if isinstance(step, Finish):
             return Finish(step.decision)
-        return self._send_inner(step.type_data)
+        return self._send_inner(step.data)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from Crypto.Cipher import DES
 from Crypto.Hash import MD4
@@ -143,6 +144,41 @@ def server_mppe_keys(password: bytes, nt_response: bytes) -> tuple[bytes, bytes]
     send = asymmetric_start_key(master, MPPE_KEY_LENGTH, is_send=True, is_server=True)
     recv = asymmetric_start_key(master, MPPE_KEY_LENGTH, is_send=False, is_server=True)
     return send, recv
+
+
+@dataclass(frozen=True, slots=True)
+class MsChapV2Proof:
+    """What a right PIN yields in MS-CHAPv2: the proof for the peer and the session keys."""
+
+    # GenerateAuthenticatorResponse (RFC 2759 8.7): b"S=" + 40 hex digits.
+    authenticator_response: bytes = field(repr=False)
+    # (RFC 3079 3.4) MS-MPPE-Send-Key and -Recv-Key as the server sends them.
+    send_key: bytes = field(repr=False)
+    recv_key: bytes = field(repr=False)
+
+
+def pin_check(
+    authenticator_challenge: bytes, peer_challenge: bytes, nt_response: bytes, user_name: bytes
+) -> Callable[[bytes], MsChapV2Proof | None]:
+    """The one MS-CHAPv2 verification (plain RADIUS, TTLS, EAP-MSCHAPv2): a PIN check.
+
+    The check returns the proof when ``pin`` made ``nt_response``, else None: the
+    proof can only be computed with the right PIN in hand, so it comes out of the
+    check itself (no side channel).
+    """
+
+    def check(pin: bytes) -> MsChapV2Proof | None:
+        if not verify_nt_response(
+            nt_response, authenticator_challenge, peer_challenge, user_name, pin
+        ):
+            return None
+        send, recv = server_mppe_keys(pin, nt_response)
+        success = generate_authenticator_response(
+            pin, nt_response, peer_challenge, authenticator_challenge, user_name
+        )
+        return MsChapV2Proof(success, send, recv)
+
+    return check
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,9 @@ from radius_server.store.customers import CustomerRepository
 from radius_server.store.throttle_log import ThrottleLog
 from radius_server.throttle import EventKind, ThrottleEvent, ThrottleSettings
 from tests.conftest import Cli
+from tests.unit.eap_peer import Peer, certs, converse, eap_engine  # noqa: F401
+from tests.unit.eap_support import EMAIL
 from tests.unit.engine_harness import Harness, RecordingLog
-from tests.unit.test_eap_peer import Peer, certs, converse, eap_engine  # noqa: F401
-from tests.unit.test_eap_support import EMAIL
 
 KEY = b"a shared key of at least 32 characters"
 SETTINGS = ThrottleSettings(user_budget=3)

@@ -278,3 +278,17 @@ def test_database_timeout_and_snapshot_settings(tmp_path: Path) -> None:
     moved = load_settings(None, environ={"RADIUS_SNAPSHOT_FILE": str(tmp_path / "v.json")})
     assert moved.snapshot_path() == tmp_path / "v.json"
     assert load_settings(None, environ={"RADIUS_SNAPSHOT_ENABLED": "no"}).snapshot_path() is None
+
+
+def test_stale_pin_days_is_a_setting_and_the_old_name_still_works(tmp_path: Path) -> None:
+    """stale_pin_days left the throttle_* settings; the old name is read with a warning."""
+    assert load_settings(environ={"RADIUS_STALE_PIN_DAYS": "7"}).stale_pin_days == 7.0
+    with pytest.warns(FutureWarning, match="throttle_stale_pin_days is deprecated"):
+        settings = load_settings(write_toml(tmp_path, "[throttle]\nstale_pin_days = 3\n"), {})
+    assert settings.stale_pin_days == 3.0
+    with pytest.warns(FutureWarning, match="use stale_pin_days"):
+        from_env = load_settings(environ={"RADIUS_THROTTLE_STALE_PIN_DAYS": "5"})
+    assert from_env.stale_pin_days == 5.0
+    assert unknown_environment({"RADIUS_THROTTLE_STALE_PIN_DAYS": "5"}) == []
+    with pytest.raises(ConfigError, match="stale_pin_days"):
+        load_settings(environ={"RADIUS_STALE_PIN_DAYS": "0"})

@@ -8,7 +8,7 @@ from radius_server.eap.plain_mschap import PlainMsChapHandler
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.salt import salt_decrypt
-from tests.unit.test_eap_support import EMAIL, PIN, SECRET, make_engine, member, send
+from tests.unit.eap_support import EMAIL, PIN, SECRET, make_engine, member, send
 
 
 def _attributes(pin: bytes, user: str = EMAIL, ident: int = 9):

@@ -9,8 +9,8 @@ from radius_server.eap.framing import FLAG_LENGTH, FLAG_MORE, encode_frame
 from radius_server.eap.sessions import SessionTable
 from radius_server.protocol import codes as c
 from radius_server.protocol.packet import decode_request
-from tests.unit.test_eap_peer import Peer, certs, converse, eap_attributes, eap_engine
-from tests.unit.test_eap_support import access_request
+from tests.unit.eap_peer import Peer, certs, converse, eap_attributes, eap_engine
+from tests.unit.eap_support import access_request
 
 __all__ = ["certs"]  # the fixture, re-exported for pytest
 

@@ -71,3 +71,14 @@ def test_failure_message_has_no_secret() -> None:
     text = mschap.failure_message(3, bytes(16))
     assert text[0] == 3
     assert text[1:].startswith(b"E=691 R=0 C=" + b"0" * 32 + b" V=3 M=")
+
+
+def test_pin_check_returns_the_proof_for_the_right_password_only() -> None:
+    """The one MS-CHAPv2 verification: the right password yields the RFC 2759 proof and keys."""
+    check = mschap.pin_check(AUTH_CHALLENGE, PEER_CHALLENGE, NT_RESPONSE, USER)
+    assert check(b"clientPasS") is None
+    proof = check(PASSWORD)
+    assert proof is not None
+    assert proof.authenticator_response == AUTHENTICATOR_RESPONSE
+    assert (proof.send_key, proof.recv_key) == mschap.server_mppe_keys(PASSWORD, NT_RESPONSE)
+    assert PASSWORD.hex() not in repr(proof) and AUTHENTICATOR_RESPONSE.decode() not in repr(proof)

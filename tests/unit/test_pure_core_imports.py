@@ -1,7 +1,9 @@
 """The pure core imports no I/O, no database and no clock (docs/architecture.md, Layers).
 
 Scans the source with ``ast`` rather than importing it, so a forbidden import
-inside a function or under ``if TYPE_CHECKING`` is caught as well.
+inside a function or under ``if TYPE_CHECKING`` is caught as well. Imports of
+``radius_server`` modules are followed transitively: a pure module must not reach
+the impure glue through another module either (``policy -> directory -> store``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ PURE_MODULES = [
     "pins.py",
     "methods.py",
     "validation.py",
+    "directory.py",
 ]
 FORBIDDEN = (
     "socket",
@@ -31,7 +34,10 @@ FORBIDDEN = (
     "sqlalchemy",
     "time",
     "selectors",
+    "threading",
+    "structlog",
     "radius_server.store",
+    "radius_server.config",
     # The impure glue: the core must not reach it even indirectly.
     "radius_server.engine",
     "radius_server.guard",
@@ -70,6 +76,36 @@ def is_forbidden(module: str) -> bool:
     return any(module == bad or module.startswith(bad + ".") for bad in FORBIDDEN)
 
 
+def module_file(module: str) -> Path | None:
+    """The source file of a ``radius_server`` module; None for a name that is no module."""
+    parts = module.split(".")[1:]
+    candidate = PACKAGE_DIR.joinpath(*parts)
+    if candidate.with_suffix(".py").is_file():
+        return candidate.with_suffix(".py")
+    if (candidate / "__init__.py").is_file():
+        return candidate / "__init__.py"
+    return None
+
+
+def reachable_imports(path: Path) -> dict[str, str]:
+    """Every module ``path`` reaches, following ``radius_server`` imports: name -> importer."""
+    found: dict[str, str] = {}
+    queue = [path]
+    seen = {path}
+    while queue:
+        current = queue.pop()
+        importer = str(current.relative_to(PACKAGE_DIR))
+        for module in imported_modules(current, package_of(current)):
+            found.setdefault(module, importer)
+            if module != "radius_server" and not module.startswith("radius_server."):
+                continue
+            target = module_file(module)
+            if target is not None and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return found
+
+
 def test_pure_packages_exist() -> None:
     assert pure_modules(), "no module found under the pure packages"
 
@@ -81,8 +117,27 @@ def package_of(path: Path) -> str:
 
 @pytest.mark.parametrize("path", pure_modules(), ids=lambda p: str(p.relative_to(PACKAGE_DIR)))
 def test_no_forbidden_imports(path: Path) -> None:
-    bad = [m for m in imported_modules(path, package_of(path)) if is_forbidden(m)]
-    assert not bad, f"{path.name} imports {bad}: the protocol core must stay pure"
+    reached = reachable_imports(path)
+    bad = sorted(f"{m} (via {via})" for m, via in reached.items() if is_forbidden(m))
+    assert not bad, f"{path.name} reaches {bad}: the pure core must stay pure"
+
+
+def test_checker_follows_imports_transitively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # policy -> directory -> store was the leak this catches: a clean module importing
+    # a module that imports the store.
+    package = tmp_path / "radius_server"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "clean.py").write_text("from radius_server import middle\n", encoding="utf-8")
+    (package / "middle.py").write_text(
+        "from radius_server.store.records import CustomerRecord\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(__import__(__name__, fromlist=["x"]), "PACKAGE_DIR", package)
+    reached = reachable_imports(package / "clean.py")
+    assert reached["radius_server.store.records"] == "middle.py"
+    assert is_forbidden("radius_server.store.records")
 
 
 def test_checker_catches_forbidden_imports(tmp_path: Path) -> None:

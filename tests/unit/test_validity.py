@@ -11,6 +11,7 @@ import pytest
 
 from radius_server import policy
 from radius_server.decision import Outcome, Reason
+from radius_server.protocol import codes as c
 from radius_server.validity import (
     load_zone,
     show_end,
@@ -97,7 +98,7 @@ def test_decisions_follow_inclusive_days(
     decision = policy.decide(member, policy.pap_check(b"24680"), now.timestamp())
     assert (decision.outcome, decision.reason) == (outcome, reason)
     if session_timeout is not None:
-        assert (policy.SESSION_TIMEOUT, struct.pack("!I", session_timeout)) in decision.attributes
+        assert (c.SESSION_TIMEOUT, struct.pack("!I", session_timeout)) in decision.attributes
 
 
 def test_zone_names_are_checked() -> None:
