@@ -83,6 +83,19 @@ def _applied(server: ServerProcess) -> int:
     return sum(int(e["count"]) for e in server._matching("customers_updated", {}))
 
 
+def _applied_before_accept(server: ServerProcess, email: str) -> int:
+    """Changes applied so far, counted once ``email``'s first accept has reached the log.
+
+    The server writes its log in batches, so a ``customers_updated`` line can reach
+    the test after the answer it enabled: counting right after the answer misses it,
+    and it then looks like a change applied again. Lines arrive in order, and the
+    change was applied before the accept was decided, so once the accept line is
+    read every application up to it is counted.
+    """
+    server.wait_for("access", timeout=10, user=email, outcome="accept")
+    return _applied(server)
+
+
 def test_change_after_database_crash_is_applied_once(pg_cluster: PgCluster, tmp_path: Path) -> None:
     """A crash mid-stream: every change reaches the server once, none is replayed.
 
@@ -110,10 +123,20 @@ def test_change_after_database_crash_is_applied_once(pg_cluster: PgCluster, tmp_
         last_email = max(added, key=lambda e: int(e.removeprefix("stream").split("@")[0]))
         _poll(lambda: ask(server.auth_port, last_email, added[last_email]) == c.Code.ACCESS_ACCEPT,
               10, "the last change served")  # fmt: skip
-        applied = _applied(server)
+        applied = _applied_before_accept(server, last_email)
         time.sleep(2.0)  # the bug re-applied every 250 ms for 30 s
-        assert _applied(server) == applied, "changes were applied again"
-        assert applied <= _feed_length(pg_cluster.url)
+        # One more change closes the watch: its batch must hold it alone (the bug
+        # re-read every entry above the oldest hole), and nothing came in between.
+        sentinel_email = "sentinel@example.com"
+        sentinel = cli("--json", "customer", "add", sentinel_email)
+        assert sentinel.code == 0, sentinel.err
+        sentinel_pin = json.loads(sentinel.out)["pin"]
+        _poll(lambda: ask(server.auth_port, sentinel_email, sentinel_pin) == c.Code.ACCESS_ACCEPT,
+              10, "the sentinel change served")  # fmt: skip
+        assert _applied_before_accept(server, sentinel_email) == applied + 1, (
+            "changes were applied again"
+        )
+        assert applied + 1 <= _feed_length(pg_cluster.url)
         for email in list(added)[-3:]:
             assert ask(server.auth_port, email, added[email]) == c.Code.ACCESS_ACCEPT
 
@@ -208,7 +231,7 @@ def test_outages_under_load(pg_cluster: PgCluster, tmp_path: Path) -> None:
             assert admin_seconds < 20
             assert noticed < 15 and recovered < 15, figures[name]
             assert other == 0 and lost <= max(2, accepted // 100), figures[name]
-        applied = _applied(server)
+        applied = _applied_before_accept(server, email)
         time.sleep(1.5)
         load.stopping.set()
         load.join(timeout=5)
