@@ -1,6 +1,6 @@
 """Whole PEAP/TTLS conversations for the ``eap_session`` fuzz target, one step tampered with.
 
-The peer is the in-process supplicant of tests/unit/test_eap_peer.py (real
+The peer is the in-process supplicant of tests/unit/eap_peer.py (real
 TLS over pyOpenSSL); every datagram goes through a fresh engine via
 :class:`tests.fuzz.world.World`, which checks the engine's invariants on each.
 """
@@ -15,7 +15,7 @@ from radius_server.protocol.client import encode_access_request
 from radius_server.protocol.packet import Attribute, decode_request
 from tests.fuzz import targets
 from tests.fuzz.world import EMAIL, PIN, PREVIOUS_PIN, SECRET, World, certificates
-from tests.unit.test_eap_peer import CASES, Peer, eap_attributes
+from tests.unit.eap_peer import CASES, Peer, eap_attributes
 
 MAX_ROUNDS = 60
 # Keeps a replaced EAP-Message inside one 4096-octet Access-Request.

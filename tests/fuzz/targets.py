@@ -15,16 +15,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from radius_server import policy
-from radius_server.decision import Decision, Outcome
+from radius_server.decision import Decision, Outcome, Reason
 from radius_server.eap import avp as avps
 from radius_server.eap import codec, framing
 from radius_server.eap.codec import EapError
-from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerDone, InnerError
+from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerError
 from radius_server.eap.framing import FramingError, Outgoing, Reassembly
 from radius_server.eap.peap import PeapPhase2
-from radius_server.eap.steps import Finish, Phase2Error, Phase2Step
+from radius_server.eap.steps import Finish, Phase2Error, Step
 from radius_server.eap.tls import TlsError
 from radius_server.eap.ttls import TtlsPhase2
 from radius_server.protocol import codes as c
@@ -343,16 +344,21 @@ class Verifier:
     decisions: list[Decision] = field(default_factory=list)
 
     def __call__(
-        self, user_name: str, check: policy.PinCheck, method: str, offered: bytes | None = None
-    ) -> Decision:
+        self, user_name: str, check: policy.PinCheck, offered: bytes | None = None
+    ) -> tuple[Decision, Any]:
         member = world.member(user_name)
-        decision = policy.decide(member, check, world.FakeClock().now)
-        if decision.outcome is Outcome.ACCEPT and not check(PIN):
+        decision, _, proof = policy.judge(member, check, world.FakeClock().now)
+        if decision.outcome is Outcome.ACCEPT and check(PIN) is None:
             raise InvariantError("verify accepted a check that fails the PIN")
+        self.decisions.append(decision)
+        return decision, proof
+
+    def refuse(self, user_name: str, reason: Reason) -> Decision:
+        decision = policy.reject(reason, world.member(user_name))
         self.decisions.append(decision)
         return decision
 
-    def allows(self, step: Phase2Step) -> None:
+    def allows(self, step: Step) -> None:
         """Invariant: a phase 2 accepts only after verify accepted."""
         if (
             isinstance(step, Finish)
@@ -439,8 +445,8 @@ def mschapv2(data: bytes) -> None:
             step = server.receive(message, EMAIL, verify)
         except InnerError:
             return
-        if isinstance(step, InnerDone):
-            verify.allows(Finish(step.decision))
+        if isinstance(step, Finish):
+            verify.allows(step)
             return
 
 

@@ -39,10 +39,11 @@ def test_corpus_replays_cleanly(target: str) -> None:
 def test_oracle_catches_an_accept_without_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plant the worst bug (every PIN accepted): the engine target must report it."""
 
-    def accept_all(member, check, now, *, max_session=0):  # type: ignore[no-untyped-def]
-        return Decision(Outcome.ACCEPT, Reason.OK, (), member.email if member else None)
+    def accept_all(member, check, now, block=None, stale_pin_seconds=0.0):  # type: ignore[no-untyped-def]
+        accept = Decision(Outcome.ACCEPT, Reason.OK, (), member.email if member else None)
+        return accept, policy.Tally.SUCCESS, policy.PROVEN
 
-    monkeypatch.setattr(policy, "decide", accept_all)
+    monkeypatch.setattr(policy, "judge", accept_all)
     wrong_pap = bytes((2, targets.PAP_GUESS, 0)) + bytes(16) + b"11111"
     with pytest.raises(AssertionError, match="without the member's PIN"):
         targets.engine(wrong_pap)
@@ -55,7 +56,7 @@ def test_oracle_catches_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> No
         raise RuntimeError("planted")
 
     world = World()
-    monkeypatch.setattr(world.engine, "verify_credentials", broken)
+    monkeypatch.setattr(world.engine.guard, "gate", broken)
     packet = targets.build_request(bytes((2, targets.PAP_RIGHT, 0)) + bytes(16))
     with pytest.raises(AssertionError, match="internal_error"):
         world.auth(packet)

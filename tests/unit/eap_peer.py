@@ -36,6 +36,15 @@ from tests.unit.eap_support import EMAIL, PIN, access_request, make_engine
 CA_NAME = "radius.test.lan"
 
 
+# (outer type, inner method, log label): every method the server offers.
+CASES = [
+    (EapType.PEAP, "mschapv2", "peap-mschapv2"),
+    (EapType.TTLS, "pap", "ttls-pap"),
+    (EapType.TTLS, "mschapv2", "ttls-mschapv2"),
+    (EapType.TTLS, "eap", "ttls-eap-mschapv2"),
+]
+
+
 @dataclass
 class Peer:
     """One supplicant conversation. ``inner``: pap | mschapv2 | eap (TTLS) or mschapv2 (PEAP)."""

@@ -9,18 +9,11 @@ import pytest
 from radius_server.eap.codec import EapCode, EapType, decode_eap
 from radius_server.protocol import codes as c
 from radius_server.protocol.salt import salt_decrypt
-from tests.unit.eap_peer import Peer, certs, converse, eap_attributes, eap_engine
+from tests.unit.eap_peer import CASES, Peer, certs, converse, eap_attributes, eap_engine
 from tests.unit.eap_support import EMAIL, SECRET, access_request, make_engine, send
 from tests.unit.engine_harness import proxy_states, tampered
 
 __all__ = ["certs"]  # the fixture, re-exported for pytest
-
-CASES = [
-    (EapType.PEAP, "mschapv2", "peap-mschapv2"),
-    (EapType.TTLS, "pap", "ttls-pap"),
-    (EapType.TTLS, "mschapv2", "ttls-mschapv2"),
-    (EapType.TTLS, "eap", "ttls-eap-mschapv2"),
-]
 
 
 @pytest.mark.parametrize("tls13", [False, True], ids=["tls1.2", "tls1.3"])
