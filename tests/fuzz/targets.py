@@ -16,8 +16,6 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from radius_server import policy
-from radius_server.decision import Decision, Outcome
 from radius_server.eap import avp as avps
 from radius_server.eap import codec, framing
 from radius_server.eap.codec import EapError
@@ -40,6 +38,8 @@ from radius_server.protocol.errors import EncodeError, ProtocolError
 from radius_server.protocol.packet import Attribute, decode_request
 from radius_server.protocol.pap import decrypt_pin, encrypt_password
 from radius_server.protocol.reply import encode_reply
+from radius_server.rules import policy
+from radius_server.rules.decision import Decision, Outcome
 from tests.fuzz import world
 from tests.fuzz.world import EMAIL, PIN, SECRET, USERS, InvariantError, World
 
