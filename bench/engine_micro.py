@@ -15,11 +15,11 @@ import time
 from ipaddress import ip_network
 from typing import Any
 
-from radius_server.directory import Client, Directory, Member
-from radius_server.engine import Engine
-from radius_server.guard import Guard
 from radius_server.protocol.client import encode_request
-from radius_server.throttle import ThrottleSettings
+from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.throttle import ThrottleSettings
+from radius_server.runtime.engine import Engine
+from radius_server.runtime.guard import Guard
 
 SECRET = b"bench-shared-secret"
 NAS = "192.0.2.10"

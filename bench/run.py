@@ -147,7 +147,7 @@ def write_customers(path: Path, count: int, seed: int = 42) -> list[Credential]:
     Importing both makes the server remember each member's previous PIN, so the
     mix's wrong PINs are stale ones, as from a phone still holding the old PIN.
     """
-    from radius_server.pins import drawable
+    from radius_server.rules.pins import drawable
 
     rng = random.Random(seed)
     drawn = rng.sample(drawable(), 2 * count)

@@ -20,8 +20,8 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from radius_server.validation import parse_yes_no
-from radius_server.validity import DEFAULT_ZONE, load_zone
+from radius_server.rules.validation import parse_yes_no
+from radius_server.rules.validity import DEFAULT_ZONE, load_zone
 
 ENV_PREFIX = "RADIUS_"
 CONFIG_ENV = "RADIUS_CONFIG"
@@ -53,7 +53,7 @@ class Settings:
     # Empty means "SQLite file in data_dir"; see database_url_resolved().
     database_url: str = ""
     space_name: str = "Our coworking space"
-    # IANA zone of the space: a validity date means that whole day there (validity.py).
+    # IANA zone of the space: a validity date means that whole day there (rules/validity.py).
     timezone: str = DEFAULT_ZONE
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
@@ -80,7 +80,7 @@ class Settings:
     # still holding it) instead of being counted as a guess. A member rule, not a
     # budget: it was throttle_stale_pin_days (still read, with a warning).
     stale_pin_days: float = 30.0
-    # Guessing protection (throttle.py; the README's security model derives its
+    # Guessing protection (rules/throttle.py; the README's security model derives its
     # numbers from these defaults). Budgets count failures in rolling windows.
     throttle_enabled: bool = True
     throttle_user_budget: int = 10  # distinct wrong PINs per user, unknown devices

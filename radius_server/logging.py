@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from radius_server.validation import escape_controls
+from radius_server.rules.validation import escape_controls
 
 # Keys that must never reach a log line, whatever a caller passes.
 _FORBIDDEN_KEYS = frozenset(

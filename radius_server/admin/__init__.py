@@ -22,9 +22,9 @@ from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
 from radius_server.admin.templates import TemplateAdmin
 from radius_server.config import Settings
-from radius_server.guard import throttle_settings
+from radius_server.rules.validation import MAX_ACTOR, clean_label
+from radius_server.runtime.guard import throttle_settings
 from radius_server.store import database
-from radius_server.validation import MAX_ACTOR, clean_label
 
 
 class Admin:

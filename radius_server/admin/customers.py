@@ -9,11 +9,11 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.rules.validity import window_end, window_start
 from radius_server.store.csv_io import ImportReport, export_customers, import_customers
 from radius_server.store.customers import CustomerChanges, CustomerRepository
 from radius_server.store.journal import recent_audit
 from radius_server.store.records import AuditRecord, CustomerRecord
-from radius_server.validity import window_end, window_start
 
 # A day an admin typed, or an exact instant.
 When = date | datetime

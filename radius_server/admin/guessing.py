@@ -14,12 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.guard import replay_shared
-from radius_server.store.customers import CustomerRepository, normalize_email
-from radius_server.store.errors import InvalidValue, NotFound
-from radius_server.store.journal import audit
-from radius_server.store.throttle_log import ThrottleLog
-from radius_server.throttle import (
+from radius_server.rules.throttle import (
     DAY,
     EventKind,
     Throttle,
@@ -27,6 +22,11 @@ from radius_server.throttle import (
     ThrottleSettings,
     normalize_station,
 )
+from radius_server.runtime.guard import replay_shared
+from radius_server.store.customers import CustomerRepository, normalize_email
+from radius_server.store.errors import InvalidValue, NotFound
+from radius_server.store.journal import audit
+from radius_server.store.throttle_log import ThrottleLog
 
 # The instance name of events admins write (servers apply every instance's but their own).
 ADMIN_INSTANCE = "cli"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.bounded import describe_error
+from radius_server.runtime.bounded import describe_error
 from radius_server.store import database
 from radius_server.store.errors import DatabaseMissing
 from radius_server.store.records import ClientRecord

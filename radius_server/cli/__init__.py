@@ -43,9 +43,9 @@ from radius_server.config import (
     unknown_environment,
 )
 from radius_server.logging import configure_logging
-from radius_server.pins import PinError
+from radius_server.rules.pins import PinError
+from radius_server.rules.validation import escape_controls
 from radius_server.store.errors import StoreError
-from radius_server.validation import escape_controls
 
 # Modules that add sub-commands, in the order --help lists them.
 COMMAND_MODULES = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import date, datetime
 
+from radius_server.rules.validation import parse_yes_no
 from radius_server.store.csv_io import parse_when
 from radius_server.store.errors import InvalidValue
-from radius_server.validation import parse_yes_no
 
 # A port number someone types: a destination must be 1-65535; a port to listen
 # on may also be 0, "any free port" (tests and `serve --workers` use it).

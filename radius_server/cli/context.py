@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.admin import Admin, open_sessions
 from radius_server.config import ENV_PREFIX, Settings
+from radius_server.rules.validation import MAX_ACTOR, clean_label
 from radius_server.store import database
 from radius_server.store.errors import DatabaseMissing
-from radius_server.validation import MAX_ACTOR, clean_label
 
 
 def current_actor() -> str:

@@ -20,8 +20,8 @@ from radius_server.cli.output import (
     warn,
 )
 from radius_server.private_files import open_private_text
+from radius_server.rules.validity import show_end, show_start
 from radius_server.store.records import CustomerRecord
-from radius_server.validity import show_end, show_start
 
 _LIST_COLUMNS = [
     ("email", "EMAIL"),

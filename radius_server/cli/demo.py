@@ -127,7 +127,7 @@ def cmd_demo(ctx: AppContext, args: argparse.Namespace) -> int:
     """Create (once) the demo client and customer, print how to try them, then serve."""
     settings = server_settings(ctx, args)
     if not args.no_serve:
-        from radius_server.supervisor import claim_ports
+        from radius_server.runtime.supervisor import claim_ports
 
         # Before the banner: a busy port fails here, and port 0 becomes the real port
         # the printed lines need.

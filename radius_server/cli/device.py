@@ -1,6 +1,6 @@
 """``radius-server device add|list|remove``: devices staff make known for a member.
 
-A known device is judged only by its own budget (see throttle.py), so a device
+A known device is judged only by its own budget (see rules/throttle.py), so a device
 registered here gets on even while a location or the whole site is in
 defensive mode: the way in for a newcomer while someone in radio range keeps
 unknown devices out. Registration is a success event in the shared log, so

@@ -11,8 +11,8 @@ import argparse
 import getpass
 import sys
 
+from radius_server.rules.validation import quote
 from radius_server.store.errors import InvalidValue
-from radius_server.validation import quote
 
 # Appended to the --help of every argument that can carry a PIN or a secret.
 ARGV_NOTE = "as an argument it is visible to other local users in ps: prefer -"

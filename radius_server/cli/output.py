@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from radius_server.validation import escape_controls
+from radius_server.rules.validation import escape_controls
 
 
 class CommandError(Exception):

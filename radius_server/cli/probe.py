@@ -13,12 +13,12 @@ from radius_server.cli.args import host_port
 from radius_server.cli.context import AppContext
 from radius_server.cli.hidden_input import ARGV_NOTE, STDIN, add_secret_options, resolve
 from radius_server.cli.output import CommandError, print_json, terminal_text
-from radius_server.directory import Clients
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
 from radius_server.protocol.errors import EncodeError, ProtocolError
 from radius_server.protocol.packet import decode_request
-from radius_server.sync import client_from_record
+from radius_server.rules.directory import Clients
+from radius_server.runtime.sync import client_from_record
 
 EXIT_ACCEPT, EXIT_REJECT, EXIT_NO_ANSWER = 0, 1, 2
 

@@ -13,8 +13,8 @@ from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, mask_url, print_json, warn
 from radius_server.config import Settings, secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, flush_logs, get_logger
+from radius_server.runtime.transport import ListenError
 from radius_server.store import database
-from radius_server.transport import ListenError
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     # new box works at once; a database_url naming a missing file is a typo.
     ctx.require_database(may_create=not settings.database_url)
     if settings.workers > 1 and not args.worker:
-        from radius_server.supervisor import run_workers
+        from radius_server.runtime.supervisor import run_workers
 
         if database.sqlite_file(settings.database_url_resolved()) is not None:
             # Create and migrate here, once: workers doing it at the same time on a new
@@ -82,7 +82,7 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level, stream=sys.stdout, buffered=True)
     log = get_logger()
     # Imported here: the server (TLS, EAP) is heavy and admin commands never need it.
-    from radius_server.server import StartupRefused, serve
+    from radius_server.runtime.server import StartupRefused, serve
 
     try:
         asyncio.run(serve(settings, log, reuse_port=args.worker))

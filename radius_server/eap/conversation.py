@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from radius_server.decision import Outcome
 from radius_server.eap import peap, ttls
 from radius_server.eap.codec import EapType
 from radius_server.eap.framing import (
@@ -27,7 +26,8 @@ from radius_server.eap.peap import PeapPhase2
 from radius_server.eap.steps import Finish, Send, Step
 from radius_server.eap.tls import TlsServer, TlsTunnel
 from radius_server.eap.ttls import TtlsPhase2
-from radius_server.methods import Verify
+from radius_server.rules.decision import Outcome
+from radius_server.rules.methods import Verify
 
 # Largest TLS message we reassemble from a peer: no client certificates here, so a
 # ClientHello (even with post-quantum key shares) and phase-2 data stay far below.

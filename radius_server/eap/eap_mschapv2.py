@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import secrets
 
-from radius_server.decision import Decision
 from radius_server.eap.steps import Finish, Send, Step
-from radius_server.methods import Verify
 from radius_server.protocol import mschap
+from radius_server.rules.decision import Decision
+from radius_server.rules.methods import Verify
 
 OP_CHALLENGE = 1
 OP_RESPONSE = 2

@@ -20,8 +20,6 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from radius_server.decision import Decision, Outcome, Reason, drop
-from radius_server.directory import Client
 from radius_server.eap import codec
 from radius_server.eap.codec import EapCode, EapError, EapPacket, EapType
 from radius_server.eap.conversation import (
@@ -34,7 +32,6 @@ from radius_server.eap.framing import FramingError, decode_frame
 from radius_server.eap.sessions import STATE_LENGTH, SessionTable
 from radius_server.eap.steps import Finish, Phase2Error, Step
 from radius_server.eap.tls import TlsError, TlsServer
-from radius_server.methods import MethodResult, Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol.attributes import (
     eap_message_attributes,
@@ -43,7 +40,10 @@ from radius_server.protocol.attributes import (
 )
 from radius_server.protocol.packet import Attribute, RadiusRequest
 from radius_server.protocol.reply import attributes_size, reply_room
-from radius_server.ratelimit import LogThrottle
+from radius_server.rules.decision import Decision, Outcome, Reason, drop
+from radius_server.rules.directory import Client
+from radius_server.rules.methods import MethodResult, Verify
+from radius_server.rules.ratelimit import LogThrottle
 
 # RFC 3579 2.6.5: no Reply-Message alongside EAP-Message; EAP carries its own result.
 _NOT_WITH_EAP = frozenset({c.REPLY_MESSAGE})

@@ -11,11 +11,11 @@ sequence after the tunnel opens:
 
 from __future__ import annotations
 
-from radius_server.decision import Decision, Outcome, Reason
 from radius_server.eap.codec import EapCode, EapType, encode_eap
 from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerError
 from radius_server.eap.steps import Finish, Phase2Error, Send, Step, refuse
-from radius_server.methods import Verify
+from radius_server.rules.decision import Decision, Outcome, Reason
+from radius_server.rules.methods import Verify
 
 LABEL = "peap-mschapv2"
 # PEAPv0 MSK label under TLS 1.2 (same PRF label as EAP-TLS, RFC 5216 2.3).

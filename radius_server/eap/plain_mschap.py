@@ -13,13 +13,13 @@ import secrets
 import struct
 from dataclasses import replace
 
-from radius_server.decision import Decision, Outcome, Reason
-from radius_server.directory import Client
-from radius_server.methods import MethodResult, Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.attributes import ms_mppe_key_attributes, vendor_attribute
 from radius_server.protocol.packet import Attribute, RadiusRequest
+from radius_server.rules.decision import Decision, Outcome, Reason
+from radius_server.rules.directory import Client
+from radius_server.rules.methods import MethodResult, Verify
 
 LABEL = "mschapv2"
 # RFC 2548 2.4.4 / 2.4.5: encryption allowed (1); 40- and 128-bit RC4 (0x6).

@@ -4,7 +4,7 @@ EAP is on when a server certificate is configured, or when the default
 ``<data_dir>/certs/server.pem`` (from ``radius-server certs generate``) exists.
 A certificate that is expired, not yet valid or does not match its key stops
 the server with a message saying so (ConfigError), rather than failing every
-member's handshake. It takes plain values, not ``Settings``: ``server.py`` reads the
+member's handshake. It takes plain values, not ``Settings``: ``runtime/server.py`` reads the
 configuration and turns ``EapSetupError`` into a ``ConfigError``.
 """
 
@@ -18,7 +18,7 @@ from radius_server.eap.certificates import CertificateError, check_certificate
 from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.plain_mschap import PlainMsChapHandler
 from radius_server.eap.tls import TlsServer
-from radius_server.methods import MethodHandler
+from radius_server.rules.methods import MethodHandler
 
 
 class EapSetupError(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from radius_server.decision import Decision, Outcome, Reason
+from radius_server.rules.decision import Decision, Outcome, Reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,16 +17,16 @@ import hmac
 import secrets
 from collections.abc import Callable
 
-from radius_server import policy
-from radius_server.decision import Decision, Reason
 from radius_server.eap.avp import Avp, AvpError, decode_avps, encode_avp
 from radius_server.eap.codec import EapCode, EapError, EapType, decode_eap, encode_eap
 from radius_server.eap.eap_mschapv2 import EapMsChapV2Server, InnerError
 from radius_server.eap.steps import Finish, Phase2Error, Send, Step, refuse
-from radius_server.methods import Verify
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.pap import PIN_LENGTH
+from radius_server.rules import policy
+from radius_server.rules.decision import Decision, Reason
+from radius_server.rules.methods import Verify
 
 LABEL = "ttls"
 TLS12_KEY_LABEL = b"ttls keying material"  # RFC 5281 8

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.rules.validation import check_nas_name, quote
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, checked
 from radius_server.store.journal import CLIENT, audit, record_change, utcnow
 from radius_server.store.models import RadiusClient
 from radius_server.store.records import ClientRecord, as_utc
-from radius_server.validation import check_nas_name, quote
 
 # RFC 2865 3 recommends at least 16 octets; shorter secrets fall to offline guessing.
 MIN_SECRET_LENGTH = 16

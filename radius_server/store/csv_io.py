@@ -20,14 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server import pins
+from radius_server.rules import pins
+from radius_server.rules.validation import MAX_EMAIL, check_name, parse_yes_no, quote
+from radius_server.rules.validity import window_end, window_start
 from radius_server.store.customers import check_window, normalize_email
 from radius_server.store.errors import InvalidValue, StoreError, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import as_utc, iso
-from radius_server.validation import MAX_EMAIL, check_name, parse_yes_no, quote
-from radius_server.validity import window_end, window_start
 
 COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until")
 _ALIASES = {"full_name": "name", "e-mail": "email", "wifi": "wifi_access"}
@@ -248,7 +248,7 @@ def import_customers(
 ) -> ImportReport:
     """Validate the whole file, then (unless dry run) write it in one transaction.
 
-    Dates are whole days in ``zone`` (the ``timezone`` setting): see validity.py.
+    Dates are whole days in ``zone`` (the ``timezone`` setting): see rules/validity.py.
     """
     rows, file_errors = read_rows(stream, zone)
     if not rows and not file_errors:

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server import pins
+from radius_server.rules import pins
+from radius_server.rules.validation import MAX_EMAIL, check_name, has_control, quote
 from radius_server.store.database import begin_write
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import CustomerRecord, as_utc
-from radius_server.validation import MAX_EMAIL, check_name, has_control, quote
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322 is
 # not the point; catching typos from a membership export is.

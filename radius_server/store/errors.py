@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from radius_server.validation import TextError
+from radius_server.rules.validation import TextError
 
 
 class StoreError(ValueError):
@@ -36,7 +36,7 @@ class DatabaseMissing(StoreError):
 
 
 def checked(check: Callable[[str], str], value: str) -> str:
-    """Apply a text rule from ``radius_server.validation``; its refusal becomes InvalidValue."""
+    """Apply a rule from ``radius_server.rules.validation``; its refusal becomes InvalidValue."""
     try:
         return check(value)
     except TextError as exc:

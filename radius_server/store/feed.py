@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.feed_cursor import RECENT_WINDOW
+from radius_server.rules.feed_cursor import RECENT_WINDOW
 from radius_server.store import clients as client_repo
 from radius_server.store import customers as customer_repo
 from radius_server.store.models import Change, Customer, RadiusClient

@@ -132,7 +132,7 @@ class MailTemplate(Base):
 
 
 class ThrottleEventRow(Base):
-    """Guessing-protection facts shared by every server instance (see throttle.py).
+    """Guessing-protection facts shared by every server instance (see rules/throttle.py).
 
     Failures, first successes of a device (or a device an admin registered),
     admin clears and device removals. Servers append

@@ -10,8 +10,8 @@ from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.rules.throttle import EventKind, ThrottleEvent
 from radius_server.store.models import ThrottleEventRow
-from radius_server.throttle import EventKind, ThrottleEvent
 
 
 def _from_row(row: Any) -> ThrottleEvent:

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from radius_server import policy
-from radius_server.decision import Decision, Outcome, Reason
 from radius_server.eap import avp as avps
 from radius_server.eap import codec, framing
 from radius_server.eap.codec import EapError
@@ -41,6 +39,8 @@ from radius_server.protocol.errors import EncodeError, ProtocolError
 from radius_server.protocol.packet import Attribute, decode_request
 from radius_server.protocol.pap import decrypt_pin, encrypt_password
 from radius_server.protocol.reply import encode_reply
+from radius_server.rules import policy
+from radius_server.rules.decision import Decision, Outcome, Reason
 from tests.fuzz import world
 from tests.fuzz.world import EMAIL, PIN, SECRET, USERS, InvariantError, World
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from radius_server import policy
-from radius_server.decision import Decision, Outcome, Reason
+from radius_server.rules import policy
+from radius_server.rules.decision import Decision, Outcome, Reason
 from tests.conftest import skip_or_fail
 from tests.fuzz import targets
 from tests.fuzz.runner import CORPUS, run_target

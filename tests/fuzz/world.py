@@ -26,20 +26,20 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
-from radius_server.decision import Reason
-from radius_server.directory import Client, Directory, Member
 from radius_server.eap.certificates import GeneratedFiles, generate
 from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.plain_mschap import PlainMsChapHandler
 from radius_server.eap.tls import TlsServer
-from radius_server.engine import Engine
-from radius_server.guard import Guard
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.client import verify_reply
 from radius_server.protocol.errors import ProtocolError
 from radius_server.protocol.packet import RadiusRequest, decode_request
-from radius_server.throttle import ThrottleSettings
+from radius_server.rules.decision import Reason
+from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.throttle import ThrottleSettings
+from radius_server.runtime.engine import Engine
+from radius_server.runtime.guard import Guard
 from tests.unit.engine_harness import FakeClock, RecordingLog
 
 SECRET = b"fuzz-secret-0123456789"

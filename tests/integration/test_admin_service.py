@@ -19,10 +19,10 @@ from radius_server.admin import guessing as guessing_module
 from radius_server.admin.clients import NewClient
 from radius_server.admin.customers import CustomerUpdate, NewCustomer
 from radius_server.config import ConfigError, Settings
+from radius_server.rules.throttle import EventKind, ThrottleEvent
 from radius_server.store.errors import InvalidValue, NotFound
 from radius_server.store.models import AuditEvent, ThrottleEventRow
 from radius_server.store.throttle_log import ThrottleLog
-from radius_server.throttle import EventKind, ThrottleEvent
 
 ACTOR = "web:alice"
 

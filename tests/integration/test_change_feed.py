@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.directory import Directory
+from radius_server.rules.directory import Directory
+from radius_server.runtime.sync import DirectorySync
 from radius_server.store import database
 from radius_server.store.customers import CustomerRepository
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.journal import utcnow
 from radius_server.store.models import Change, Customer
-from radius_server.sync import DirectorySync
 
 
 class Log:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from radius_server import pins
+from radius_server.rules import pins
 from radius_server.store import database
 from radius_server.store.clients import ClientRepository
 from radius_server.store.customers import CustomerRepository
@@ -462,8 +462,8 @@ def test_lockout_list_escapes_user_names_from_the_wire(cli: Cli, clean_db_url: s
     """A User-Name crafted with terminal controls is listed escaped."""
     import time
 
+    from radius_server.rules.throttle import EventKind, ThrottleEvent
     from radius_server.store.throttle_log import ThrottleLog
-    from radius_server.throttle import EventKind, ThrottleEvent
 
     engine = database.make_engine(clean_db_url)
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from radius_server.guard import Guard
+from radius_server.rules.throttle import ThrottleSettings
+from radius_server.runtime.guard import Guard
 from radius_server.store import database
 from radius_server.store.throttle_log import ThrottleLog
-from radius_server.throttle import ThrottleSettings
 from tests.conftest import Cli
 from tests.unit.engine_harness import RecordingLog
 

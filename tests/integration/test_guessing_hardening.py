@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 
 from radius_server.eap.codec import EapType
-from radius_server.guard import Guard
+from radius_server.rules.throttle import EventKind, ThrottleEvent, ThrottleSettings
+from radius_server.runtime.guard import Guard
 from radius_server.store import database
 from radius_server.store.customers import CustomerRepository
 from radius_server.store.throttle_log import ThrottleLog
-from radius_server.throttle import EventKind, ThrottleEvent, ThrottleSettings
 from tests.conftest import Cli
 from tests.unit.eap_peer import Peer, certs, converse, eap_engine  # noqa: F401
 from tests.unit.eap_support import EMAIL

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server import pins
+from radius_server.rules import pins
 from radius_server.store import database
 from radius_server.store.csv_io import export_text, import_customers
 from radius_server.store.customers import CustomerChanges, CustomerRepository

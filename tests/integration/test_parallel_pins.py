@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from radius_server import pins
+from radius_server.rules import pins
 from radius_server.store import database
 from radius_server.store.models import AuditEvent, Change, Customer
 
@@ -29,7 +29,7 @@ from pathlib import Path
 url, index, count, window = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 signals = Path(sys.argv[5])
 
-from radius_server import pins
+from radius_server.rules import pins
 from radius_server.store import database
 from radius_server.store.customers import CustomerRepository
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server import pins
+from radius_server.rules import pins
 from radius_server.store import customers as customers_module
 from radius_server.store import database
 from radius_server.store.clients import ClientRepository
@@ -544,8 +544,8 @@ def test_a_refused_throttle_event_does_not_hold_back_the_others(
     the wire are cleaned before they get here: see throttle.safe_text.)"""
     import time
 
+    from radius_server.rules.throttle import EventKind, ThrottleEvent
     from radius_server.store.throttle_log import ThrottleLog
-    from radius_server.throttle import EventKind, ThrottleEvent
 
     log = ThrottleLog(sessions, "instance-1")
     now = time.time()

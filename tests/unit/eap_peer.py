@@ -26,11 +26,11 @@ from radius_server.eap.codec import EapCode, EapPacket, EapType, decode_eap, enc
 from radius_server.eap.framing import FLAG_START, Outgoing, Reassembly, decode_frame, encode_frame
 from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.tls import TlsServer
-from radius_server.engine import Engine
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
 from radius_server.protocol.attributes import eap_message_attributes
 from radius_server.protocol.packet import RadiusRequest
+from radius_server.runtime.engine import Engine
 from tests.unit.eap_support import EMAIL, PIN, access_request, make_engine
 
 CA_NAME = "radius.test.lan"

@@ -9,11 +9,11 @@ import ipaddress
 import secrets
 from typing import Any
 
-from radius_server.directory import Client, Directory, Member
-from radius_server.engine import Engine
-from radius_server.methods import MethodHandler
 from radius_server.protocol.client import encode_access_request
 from radius_server.protocol.packet import Attribute, RadiusRequest, decode_request
+from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.methods import MethodHandler
+from radius_server.runtime.engine import Engine
 from tests.unit.engine_harness import RecordingLog
 
 SECRET = b"test-secret-123"

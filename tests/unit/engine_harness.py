@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from ipaddress import ip_network
 from typing import Any
 
-from radius_server.decision import Reason
-from radius_server.directory import Client, Directory, Member
-from radius_server.engine import Engine
-from radius_server.guard import Guard
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
-from radius_server.throttle import ThrottleSettings
+from radius_server.rules.decision import Reason
+from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.throttle import ThrottleSettings
+from radius_server.runtime.engine import Engine
+from radius_server.runtime.guard import Guard
 
 SECRET = b"harness-secret-0123456789"
 NAS_ADDRESS = "192.0.2.10"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from radius_server.bounded import (
+from radius_server.runtime.bounded import (
     BoundedCalls,
     DatabaseTimeout,
     describe_error,

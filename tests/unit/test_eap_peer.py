@@ -178,7 +178,7 @@ def test_wrong_message_authenticator_dropped_even_when_not_required_eap(certs) -
     """A client allowed to omit Message-Authenticator still may not send a wrong one."""
     import ipaddress
 
-    from radius_server.directory import Client
+    from radius_server.rules.directory import Client
 
     engine, log, handler = eap_engine(certs)
     engine.directory.clients.put(

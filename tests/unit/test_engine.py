@@ -112,7 +112,7 @@ def test_log_line_never_holds_pin_or_secret() -> None:
 
 def test_a_failing_method_costs_one_request_not_the_server() -> None:
     """A handler that raises: the request is dropped with reason internal_error, no crash."""
-    from radius_server.methods import MethodResult
+    from radius_server.rules.methods import MethodResult
 
     class Broken:
         def handle(self, *_args: object) -> MethodResult:
@@ -155,8 +155,8 @@ def test_status_server_on_the_accounting_port() -> None:
 def test_pap_is_a_registered_method_whose_check_proof_comes_back_on_accept() -> None:
     """One method contract: PAP is chosen from the registry like any method, and a
     handler's PIN check returns a proof that ``verify`` hands back only with an accept."""
-    from radius_server import policy
-    from radius_server.methods import MethodResult
+    from radius_server.rules import policy
+    from radius_server.rules.methods import MethodResult
 
     proofs: list[object] = []
 

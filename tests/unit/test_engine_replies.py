@@ -9,10 +9,6 @@ from ipaddress import ip_network
 
 import pytest
 
-from radius_server.decision import Decision, Outcome, Reason
-from radius_server.directory import Client
-from radius_server.engine import Engine, EngineOptions
-from radius_server.methods import MethodResult
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import (
     encode_access_request,
@@ -21,6 +17,10 @@ from radius_server.protocol.client import (
     verify_reply,
 )
 from radius_server.protocol.packet import decode_request
+from radius_server.rules.decision import Decision, Outcome, Reason
+from radius_server.rules.directory import Client
+from radius_server.rules.methods import MethodResult
+from radius_server.runtime.engine import Engine, EngineOptions
 from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness, proxy_states, tampered
 
 EMAIL = "ana@example.com"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from radius_server.feed_cursor import HOLE_PATIENCE_SECONDS, RECENT_WINDOW, FeedCursor
+from radius_server.rules.feed_cursor import HOLE_PATIENCE_SECONDS, RECENT_WINDOW, FeedCursor
 
 
 def test_reset_awaits_recent_sequences_not_visible_at_load() -> None:

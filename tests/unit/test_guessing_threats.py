@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 
-from radius_server import pins
 from radius_server.protocol import codes as c
-from radius_server.throttle import DAY, HOUR, ThrottleSettings
+from radius_server.rules import pins
+from radius_server.rules.throttle import DAY, HOUR, ThrottleSettings
 from tests.unit.engine_harness import Harness, evaluated, random_mac
 
 ACCEPT, REJECT = c.Code.ACCESS_ACCEPT, c.Code.ACCESS_REJECT
@@ -181,7 +181,7 @@ def test_attacker_in_radio_range_only_affects_newcomers_at_that_place() -> None:
     staff_email, staff_pin = members[1]
     registered = random_mac()
     # What `radius-server device add` shares with every server.
-    from radius_server.throttle import EventKind, ThrottleEvent, normalize_station
+    from radius_server.rules.throttle import EventKind, ThrottleEvent, normalize_station
 
     h.guard.throttle.apply(
         ThrottleEvent(

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from radius_server import pins
+from radius_server.rules import pins
 
 TRIVIAL_REPEATED = [str(d) * 5 for d in range(10)]
 TRIVIAL_RUNS = [

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from radius_server import policy
-from radius_server.decision import Outcome, Reason
-from radius_server.directory import Member
 from radius_server.protocol import codes as c
-from radius_server.throttle import Block, Scope
+from radius_server.rules import policy
+from radius_server.rules.decision import Outcome, Reason
+from radius_server.rules.directory import Member
+from radius_server.rules.throttle import Block, Scope
 
 NOW = 1_800_000_000.0
 BASE = Member(

@@ -4,6 +4,7 @@ Scans the source with ``ast`` rather than importing it, so a forbidden import
 inside a function or under ``if TYPE_CHECKING`` is caught as well. Imports of
 ``radius_server`` modules are followed transitively: a pure module must not reach
 the impure glue through another module either (``policy -> directory -> store``).
+Nothing but the cross-cutting modules may sit directly in ``radius_server/``.
 """
 
 from __future__ import annotations
@@ -15,19 +16,8 @@ import pytest
 
 import radius_server
 
-PURE_PACKAGES = ["protocol", "eap"]
-# Single modules of the pure core (docs/architecture.md: clock passed in).
-PURE_MODULES = [
-    "policy.py",
-    "throttle.py",
-    "decision.py",
-    "feed_cursor.py",
-    "ratelimit.py",
-    "pins.py",
-    "methods.py",
-    "validation.py",
-    "directory.py",
-]
+# The pure layers (docs/architecture.md, Layers): wire formats and rules, clock passed in.
+PURE_PACKAGES = ["protocol", "eap", "rules"]
 FORBIDDEN = (
     "socket",
     "asyncio",
@@ -38,20 +28,28 @@ FORBIDDEN = (
     "structlog",
     "radius_server.store",
     "radius_server.config",
+    "radius_server.admin",
+    "radius_server.cli",
+    "radius_server.mail",
     # The impure glue: the core must not reach it even indirectly.
-    "radius_server.engine",
-    "radius_server.guard",
-    "radius_server.sync",
-    "radius_server.server",
-    "radius_server.transport",
+    "radius_server.runtime",
 )
+# The only modules allowed directly under radius_server/: the cross-cutting ones.
+# Anything else belongs in a layer's package (docs/architecture.md, Layers).
+TOP_LEVEL_MODULES = {
+    "__init__.py",
+    "__main__.py",
+    "config.py",
+    "logging.py",
+    "private_files.py",
+    "resources.py",
+}
 
 PACKAGE_DIR = Path(radius_server.__file__).resolve().parent
 
 
 def pure_modules() -> list[Path]:
-    packaged = [p for name in PURE_PACKAGES for p in (PACKAGE_DIR / name).rglob("*.py")]
-    return sorted(packaged + [PACKAGE_DIR / name for name in PURE_MODULES])
+    return sorted(p for name in PURE_PACKAGES for p in (PACKAGE_DIR / name).rglob("*.py"))
 
 
 def imported_modules(path: Path, package: str = "radius_server.protocol") -> list[str]:
@@ -110,6 +108,18 @@ def test_pure_packages_exist() -> None:
     assert pure_modules(), "no module found under the pure packages"
 
 
+def test_every_pure_package_is_a_package() -> None:
+    missing = [name for name in PURE_PACKAGES if not (PACKAGE_DIR / name / "__init__.py").is_file()]
+    assert missing == []
+
+
+def test_no_flat_module_outside_the_cross_cutting_ones() -> None:
+    flat = sorted(p.name for p in PACKAGE_DIR.glob("*.py"))
+    strays = [name for name in flat if name not in TOP_LEVEL_MODULES]
+    assert strays == [], f"{strays}: put them in a layer's package (rules/, runtime/, ...)"
+    assert "config.py" in flat  # the glob really looked at the package
+
+
 def package_of(path: Path) -> str:
     """The package a module file belongs to (for __init__.py, the package itself)."""
     return ".".join(path.relative_to(PACKAGE_DIR.parent).parent.parts)
@@ -138,6 +148,8 @@ def test_checker_follows_imports_transitively(
     reached = reachable_imports(package / "clean.py")
     assert reached["radius_server.store.records"] == "middle.py"
     assert is_forbidden("radius_server.store.records")
+    assert is_forbidden("radius_server.runtime.engine")  # the whole runtime package
+    assert not is_forbidden("radius_server.rules.policy")
 
 
 def test_checker_catches_forbidden_imports(tmp_path: Path) -> None:

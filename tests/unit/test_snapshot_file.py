@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from radius_server.directory import Client, Member
-from radius_server.snapshot_file import SnapshotFile
+from radius_server.rules.directory import Client, Member
+from radius_server.runtime.snapshot_file import SnapshotFile
 
 MEMBER = Member(
     id=7,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from radius_server.feed_cursor import FeedCursor
-from radius_server.ratelimit import LogThrottle
-from radius_server.throttle import (
+from radius_server.rules.feed_cursor import FeedCursor
+from radius_server.rules.ratelimit import LogThrottle
+from radius_server.rules.throttle import (
     DAY,
     HOUR,
     EventKind,
@@ -125,7 +125,7 @@ def test_feed_cursor_huge_jump_is_not_tracked_hole_by_hole() -> None:
 
 def test_disabled_guard_neither_counts_nor_shares() -> None:
     """throttle_enabled = false: no budgets, nothing queued for the database."""
-    from radius_server.guard import Guard
+    from radius_server.runtime.guard import Guard
     from tests.unit.engine_harness import RecordingLog
 
     guard = Guard(ThrottleSettings(enabled=False, user_budget=1), RecordingLog())

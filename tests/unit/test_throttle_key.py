@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from radius_server.config import ConfigError, Settings, load_settings
-from radius_server.throttle_key import key_file, load_throttle_key
+from radius_server.runtime.throttle_key import key_file, load_throttle_key
 
 
 def test_key_file_is_made_once_private_and_reused(tmp_path: Path) -> None:

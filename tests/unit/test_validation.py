@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from radius_server import validation
 from radius_server.logging import configure_logging, get_logger
+from radius_server.rules import validation
 
 # What an attacker puts in a User-Name or a CSV cell to drive an admin's terminal:
 # clear the screen, set the window title, ring the bell, fake a second log line,

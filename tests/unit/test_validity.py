@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from radius_server import policy
-from radius_server.decision import Outcome, Reason
 from radius_server.protocol import codes as c
-from radius_server.validity import (
+from radius_server.rules import policy
+from radius_server.rules.decision import Outcome, Reason
+from radius_server.rules.validity import (
     load_zone,
     show_end,
     show_start,

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Final, Literal
 
-from radius_server.decision import Decision, Outcome, Reason
-from radius_server.directory import Member
 from radius_server.protocol.codes import REPLY_MESSAGE, SESSION_TIMEOUT
-from radius_server.throttle import Block
+from radius_server.rules.decision import Decision, Outcome, Reason
+from radius_server.rules.directory import Member
+from radius_server.rules.throttle import Block
 
 # One message for every reject: it must not tell whether the email exists.
 REJECT_MESSAGE = b"Sign-in failed: check your email and PIN."

@@ -16,11 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from radius_server.bounded import BoundedCalls, repeat_until_stopped
 from radius_server.config import Settings
-from radius_server.feed_cursor import FeedCursor
-from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
-from radius_server.throttle import (
+from radius_server.rules.feed_cursor import FeedCursor
+from radius_server.rules.throttle import (
     DAY,
     HOUR,
     Block,
@@ -35,6 +33,8 @@ from radius_server.throttle import (
     key_id,
     safe_text,
 )
+from radius_server.runtime.bounded import BoundedCalls, repeat_until_stopped
+from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
 
 # A known device's success is re-announced to other instances at most this often.
 SUCCESS_REFRESH_SECONDS = DAY
@@ -121,7 +121,7 @@ class Guard:
         store: ThrottleLog | None = None,
         key: bytes | None = None,
     ) -> None:
-        """``key`` makes PIN fingerprints (see throttle_key.py); instances sharing a
+        """``key`` makes PIN fingerprints (see runtime/throttle_key.py); instances sharing a
         budget must share it. None: a random key, enough for one process alone."""
         self.throttle = Throttle(settings)
         self.key = key if key is not None else secrets.token_bytes(32)

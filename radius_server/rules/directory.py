@@ -1,6 +1,6 @@
 """The in-memory view the hot path reads: customers by email, clients by address.
 
-Pure data structures, no I/O and no storage types: ``sync.py`` maps the store's
+Pure data structures, no I/O and no storage types: ``runtime/sync.py`` maps the store's
 records to these and fills them from the database. Lookups
 are dictionary reads, so deciding a request never waits on storage.
 """

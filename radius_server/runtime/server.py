@@ -8,24 +8,24 @@ import signal
 from typing import Any
 
 from radius_server import __version__
-from radius_server.bounded import describe_error
 from radius_server.config import ConfigError, Settings
-from radius_server.directory import Directory
 from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.engine import Engine, EngineOptions
-from radius_server.guard import Guard, instance_name, throttle_settings
 from radius_server.logging import flush_logs
-from radius_server.methods import MethodHandler
-from radius_server.snapshot_file import SnapshotFile
+from radius_server.rules.directory import Directory
+from radius_server.rules.methods import MethodHandler
+from radius_server.runtime.bounded import describe_error
+from radius_server.runtime.engine import Engine, EngineOptions
+from radius_server.runtime.guard import Guard, instance_name, throttle_settings
+from radius_server.runtime.snapshot_file import SnapshotFile
+from radius_server.runtime.sync import FULL_LOAD_DEADLINES, DirectorySync
+from radius_server.runtime.throttle_key import load_throttle_key
+from radius_server.runtime.transport import open_endpoint
 from radius_server.store import database
 from radius_server.store.database import check_schema
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.throttle_log import ThrottleLog
-from radius_server.sync import FULL_LOAD_DEADLINES, DirectorySync
-from radius_server.throttle_key import load_throttle_key
-from radius_server.transport import open_endpoint
 
 
 class StartupRefused(Exception):

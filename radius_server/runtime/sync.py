@@ -16,10 +16,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from radius_server.bounded import BoundedCalls, describe_error, repeat_until_stopped
-from radius_server.directory import Client, Directory, Member
-from radius_server.feed_cursor import FeedCursor
-from radius_server.snapshot_file import SnapshotFile
+from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.feed_cursor import FeedCursor
+from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.store.feed import ChangeBatch, ChangeFeed, Snapshot
 from radius_server.store.records import ClientRecord, CustomerRecord
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from radius_server.directory import Client, Member
+from radius_server.rules.directory import Client, Member
 
 FORMAT = 1
 

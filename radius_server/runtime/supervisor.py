@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from radius_server.config import Settings
-from radius_server.transport import make_socket
+from radius_server.runtime.transport import make_socket
 
 
 def claim_ports(settings: Settings) -> tuple[int, int]:

@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from radius_server import policy
-from radius_server.decision import Decision, Reason
-from radius_server.directory import Client
 from radius_server.protocol import codes as c
 from radius_server.protocol.chap import verify_chap_request
 from radius_server.protocol.packet import RadiusRequest
 from radius_server.protocol.pap import decrypt_pin
+from radius_server.rules import policy
+from radius_server.rules.decision import Decision, Reason
+from radius_server.rules.directory import Client
 
 
 class Verify(Protocol):

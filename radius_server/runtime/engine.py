@@ -16,20 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from radius_server import policy
-from radius_server.decision import Decision, Outcome, Reason, drop
-from radius_server.directory import Client, Directory
-from radius_server.guard import Guard
-from radius_server.methods import MethodHandler, builtin_methods, method_name
-from radius_server.policy import Tally
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
 from radius_server.protocol.errors import MalformedPacket
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.protocol.reply import attributes_size, encode_reply, reply_room
 from radius_server.protocol.reply_cache import ReplyCache
-from radius_server.ratelimit import LogThrottle
-from radius_server.throttle import identity_key, location_key, normalize_station
+from radius_server.rules import policy
+from radius_server.rules.decision import Decision, Outcome, Reason, drop
+from radius_server.rules.directory import Client, Directory
+from radius_server.rules.methods import MethodHandler, builtin_methods, method_name
+from radius_server.rules.policy import Tally
+from radius_server.rules.ratelimit import LogThrottle
+from radius_server.rules.throttle import identity_key, location_key, normalize_station
+from radius_server.runtime.guard import Guard
 
 _REPLY_CODE = {
     Outcome.ACCEPT: c.Code.ACCESS_ACCEPT,
@@ -83,7 +83,7 @@ class Engine:
         self.directory = directory
         # Guessing protection; None only in tests of the bare decision path.
         self.guard = guard
-        # The method registry (methods.py): PAP and CHAP, plus what eap/setup.py
+        # The method registry (rules/methods.py): PAP and CHAP, plus what eap/setup.py
         # builds ("mschap", and "eap" when a certificate is configured).
         self.methods: dict[str, MethodHandler] = {**builtin_methods(), **(methods or {})}
         self.log = log
