@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from typing import Any
 
@@ -14,7 +13,7 @@ from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
 from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
-from radius_server.runtime.bounded import describe_error
+from radius_server.runtime.bounded import describe_error, repeat_until_stopped
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.snapshot_file import SnapshotFile
@@ -66,10 +65,11 @@ async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync
 
 async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) -> None:
     """Write buffered log lines every ``interval`` seconds (see logging.BufferedLogger)."""
-    while not stop.is_set():
+
+    async def flush() -> None:
         flush_logs()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    await repeat_until_stopped(flush, stop, interval)
     flush_logs()
 
 
