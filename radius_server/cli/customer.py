@@ -10,7 +10,7 @@ from typing import Any
 from radius_server.admin.customers import CustomerResult, CustomerUpdate, NewCustomer
 from radius_server.cli.args import when, yes_no
 from radius_server.cli.context import AppContext
-from radius_server.cli.hidden_input import ARGV_NOTE, resolve
+from radius_server.cli.hidden_input import ARGV_NOTE, STDIN, read_stdin, resolve
 from radius_server.cli.output import (
     CommandError,
     print_fields,
@@ -192,7 +192,8 @@ def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_set_pin(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer set-pin."""
-    pin = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+    # From standard input: typed without echo on a terminal, like every other secret.
+    pin = read_stdin("new PIN").strip() if args.pin == STDIN else args.pin
     result = ctx.admin.customers.set_pin(args.email, pin)
     if result.changed:
         _emit(ctx, result, f"PIN changed for {result.record.email}", with_pin=True)
