@@ -547,3 +547,19 @@ def test_sql_merge_equals_the_pure_rule(store: SessionStore, seed: int) -> None:
             want.terminate_cause,
             want.close_reason,
         )
+
+
+def test_out_of_range_values_are_clipped_not_refused(store: SessionStore) -> None:
+    """One odd packet must not fail its batch (and every replay of it) for ever."""
+    huge = (1 << 32) * ((1 << 32) - 1) + (1 << 32) - 1  # Gigawords and Octets all ones
+    store.write(
+        [
+            interim(input_octets=huge, class_hex="ab" * 300, called_station_id="x" * 100),
+            start("B", station="aa:bb:cc:dd:ee:02"),
+        ],
+        now=T0,
+    )
+    rows = {r.acct_session_id: r for r in all_sessions(store)}
+    assert rows["S1"].input_octets == (1 << 63) - 1
+    assert rows["S1"].class_hex == "ab" * 253 and rows["S1"].called_station_id == "x" * 64
+    assert rows["B"].online
