@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,8 +57,14 @@ from radius_server.store.records import SessionRecord, as_utc
 _TABLE = AccountingSession.__table__
 # Reasons ``close`` accepts (a Stop comes only from the NAS, through ``write``).
 CLOSE_REASONS = frozenset({CLOSE_STALE, CLOSE_NAS_RESTART, CLOSE_REPLACED, CLOSE_DISCONNECT})
+# Every change to ``sessions`` holds this PostgreSQL transaction-level advisory lock:
+# writers take turns, as SQLite's BEGIN IMMEDIATE makes them. Without it two instances'
+# batches deadlock readily: the upsert locks rows in key order, but the closes that
+# follow it (a Start replacing a session, Accounting-On) lock rows in scan order.
+# A batch of 1000 takes about 0.1 s, so taking turns costs little.
+_WRITER_LOCK = 0x7261647375736573  # b"radsuses": any constant, the same in every instance
 # PostgreSQL: deadlock_detected, serialization_failure. Writes are idempotent, so the
-# whole batch is simply tried again.
+# whole batch is simply tried again (a change from outside this class may still race).
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _WRITE_ATTEMPTS = 5
 
@@ -300,6 +306,13 @@ def _segments(records: Sequence[AccountingRecord]) -> list[tuple[list[Accounting
     return segments
 
 
+def _begin(session: Session) -> None:
+    """Start a write transaction that has the ``sessions`` table to itself (see _WRITER_LOCK)."""
+    begin_write(session)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_WRITER_LOCK)))
+
+
 def _retryable(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
@@ -311,6 +324,7 @@ class WriteResult:
     records: int  # records applied (after merging duplicates of one session in the batch)
     sessions_closed: int  # by Accounting-On/Off or a new Start on the same station
     sessions_changed: int = 0  # rows inserted or changed by the records (not by closes)
+    attempts: int = 1  # 2 and more: a PostgreSQL deadlock or serialization failure was retried
 
 
 class SessionStore:
@@ -331,15 +345,16 @@ class SessionStore:
 
         Records of one session are merged first (``rules/accounting.merge``) and each
         run of Start/Stop/Interim records between Accounting-On/Off records is one
-        upsert, rows in unique-key order so that concurrent writers lock them in the
-        same order. A PostgreSQL deadlock or serialization failure (a close racing
-        another instance's upsert) rolls back and retries the whole batch.
+        upsert, rows in unique-key order. Writers take turns (``_WRITER_LOCK``); a
+        PostgreSQL deadlock or serialization failure that still happens (a change
+        made outside this class) rolls back and retries the whole batch.
         """
         if not records:
             return WriteResult(0, 0)
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
-                return self._write(records, _when(now))
+                result = self._write(records, _when(now))
+                return result if attempt == 1 else replace(result, attempts=attempt)
             except DBAPIError as exc:
                 if attempt == _WRITE_ATTEMPTS or not _retryable(exc):
                     raise
@@ -348,7 +363,7 @@ class SessionStore:
     def _write(self, records: Sequence[AccountingRecord], now: datetime) -> WriteResult:
         applied = closed = changed = 0
         with self.sessions() as session:
-            begin_write(session)
+            _begin(session)
             conn = session.connection()
             dialect = conn.dialect.name
             for per_session, on_off in _segments(records):
@@ -443,7 +458,7 @@ class SessionStore:
             .returning(*_TABLE.c)
         )
         with self.sessions() as session:
-            begin_write(session)
+            _begin(session)
             rows = [to_record(row) for row in session.connection().execute(stmt)]
             session.commit()
         return sorted(rows, key=lambda r: r.id)
@@ -460,6 +475,7 @@ class SessionStore:
             .values(stopped_at=when, close_reason=reason, changed_at=when)
         )
         with self.sessions() as session:
+            _begin(session)
             count = session.connection().execute(stmt).rowcount
             session.commit()
         return count == 1
@@ -470,6 +486,7 @@ class SessionStore:
         c = _TABLE.c
         stmt = delete(_TABLE).where(c.stopped_at.is_not(None), c.stopped_at < cutoff)
         with self.sessions() as session:
+            _begin(session)
             count = session.connection().execute(stmt).rowcount
             session.commit()
         return int(count or 0)
