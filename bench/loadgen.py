@@ -121,6 +121,16 @@ class LoadResult:
         return self.timeouts + self.wrong_answers + self.bad_authenticators + self.unsent
 
     @property
+    def answered(self) -> int:
+        """Requests that got a verified answer, expected or not (what the server CPU served)."""
+        return self.ok + self.wrong_answers
+
+    @property
+    def generator_cpu_s(self) -> float:
+        """This process's CPU over the run, in seconds."""
+        return self.loadgen_cpu_us * self.sent / 1e6
+
+    @property
     def requests_per_second(self) -> float:
         """Verified, expected answers per second over the run."""
         return self.ok / self.duration_s if self.duration_s > 0 else 0.0
@@ -241,12 +251,15 @@ def verify_reply(
     request_authenticator: bytes,
     secret: bytes,
     require_message_authenticator: bool = True,
+    *,
+    ma_vector: bytes | None = None,
 ) -> bool:
     """Check a reply's Response Authenticator and Message-Authenticator.
 
     RFC 2865 3: MD5(Code+ID+Length+RequestAuth+Attributes+Secret). RFC 3579 3.2:
     HMAC-MD5 keyed with the secret over the reply with the Request
-    Authenticator in place and the Message-Authenticator value zeroed. The
+    Authenticator in place (or ``ma_vector``: 16 zeros for an
+    Accounting-Response) and the Message-Authenticator value zeroed. The
     Identifier is matched by the caller. Never raises on garbage.
     """
     size = len(reply)
@@ -269,7 +282,8 @@ def verify_reply(
             return not require_message_authenticator
         if offset < 0:
             return False
-    zeroed = reply[:4] + request_authenticator + reply[20:offset] + bytes(16) + reply[offset + 16 :]
+    vector = request_authenticator if ma_vector is None else ma_vector
+    zeroed = reply[:4] + vector + reply[20:offset] + bytes(16) + reply[offset + 16 :]
     return hmac.compare_digest(hmac.digest(secret, zeroed, "md5"), reply[offset : offset + 16])
 
 
@@ -660,15 +674,23 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[rank]
 
 
-def _fill_percentiles(result: LoadResult, record: Iterable[float]) -> None:
-    ordered = sorted(record)
+def percentiles(values: Iterable[float]) -> dict[str, float]:
+    """p50, p90, p99, max and mean of ``values`` (all 0.0 when there are none)."""
+    ordered = sorted(values)
     if not ordered:
-        return
-    result.p50_ms = _percentile(ordered, 0.50) * 1000.0
-    result.p90_ms = _percentile(ordered, 0.90) * 1000.0
-    result.p99_ms = _percentile(ordered, 0.99) * 1000.0
-    result.max_ms = ordered[-1] * 1000.0
-    result.mean_ms = sum(ordered) / len(ordered) * 1000.0
+        return dict.fromkeys(("p50", "p90", "p99", "max", "mean"), 0.0)
+    return {
+        "p50": _percentile(ordered, 0.50),
+        "p90": _percentile(ordered, 0.90),
+        "p99": _percentile(ordered, 0.99),
+        "max": ordered[-1],
+        "mean": sum(ordered) / len(ordered),
+    }
+
+
+def _fill_percentiles(result: LoadResult, record: Iterable[float]) -> None:
+    for name, seconds in percentiles(record).items():
+        setattr(result, f"{name}_ms", seconds * 1000.0)
 
 
 def run_load(

@@ -91,9 +91,9 @@ def forget_throttle_history() -> None:
         )
 
 
-def database_url() -> str:
+def database_url(database: str = DB_NAME) -> str:
     """SQLAlchemy URL of the bench database."""
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
 # The default mix's wrong PINs are stale ones from members' own devices, which the
@@ -107,7 +107,7 @@ THROTTLE_RAISED = {
 }
 
 
-def server_env(throttle: str = "raised") -> dict[str, str]:
+def server_env(throttle: str = "raised", database: str = DB_NAME) -> dict[str, str]:
     """Our environment without any RADIUS_* leaking in, plus the bench settings.
 
     ``throttle``: "defaults" (the shipped settings), "raised" (on, budgets never
@@ -115,7 +115,7 @@ def server_env(throttle: str = "raised") -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
     env.update(
-        RADIUS_DATABASE_URL=database_url(),
+        RADIUS_DATABASE_URL=database_url(database),
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
@@ -127,11 +127,11 @@ def server_env(throttle: str = "raised") -> dict[str, str]:
     return env
 
 
-def cli(*args: str) -> str:
+def cli(*args: str, database: str = DB_NAME) -> str:
     """Run ``radius-server ARGS`` against the bench database; its stdout."""
     done = subprocess.run(
         [str(VENV_BIN / "radius-server"), *args],
-        env=server_env(),
+        env=server_env(database=database),
         capture_output=True,
         text=True,
         check=False,
@@ -196,16 +196,30 @@ def self_check() -> None:
 
 @contextlib.contextmanager
 def our_server(
-    workdir: Path, probe: Credential, throttle: str, label: str = "ours", workers: int = 1
+    workdir: Path,
+    probe: Credential | None,
+    throttle: str,
+    label: str = "ours",
+    workers: int = 1,
+    database: str = DB_NAME,
 ) -> Iterator[Target]:
-    """``radius-server serve`` on free ports, JSON log lines (info) to a file."""
+    """``radius-server serve`` on free ports, JSON log lines (info) to a file.
+
+    Its data directory (snapshot, accounting spool) is private to the run, in
+    ``workdir``. Ready once it accepts ``probe`` (None: once it answers a
+    Status-Server on its accounting port).
+    """
     auth_port, acct_port = free_udp_ports(2)
     logfile = workdir / f"radius-server-{throttle}.log"
     argv = [str(VENV_BIN / "radius-server"), "serve", "--host", "127.0.0.1"]
     argv += ["--auth-port", str(auth_port), "--acct-port", str(acct_port)]
     argv += ["--workers", str(workers)]
-    process = start_process(argv, logfile, env=server_env(throttle))
-    target = Target(label, process, auth_port, SECRET.encode(), True, logfile, DB_NAME)
+    env = server_env(throttle, database)
+    env["RADIUS_DATA_DIR"] = str(workdir / f"data-{label.replace(' ', '_')}")
+    process = start_process(argv, logfile, env=env)
+    target = Target(
+        label, process, auth_port, SECRET.encode(), True, logfile, database, acct_port=acct_port
+    )
     try:
         wait_ready(target, probe)
         yield target
