@@ -169,7 +169,7 @@ class Expectation:
 
 
 @dataclass(slots=True)
-class _Session:
+class Session:
     """One session, as its NAS plays it."""
 
     session_id: str
@@ -308,61 +308,34 @@ def _mac(seed: bytes) -> bytes:
     return "-".join(f"{b:02X}" for b in _md5(seed)[:6]).encode("ascii")
 
 
-class AcctGenerator:
-    """Sockets, the open sessions and the epoll loop; reusable for several timed runs."""
+class SessionPlan:
+    """The sessions of one generator and their packets: no sockets, no clock but Event-Timestamp.
 
-    def __init__(self, target: tuple[str, int], secret: bytes, mix: Mix) -> None:
+    Slots (``mix.sessions``) each play one session at a time; ``ready`` holds
+    the sessions whose next packet may go out. ``packet`` builds it (counters
+    grow then, so a retransmission resends the same bytes), ``advance`` moves a
+    session on once that packet is answered or given up.
+    """
+
+    def __init__(self, mix: Mix, secret: bytes) -> None:
         if not mix.members:
             raise ValueError("no members to play sessions for")
-        if mix.sessions <= 0 or mix.sockets <= 0:
-            raise ValueError("sessions and sockets must be positive")
-        self.target, self.secret, self.mix = target, secret, mix
+        if mix.sessions <= 0:
+            raise ValueError("sessions must be positive")
+        self.mix, self.secret = mix, secret
         self.rng = random.Random(mix.seed)
         self.prefix = mix.prefix or f"{os.getpid():x}{self.rng.getrandbits(16):04x}"
-        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
-        self.socks: list[socket.socket] = []
-        for _ in range(mix.sockets):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
-            sock.connect(target)  # only the server's datagrams reach us
-            sock.setblocking(False)
-            self.socks.append(sock)
-        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
-        self._epoll = select.epoll()
-        for sock in self.socks:
-            self._epoll.register(sock.fileno(), select.EPOLLIN)
-        self._free = [collections.deque(range(256)) for _ in self.socks]
-        # Per socket and Identifier: [first_sent, authenticator, packet, session, tries] or None.
-        self._inflight: list[list[list | None]] = [[None] * 256 for _ in self.socks]
-        self._timers: collections.deque[tuple[float, int, int, list]] = collections.deque()
-        self._resting: collections.deque[tuple[float, int, int]] = collections.deque()
-        self._turn = 0
-        self._flying = 0  # requests in flight (sent, neither answered nor given up)
         self._counter = 0
         self._generation = [0] * mix.sessions  # sessions each slot has played
-        self._ready: collections.deque[_Session] = collections.deque()
-        self._winding_down = False
+        self.ready: collections.deque[Session] = collections.deque()
+        self.winding_down = False
         self.done: dict[str, Expectation] = {}
-        self.open: dict[str, _Session] = {}
+        self.open: dict[str, Session] = {}
         for slot in range(mix.sessions):
-            self._ready.append(self._new_session(slot))
+            self.ready.append(self.new_session(slot))
 
-    def close(self) -> None:
-        """Close the sockets and the epoll object."""
-        self._epoll.close()
-        for sock in self.socks:
-            sock.close()
-
-    def __enter__(self) -> AcctGenerator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # -- sessions ----------------------------------------------------------------------
-
-    def _new_session(self, slot: int) -> _Session:
+    def new_session(self, slot: int) -> Session:
+        """A new session in ``slot``, for the slot's next member; its Start comes next."""
         mix, rng = self.mix, self.rng
         member = mix.members[(slot + self._generation[slot] * mix.sessions) % len(mix.members)]
         self._generation[slot] += 1
@@ -392,7 +365,7 @@ class AcctGenerator:
         # Back-dated so that every Event-Timestamp is in the past and consistent with
         # Acct-Session-Time: the session ends about now.
         length = (interims + 1) * _INTERVAL + rng.randrange(_INTERVAL)
-        session = _Session(
+        session = Session(
             session_id=session_id,
             slot=slot,
             static=static,
@@ -407,7 +380,7 @@ class AcctGenerator:
         self.open[session_id] = session
         return session
 
-    def _next_packet(self, session: _Session, identifier: int) -> bytes:
+    def packet(self, session: Session, identifier: int) -> bytes:
         """The session's next Accounting-Request; counters grow for interims and stops."""
         status = session.next_status
         if status == START:
@@ -442,22 +415,28 @@ class AcctGenerator:
             identifier, session.static + tail, self.secret, self.mix.message_authenticator
         )
 
-    def _advance(self, session: _Session, status: int, answered: bool) -> None:
+    def advance(self, session: Session, status: int, answered: bool) -> None:
         """The packet of ``status`` is over (answered, or given up): move the session on."""
-        if answered:
-            time_ = 0 if status == START else session.session_time
-            session.acked = (status, session.input_octets, session.output_octets, time_)
+        if answered and status == START:
+            session.acked = (START, 0, 0, 0)  # a Start carries no counters
+        elif answered:
+            session.acked = (
+                status,
+                session.input_octets,
+                session.output_octets,
+                session.session_time,
+            )
         else:
             session.gave_up = True
         if status == STOP:
             self._finish(session)
-            if not self._winding_down:
-                self._ready.append(self._new_session(session.slot))
+            if not self.winding_down:
+                self.ready.append(self.new_session(session.slot))
             return
-        session.step = session.interims + 1 if self._winding_down else session.step + 1
-        self._ready.append(session)
+        session.step = session.interims + 1 if self.winding_down else session.step + 1
+        self.ready.append(session)
 
-    def _finish(self, session: _Session) -> None:
+    def _finish(self, session: Session) -> None:
         del self.open[session.session_id]
         status, octets_in, octets_out, session_time = session.acked
         self.done[session.session_id] = Expectation(
@@ -476,11 +455,72 @@ class AcctGenerator:
             )
         return found
 
+    def wind_down(self) -> None:
+        """Start no more sessions; each open session's next packet is its Stop."""
+        self.winding_down = True
+        kept: collections.deque[Session] = collections.deque()
+        for session in self.ready:
+            if session.step == 0:
+                del self.open[session.session_id]  # never sent: nothing to close
+            else:
+                session.step = session.interims + 1
+                kept.append(session)
+        self.ready = kept
+        # Sessions in flight now turn to their Stop when answered (see advance).
+
+
+class AcctGenerator:
+    """Sockets, a SessionPlan and the epoll loop; reusable for several timed runs."""
+
+    def __init__(self, target: tuple[str, int], secret: bytes, mix: Mix) -> None:
+        if mix.sockets <= 0:
+            raise ValueError("sockets must be positive")
+        self.target, self.secret, self.mix = target, secret, mix
+        self.plan = SessionPlan(mix, secret)
+        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
+        self.socks: list[socket.socket] = []
+        for _ in range(mix.sockets):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+            sock.connect(target)  # only the server's datagrams reach us
+            sock.setblocking(False)
+            self.socks.append(sock)
+        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        self._epoll = select.epoll()
+        for sock in self.socks:
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+        self._free = [collections.deque(range(256)) for _ in self.socks]
+        # Per socket and Identifier, None or
+        # [first sent at, Request Authenticator, packet, session, tries, Acct-Status-Type].
+        self._inflight: list[list[list | None]] = [[None] * 256 for _ in self.socks]
+        self._timers: collections.deque[tuple[float, int, int, list]] = collections.deque()
+        self._resting: collections.deque[tuple[float, int, int]] = collections.deque()
+        self._turn = 0
+        self._flying = 0  # requests in flight (sent, neither answered nor given up)
+
+    def close(self) -> None:
+        """Close the sockets and the epoll object."""
+        self._epoll.close()
+        for sock in self.socks:
+            sock.close()
+
+    def __enter__(self) -> AcctGenerator:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def expectations(self) -> dict[str, Expectation]:
+        """Every session played so far, by Acct-Session-Id."""
+        return self.plan.expectations()
+
     # -- the wire ----------------------------------------------------------------------
 
     def _send(self, now: float, result: AcctResult) -> bool:
         """Send the next ready session's packet; False when nothing is ready or no id is free."""
-        if not self._ready:
+        plan = self.plan
+        if not plan.ready:
             return False
         socks = len(self.socks)
         for k in range(socks):
@@ -491,9 +531,9 @@ class AcctGenerator:
             return False
         self._turn = index + 1
         identifier = self._free[index].popleft()
-        session = self._ready.popleft()
+        session = plan.ready.popleft()
         status = session.next_status
-        packet = self._next_packet(session, identifier)
+        packet = plan.packet(session, identifier)
         entry = [now, packet[4:20], packet, session, 1, status]
         self._inflight[index][identifier] = entry
         self._transmit(index, packet)
@@ -551,7 +591,7 @@ class AcctGenerator:
             else:
                 result.interims += 1
             record.append((now - sent_at) * 1000.0)
-            self._advance(session, status, answered=True)
+            self.plan.advance(session, status, answered=True)
 
     def _expire(self, now: float, result: AcctResult) -> None:
         """Retransmit requests past their timer; give up after the last try."""
@@ -570,7 +610,7 @@ class AcctGenerator:
             self._flying -= 1
             self._resting.append((now + mix.timeout, index, identifier))
             result.timeouts += 1
-            self._advance(entry[3], entry[5], answered=False)
+            self.plan.advance(entry[3], entry[5], answered=False)
         while self._resting and self._resting[0][0] <= now:
             _, index, identifier = self._resting.popleft()
             self._free[index].append(identifier)
@@ -592,7 +632,7 @@ class AcctGenerator:
         start = now = time.perf_counter()
         end = start + seconds
         poll, by_fd = self._epoll.poll, self._by_fd
-        while now < end or (until_done and self._ready):
+        while now < end or (until_done and self.plan.ready):
             while self._flying < window and self._send(now, result):
                 pass
             events = poll(0.02)
@@ -614,16 +654,7 @@ class AcctGenerator:
 
     def wind_down(self, window: int) -> AcctResult:
         """Start no more sessions; send each open session's Stop (no more interims)."""
-        self._winding_down = True
-        kept: collections.deque[_Session] = collections.deque()
-        for session in self._ready:
-            if session.step == 0:
-                del self.open[session.session_id]  # never sent: nothing to close
-            else:
-                session.step = session.interims + 1
-                kept.append(session)
-        self._ready = kept
-        # Sessions in flight now turn to their Stop when answered (see _advance).
+        self.plan.wind_down()
         return self.run(0.0, window, until_done=True)
 
 
