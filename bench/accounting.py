@@ -42,9 +42,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import freeradius
-from acctgen import STOP, AcctResult, Expectation, Generators, Mix, find_max
-from harness import Phase, Target, bracket, log, server_peak_rss_mb
-from run import PG_HOST, PG_PORT, PG_USER, SECRET, admin_sql, cli, our_server, write_customers
+from acctgen import STOP, AcctResult, Expectation, Generators, find_max, mix_from_args
+from harness import Phase, Target, bracket, format_table, log, server_peak_rss_mb
+from run import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    SECRET,
+    admin_sql,
+    cli,
+    json_header,
+    log_problems,
+    our_server,
+    write_customers,
+)
 
 FIND_MAX_WINDOWS = (8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -203,13 +214,7 @@ def play(
     """
     assert target.acct_port is not None
     measurement = AcctMeasurement(target.label, "")
-    mix = Mix(
-        members=members,
-        sessions=args.sessions,
-        timeout=args.timeout,
-        retries=args.retries,
-        message_authenticator=args.message_authenticator,
-    )
+    mix = mix_from_args(args, members)
     where = ("127.0.0.1", target.acct_port)
     with Generators(where, target.secret, mix, args.processes) as gens:
         if args.warmup > 0:
@@ -338,28 +343,10 @@ def measure_ours(
         ) as target:
             log(f"{label}: radius-server pid {target.process.pid}, port {target.acct_port}")
             result, expected = play(target, args, members)
-        result.notes.extend(log_problems(target.logfile))
+        result.notes.extend(log_problems(target.logfile, "accounting", ("accounting",)))
         check_storage(result, expected, database, OURS_ROWS)
     result.settings = f"{args.workers} process(es), shipped settings, JSON log line per request"
     return result
-
-
-def log_problems(logfile: Path) -> list[str]:
-    """Error lines, and accounting answers other than the plain one, in our server's log."""
-    errors = 0
-    reasons: dict[str, int] = {}
-    with logfile.open(errors="replace") as handle:
-        for line in handle:
-            if '"level": "error"' in line:
-                errors += 1
-            if '"event": "accounting"' in line:
-                reason = line.split('"reason": "', 1)[-1].split('"', 1)[0]
-                if reason != "accounting":
-                    reasons[reason] = reasons.get(reason, 0) + 1
-    notes = [f"{errors} error lines in the server log"] if errors else []
-    if reasons:
-        notes.append(f"unexpected accounting reasons in the server log: {reasons}")
-    return notes
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -423,16 +410,7 @@ def report(results: list[AcctMeasurement], args: argparse.Namespace) -> str:
             for i in others
         ]
         table.append([name, *cells, *ratios])
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    out = []
-    for n, row in enumerate(table):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        out.append("  ".join(cells))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return format_table(table)
 
 
 def _check(m: AcctMeasurement, name: str) -> str:
@@ -503,10 +481,7 @@ def to_json(results: list[AcctMeasurement], args: argparse.Namespace, fr: str) -
         }
 
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "freeradius": fr,
-        "settings": vars(args),
+        **json_header(args, fr),
         "results": [
             {
                 "label": m.label,

@@ -43,10 +43,10 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 
-from loadgen import percentiles, verify_reply
+from loadgen import Latencies, UdpClient, verify_reply
 
 ACCOUNTING_REQUEST = 4
 ACCOUNTING_RESPONSE = 5
@@ -196,7 +196,7 @@ class Session:
 
 
 @dataclass(slots=True)
-class AcctResult:
+class AcctResult(Latencies):
     """What one timed run measured. Latencies are milliseconds, from the first send."""
 
     window: int
@@ -213,12 +213,6 @@ class AcctResult:
     stops: int = 0
     sessions_started: int = 0  # Starts sent
     generator_cpu_s: float = 0.0
-    p50_ms: float = 0.0
-    p90_ms: float = 0.0
-    p99_ms: float = 0.0
-    max_ms: float = 0.0
-    mean_ms: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def errors(self) -> int:
@@ -234,11 +228,6 @@ class AcctResult:
     def loadgen_cpu_us(self) -> float:
         """The generator's CPU per request sent."""
         return self.generator_cpu_s * 1e6 / self.sent if self.sent else 0.0
-
-    def fill_percentiles(self) -> None:
-        """p50/p90/p99/max/mean from ``latencies_ms``."""
-        for name, value in percentiles(self.latencies_ms).items():
-            setattr(self, f"{name}_ms", value)
 
     def summary(self) -> dict[str, object]:
         """The numbers, without the raw latencies (JSON-ready)."""
@@ -283,7 +272,7 @@ def merge_results(parts: Sequence[AcctResult]) -> AcctResult:
         setattr(merged, name, sum(getattr(p, name) for p in parts))
     merged.duration_s = max((p.duration_s for p in parts), default=0.0)
     merged.latencies_ms = [x for p in parts for x in p.latencies_ms]
-    merged.fill_percentiles()
+    merged.fill_percentiles(merged.latencies_ms)
     return merged
 
 
@@ -302,6 +291,17 @@ class Mix:
     sockets: int = 8
     seed: int = 1
     prefix: str = ""  # Acct-Session-Id prefix: unique per generator process and run
+
+
+def mix_from_args(args: argparse.Namespace, members: Sequence[str]) -> Mix:
+    """The Mix the command-line options (here and in accounting.py) ask for."""
+    return Mix(
+        members=members,
+        sessions=args.sessions,
+        timeout=args.timeout,
+        retries=args.retries,
+        message_authenticator=args.message_authenticator,
+    )
 
 
 def _mac(seed: bytes) -> bytes:
@@ -469,27 +469,13 @@ class SessionPlan:
         # Sessions in flight now turn to their Stop when answered (see advance).
 
 
-class AcctGenerator:
+class AcctGenerator(UdpClient):
     """Sockets, a SessionPlan and the epoll loop; reusable for several timed runs."""
 
     def __init__(self, target: tuple[str, int], secret: bytes, mix: Mix) -> None:
-        if mix.sockets <= 0:
-            raise ValueError("sockets must be positive")
         self.target, self.secret, self.mix = target, secret, mix
         self.plan = SessionPlan(mix, secret)
-        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
-        self.socks: list[socket.socket] = []
-        for _ in range(mix.sockets):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
-            sock.connect(target)  # only the server's datagrams reach us
-            sock.setblocking(False)
-            self.socks.append(sock)
-        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
-        self._epoll = select.epoll()
-        for sock in self.socks:
-            self._epoll.register(sock.fileno(), select.EPOLLIN)
+        super().__init__(target, mix.sockets)
         self._free = [collections.deque(range(256)) for _ in self.socks]
         # Per socket and Identifier, None or
         # [first sent at, Request Authenticator, packet, session, tries, Acct-Status-Type].
@@ -498,18 +484,6 @@ class AcctGenerator:
         self._resting: collections.deque[tuple[float, int, int]] = collections.deque()
         self._turn = 0
         self._flying = 0  # requests in flight (sent, neither answered nor given up)
-
-    def close(self) -> None:
-        """Close the sockets and the epoll object."""
-        self._epoll.close()
-        for sock in self.socks:
-            sock.close()
-
-    def __enter__(self) -> AcctGenerator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def expectations(self) -> dict[str, Expectation]:
         """Every session played so far, by Acct-Session-Id."""
@@ -552,24 +526,10 @@ class AcctGenerator:
 
     def _receive(self, index: int, result: AcctResult, record: list[float]) -> None:
         """Drain socket ``index``, verifying each reply."""
-        sock, inflight = self.socks[index], self._inflight[index]
+        inflight = self._inflight[index]
         secret = self.secret
-        while True:
-            try:
-                data = sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionRefusedError:  # ICMP port unreachable from an earlier send
-                continue
-            now = time.perf_counter()
-            if len(data) < 20:
-                result.bad_authenticators += 1
-                continue
+        for data, now, entry in self._replies(index, inflight, result):
             identifier = data[1]
-            entry = inflight[identifier]
-            if entry is None:
-                result.late_replies += 1
-                continue
             sent_at, authenticator, _packet, session, tries, status = entry
             if data[0] != ACCOUNTING_RESPONSE or not _verify(data, authenticator, secret):
                 # Forged, corrupt, or a late duplicate for an earlier user of this id.
@@ -649,7 +609,7 @@ class AcctGenerator:
         result.duration_s = time.perf_counter() - start
         result.generator_cpu_s = time.process_time() - cpu0
         result.latencies_ms = record
-        result.fill_percentiles()
+        result.fill_percentiles(record)
         return result
 
     def wind_down(self, window: int) -> AcctResult:
@@ -775,8 +735,9 @@ def find_max(
 ) -> tuple[AcctResult, list[AcctResult]]:
     """Closed-loop steps (``run(seconds, window)``) with growing windows; (the best, all).
 
-    Stops once two steps in a row gain less than 3% over the best, or requests
-    start timing out.
+    Stops once two steps in a row gain less than 3% over the best, or once the
+    server is slow enough that requests are retransmitted: a NAS would be
+    sending duplicates, and a larger window only queues more.
     """
     steps: list[AcctResult] = []
     best: AcctResult | None = None
@@ -790,7 +751,7 @@ def find_max(
             flat = 0 if gained else flat + 1
         else:
             flat += 1
-        if flat >= 2 or step.timeouts:
+        if flat >= 2 or step.timeouts or step.retransmissions:
             break
     assert best is not None
     return best, steps
@@ -816,13 +777,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; exit status 1 when any request failed."""
     args = _parse_args(argv)
     host, _, port = args.server.rpartition(":")
-    mix = Mix(
-        members=[f"member{i:05d}@bench.test" for i in range(args.members)],
-        sessions=args.sessions,
-        timeout=args.timeout,
-        retries=args.retries,
-        message_authenticator=args.message_authenticator,
-    )
+    mix = mix_from_args(args, [f"member{i:05d}@bench.test" for i in range(args.members)])
     target = (host.strip("[]") or "127.0.0.1", int(port))
     with Generators(target, args.secret.encode(), mix, args.processes) as gens:
         if args.find_max:

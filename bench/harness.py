@@ -32,6 +32,20 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def format_table(table: list[list[str]]) -> str:
+    """Rows of cells as aligned text: the first row is the header, the first column left."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    out = []
+    for n, row in enumerate(table):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
 # -- /proc readings ----------------------------------------------------------------------
 
 

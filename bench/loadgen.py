@@ -37,7 +37,8 @@ import select
 import socket
 import sys
 import time
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -86,8 +87,25 @@ class _Planned:
     chap: bool
 
 
+@dataclass(slots=True, kw_only=True)
+class Latencies:
+    """Latency percentiles of a run, in milliseconds, and (optionally) every latency."""
+
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    mean_ms: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    def fill_percentiles(self, values_ms: Iterable[float]) -> None:
+        """p50/p90/p99/max/mean from ``values_ms``."""
+        for name, value in percentiles(values_ms).items():
+            setattr(self, f"{name}_ms", value)
+
+
 @dataclass(slots=True)
-class LoadResult:
+class LoadResult(Latencies):
     """What one timed run measured. Latencies are milliseconds."""
 
     mode: str  # "closed" or "open"
@@ -108,12 +126,6 @@ class LoadResult:
     send_failures: int = 0  # send() refused (buffer full, ICMP); these also time out
     send_lag_max_ms: float = 0.0  # open loop: worst delay of a send behind its schedule
     loadgen_cpu_us: float = 0.0  # this process's CPU per request sent
-    p50_ms: float = 0.0
-    p90_ms: float = 0.0
-    p99_ms: float = 0.0
-    max_ms: float = 0.0
-    mean_ms: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def errors(self) -> int:
@@ -339,7 +351,71 @@ def build_request(
     return header + authenticator + _MA_HEAD + mac + tail
 
 
-class LoadGenerator:
+class UdpClient:
+    """A few connected, non-blocking UDP sockets to one server, under one epoll object.
+
+    Several sockets because RADIUS Identifiers are 8-bit: each source port
+    carries at most 256 requests in flight.
+    """
+
+    def __init__(self, target: tuple[str, int], sockets: int) -> None:
+        if sockets <= 0:
+            raise ValueError("sockets must be positive")
+        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
+        self.socks: list[socket.socket] = []
+        for _ in range(sockets):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+            sock.connect(target)  # only the server's datagrams reach us
+            sock.setblocking(False)
+            self.socks.append(sock)
+        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        self._epoll = select.epoll()
+        for sock in self.socks:
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def _replies(
+        self, index: int, inflight: list, result: LoadResult | typing.Any
+    ) -> Iterator[tuple[bytes, float, typing.Any]]:
+        """Datagrams waiting on socket ``index`` that may answer a request in flight.
+
+        Yields (datagram, arrival time, the in-flight entry of its Identifier).
+        Datagrams shorter than a header count in ``result.bad_authenticators``,
+        those for an Identifier with nothing in flight in ``result.late_replies``.
+        """
+        sock = self.socks[index]
+        while True:
+            try:
+                data = sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:  # ICMP port unreachable from an earlier send
+                continue
+            now = time.perf_counter()
+            if len(data) < 20:
+                result.bad_authenticators += 1
+                continue
+            entry = inflight[data[1]]
+            if entry is None:
+                result.late_replies += 1
+                continue
+            yield data, now, entry
+
+    def close(self) -> None:
+        """Close the sockets and the epoll object."""
+        self._epoll.close()
+        for sock in self.socks:
+            sock.close()
+
+    def __enter__(self) -> typing.Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class LoadGenerator(UdpClient):
     """Sockets, a request mix and the epoll loop; reusable for several timed runs."""
 
     def __init__(
@@ -367,16 +443,7 @@ class LoadGenerator:
             credentials, wrong_ratio=wrong_ratio, method=method, seed=seed, stations=stations
         )
         self._plan_index = 0
-        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
-        self.socks: list[socket.socket] = []
-        for _ in range(sockets):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
-            sock.connect(target)  # only the server's datagrams reach us
-            sock.setblocking(False)
-            self.socks.append(sock)
-        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        super().__init__(target, sockets)
         self._free: list[collections.deque[int]] = [
             collections.deque(range(256)) for _ in self.socks
         ]
@@ -387,21 +454,6 @@ class LoadGenerator:
         self._resting: collections.deque[tuple[float, int, int]] = collections.deque()
         self._random = b""
         self._random_pos = 0
-        self._epoll = select.epoll()
-        for sock in self.socks:
-            self._epoll.register(sock.fileno(), select.EPOLLIN)
-
-    def close(self) -> None:
-        """Close the sockets and the epoll object."""
-        self._epoll.close()
-        for sock in self.socks:
-            sock.close()
-
-    def __enter__(self) -> LoadGenerator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # -- one request ----------------------------------------------------------------
 
@@ -440,27 +492,12 @@ class LoadGenerator:
 
     def _receive(self, index: int, result: LoadResult, record: list[float]) -> int:
         """Drain socket ``index``; returns how many Identifiers it freed."""
-        sock = self.socks[index]
         inflight = self._inflight[index]
         free = self._free[index]
         secret, require_ma = self.secret, self.require_reply_ma
         freed = 0
-        while True:
-            try:
-                data = sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                return freed
-            except ConnectionRefusedError:  # ICMP port unreachable from an earlier send
-                continue
-            now = time.perf_counter()
-            if len(data) < 20:
-                result.bad_authenticators += 1
-                continue
+        for data, now, entry in self._replies(index, inflight, result):
             identifier = data[1]
-            entry = inflight[identifier]
-            if entry is None:
-                result.late_replies += 1
-                continue
             sent_at, authenticator, expected = entry
             if not verify_reply(data, authenticator, secret, require_ma):
                 # A forged or corrupt reply: leave the request waiting for the real one.
@@ -479,6 +516,7 @@ class LoadGenerator:
                 continue
             result.ok += 1
             record.append(now - sent_at)
+        return freed
 
     def _expire(self, now: float, result: LoadResult, timers: collections.deque) -> None:
         """Count requests past the timeout; rest their Identifiers, free rested ones."""
@@ -539,7 +577,7 @@ class LoadGenerator:
         result.duration_s = max(last, sending_ended) - start
         cpu = time.process_time() - cpu_start
         result.loadgen_cpu_us = cpu * 1e6 / result.sent if result.sent else 0.0
-        _fill_percentiles(result, record)
+        result.fill_percentiles(x * 1000.0 for x in record)
         if keep_latencies:
             result.latencies_ms = [x * 1000.0 for x in record]
         return result
@@ -686,11 +724,6 @@ def percentiles(values: Iterable[float]) -> dict[str, float]:
         "max": ordered[-1],
         "mean": sum(ordered) / len(ordered),
     }
-
-
-def _fill_percentiles(result: LoadResult, record: Iterable[float]) -> None:
-    for name, seconds in percentiles(record).items():
-        setattr(result, f"{name}_ms", seconds * 1000.0)
 
 
 def run_load(

@@ -47,6 +47,7 @@ import freeradius
 from harness import (
     Measurement,
     Target,
+    format_table,
     free_udp_ports,
     log,
     measure,
@@ -227,18 +228,23 @@ def our_server(
         stop_process(process)
 
 
-def log_problems(logfile: Path) -> list[str]:
-    """Error lines, and answers that were neither ok nor wrong_pin, in our server's log."""
+def log_problems(
+    logfile: Path,
+    event: str = "access",
+    expected: tuple[str, ...] = ("ok", "wrong_pin", "stale_pin"),
+) -> list[str]:
+    """Error lines, and ``event`` lines whose reason is not ``expected``, in our server's log."""
     notes = []
     errors = 0
     reasons: dict[str, int] = {}
+    marker = f'"event": "{event}"'
     with logfile.open(errors="replace") as handle:
         for line in handle:
             if '"level": "error"' in line:
                 errors += 1
-            if '"event": "access"' in line:
+            if marker in line:
                 reason = line.split('"reason": "', 1)[-1].split('"', 1)[0]
-                if reason not in ("ok", "wrong_pin", "stale_pin"):
+                if reason not in expected:
                     reasons[reason] = reasons.get(reason, 0) + 1
     if errors:
         notes.append(f"{errors} error lines in the server log")
@@ -302,16 +308,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
         line = [name, *(_fmt(v, digits) for v in values)]
         line += [_ratio(values[0], values[i]) if ratio else "" for i in others]
         table.append(line)
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    out = []
-    for n, row in enumerate(table):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        out.append("  ".join(cells))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return format_table(table)
 
 
 def verdict(results: list[Measurement], args: argparse.Namespace) -> list[str]:
@@ -336,13 +333,20 @@ def verdict(results: list[Measurement], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def to_json(results: list[Measurement], args: argparse.Namespace, fr_version: str) -> dict:
-    """Everything measured, for the record."""
+def json_header(args: argparse.Namespace, fr_version: str) -> dict:
+    """When, on what, against which FreeRADIUS, with which options: the JSON's first keys."""
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "freeradius": fr_version,
         "settings": vars(args),
+    }
+
+
+def to_json(results: list[Measurement], args: argparse.Namespace, fr_version: str) -> dict:
+    """Everything measured, for the record."""
+    return {
+        **json_header(args, fr_version),
         "results": [
             {
                 "label": m.label,
