@@ -296,7 +296,7 @@ def measure_freeradius(
     import psycopg
 
     pool = "default" if threads is None else str(threads)
-    label = "FreeRADIUS" if threads is None else f"FreeRADIUS x{threads}"
+    label = "FreeRADIUS default" if threads is None else f"FreeRADIUS x{threads}"
     database = f"bench_fr_acct_{pool}_{os.getpid()}"
     with fresh_database(database):
         schema = (freeradius.SQL_DIR / "schema.sql").read_text(encoding="utf-8")

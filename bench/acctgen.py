@@ -491,7 +491,7 @@ class AcctGenerator(UdpClient):
 
     # -- the wire ----------------------------------------------------------------------
 
-    def _send(self, now: float, result: AcctResult) -> bool:
+    def _send(self, result: AcctResult) -> bool:
         """Send the next ready session's packet; False when nothing is ready or no id is free."""
         plan = self.plan
         if not plan.ready:
@@ -508,6 +508,7 @@ class AcctGenerator(UdpClient):
         session = plan.ready.popleft()
         status = session.next_status
         packet = plan.packet(session, identifier)
+        now = time.perf_counter()  # the latency clock starts at the send itself
         entry = [now, packet[4:20], packet, session, 1, status]
         self._inflight[index][identifier] = entry
         self._transmit(index, packet)
@@ -593,7 +594,7 @@ class AcctGenerator(UdpClient):
         end = start + seconds
         poll, by_fd = self._epoll.poll, self._by_fd
         while now < end or (until_done and self.plan.ready):
-            while self._flying < window and self._send(now, result):
+            while self._flying < window and self._send(result):
                 pass
             events = poll(0.02)
             now = time.perf_counter()
