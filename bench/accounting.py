@@ -45,6 +45,7 @@ import freeradius
 from acctgen import STOP, AcctResult, Expectation, Generators, find_max, mix_from_args
 from harness import Phase, Target, bracket, format_table, log, server_peak_rss_mb
 from run import (
+    PG_ADMIN_DB,
     PG_HOST,
     PG_PORT,
     PG_USER,
@@ -220,7 +221,9 @@ def play(
         if args.warmup > 0:
             measurement.warmup = gens.run(args.warmup, args.window)
         if args.find_max:
-            windows = [w for w in FIND_MAX_WINDOWS if w <= 256 * 8 * args.processes]
+            # More in flight than sessions open cannot be: each has one packet at a time.
+            limit = min(256 * 8 * args.processes, args.sessions)
+            windows = [w for w in FIND_MAX_WINDOWS if w <= limit]
             log(f"{target.label}: finding max throughput, windows {windows}")
 
             def step(seconds: float, window: int) -> AcctResult:
@@ -439,6 +442,7 @@ def print_results(results: list[AcctMeasurement], args: argparse.Namespace, fr: 
     )
     for m in results:
         print(f"{m.label}: {m.settings}")
+    print(f"PostgreSQL: {postgres_settings()}, shared with everything else on the machine.")
     print()
     print(report(results, args))
     print()
@@ -464,6 +468,19 @@ def print_results(results: list[AcctMeasurement], args: argparse.Namespace, fr: 
                     f"{p.result.window}: {p.result.requests_per_second:,.0f}/s" for p in m.steps
                 )
             )
+
+
+def postgres_settings() -> str:
+    """The server settings that decide what a commit costs."""
+    import psycopg
+
+    names = ("server_version", "synchronous_commit", "fsync", "wal_sync_method", "commit_delay")
+    try:
+        with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB) as conn:
+            values = [conn.execute(f"SHOW {name}").fetchone() for name in names]  # type: ignore[arg-type]
+    except Exception as exc:  # the table still prints without this line
+        return f"settings unknown ({type(exc).__name__})"
+    return ", ".join(f"{n} {v[0] if v else '?'}" for n, v in zip(names, values, strict=True))
 
 
 def to_json(results: list[AcctMeasurement], args: argparse.Namespace, fr: str) -> dict:

@@ -736,9 +736,10 @@ def find_max(
 ) -> tuple[AcctResult, list[AcctResult]]:
     """Closed-loop steps (``run(seconds, window)``) with growing windows; (the best, all).
 
-    Stops once two steps in a row gain less than 3% over the best, or once the
-    server is slow enough that requests are retransmitted: a NAS would be
-    sending duplicates, and a larger window only queues more.
+    Stops once three steps in a row gain less than 3% over the best (one noisy
+    step on a shared machine must not end the ramp), or once the server is slow
+    enough that requests are retransmitted: a NAS would be sending duplicates,
+    and a larger window only queues more.
     """
     steps: list[AcctResult] = []
     best: AcctResult | None = None
@@ -752,7 +753,7 @@ def find_max(
             flat = 0 if gained else flat + 1
         else:
             flat += 1
-        if flat >= 2 or step.timeouts or step.retransmissions:
+        if flat >= 3 or step.timeouts or step.retransmissions:
             break
     assert best is not None
     return best, steps
