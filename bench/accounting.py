@@ -42,8 +42,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import freeradius
-from acctgen import STOP, AcctResult, Expectation, Generators, find_max, mix_from_args
-from harness import Phase, Target, bracket, format_table, log, server_peak_rss_mb
+from acctgen import (
+    FIND_MAX_WINDOWS,
+    SOCKETS,
+    STOP,
+    AcctResult,
+    Expectation,
+    Generators,
+    add_load_options,
+    check_load_options,
+    find_max,
+    mix_from_args,
+)
+from harness import (
+    Phase,
+    Target,
+    add_output_options,
+    bracket,
+    format_table,
+    log,
+    server_peak_rss_mb,
+)
 from run import (
     PG_ADMIN_DB,
     PG_HOST,
@@ -57,9 +76,6 @@ from run import (
     our_server,
     write_customers,
 )
-
-FIND_MAX_WINDOWS = (8, 16, 32, 64, 128, 256, 512, 1024)
-
 
 # -- what the servers stored ---------------------------------------------------------------
 
@@ -222,7 +238,7 @@ def play(
             measurement.warmup = gens.run(args.warmup, args.window)
         if args.find_max:
             # More in flight than sessions open cannot be: each has one packet at a time.
-            limit = min(256 * 8 * args.processes, args.sessions)
+            limit = min(256 * SOCKETS * args.processes, args.sessions)
             windows = [w for w in FIND_MAX_WINDOWS if w <= limit]
             log(f"{target.label}: finding max throughput, windows {windows}")
 
@@ -531,21 +547,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Accounting benchmark: radius-server against FreeRADIUS rlm_sql."
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
-    parser.add_argument("--sessions", type=int, default=1000, help="sessions open at once (1000)")
-    parser.add_argument("--members", type=int, default=10_000, help="members (10,000)")
-    parser.add_argument("--window", type=int, default=64, help="requests in flight (64)")
+    add_load_options(parser)
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first (2)")
-    parser.add_argument(
-        "--find-max", action="store_true", help="ramp the window; report the best step"
-    )
-    parser.add_argument("--step-seconds", type=float, default=3.0, help="--find-max step (3)")
-    parser.add_argument("--processes", type=int, default=1, help="load generator processes (1)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a retry (2)")
-    parser.add_argument("--retries", type=int, default=3, help="retransmissions (3)")
-    parser.add_argument(
-        "--message-authenticator", action="store_true", help="sign Accounting-Requests too"
-    )
     parser.add_argument("--workers", type=int, default=1, help="our server's processes (1)")
     parser.add_argument(
         "--freeradius-threads",
@@ -553,20 +556,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=freeradius.DEFAULT_THREADS,
         help="FreeRADIUS fixed pool: workers and SQL connections (8)",
     )
-    parser.add_argument(
-        "--only",
-        choices=("ours", "fixed", "default"),
-        action="append",
-        help="measure only these: ours, FreeRADIUS with the fixed pool, with the default one",
+    add_output_options(
+        parser,
+        ("ours", "fixed", "default"),
+        "measure only these: ours, FreeRADIUS with the fixed pool, with the default one",
     )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     args = parser.parse_args(argv)
-    for name in ("seconds", "sessions", "members", "window", "step_seconds", "processes"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.window > 2048 * args.processes:
-        parser.error("--window is at most 2048 per load generator process")
+    check_load_options(parser, args)
     return args
 
 

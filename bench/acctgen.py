@@ -38,15 +38,13 @@ import hmac
 import multiprocessing
 import os
 import random
-import select
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 
-from loadgen import Latencies, UdpClient, verify_reply
+from loadgen import Latencies, UdpClient, exchange, verify_reply
 
 ACCOUNTING_REQUEST = 4
 ACCOUNTING_RESPONSE = 5
@@ -128,28 +126,9 @@ def encode_status_server(identifier: int, authenticator: bytes, secret: bytes) -
 def status_server_answered(target: tuple[str, int], secret: bytes, wait: float = 0.5) -> bool:
     """True when ``target`` answers a Status-Server with a verified reply (a readiness probe)."""
     authenticator = os.urandom(16)
-    family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(target)
-            sock.send(encode_status_server(1, authenticator, secret))
-        except OSError:
-            return False
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            if not select.select([sock], [], [], left)[0]:
-                return False
-            try:
-                data = sock.recv(4096)
-            except OSError:
-                return False  # ICMP port unreachable: nobody listens yet
-            if (
-                len(data) >= 20
-                and data[1] == 1
-                and verify_reply(data, authenticator, secret, False)
-            ):
-                return True
-    return False
+    packet = encode_status_server(1, authenticator, secret)
+    with UdpClient(target, 1) as client:
+        return exchange(client.socks[0], packet, authenticator, secret, False, wait) is not None
 
 
 # -- sessions ----------------------------------------------------------------------------
@@ -276,6 +255,9 @@ def merge_results(parts: Sequence[AcctResult]) -> AcctResult:
     return merged
 
 
+SOCKETS = 8  # source ports per generator: 256 Identifiers each
+
+
 @dataclass(frozen=True, slots=True)
 class Mix:
     """The shape of the sessions: members, access points, interims, retransmission policy."""
@@ -288,7 +270,7 @@ class Mix:
     timeout: float = 1.0  # seconds before a retransmission
     retries: int = 2  # retransmissions before giving up on a packet
     message_authenticator: bool = False  # Accounting-Requests need none (RFC 2866)
-    sockets: int = 8
+    sockets: int = SOCKETS
     seed: int = 1
     prefix: str = ""  # Acct-Session-Id prefix: unique per generator process and run
 
@@ -731,6 +713,9 @@ class Generators:
         self.close()
 
 
+FIND_MAX_WINDOWS = (8, 16, 32, 64, 128, 256, 512, 1024)
+
+
 def find_max(
     run: Callable[[float, int], AcctResult], step_seconds: float, windows: Sequence[int]
 ) -> tuple[AcctResult, list[AcctResult]]:
@@ -759,20 +744,46 @@ def find_max(
     return best, steps
 
 
+# The load options, shared with accounting.py: (flag, type, default, help).
+LOAD_OPTIONS: tuple[tuple[str, type, object, str], ...] = (
+    ("--seconds", float, 10.0, "measured seconds (10)"),
+    ("--sessions", int, 1000, "sessions open at once (1000)"),
+    ("--members", int, 10_000, "members: distinct User-Names (10,000)"),
+    ("--window", int, 64, "requests in flight (64)"),
+    ("--step-seconds", float, 3.0, "--find-max: seconds per step (3)"),
+    ("--processes", int, 1, "load generator processes (1)"),
+    ("--timeout", float, 2.0, "seconds before a retransmission (2)"),
+    ("--retries", int, 3, "retransmissions before giving up (3)"),
+)
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The options that shape the load (``mix_from_args`` reads them)."""
+    for flag, kind, default, text in LOAD_OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=text)
+    parser.add_argument("--find-max", action="store_true", help="ramp the window, keep the best")
+    parser.add_argument(
+        "--message-authenticator", action="store_true", help="sign Accounting-Requests too"
+    )
+
+
+def check_load_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse load options out of range (argparse's ``error``: message and exit 2)."""
+    for flag, *_ in LOAD_OPTIONS:
+        if getattr(args, flag[2:].replace("-", "_")) <= 0:
+            parser.error(f"{flag} must be positive")
+    if args.window > 256 * SOCKETS * args.processes:
+        parser.error(f"--window is at most {256 * SOCKETS} per load generator process")
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", default="127.0.0.1:1813", help="HOST:PORT (127.0.0.1:1813)")
     parser.add_argument("--secret", required=True, help="shared secret")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds (10)")
-    parser.add_argument("--window", type=int, default=64, help="requests in flight (64)")
-    parser.add_argument("--sessions", type=int, default=1000, help="sessions open at once")
-    parser.add_argument("--members", type=int, default=10000, help="distinct User-Names")
-    parser.add_argument("--processes", type=int, default=1, help="generator processes (1)")
-    parser.add_argument("--timeout", type=float, default=1.0, help="seconds per try (1)")
-    parser.add_argument("--retries", type=int, default=2, help="retransmissions (2)")
-    parser.add_argument("--message-authenticator", action="store_true", help="sign requests")
-    parser.add_argument("--find-max", action="store_true", help="ramp the window, keep the best")
-    return parser.parse_args(argv)
+    add_load_options(parser)
+    args = parser.parse_args(argv)
+    check_load_options(parser, args)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -783,7 +794,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = (host.strip("[]") or "127.0.0.1", int(port))
     with Generators(target, args.secret.encode(), mix, args.processes) as gens:
         if args.find_max:
-            best, steps = find_max(gens.run, args.seconds, [8, 16, 32, 64, 128, 256, 512])
+            windows = [w for w in FIND_MAX_WINDOWS if w <= args.sessions]
+            best, steps = find_max(gens.run, args.step_seconds, windows)
             for step in steps:
                 print(step.describe().splitlines()[0])
             result = best

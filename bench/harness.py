@@ -9,6 +9,7 @@ other programs on this shared box).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -30,6 +31,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def log(message: str) -> None:
     """Progress on stderr, so stdout keeps only the results."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def add_output_options(
+    parser: argparse.ArgumentParser, servers: tuple[str, ...], only_help: str
+) -> None:
+    """``--only SERVER`` (repeatable), ``--json FILE`` and ``--keep``: both benchmarks have them."""
+    parser.add_argument("--only", choices=servers, action="append", help=only_help)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
 
 
 def format_table(table: list[list[str]]) -> str:

@@ -681,27 +681,43 @@ class LoadGenerator(UdpClient):
         packet = build_request(
             plan, identifier, authenticator, self.secret, self.message_authenticator
         )
-        sock = self.socks[0]
-        try:
-            sock.send(packet)
-        except OSError:
-            return None
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([sock], [], [], left)
-            if not ready:
-                break
-            try:
-                data = sock.recv(4096)
-            except OSError:
-                return None  # ICMP port unreachable: nobody listens yet
-            if (
-                len(data) >= 20
-                and data[1] == identifier
-                and verify_reply(data, authenticator, self.secret, self.require_reply_ma)
-            ):
-                return data[0]
+        reply = exchange(
+            self.socks[0], packet, authenticator, self.secret, self.require_reply_ma, wait
+        )
+        return None if reply is None else reply[0]
+
+
+def exchange(
+    sock: socket.socket,
+    packet: bytes,
+    authenticator: bytes,
+    secret: bytes,
+    require_message_authenticator: bool,
+    wait: float,
+) -> bytes | None:
+    """Send ``packet`` on a connected socket; its verified reply within ``wait`` s, or None.
+
+    A one-off, outside the timed loops (readiness probes): other datagrams are skipped.
+    """
+    try:
+        sock.send(packet)
+    except OSError:
         return None
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([sock], [], [], left)[0]:
+            break
+        try:
+            data = sock.recv(4096)
+        except OSError:
+            return None  # ICMP port unreachable: nobody listens yet
+        if (
+            len(data) >= 20
+            and data[1] == packet[1]
+            and verify_reply(data, authenticator, secret, require_message_authenticator)
+        ):
+            return data
+    return None
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:

@@ -47,6 +47,7 @@ import freeradius
 from harness import (
     Measurement,
     Target,
+    add_output_options,
     format_table,
     free_udp_ports,
     log,
@@ -400,19 +401,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, default=1, help="our server processes (serve --workers N)"
     )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
-    parser.add_argument(
-        "--only",
-        choices=("ours", "sql", "files"),
-        action="append",
-        help="measure only these (repeatable)",
-    )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
         "--profile",
         metavar="DIR",
         help="after the measured phases, profile our server with py-spy, raw stacks into DIR",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.rate <= 0 or args.concurrency <= 0 or args.customers <= 0:
         parser.error("duration, rate, concurrency and customers must be positive")
