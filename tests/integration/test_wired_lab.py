@@ -10,6 +10,7 @@ missing one fails. Each test builds its own lab and checks that nothing of it is
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,3 +279,21 @@ def test_what_the_das_answers(lab: WiredLab, site: LabSite) -> None:
     assert by_session.code == "Disconnect-ACK", by_session.output
     other.wait_unauthorized(timeout=5)
     assert lab.authorized_stations() == {second.mac}
+
+
+def test_the_lab_leaves_nothing_behind_after_a_failure(site: LabSite, tmp_path: Path) -> None:
+    """A test failing inside the lab, or hostapd failing to start, still removes
+    everything: processes, namespace, links, socket directory."""
+    lab = site.lab(work_dir=tmp_path / "failing")
+    with pytest.raises(RuntimeError, match="the test failed"), lab:
+        lab.start_device(MEMBER, MEMBER_PIN)
+        raise RuntimeError("the test failed")
+    assert leftovers(lab.name) == []
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        busy = site.lab(work_dir=tmp_path / "busy", das_port=taken.getsockname()[1])
+        with pytest.raises(RuntimeError, match="hostapd did not start"), busy:
+            pass
+    assert "RADIUS DAS: bind" in busy.hostapd_log.text()
+    assert leftovers(busy.name) == []
