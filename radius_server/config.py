@@ -29,7 +29,13 @@ CONFIG_ENV = "RADIUS_CONFIG"
 # ./run.sh writes one in the checkout, so every command run there finds the demo's data.
 LOCAL_CONFIG_NAME = "radius-server.toml"
 # Settings holding a path: relative in a config file means relative to that file.
-_PATH_SETTINGS = ("data_dir", "tls_cert_file", "tls_key_file", "tls_ca_file")
+_PATH_SETTINGS = (
+    "data_dir",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_ca_file",
+    "accounting_spool_dir",
+)
 # RADIUS_* variables that are not settings: no "unknown variable" warning for them.
 OTHER_ENV = (CONFIG_ENV, "RADIUS_ACTOR", "RADIUS_TEST_PG_URL")
 # Old setting name -> new one: still read (a warning says to rename it).
@@ -115,6 +121,25 @@ class Settings:
     eap_max_sessions: int = 2048
     # Octets of TLS data per EAP-Request (FreeRADIUS fragment_size).
     eap_fragment_size: int = 1024
+    # Sessions (accounting, device limits, disconnects; see README "Sessions").
+    # Acct-Interim-Interval sent in every Access-Accept (seconds, RFC 2869 5.16).
+    acct_interim_interval: int = 600
+    # A session with no accounting for 2 x acct_interim_interval + this is closed as stale.
+    session_stale_grace: float = 120.0
+    # Days closed sessions are kept before they are pruned.
+    session_retention_days: float = 90.0
+    # Devices a member may have online at once (0 = unlimited); per-member override
+    # with ``customer update --device-limit``.
+    device_limit: int = 3
+    # Where accounting waits, fsync'd, while the database is unreachable. Empty:
+    # <data_dir>/spool. Bounded: past accounting_spool_max_records no more is accepted
+    # (the NAS keeps retrying), with a warning from 80 %.
+    accounting_spool_dir: str = ""
+    accounting_spool_max_records: int = 1_000_000
+    # Accounting records written in one transaction at most (group commit).
+    accounting_batch_max: int = 1000
+    # Seconds to wait for a Disconnect-ACK/NAK before each retransmission (RFC 5176).
+    disconnect_timeouts: tuple[float, ...] = (1.0, 2.0, 4.0)
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_security: str = "starttls"  # none | starttls | tls
@@ -133,6 +158,12 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).expanduser() / 'radius-server.db'}"
+
+    def spool_path(self) -> Path:
+        """The directory of the accounting spool (``accounting_spool_dir`` or <data_dir>/spool)."""
+        if self.accounting_spool_dir:
+            return Path(self.accounting_spool_dir).expanduser()
+        return Path(self.data_dir).expanduser() / "spool"
 
     def snapshot_path(self) -> Path | None:
         """Where the directory snapshot lives, or None when snapshots are off."""
@@ -213,9 +244,16 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
+        if kind == tuple[float, ...]:
+            # A TOML array, or "1, 2, 4" in the environment.
+            items = value if isinstance(value, list) else str(value).split(",")
+            if any(isinstance(item, bool) for item in items):
+                raise ValueError
+            return tuple(float(str(item).strip()) for item in items)
     except ValueError:
         pass
-    raise ConfigError(f"setting {name}: expected {kind.__name__}, got {type(value).__name__}")
+    expected = "a list of seconds" if kind == tuple[float, ...] else kind.__name__
+    raise ConfigError(f"setting {name}: expected {expected}, got {type(value).__name__}")
 
 
 def _validate(settings: Settings) -> None:
@@ -256,6 +294,23 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"setting {name}: must be greater than 0")
     if settings.throttle_key and len(settings.throttle_key) < 32:
         raise ConfigError("setting throttle_key: use at least 32 characters (openssl rand -hex 32)")
+    if not 60 <= settings.acct_interim_interval <= 86400:
+        # RFC 2869 5.16: SHOULD NOT be smaller than 60.
+        raise ConfigError("setting acct_interim_interval: must be between 60 and 86400 seconds")
+    for name in ("session_stale_grace", "session_retention_days"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name}: must be greater than 0")
+    if not 0 <= settings.device_limit <= 1000:
+        raise ConfigError("setting device_limit: must be between 0 (unlimited) and 1000")
+    if settings.accounting_spool_max_records < 100:
+        raise ConfigError("setting accounting_spool_max_records: must be at least 100")
+    if not 1 <= settings.accounting_batch_max <= 10000:
+        raise ConfigError("setting accounting_batch_max: must be between 1 and 10000")
+    timeouts = settings.disconnect_timeouts
+    if not timeouts or len(timeouts) > 10 or any(not 0 < t <= 60 for t in timeouts):
+        raise ConfigError(
+            "setting disconnect_timeouts: 1 to 10 waits, each more than 0 and at most 60 seconds"
+        )
     if settings.smtp_rate_per_minute <= 0:
         raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
     url = settings.database_url

@@ -84,6 +84,13 @@ TUNNEL_PRIVATE_GROUP_ID: Final = 81
 ACCT_INTERIM_INTERVAL: Final = 85
 NAS_PORT_ID: Final = 87
 NAS_IPV6_ADDRESS: Final = 95
+
+# RFC 2866 5 and RFC 2869 5.1/5.2: accounting counters.
+ACCT_INPUT_PACKETS: Final = 47
+ACCT_OUTPUT_PACKETS: Final = 48
+ACCT_MULTI_SESSION_ID: Final = 50
+ACCT_INPUT_GIGAWORDS: Final = 52
+ACCT_OUTPUT_GIGAWORDS: Final = 53
 ERROR_CAUSE: Final = 101
 
 # --- Vendors (IANA private enterprise numbers) ---

@@ -65,6 +65,9 @@ class Customer(Base):
     # The PIN before the last change, so a phone retrying it is told apart from
     # a guesser (reason stale_pin) instead of burning the member's budget.
     previous_pin: Mapped[str | None] = mapped_column(String(5))
+    # Devices online at once; NULL means the server's default (setting device_limit),
+    # 0 means unlimited.
+    device_limit: Mapped[int | None] = mapped_column(Integer)
 
 
 class RadiusClient(Base):
@@ -78,6 +81,10 @@ class RadiusClient(Base):
     address: Mapped[str] = mapped_column(String(64), unique=True)
     secret: Mapped[str] = mapped_column(String(256))
     require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
+    # RFC 5176 Dynamic Authorization: the UDP port the NAS listens on for
+    # Disconnect/CoA-Requests (NULL: it has none), and its secret (NULL: ``secret``).
+    coa_port: Mapped[int | None] = mapped_column(Integer)
+    coa_secret: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -158,5 +165,90 @@ class ThrottleEventRow(Base):
 
     __table_args__ = (
         Index("ix_throttle_events_at", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class AccountingSession(Base):
+    """One accounting session (RFC 2866): what a NAS reported, merged over its packets.
+
+    ``unique_key`` identifies the session across retransmissions, replays from the
+    spool and other server instances (rules/accounting.py: ``unique_session_key``);
+    counters only ever grow (the largest value reported wins), so a packet applied
+    twice changes nothing. ``stopped_at`` NULL means online.
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    unique_key: Mapped[str] = mapped_column(String(32), unique=True)
+    # The RADIUS client (our name for the NAS) and the address its packets came from:
+    # Disconnect-Requests go there.
+    client_name: Mapped[str] = mapped_column(String(100))
+    nas_address: Mapped[str] = mapped_column(String(45))
+    # What the NAS said about itself; echoed in Disconnect-Requests (RFC 5176 3).
+    nas_ip_address: Mapped[str | None] = mapped_column(String(45))
+    nas_identifier: Mapped[str | None] = mapped_column(String(64))
+    nas_port: Mapped[int | None] = mapped_column(BigInteger)
+    acct_session_id: Mapped[str] = mapped_column(String(253))
+    user_name: Mapped[str] = mapped_column(String(254), default="")
+    # The member the session belongs to (from our Class, else User-Name), if known.
+    member_email: Mapped[str | None] = mapped_column(String(254))
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    calling_station_id: Mapped[str | None] = mapped_column(String(64))
+    called_station_id: Mapped[str | None] = mapped_column(String(64))
+    framed_ip_address: Mapped[str | None] = mapped_column(String(45))
+    # Class (RFC 2865 5.25) as echoed by the NAS, hex: ties the session to its sign-in.
+    class_hex: Mapped[str | None] = mapped_column(String(506))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    session_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Octets with their Gigawords folded in (RFC 2869 5.1, 5.2).
+    input_octets: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_octets: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    terminate_cause: Mapped[str | None] = mapped_column(String(32))
+    # Why the session is closed: stop | stale | nas-restart | replaced | disconnect.
+    close_reason: Mapped[str | None] = mapped_column(String(16))
+    # When this row last changed (the writer's clock): followers poll on it.
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_sessions_member_open", "member_email", "stopped_at"),
+        Index("ix_sessions_client_station", "client_name", "calling_station_id"),
+        Index("ix_sessions_changed_at", "changed_at"),
+        Index("ix_sessions_stopped_at", "stopped_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class DisconnectJob(Base):
+    """A member's (or one session's) sessions to end with RFC 5176 Disconnect-Requests.
+
+    Written in the same transaction as the change that calls for it (a PIN change, a
+    member disabled or removed, an admin's request); exactly one server instance claims
+    it (``claimed_by``) and sends, so several instances never disconnect twice.
+    """
+
+    __tablename__ = "disconnect_jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_email: Mapped[str | None] = mapped_column(String(254))
+    # One session only (an admin's ``session disconnect ID``); NULL: all of the member's.
+    session_id: Mapped[int | None] = mapped_column(BigInteger)
+    # pin_changed | disabled | removed | wifi_revoked | validity_ended | admin
+    reason: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # One line: how many sessions were acked, nak'd, timed out.
+    result: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_disconnect_jobs_done_at", "done_at"),
         {"sqlite_autoincrement": True},
     )

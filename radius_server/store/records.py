@@ -103,3 +103,40 @@ class AuditRecord:
             "target": self.target,
             "details": self.details,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One accounting session as the rest of the program sees it (table ``sessions``)."""
+
+    id: int
+    unique_key: str
+    client_name: str
+    nas_address: str
+    nas_ip_address: str | None
+    nas_identifier: str | None
+    nas_port: int | None
+    acct_session_id: str
+    user_name: str
+    member_email: str | None
+    customer_id: int | None
+    calling_station_id: str | None
+    called_station_id: str | None
+    framed_ip_address: str | None
+    class_hex: str | None
+    started_at: datetime
+    updated_at: datetime
+    stopped_at: datetime | None
+    session_time: int
+    input_octets: int
+    output_octets: int
+    input_packets: int
+    output_packets: int
+    terminate_cause: str | None
+    close_reason: str | None
+    changed_at: datetime
+
+    @property
+    def online(self) -> bool:
+        """Open: no Stop, and not closed by us (stale, NAS restart, replaced, disconnect)."""
+        return self.stopped_at is None

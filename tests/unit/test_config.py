@@ -292,3 +292,22 @@ def test_stale_pin_days_is_a_setting_and_the_old_name_still_works(tmp_path: Path
     assert unknown_environment({"RADIUS_THROTTLE_STALE_PIN_DAYS": "5"}) == []
     with pytest.raises(ConfigError, match="stale_pin_days"):
         load_settings(environ={"RADIUS_STALE_PIN_DAYS": "0"})
+
+
+def test_session_settings_from_file_and_environment(tmp_path: Path) -> None:
+    """Lists come from a TOML array or a comma list; bounds are checked."""
+    config = tmp_path / "radius-server.toml"
+    config.write_text('disconnect_timeouts = [0.5, 1]\naccounting_spool_dir = "spool"\n')
+    settings = load_settings(config, {})
+    assert settings.disconnect_timeouts == (0.5, 1.0)
+    assert settings.spool_path() == tmp_path / "spool"
+    assert load_settings(None, {"RADIUS_DISCONNECT_TIMEOUTS": "2,3"}).disconnect_timeouts == (2, 3)
+    for bad in (
+        {"RADIUS_DISCONNECT_TIMEOUTS": "soon"},
+        {"RADIUS_DISCONNECT_TIMEOUTS": "0"},
+        {"RADIUS_DEVICE_LIMIT": "-1"},
+        {"RADIUS_ACCT_INTERIM_INTERVAL": "30"},
+        {"RADIUS_ACCOUNTING_BATCH_MAX": "0"},
+    ):
+        with pytest.raises(ConfigError):
+            load_settings(None, bad)
