@@ -49,6 +49,7 @@ from radius_server.rules.accounting import (
     SessionUpdate,
     merge,
 )
+from radius_server.rules.throttle import safe_text
 from radius_server.store.database import begin_write
 from radius_server.store.errors import InvalidValue, SessionNotFound
 from radius_server.store.models import AccountingSession
@@ -213,15 +214,16 @@ _SQLITE_REPLACE = (
 )
 
 
-# What the columns hold. A record is clipped to fit rather than refused: one odd
-# packet (Gigawords 2^32-1, an over-long Class) must not fail the whole batch again
-# and again. Octets beyond 2^63 (8 EiB) do not happen in one session.
+# What the columns hold. A record is made to fit rather than refused: one odd packet
+# (Gigawords 2^32-1, an over-long Class, a NUL in Acct-Session-Id, which PostgreSQL
+# refuses in text) must not fail the whole batch again and again. Octets beyond 2^63
+# (8 EiB) do not happen in one session.
 _BIGINT_MAX = (1 << 63) - 1
-_TEXT_LIMITS = {
-    c.name: c.type.length
+_TEXT_COLUMNS = tuple(
+    (c.name, c.type.length, c.nullable)
     for c in _COLUMNS
     if isinstance(c.type, String) and c.type.length is not None
-}
+)
 
 
 def _row(update_: SessionUpdate, changed_at: datetime) -> dict[str, Any]:
@@ -252,10 +254,11 @@ def _row(update_: SessionUpdate, changed_at: datetime) -> dict[str, Any]:
         "close_reason": update_.close_reason,
         "changed_at": changed_at,
     }
-    for name, limit in _TEXT_LIMITS.items():
+    for name, limit, nullable in _TEXT_COLUMNS:
         value = row[name]
-        if value is not None and len(value) > limit:
-            row[name] = value[:limit]
+        if value is not None:
+            value = safe_text(value, limit)
+            row[name] = None if nullable and not value else value
     return row
 
 

@@ -554,7 +554,14 @@ def test_out_of_range_values_are_clipped_not_refused(store: SessionStore) -> Non
     huge = (1 << 32) * ((1 << 32) - 1) + (1 << 32) - 1  # Gigawords and Octets all ones
     store.write(
         [
-            interim(input_octets=huge, class_hex="ab" * 300, called_station_id="x" * 100),
+            interim(
+                input_octets=huge,
+                class_hex="ab" * 300,
+                called_station_id="x" * 100,
+                user_name="ada\x00\udcff@example.org",
+                nas_identifier=None,
+                framed_ip_address="\x00",
+            ),
             start("B", station="aa:bb:cc:dd:ee:02"),
         ],
         now=T0,
@@ -562,6 +569,7 @@ def test_out_of_range_values_are_clipped_not_refused(store: SessionStore) -> Non
     rows = {r.acct_session_id: r for r in all_sessions(store)}
     assert rows["S1"].input_octets == (1 << 63) - 1
     assert rows["S1"].class_hex == "ab" * 253 and rows["S1"].called_station_id == "x" * 64
+    assert rows["S1"].user_name == "ada@example.org" and rows["S1"].framed_ip_address is None
     assert rows["B"].online
 
 
