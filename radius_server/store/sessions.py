@@ -47,6 +47,7 @@ from radius_server.rules.accounting import (
     CLOSE_STOP,
     AccountingRecord,
     SessionUpdate,
+    StatusType,
     merge,
 )
 from radius_server.rules.throttle import safe_text
@@ -295,15 +296,26 @@ def to_record(row: Any) -> SessionRecord:
 
 
 def _segments(records: Sequence[AccountingRecord]) -> list[tuple[list[AccountingRecord], Any]]:
-    """(per-session records, the Accounting-On/Off that follows them or None), in order."""
+    """(per-session records, the Accounting-On/Off that follows them or None), in order.
+
+    A Start for a session whose Stop is already in the segment begins a new segment:
+    it is a new session that reuses the Acct-Session-Id (see ``_retire_reused``), and
+    merging it into the stopped one would reopen nothing and lose the new session.
+    """
     segments: list[tuple[list[AccountingRecord], Any]] = []
     current: list[AccountingRecord] = []
+    stopped: set[str] = set()
     for record in records:
-        if record.status.per_session:
-            current.append(record)
-        else:
+        if not record.status.per_session:
             segments.append((current, record))
-            current = []
+            current, stopped = [], set()
+            continue
+        if record.status is StatusType.START and record.unique_key in stopped:
+            segments.append((current, None))
+            current, stopped = [], set()
+        current.append(record)
+        if record.status is StatusType.STOP:
+            stopped.add(record.unique_key)
     if current:
         segments.append((current, None))
     return segments
@@ -370,6 +382,7 @@ class SessionStore:
             conn = session.connection()
             dialect = conn.dialect.name
             for per_session, on_off in _segments(records):
+                self._retire_reused(conn, per_session, now)
                 updates = merge(per_session)
                 if updates:
                     rows = [_row(u, now) for u in updates]
@@ -385,6 +398,41 @@ class SessionStore:
                     applied += 1
             session.commit()
         return WriteResult(records=applied, sessions_closed=closed, sessions_changed=changed)
+
+    @staticmethod
+    def _retire_reused(conn: Any, records: list[AccountingRecord], now: datetime) -> int:
+        """Give closed sessions whose Acct-Session-Id a later Start reuses a key of their own.
+
+        hostapd hands a device that signs in again within seconds of a Stop the same
+        Acct-Session-Id, so the new session has the old one's unique key. A Start heard
+        after the closed row's last news (our clock, which a retransmission or a spool
+        replay of the old Start cannot pass) starts a new row; the old row keeps its data
+        under ``~<id>``, which no real key (hex) can equal.
+        """
+        starts: dict[str, float] = {}
+        for record in records:
+            if record.status is StatusType.START:
+                starts[record.unique_key] = max(
+                    record.received_at, starts.get(record.unique_key, 0.0)
+                )
+        if not starts:
+            return 0
+        c = _TABLE.c
+        found = conn.execute(
+            select(c.id, c.unique_key, c.updated_at).where(
+                c.unique_key.in_(sorted(starts)), c.stopped_at.is_not(None)
+            )
+        ).all()
+        retired = 0
+        for row_id, key, updated_at in found:
+            if as_utc(updated_at) < _when(starts[key]):
+                conn.execute(
+                    update(_TABLE)
+                    .where(c.id == row_id)
+                    .values(unique_key=f"~{row_id}", changed_at=now)
+                )
+                retired += 1
+        return retired
 
     @staticmethod
     def _close_replaced(
