@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.store.errors import InvalidValue, NotFound
+from radius_server.store.errors import InvalidValue, NotFound, SessionNotFound
 from radius_server.store.journal import audit, utcnow
 from radius_server.store.models import AccountingSession, Customer, DisconnectJob
 from radius_server.store.records import as_utc, iso
@@ -224,16 +224,21 @@ class DisconnectQueue:
         so a row claimed and committed meanwhile is never taken twice.
         """
         claimable = self._claimable(now)
+        # MATERIALIZED: the pick runs once. Inlined into the UPDATE, PostgreSQL may
+        # run it again part-way (a rescan), and LIMIT with SKIP LOCKED then picks
+        # more rows than asked for.
         picked = (
             select(DisconnectJob.id)
             .where(claimable)
             .order_by(DisconnectJob.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .cte("picked")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         statement = (
             update(DisconnectJob)
-            .where(DisconnectJob.id.in_(picked.scalar_subquery()), claimable)
+            .where(DisconnectJob.id.in_(select(picked.c.id)), claimable)
             .values(claimed_by=self.instance, claimed_at=_when(now))
             .returning(*DisconnectJob.__table__.columns)
             .execution_options(synchronize_session=False)
@@ -344,7 +349,7 @@ class DisconnectRequests:
         with self._sessions() as session:
             row = session.get(AccountingSession, session_id)
             if row is None:
-                raise NotFound(f"no session {session_id}")
+                raise SessionNotFound(f"no session with id {session_id}")
             if row.stopped_at is not None:
                 raise InvalidValue(
                     f"session {session_id} is not open (closed {iso(as_utc(row.stopped_at))}"
@@ -353,7 +358,9 @@ class DisconnectRequests:
             email = row.member_email or row.user_name
             job = enqueue(session, email, ADMIN, self.actor, session_id=session_id)
             session.flush()
-            audit(session, self.actor, "session.disconnect", email, job=job.id, session=session_id)
+            audit(
+                session, self.actor, "session.disconnect", email, job=job.id, session_id=session_id
+            )
             session.commit()
             return to_record(job)
 
@@ -370,4 +377,3 @@ class DisconnectRequests:
         query = select(func.count(DisconnectJob.id)).where(DisconnectJob.done_at.is_(None))
         with self._sessions() as session:
             return int(session.scalar(query) or 0)
-
