@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from radius_server.rules import pins
 from radius_server.rules.validation import MAX_EMAIL, check_name, parse_yes_no, quote
 from radius_server.rules.validity import window_end, window_start
+from radius_server.store import disconnects
 from radius_server.store.customers import check_window, normalize_email
 from radius_server.store.errors import InvalidValue, StoreError, checked
-from radius_server.store import disconnects
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
 from radius_server.store.models import Customer
 from radius_server.store.records import as_utc, iso
