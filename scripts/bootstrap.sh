@@ -66,6 +66,8 @@ if [ "$want_tests" = 1 ]; then
   missing=()
   command -v radclient >/dev/null || missing+=(freeradius-utils)
   command -v eapol_test >/dev/null || missing+=(eapoltest)
+  command -v hostapd >/dev/null || missing+=(hostapd)
+  command -v ip >/dev/null || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || echo "warning: could not install ${missing[*]}; tests that need them will skip (and fail under CI=true)" >&2
   fi
