@@ -35,14 +35,19 @@ def jobs(sessions: sessionmaker[Session]) -> list[DisconnectJob]:
 
 
 def open_session(
-    sessions: sessionmaker[Session], email: str | None, key: str, *, stopped: bool = False
+    sessions: sessionmaker[Session],
+    email: str | None,
+    key: str,
+    *,
+    stopped: bool = False,
+    client: str = "ap1",
 ) -> int:
     """A sessions row as the accounting writer leaves it after a Start."""
     now = datetime.now(UTC)
     with sessions() as session:
         row = AccountingSession(
             unique_key=key.ljust(32, "0")[:32],
-            client_name="ap1",
+            client_name=client,
             nas_address="127.0.0.1",
             nas_ip_address="127.0.0.1",
             nas_identifier="lobby",
