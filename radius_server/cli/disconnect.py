@@ -60,7 +60,8 @@ def describe(result: DisconnectResult, wait: float) -> str:
         )
     counts = job.counts()
     tally = ", ".join(f"{counts.get(key, 0)} {key}" for key in RESULT_KEYS)
-    return f"disconnected {who}: {tally} (job {job.id}, by {job.claimed_by})"
+    headline = f"disconnected {who}" if result.all_acked else f"disconnect of {who} done"
+    return f"{headline}: {tally} (job {job.id}, by {job.claimed_by})"
 
 
 def cmd_disconnect(ctx: AppContext, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.store.database import begin_write
 from radius_server.store.errors import InvalidValue, NotFound, SessionNotFound
 from radius_server.store.journal import audit, utcnow
 from radius_server.store.models import AccountingSession, Customer, DisconnectJob
@@ -292,14 +293,17 @@ class DisconnectQueue:
             .distinct()
         )
         with self._sessions() as session:
+            # Another instance checking right now would see the same members before
+            # either commits: take turns. PostgreSQL: an advisory lock released at
+            # commit (busy: the other one is doing it); SQLite: the write lock, first.
             if session.get_bind().dialect.name == "postgresql":
-                # Another instance checking right now would see the same members
-                # before either commits: take turns (released at commit).
                 locked = session.scalar(
                     text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _VALIDITY_LOCK_KEY}
                 )
                 if not locked:
                     return []
+            else:
+                begin_write(session)
             emails = sorted(session.scalars(due))
             for email in emails:
                 enqueue(session, email, VALIDITY_ENDED, SYSTEM_ACTOR, now=at)

@@ -305,3 +305,32 @@ def test_result_lines() -> None:
     assert line == "acked=2 nak=0 timeout=1 unsupported=0 error=0"
     assert parse_result(line)["acked"] == 2
     assert parse_result(None) == {} and parse_result("odd words=x") == {}
+
+
+def test_validity_checks_at_once_queue_a_member_once(
+    repo: CustomerRepository, clean_sessions: sessionmaker[Session]
+) -> None:
+    """Four instances checking at the same moment: one job, not four."""
+    now = datetime.now(UTC)
+    with clean_sessions() as session:
+        row = session.scalars(select(Customer).where(Customer.email == ANA)).one()
+        row.valid_until = now - timedelta(minutes=5)
+        session.commit()
+    open_session(clean_sessions, ANA, "a1")
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def check(name: str) -> None:
+        try:
+            barrier.wait()
+            DisconnectQueue(clean_sessions, name).enqueue_validity_ended(now.timestamp())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=check, args=(f"i{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [(j.member_email, j.reason) for j in jobs(clean_sessions)] == [(ANA, "validity_ended")]
