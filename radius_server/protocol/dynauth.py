@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, ip_address
 from typing import Final
 
 from radius_server.protocol import codes as c
@@ -149,7 +149,6 @@ def session_attributes(
     acct_session_id: str | None = None,
     calling_station_id: str | None = None,
     nas_ip_address: str | None = None,
-    nas_ipv6_address: str | None = None,
     nas_identifier: str | None = None,
 ) -> list[Attribute]:
     """The attributes that name one session to its access point, plus Event-Timestamp.
@@ -166,8 +165,10 @@ def session_attributes(
             replay protection; DASes drop a request outside their time window).
         user_name, acct_session_id, calling_station_id: session identification
             (RFC 5176 3).
-        nas_ip_address, nas_ipv6_address, nas_identifier: NAS identification
-            (RFC 5176 3); addresses as text.
+        nas_ip_address, nas_identifier: NAS identification (RFC 5176 3). The
+            address as text, either family: an IPv4 address goes out as
+            NAS-IP-Address, an IPv6 one as NAS-IPv6-Address (RFC 3162 2.1), the
+            attribute it came in (``sessions.nas_ip_address`` holds either).
 
     Raises:
         EncodeError: an address that does not parse, a value over 253 octets.
@@ -182,18 +183,14 @@ def session_attributes(
         if text:
             attrs.append(string_attribute(attr_type, text))
     if nas_ip_address:
-        attrs.append((c.NAS_IP_ADDRESS, _packed(IPv4Address, nas_ip_address)))
-    if nas_ipv6_address:
-        attrs.append((c.NAS_IPV6_ADDRESS, _packed(IPv6Address, nas_ipv6_address)))
+        try:
+            address = ip_address(nas_ip_address)
+        except ValueError:
+            raise EncodeError("NAS-IP-Address is not an IP address") from None
+        kind = c.NAS_IP_ADDRESS if isinstance(address, IPv4Address) else c.NAS_IPV6_ADDRESS
+        attrs.append((kind, address.packed))
     attrs.append(integer_attribute(c.EVENT_TIMESTAMP, int(now)))
     return attrs
-
-
-def _packed(kind: type[IPv4Address] | type[IPv6Address], text: str) -> bytes:
-    try:
-        return kind(text).packed
-    except ValueError:
-        raise EncodeError("not an IP address of the right family") from None
 
 
 def inspect_response(
