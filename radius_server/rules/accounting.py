@@ -389,9 +389,10 @@ def combine(old: SessionUpdate, new: SessionUpdate) -> SessionUpdate:
       late interim never lowers them); started_at the earlier, updated_at the later;
     - the first Stop wins and is never undone (an interim after it does not reopen),
       and replaces a close of ours (stale, replaced, ...): the NAS knows best;
-    - member, customer, Class and User-Name: the first known value, except that the
-      first record naming a member brings its own (the NAS may report an outer
-      identity such as ``anonymous`` before our Class is seen);
+    - member, customer and User-Name: the first known value, except that the first
+      record naming a member brings its own (the NAS may report an outer identity
+      such as ``anonymous`` before the member is known); Class: the first known
+      (the NAS echoes it unchanged, RFC 2865 5.25);
     - addresses (NAS source, Framed-IP, Called-Station): the latest known.
     """
     take = old.member_email is None and new.member_email is not None
@@ -413,7 +414,7 @@ def combine(old: SessionUpdate, new: SessionUpdate) -> SessionUpdate:
         calling_station_id=_first(old.calling_station_id, new.calling_station_id),
         called_station_id=_latest(old.called_station_id, new.called_station_id),
         framed_ip_address=_latest(old.framed_ip_address, new.framed_ip_address),
-        class_hex=pick(old.class_hex, new.class_hex),
+        class_hex=_first(old.class_hex, new.class_hex),
         stopped_at=new.stopped_at if stop else old.stopped_at,
         session_time=max(old.session_time, new.session_time),
         input_octets=max(old.input_octets, new.input_octets),

@@ -94,9 +94,9 @@ def _least_sqlite(element: _least, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 _COUNTERS = ("session_time", "input_octets", "output_octets", "input_packets", "output_packets")
-_FIRST = ("nas_ip_address", "nas_identifier", "nas_port", "calling_station_id")
+_FIRST = ("nas_ip_address", "nas_identifier", "nas_port", "calling_station_id", "class_hex")
 _LATEST = ("nas_address", "called_station_id", "framed_ip_address")
-_MEMBER = ("member_email", "customer_id", "class_hex")
+_MEMBER = ("member_email", "customer_id")
 
 
 def _upsert_statement(dialect: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,7 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.rules.accounting import AccountingRecord, StatusType, unique_session_key
+from radius_server.rules.accounting import (
+    AccountingRecord,
+    StatusType,
+    merge,
+    unique_session_key,
+)
 from radius_server.store import database
 from radius_server.store.errors import InvalidValue, NotFound, SessionNotFound, StoreError
 from radius_server.store.models import AccountingSession
@@ -472,3 +478,72 @@ def test_concurrent_writers_overlapping_sessions(shared_db_url: str, store: Sess
     finally:
         for e in engines:
             e.dispose()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sql_merge_equals_the_pure_rule(store: SessionStore, seed: int) -> None:
+    """Random records written in random batches give the rows ``rules/accounting.merge`` gives."""
+    rng = random.Random(seed)
+    records = []
+    for _ in range(150):
+        n = rng.randrange(6)
+        member = rng.choice([None, None, ("ada@example.org", 1), ("bob@example.org", 2)])
+        records.append(
+            rec(
+                rng.choice([StatusType.START, StatusType.INTERIM_UPDATE, StatusType.STOP]),
+                f"R{n}",
+                T0 + rng.randrange(0, 3000),
+                station=f"aa:bb:cc:dd:ee:{n:02x}",
+                user_name=rng.choice(["ada", "bob"] if member else ["", "anonymous"]),
+                member_email=member[0] if member else None,
+                customer_id=member[1] if member else None,
+                class_hex=rng.choice([None, "aa", "bb"]),
+                framed_ip_address=rng.choice([None, "10.0.0.1", "10.0.0.2"]),
+                session_time=rng.choice([None, rng.randrange(0, 3000)]),
+                input_octets=rng.choice([None, rng.randrange(0, 1 << 40)]),
+                output_packets=rng.choice([None, rng.randrange(0, 1 << 31)]),
+                terminate_cause=rng.choice([None, "User-Request"]),
+            )
+        )
+    position = 0
+    while position < len(records):
+        size = rng.choice([1, 2, 7, 30])
+        store.write(records[position : position + size], now=T0 + 5000)
+        position += size
+    expected = {u.unique_key: u for u in merge(records)}
+    rows = all_sessions(store)
+    assert len(rows) == len(expected)
+    for row in rows:
+        want = expected[row.unique_key]
+        got = (
+            row.user_name,
+            row.member_email,
+            row.customer_id,
+            row.class_hex,
+            row.framed_ip_address,
+            row.started_at,
+            row.updated_at,
+            row.stopped_at,
+            counters(row),
+            row.terminate_cause,
+            row.close_reason,
+        )
+        assert got == (
+            want.user_name,
+            want.member_email,
+            want.customer_id,
+            want.class_hex,
+            want.framed_ip_address,
+            when(want.started_at),
+            when(want.updated_at),
+            None if want.stopped_at is None else when(want.stopped_at),
+            (
+                want.session_time,
+                want.input_octets,
+                want.output_octets,
+                want.input_packets,
+                want.output_packets,
+            ),
+            want.terminate_cause,
+            want.close_reason,
+        )
