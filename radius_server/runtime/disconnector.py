@@ -110,15 +110,12 @@ def request_attributes(session: SessionRecord, now: float) -> list[Attribute]:
     sender adds Message-Authenticator. Raises EncodeError for a value the NAS
     could not have sent (an address that does not parse).
     """
-    nas_ip = session.nas_ip_address
-    is_v6 = bool(nas_ip) and ":" in (nas_ip or "")
     return session_attributes(
         now=now,
         user_name=session.user_name or None,
         acct_session_id=session.acct_session_id or None,
         calling_station_id=session.calling_station_id,
-        nas_ip_address=None if is_v6 else nas_ip,
-        nas_ipv6_address=nas_ip if is_v6 else None,
+        nas_ip_address=session.nas_ip_address,
         nas_identifier=session.nas_identifier,
     )
 
