@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.admin.clients import ClientAdmin
 from radius_server.admin.customers import CustomerAdmin
+from radius_server.admin.disconnects import DisconnectAdmin
 from radius_server.admin.guessing import GuessingAdmin
 from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
@@ -72,6 +73,11 @@ class Admin:
     def clients(self) -> ClientAdmin:
         """RADIUS clients (NAS)."""
         return ClientAdmin(self.sessions, self.actor)
+
+    @cached_property
+    def disconnects(self) -> DisconnectAdmin:
+        """Disconnecting members' sessions by hand (RFC 5176)."""
+        return DisconnectAdmin(self.sessions, self.actor)
 
     @cached_property
     def guessing(self) -> GuessingAdmin:

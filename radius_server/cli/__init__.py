@@ -53,6 +53,7 @@ COMMAND_MODULES = [
     serve,
     customer,
     nas,
+    session,
     lockout,
     device,
     session,

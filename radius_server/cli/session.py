@@ -10,6 +10,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from radius_server.admin.sessions import SessionQuery
+from radius_server.cli import disconnect
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import (
     human_bytes,
@@ -61,6 +62,8 @@ def register(subparsers: Any) -> None:
     show = sub.add_parser("show", help="one session in full")
     show.add_argument("id", type=int, metavar="ID")
     show.set_defaults(handler=cmd_show)
+
+    disconnect.add_parser(sub)
 
 
 def _local(instant: datetime | None, zone: tzinfo) -> str | None:

@@ -14,6 +14,7 @@ from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
+from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.snapshot_file import SnapshotFile
@@ -22,8 +23,10 @@ from radius_server.runtime.throttle_key import load_throttle_key
 from radius_server.runtime.transport import open_endpoint
 from radius_server.store import database
 from radius_server.store.database import check_schema
+from radius_server.store.disconnects import DisconnectQueue
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
+from radius_server.store.sessions import SessionStore
 from radius_server.store.throttle_log import ThrottleLog
 
 
@@ -94,6 +97,23 @@ def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
         return build_methods(setup, log)
     except EapSetupError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _disconnector(
+    settings: Settings, db_engine: Any, directory: Directory, log: Any, deadline: float
+) -> Disconnector:
+    """The RFC 5176 disconnect runner, polling the queue as often as the change feed."""
+    factory = database.make_session_factory(db_engine)
+    return Disconnector(
+        DisconnectQueue(factory, instance_name()),
+        SessionStore(factory),
+        directory,
+        log,
+        interval=settings.sync_interval,
+        deadline=deadline,
+        timeouts=settings.disconnect_timeouts,
+        retention_seconds=settings.session_retention_days * 86400.0,
+    )
 
 
 async def serve(
@@ -181,6 +201,8 @@ async def serve(
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
+    disconnector = _disconnector(settings, db_engine, directory, log, deadline)
+    disconnect_task = asyncio.create_task(disconnector.run())
     try:
         await stop.wait()
     finally:
@@ -190,10 +212,13 @@ async def serve(
             endpoint.close()
         sync.stop()
         guard.stop()
+        disconnector.stop()
         await sync_task
         await guard_task
+        await disconnect_task
         sync.calls.close()
         guard.calls.close()
+        disconnector.close()
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

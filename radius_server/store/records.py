@@ -55,6 +55,11 @@ class CustomerRecord:
         return data
 
 
+# How ``ClientRecord.to_dict`` names the secret of Disconnect-Requests.
+COA_DEFAULT_SECRET = "RADIUS secret"  # noqa: S105 (labels, not secrets)
+COA_OWN_SECRET = "separate"  # noqa: S105
+
+
 @dataclass(frozen=True, slots=True)
 class ClientRecord:
     """A RADIUS client (access point or controller). ``repr`` hides the secret."""
@@ -66,14 +71,22 @@ class ClientRecord:
     require_message_authenticator: bool
     created_at: datetime | None
     updated_at: datetime | None
+    # RFC 5176 dynamic authorization: the NAS's port (None: none) and its own
+    # secret (None: the RADIUS secret).
+    coa_port: int | None = None
+    coa_secret: str | None = field(default=None, repr=False)
 
     def to_dict(self, *, include_secret: bool) -> dict[str, Any]:
-        """JSON-ready mapping; the secret only on explicit request."""
+        """JSON-ready mapping; the secret only on explicit request, the CoA secret never."""
         data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "address": self.address,
             "require_message_authenticator": self.require_message_authenticator,
+            "coa_port": self.coa_port,
+            # Which secret signs Disconnect-Requests, never its value: an admin who
+            # set a separate one typed it and has it.
+            "coa_secret": COA_DEFAULT_SECRET if self.coa_secret is None else COA_OWN_SECRET,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
