@@ -56,7 +56,6 @@ COMMAND_MODULES = [
     session,
     lockout,
     device,
-    session,
     probe,
     demo,
     db,
