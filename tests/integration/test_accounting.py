@@ -158,7 +158,7 @@ def test_hundreds_of_sessions_each_answer_verified(site_url: str, tmp_path: Path
 # -- the outage -----------------------------------------------------------------
 
 
-def start_server(url: str, data: Path, *args: str) -> ServerProcess:
+def start_server(url: str, data: Path, *args: str, **env: str) -> ServerProcess:
     """A server not tied to a ``with`` block: the test stops or kills it."""
     proc = subprocess.Popen(
         [console_script(), "serve", "--host", "127.0.0.1", "--auth-port", "0",
@@ -166,7 +166,7 @@ def start_server(url: str, data: Path, *args: str) -> ServerProcess:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=server_env(url, data, RADIUS_LOG_LEVEL="info"),
+        env=server_env(url, data, **{"RADIUS_LOG_LEVEL": "info", **env}),
     )  # fmt: skip
     server = ServerProcess(proc)
     server.wait_started(timeout=30)
@@ -265,8 +265,18 @@ def test_accounting_survives_an_outage_a_stop_and_a_kill(
         server.stop()
     assert 50 <= len(sender.outcome.acked) < count
 
-    # 4. Database back: the next server replays everything that was acknowledged.
+    # 4. Database back, and a SIGKILL in the middle of the replay (two records a batch).
     pg_cluster.start()
+    server = start_server(url, data, RADIUS_ACCOUNTING_BATCH_MAX="2")
+    try:
+        server.wait_for("accounting_spool_replayed", timeout=60)
+        server.proc.kill()
+        server.proc.wait(30)
+        assert not server.find("accounting_spool_drained", timeout=0)
+    finally:
+        server.stop()
+
+    # 5. The next server replays the rest (a part again: harmless).
     server = start_server(url, data)
     try:
         server.wait_for("accounting_spool_drained", timeout=60)
@@ -277,6 +287,7 @@ def test_accounting_survives_an_outage_a_stop_and_a_kill(
         assert not outcome.unanswered
         acked |= outcome.acked
         replayed = sum(e["count"] for e in server.find("accounting_spool_replayed"))
+        assert replayed
     finally:
         assert server.stop() == 0
     found = rows(url)
@@ -290,3 +301,39 @@ def test_accounting_survives_an_outage_a_stop_and_a_kill(
     assert spool_files(data) == []
     assert replayed > 0
     print(f"acknowledged events {len(acked)}, replayed from the spool {replayed}, lost 0")
+
+
+def test_workers_each_spool_and_a_later_server_replays_them_all(
+    pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    """``serve --workers 2`` during an outage: each worker spools into its own locked
+    files (neither takes the other's), and a server started later adopts them all."""
+    url = pg_cluster.url
+    prepare_site(Cli(url, tmp_path))
+    data = tmp_path / "data"
+    acked: set[Event] = set()
+    server = start_server(url, data, "--workers", "2")
+    try:
+        server.wait_for_all("server_started", 2)
+        pg_cluster.stop()
+        # Sixteen client sockets: the kernel spreads them over both workers.
+        for part in range(16):
+            outcome = send_all(server.acct_port, sessions(part * 10, 10, (1, 2)))
+            assert not outcome.unanswered
+            acked |= outcome.acked
+        assert server.stop() == 0
+    finally:
+        server.stop()
+    owners = {name.split("-")[1] for name in spool_files(data)}
+    assert len(owners) == 2, spool_files(data)
+    pg_cluster.start()
+    server = start_server(url, data)
+    try:
+        adopted = server.find("accounting_spool_adopted", at_least=2, timeout=10)
+        assert len({line["file"].split("-")[1] for line in adopted}) == 2
+        server.wait_for("accounting_spool_drained", timeout=60)
+    finally:
+        assert server.stop() == 0
+    found = rows(url)
+    check_kept(found, acked)
+    assert len(found) == 160 and spool_files(data) == []
