@@ -279,6 +279,21 @@ def mschapv2_seeds() -> list[bytes]:
     return [join_chunks([right, b"\x03"]), join_chunks([wrong]), value]
 
 
+def dynauth_reply_seeds() -> list[bytes]:
+    """Signed ACK/NAK answers to the target's request, raw and structured."""
+    nak_attrs = [(c.ERROR_CAUSE, (503).to_bytes(4, "big")), (c.EVENT_TIMESTAMP, bytes(4))]
+    raw_ack = targets.sign_dynauth_reply(c.Code.DISCONNECT_ACK, [], True)
+    raw_nak = targets.sign_dynauth_reply(c.Code.DISCONNECT_NAK, nak_attrs, True)
+    both = targets.DYNAUTH_SIGNED | targets.DYNAUTH_WITH_MA
+    return [
+        b"\x00" + raw_ack,
+        b"\x00" + raw_nak,
+        bytes((both, c.Code.DISCONNECT_NAK)) + _tlv(nak_attrs),
+        bytes((targets.DYNAUTH_SIGNED, c.Code.DISCONNECT_ACK)),
+        bytes((both, c.Code.COA_ACK)),
+    ]
+
+
 SEEDS = {
     "radius_decode": radius_decode_seeds,
     "engine": engine_seeds,
@@ -289,6 +304,7 @@ SEEDS = {
     "peap_phase2": peap_phase2_seeds,
     "mschapv2": mschapv2_seeds,
     "accounting": accounting_seeds,
+    "dynauth_reply": dynauth_reply_seeds,
 }
 
 

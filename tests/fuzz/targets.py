@@ -13,6 +13,7 @@ fuzzer's mutations keep their meaning (``tests/fuzz/seeds.py`` writes them).
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +28,7 @@ from radius_server.eap.steps import Finish, Phase2Error, Step
 from radius_server.eap.tls import TlsError
 from radius_server.eap.ttls import TtlsPhase2
 from radius_server.protocol import codes as c
-from radius_server.protocol import mschap
+from radius_server.protocol import dynauth, mschap
 from radius_server.protocol.authenticator import check_request_authenticity
 from radius_server.protocol.chap import encode_chap_password, verify_chap_request
 from radius_server.protocol.client import (
@@ -136,6 +137,84 @@ def radius_decode(data: bytes) -> None:
         return  # e.g. more Proxy-State than a reply can carry
     if not verify_reply(reply, request.authenticator, SECRET, request_code=request.code):
         raise InvariantError("our own reply does not verify")
+
+
+# -- Dynamic Authorization replies (RFC 5176) ------------------------------------------
+
+# The request every dynauth_reply input answers: a Disconnect-Request, identifier 7.
+DYNAUTH_IDENTIFIER = 7
+DYNAUTH_REQUEST = dynauth.encode_request(
+    c.Code.DISCONNECT_REQUEST,
+    DYNAUTH_IDENTIFIER,
+    SECRET,
+    dynauth.session_attributes(now=1_700_000_000, user_name=EMAIL, acct_session_id="1A2B"),
+)
+DYNAUTH_SIGNED = 0x01  # input octet 0: sign the rest as a reply (else: the rest is the datagram)
+DYNAUTH_WITH_MA = 0x02  # with a Message-Authenticator (signed mode)
+_DISCONNECT_ANSWERS = (c.Code.DISCONNECT_ACK, c.Code.DISCONNECT_NAK)
+
+
+def _md5(data: bytes) -> bytes:
+    return hashlib.md5(data, usedforsecurity=False).digest()
+
+
+def sign_dynauth_reply(code: int, attrs: list[Attribute], with_ma: bool) -> bytes:
+    """A reply to DYNAUTH_REQUEST signed with hashlib/hmac alone (RFC 5176 3.4)."""
+    authenticator = DYNAUTH_REQUEST[4:20]
+    if with_ma:
+        attrs = [*attrs, (c.MESSAGE_AUTHENTICATOR, bytes(16))]
+    body = b"".join(bytes((t, len(v) + 2)) + v for t, v in attrs)
+    header = bytes((code, DYNAUTH_IDENTIFIER)) + (20 + len(body)).to_bytes(2, "big")
+    if with_ma:
+        mac = hmac.new(SECRET, header + authenticator + body, "md5").digest()
+        body = body[:-16] + mac
+    return header + _md5(header + authenticator + body + SECRET) + body
+
+
+def dynauth_reply(data: bytes) -> None:
+    """inspect_response on an answer to DYNAUTH_REQUEST: raw, or signed from a structure.
+
+    Layout: mode(1), then the datagram (raw) or code(1) attributes (signed; see
+    :func:`tlv_attributes`). Invariants: never an exception; a raw datagram is
+    accepted only when its Response Authenticator really verifies; a signed
+    well-formed ACK/NAK is always accepted, with the first Error-Cause.
+    """
+    mode = data[0] if data else 0
+    if not mode & DYNAUTH_SIGNED:
+        packet = data[1:]
+    else:
+        # The signer owns the Message-Authenticator: a fuzzed one would just be wrong.
+        attrs = [a for a in tlv_attributes(data[2:]) if a[0] != c.MESSAGE_AUTHENTICATOR]
+        while attrs and 20 + 18 + sum(2 + len(v) for _, v in attrs) > c.MAX_PACKET_LENGTH:
+            attrs.pop()
+        packet = sign_dynauth_reply(
+            data[1] if len(data) > 1 else 0, attrs, bool(mode & DYNAUTH_WITH_MA)
+        )
+    result = dynauth.inspect_response(
+        packet,
+        DYNAUTH_IDENTIFIER,
+        DYNAUTH_REQUEST[4:20],
+        SECRET,
+        request_code=c.Code.DISCONNECT_REQUEST,
+    )
+    if isinstance(result, dynauth.DynAuthReply):
+        length = (packet[2] << 8) | packet[3]
+        raw = packet[:length]
+        expected = _md5(raw[:4] + DYNAUTH_REQUEST[4:20] + raw[20:] + SECRET)
+        if expected != raw[4:20] or result.code not in _DISCONNECT_ANSWERS:
+            raise InvariantError("accepted a reply that is not signed for our request")
+        causes = [v for t, v in result.attributes if t == c.ERROR_CAUSE]
+        first = causes[0] if causes else b""
+        if result.error_cause != (int.from_bytes(first, "big") if len(first) == 4 else None):
+            raise InvariantError("error_cause is not the first Error-Cause")
+        return
+    if not mode & DYNAUTH_SIGNED or packet[0] not in _DISCONNECT_ANSWERS:
+        return
+    try:
+        decode_request(packet)
+    except ProtocolError:
+        return  # e.g. a duplicated single-valued attribute: refused as malformed
+    raise InvariantError(f"a well-formed signed reply was refused ({result})")
 
 
 # -- the engine -----------------------------------------------------------------------
@@ -564,6 +643,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "peap_phase2": peap_phase2,
     "mschapv2": mschapv2,
     "accounting": accounting,
+    "dynauth_reply": dynauth_reply,
 }
 
 # Relative share of the short run's time: the deep, slow targets get more.
@@ -577,6 +657,7 @@ WEIGHTS = {
     "peap_phase2": 1,
     "mschapv2": 1,
     "accounting": 1,
+    "dynauth_reply": 1,
 }
 
 
