@@ -31,6 +31,7 @@ from radius_server.cli import (
     probe,
     remind,
     serve,
+    session,
     template,
 )
 from radius_server.cli.context import AppContext
@@ -54,6 +55,7 @@ COMMAND_MODULES = [
     nas,
     lockout,
     device,
+    session,
     probe,
     demo,
     db,
