@@ -4,7 +4,9 @@ Synchronous and free of I/O: everything it reads is in memory (the Directory),
 so the transport can call it straight from ``datagram_received``. Every
 request ends in exactly one canonical log line (``access`` or ``accounting``),
 except retransmissions (answered from the cache, logged at debug) and packets
-from unknown addresses (rate-limited ``unknown_client`` lines).
+from unknown addresses (rate-limited ``unknown_client`` lines). An authentic
+Accounting-Request is the one request answered later: its record goes to the
+accounting sink, and the answer and the line follow once the record is kept.
 """
 
 from __future__ import annotations
