@@ -13,11 +13,13 @@ from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
 from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
+from radius_server.runtime.accounting import AccountingWriter
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.snapshot_file import SnapshotFile
+from radius_server.runtime.spool import Spool, SpoolError
 from radius_server.runtime.sync import FULL_LOAD_DEADLINES, DirectorySync
 from radius_server.runtime.throttle_key import load_throttle_key
 from radius_server.runtime.transport import open_endpoint
@@ -116,6 +118,25 @@ def _disconnector(
     )
 
 
+async def _start_accounting(
+    settings: Settings, sessions_engine: Any, log: Any, deadline: float
+) -> AccountingWriter:
+    """The accounting writer, its spool opened (what dead processes left adopted)."""
+    writer = AccountingWriter(
+        SessionStore(database.make_session_factory(sessions_engine)),
+        Spool(settings.spool_path(), settings.accounting_spool_max_records),
+        log,
+        batch_max=settings.accounting_batch_max,
+        deadline=deadline,
+        retry_interval=max(settings.sync_interval, 1.0),
+    )
+    try:
+        await writer.start()
+    except SpoolError as exc:
+        raise ConfigError(str(exc)) from None
+    return writer
+
+
 async def serve(
     settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
 ) -> None:
@@ -155,6 +176,9 @@ async def serve(
             await guard.calls.run(guard.load, deadline=deadline * FULL_LOAD_DEADLINES)
         except Exception as exc:  # start anyway: budgets begin empty and fill up
             log.warning("throttle_history_unavailable", error=type(exc).__name__)
+    # Accounting writes through its own engine too, for the same reason.
+    sessions_engine = database.make_engine(url, timeout=settings.database_timeout)
+    writer = await _start_accounting(settings, sessions_engine, log, deadline)
     engine = Engine(
         directory,
         log,
@@ -166,6 +190,7 @@ async def serve(
         ),
         guard=guard,
         methods=methods,
+        accounting=writer,
     )
     auth = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
@@ -173,6 +198,7 @@ async def serve(
     acct = await open_endpoint(
         settings.host, settings.acct_port, engine.handle_acct, log, "acct", reuse_port=reuse_port
     )
+    engine.send = acct.send
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -203,13 +229,19 @@ async def serve(
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
     disconnector = _disconnector(settings, db_engine, directory, log, deadline)
     disconnect_task = asyncio.create_task(disconnector.run())
+    writer_task = asyncio.create_task(writer.run())
     try:
         await stop.wait()
     finally:
         log.info("server_stopping")
         for endpoint in (auth, acct):
             endpoint.flush_pending()
-            endpoint.close()
+        auth.close()
+        # Accounting already received is written (or spooled) and answered before exit.
+        acct.stop_reading()
+        writer.stop()
+        await writer_task
+        acct.close()
         sync.stop()
         guard.stop()
         disconnector.stop()
@@ -224,4 +256,5 @@ async def serve(
             loop.remove_signal_handler(signum)
         db_engine.dispose()
         guard_engine.dispose()
+        sessions_engine.dispose()
         log.info("server_stopped")
