@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     DateTime,
     String,
@@ -55,6 +56,7 @@ from radius_server.store.database import begin_write
 from radius_server.store.errors import InvalidValue, SessionNotFound
 from radius_server.store.models import AccountingSession
 from radius_server.store.records import SessionRecord, as_utc
+from radius_server.store.watchdog import guard
 
 _TABLE = AccountingSession.__table__
 # Reasons ``close`` accepts (a Stop comes only from the NAS, through ``write``).
@@ -164,11 +166,13 @@ def _upsert_statement(dialect: str) -> Any:
     # Only a row that really changes is written (and gets a new changed_at): a replay
     # neither wakes followers nor churns the table.
     changes = or_(*(expr.is_distinct_from(old[name]) for name, expr in values.items()))
+    # The number of rows written is the statement's row count (rows skipped by the
+    # WHERE are not counted): no RETURNING rows to send and fetch.
     return stmt.on_conflict_do_update(
         index_elements=[old.unique_key],
         set_={**values, "changed_at": new.changed_at},
         where=changes,
-    ).returning(old.id)
+    )
 
 
 # A Start closes the station's other open sessions on that NAS last heard at or
@@ -184,6 +188,26 @@ _PG_REPLACE = """
         WHERE s.client_name = v.client_name AND s.calling_station_id = v.station
           AND s.unique_key <> v.unique_key AND s.stopped_at IS NULL AND s.updated_at <= v.at
 """
+
+
+# A Start that reuses the key of a stopped session heard before it retires that
+# session's key (see ``SessionStore._retire_reused``): one statement on PostgreSQL.
+_PG_RETIRE = """
+        UPDATE sessions
+        SET unique_key = '~' || id::text, changed_at = %(now)s
+        WHERE unique_key = ANY(%(keys)s::text[]) AND stopped_at IS NOT NULL
+          AND updated_at < (%(ats)s::timestamptz[])[array_position(%(keys)s::text[], unique_key)]
+"""
+_PG_LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
+# _PG_REPLACE with the driver's placeholders (the pipeline bypasses SQLAlchemy).
+_PG_REPLACE_DRIVER = (
+    _PG_REPLACE.replace("CAST(:clients AS text[])", "%(clients)s::text[]")
+    .replace("CAST(:stations AS text[])", "%(stations)s::text[]")
+    .replace("CAST(:keys AS text[])", "%(keys)s::text[]")
+    .replace("CAST(:ats AS timestamptz[])", "%(ats)s::timestamptz[]")
+    .replace(":reason", "%(reason)s")
+    .replace(":now", "%(now)s")
+)
 
 
 def _when(seconds: float) -> datetime:
@@ -332,6 +356,58 @@ def _retryable(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
 
+def _reused_starts(records: list[AccountingRecord]) -> dict[str, datetime]:
+    """unique key -> the latest Start for it among ``records`` (our clock)."""
+    starts: dict[str, float] = {}
+    for record in records:
+        if record.status is StatusType.START:
+            starts[record.unique_key] = max(record.received_at, starts.get(record.unique_key, 0.0))
+    return {key: _when(at) for key, at in starts.items()}
+
+
+def _replace_params(updates: list[SessionUpdate], now: datetime) -> dict[str, Any] | None:
+    """Parameters of the replaced-session close: the latest Start per station; None if none."""
+    latest: dict[tuple[str, str], SessionUpdate] = {}
+    for u in updates:
+        if u.start_received_at is None or not u.calling_station_id:
+            continue
+        key = (u.client_name, u.calling_station_id)
+        seen = latest.get(key)
+        if seen is None or (seen.start_received_at or 0.0) < u.start_received_at:
+            latest[key] = u
+    if not latest:
+        return None
+    starts = sorted(latest.values(), key=lambda u: u.unique_key)
+    return {
+        "reason": CLOSE_REPLACED,
+        "now": now,
+        "clients": [u.client_name for u in starts],
+        "stations": [u.calling_station_id for u in starts],
+        "keys": [u.unique_key for u in starts],
+        "ats": [_when(u.start_received_at or 0.0) for u in starts],
+    }
+
+
+def _close_nas_statement(record: AccountingRecord, now: datetime) -> Any:
+    """Accounting-On/Off: close the NAS's open sessions heard at or before it."""
+    at = _when(record.received_at)
+    c = _TABLE.c
+    conditions = [
+        c.client_name == record.client_name,
+        c.stopped_at.is_(None),
+        c.updated_at <= at,
+    ]
+    if record.nas_identifier:
+        conditions.append(c.nas_identifier == record.nas_identifier)
+    if record.nas_ip_address:
+        conditions.append(c.nas_ip_address == record.nas_ip_address)
+    return (
+        update(_TABLE)
+        .where(*conditions)
+        .values(stopped_at=at, close_reason=CLOSE_NAS_RESTART, changed_at=now)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """What one ``SessionStore.write`` did."""
@@ -376,8 +452,10 @@ class SessionStore:
         raise AssertionError("unreachable")
 
     def _write(self, records: Sequence[AccountingRecord], now: datetime) -> WriteResult:
-        applied = closed = changed = 0
         with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                return self._write_pipelined(session, records, now)
+            applied = closed = changed = 0
             _begin(session)
             conn = session.connection()
             dialect = conn.dialect.name
@@ -386,11 +464,7 @@ class SessionStore:
                 updates = merge(per_session)
                 if updates:
                     rows = [_row(u, now) for u in updates]
-                    if dialect == "postgresql":
-                        params: Any = {"rows": json.dumps(rows, default=_iso)}
-                    else:
-                        params = rows
-                    changed += len(conn.execute(self._upsert(dialect), params).all())
+                    changed += conn.execute(self._upsert(dialect), rows).rowcount or 0
                     closed += self._close_replaced(conn, dialect, updates, now)
                     applied += len(updates)
                 if on_off is not None:
@@ -398,6 +472,97 @@ class SessionStore:
                     applied += 1
             session.commit()
         return WriteResult(records=applied, sessions_closed=closed, sessions_changed=changed)
+
+    def _pg_upsert(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        """The upsert's text with the driver's placeholders, and its constant parameters."""
+        found = self._upserts.get("postgresql-driver")
+        if found is None:
+            compiled = self._upsert("postgresql").compile(dialect=dialect)
+            found = self._upserts["postgresql-driver"] = (compiled.string, dict(compiled.params))
+        return found  # type: ignore[no-any-return]
+
+    def _write_pipelined(
+        self, session: Session, records: Sequence[AccountingRecord], now: datetime
+    ) -> WriteResult:
+        """The same statements as on SQLite, sent to PostgreSQL in one psycopg pipeline.
+
+        The lock, each segment's retire/upsert/replace, the Accounting-On/Off closes
+        and the COMMIT go out together and their results come back together: one
+        round trip per batch instead of one per statement, each of which also cost
+        the writer thread a wake-up and a wait for the GIL behind the event loop.
+        The order, and so the result, is that of the statements run one by one.
+        """
+        conn = session.connection()
+        dialect = conn.dialect
+        upsert, constants = self._pg_upsert(dialect)
+        # (statement, parameters, what its row count adds to ("" nothing), prepare).
+        # Only the lock and the upsert are prepared (psycopg's default: from the fifth
+        # use): a generic plan made while the table was small (a new database) would
+        # stay a sequential scan once it has grown, where each custom plan of a close
+        # sees the table's current size and uses the index.
+        steps: list[tuple[str, dict[str, Any], str, bool | None]] = [
+            (_PG_LOCK, {"key": _WRITER_LOCK}, "", None)
+        ]
+        applied = 0
+        for per_session, on_off in _segments(records):
+            retire = _reused_starts(per_session)
+            if retire:
+                keys = sorted(retire)
+                steps.append(
+                    (
+                        _PG_RETIRE,
+                        {"now": now, "keys": keys, "ats": [retire[k] for k in keys]},
+                        "",
+                        False,
+                    )
+                )
+            updates = merge(per_session)
+            if updates:
+                rows = json.dumps([_row(u, now) for u in updates], default=_iso)
+                steps.append((upsert, {**constants, "rows": rows}, "changed", None))
+                replaced = _replace_params(updates, now)
+                if replaced is not None:
+                    steps.append((_PG_REPLACE_DRIVER, replaced, "closed", False))
+                applied += len(updates)
+            if on_off is not None:
+                compiled = _close_nas_statement(on_off, now).compile(dialect=dialect)
+                steps.append((compiled.string, dict(compiled.params), "closed", False))
+                applied += 1
+        raw = conn.connection.driver_connection
+        counts = {"changed": 0, "closed": 0, "": 0}
+
+        def run() -> None:
+            cursors = []
+            with raw.pipeline():  # type: ignore[union-attr]
+                for statement, params, counted, prepare in steps:
+                    cursor = raw.cursor()  # type: ignore[union-attr]
+                    cursor.execute(statement, params, prepare=prepare)
+                    cursors.append((cursor, counted))
+                raw.commit()  # type: ignore[union-attr]
+            for cursor, counted in cursors:
+                counts[counted] += max(cursor.rowcount, 0)
+
+        try:
+            guard(dialect, raw, run)
+        except psycopg.Error as exc:
+            broken = bool(raw.closed or raw.broken)  # type: ignore[union-attr]
+            if broken:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                None,
+                None,
+                exc,
+                psycopg.Error,
+                hide_parameters=True,
+                connection_invalidated=broken,
+                dialect=dialect,
+            ) from exc
+        # Committed on the driver connection; SQLAlchemy's commit only ends its own
+        # bookkeeping (psycopg sends nothing when no transaction is open).
+        session.commit()
+        return WriteResult(
+            records=applied, sessions_closed=counts["closed"], sessions_changed=counts["changed"]
+        )
 
     @staticmethod
     def _retire_reused(conn: Any, records: list[AccountingRecord], now: datetime) -> int:
@@ -409,12 +574,7 @@ class SessionStore:
         replay of the old Start cannot pass) starts a new row; the old row keeps its data
         under ``~<id>``, which no real key (hex) can equal.
         """
-        starts: dict[str, float] = {}
-        for record in records:
-            if record.status is StatusType.START:
-                starts[record.unique_key] = max(
-                    record.received_at, starts.get(record.unique_key, 0.0)
-                )
+        starts = _reused_starts(records)
         if not starts:
             return 0
         c = _TABLE.c
@@ -425,7 +585,7 @@ class SessionStore:
         ).all()
         retired = 0
         for row_id, key, updated_at in found:
-            if as_utc(updated_at) < _when(starts[key]):
+            if as_utc(updated_at) < starts[key]:
                 conn.execute(
                     update(_TABLE)
                     .where(c.id == row_id)
@@ -438,61 +598,30 @@ class SessionStore:
     def _close_replaced(
         conn: Any, dialect: str, updates: list[SessionUpdate], now: datetime
     ) -> int:
-        latest: dict[tuple[str, str], SessionUpdate] = {}
-        for u in updates:
-            if u.start_received_at is None or not u.calling_station_id:
-                continue
-            key = (u.client_name, u.calling_station_id)
-            seen = latest.get(key)
-            if seen is None or (seen.start_received_at or 0.0) < u.start_received_at:
-                latest[key] = u
-        if not latest:
+        params = _replace_params(updates, now)
+        if params is None:
             return 0
-        starts = sorted(latest.values(), key=lambda u: u.unique_key)
-        ats = [_when(u.start_received_at or 0.0) for u in starts]
         if dialect != "postgresql":
             closed = 0
-            for u, at in zip(starts, ats, strict=True):
-                params = {
-                    "b_client": u.client_name,
-                    "b_station": u.calling_station_id,
-                    "b_key": u.unique_key,
+            for client, station, key, at in zip(
+                params["clients"], params["stations"], params["keys"], params["ats"], strict=True
+            ):
+                values = {
+                    "b_client": client,
+                    "b_station": station,
+                    "b_key": key,
                     "b_at": at,
                     "b_now": now,
                 }
-                closed += conn.execute(_SQLITE_REPLACE, params).rowcount or 0
+                closed += conn.execute(_SQLITE_REPLACE, values).rowcount or 0
             return closed
         stmt = text(_PG_REPLACE).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-        params: dict[str, Any] = {
-            "reason": CLOSE_REPLACED,
-            "now": now,
-            "clients": [u.client_name for u in starts],
-            "stations": [u.calling_station_id for u in starts],
-            "keys": [u.unique_key for u in starts],
-            "ats": ats,
-        }
         return int(conn.execute(stmt, params).rowcount or 0)
 
     @staticmethod
     def _close_nas(conn: Any, record: AccountingRecord, now: datetime) -> int:
         """Accounting-On/Off: the NAS restarted, so its sessions heard before then are over."""
-        at = _when(record.received_at)
-        c = _TABLE.c
-        conditions = [
-            c.client_name == record.client_name,
-            c.stopped_at.is_(None),
-            c.updated_at <= at,
-        ]
-        if record.nas_identifier:
-            conditions.append(c.nas_identifier == record.nas_identifier)
-        if record.nas_ip_address:
-            conditions.append(c.nas_ip_address == record.nas_ip_address)
-        stmt = (
-            update(_TABLE)
-            .where(*conditions)
-            .values(stopped_at=at, close_reason=CLOSE_NAS_RESTART, changed_at=now)
-        )
-        return int(conn.execute(stmt).rowcount or 0)
+        return int(conn.execute(_close_nas_statement(record, now)).rowcount or 0)
 
     def close_stale(self, now: float, silent_for: float) -> list[SessionRecord]:
         """Close open sessions with no accounting for ``silent_for`` seconds; return them.

@@ -17,13 +17,30 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Dialect
+
+T = TypeVar("T")
 
 # The dialect methods through which every round trip passes (with do_ping); their
 # first argument is a DBAPI cursor or connection.
 _GUARDED = ("do_execute", "do_execute_no_params", "do_executemany", "do_commit", "do_rollback")
+
+
+# The attribute of a guarded dialect that holds its watchdog.
+_ATTRIBUTE = "radius_watchdog"
+
+
+def guard(dialect: Dialect, connection: Any, call: Callable[[], T]) -> T:
+    """``call()`` under the watchdog of ``dialect``'s engine, if it has one.
+
+    For work done on the driver connection directly (a psycopg pipeline), which
+    the guarded dialect methods do not see.
+    """
+    watchdog: Watchdog | None = getattr(dialect, _ATTRIBUTE, None)
+    return call() if watchdog is None else watchdog.run(connection, call)
 
 
 def _dbapi_connection(handle: Any) -> Any:
@@ -53,6 +70,10 @@ class Watchdog:
         self._armed: dict[object, tuple[float, Any]] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        # When the watcher wakes next (monotonic): an arm whose deadline is later needs
+        # no notify. Every deadline is now + limit, so arms almost never wake it: a
+        # notify per round trip cost a thread wake-up and a GIL hand-off each.
+        self._wake_at = 0.0
         self._error: type[Exception] = OSError
         self.fired = 0
 
@@ -62,6 +83,11 @@ class Watchdog:
         self._error = dialect.dbapi.OperationalError  # type: ignore[union-attr]
         for name in (*_GUARDED, "do_ping"):
             setattr(dialect, name, self._guard(getattr(dialect, name)))
+        setattr(dialect, _ATTRIBUTE, self)
+
+    def run(self, connection: Any, call: Callable[[], T]) -> T:
+        """``call()``, work on the driver ``connection`` outside the dialect, under one deadline."""
+        return self._guard(lambda _handle: call())(connection)  # type: ignore[no-any-return]
 
     def _guard(self, call: Callable[..., Any]) -> Callable[..., Any]:
         def guarded(handle: Any, *args: Any, **kwargs: Any) -> Any:
@@ -86,12 +112,14 @@ class Watchdog:
 
     def _arm(self, connection: Any) -> object:
         token = object()
+        deadline = time.monotonic() + self.limit
         with self._cond:
-            self._armed[token] = (time.monotonic() + self.limit, connection)
+            self._armed[token] = (deadline, connection)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="db-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif deadline < self._wake_at:
+                self._cond.notify()
         return token
 
     def _disarm(self, token: object) -> bool:
@@ -102,12 +130,14 @@ class Watchdog:
     def _watch(self) -> None:
         with self._cond:
             while True:
-                if not self._armed:
-                    self._cond.wait()
-                    continue
                 now = time.monotonic()
-                due = min(deadline for deadline, _ in self._armed.values())
+                # Nothing armed: look again in ``limit`` seconds, before any deadline
+                # armed meanwhile (now + limit or later) can pass.
+                due = min(
+                    (deadline for deadline, _ in self._armed.values()), default=now + self.limit
+                )
                 if due > now:
+                    self._wake_at = due
                     self._cond.wait(due - now)
                     continue
                 for token, (deadline, connection) in list(self._armed.items()):
