@@ -177,10 +177,10 @@ def _upsert_statement(dialect: str) -> Any:
 # A Start that reuses the key of a stopped session heard before it retires that
 # session's key (see ``SessionStore._retire_reused``): one statement on PostgreSQL.
 _PG_RETIRE = """
-        UPDATE sessions
-        SET unique_key = '~' || id::text, changed_at = %(now)s
-        WHERE unique_key = ANY(%(keys)s::text[]) AND stopped_at IS NOT NULL
-          AND updated_at < (%(ats)s::timestamptz[])[array_position(%(keys)s::text[], unique_key)]
+        UPDATE sessions AS s
+        SET unique_key = '~' || s.id::text, changed_at = %(now)s
+        FROM unnest(%(keys)s::text[], %(ats)s::timestamptz[]) AS v(unique_key, at)
+        WHERE s.unique_key = v.unique_key AND s.stopped_at IS NOT NULL AND s.updated_at < v.at
 """
 _PG_LOCK = "SELECT pg_advisory_xact_lock(%(key)s)"
 # A Start closes the station's other open sessions on that NAS last heard at or
