@@ -26,6 +26,7 @@ from radius_server.rules import policy
 from radius_server.rules.decision import Decision, Outcome, Reason, drop
 from radius_server.rules.directory import Client, Directory
 from radius_server.rules.methods import MethodHandler, builtin_methods, method_name
+from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import Tally
 from radius_server.rules.ratelimit import LogThrottle
 from radius_server.rules.throttle import identity_key, location_key, normalize_station
@@ -53,6 +54,11 @@ class EngineOptions:
     # How long after a PIN change the previous PIN is answered stale_pin (setting
     # stale_pin_days); a member rule, not a guessing-protection budget.
     stale_pin_seconds: float = 30 * 86400.0
+    # Sent in every Access-Accept (setting acct_interim_interval, RFC 2869 5.16).
+    acct_interim_interval: int = 600
+    # Devices a member may have online at once unless their own limit says otherwise
+    # (setting device_limit; 0 = unlimited). Counted only with an OnlineDevices view.
+    device_limit: int = 3
 
 
 @dataclass(slots=True)
@@ -79,8 +85,14 @@ class Engine:
         monotonic: Callable[[], float] = time.monotonic,
         methods: dict[str, MethodHandler] | None = None,
         guard: Guard | None = None,
+        online: OnlineDevices | None = None,
+        token: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.directory = directory
+        # Devices online per member (rules/online.py); None: no device is counted.
+        self.online = online
+        # Random bytes for each accept's Class (the sign-in's token).
+        self.token = token
         # Guessing protection; None only in tests of the bare decision path.
         self.guard = guard
         # The method registry (rules/methods.py): PAP and CHAP, plus what eap/setup.py
@@ -91,6 +103,9 @@ class Engine:
         self.clock = clock
         self.monotonic = monotonic
         self._verifier = _Verify(self)
+        self._session_rules = policy.session_rules(
+            self.options.device_limit, self.options.acct_interim_interval
+        )
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._unknown_log = LogThrottle(self.options.unknown_client_log_interval)
@@ -369,24 +384,43 @@ class _Verify:
         member = engine.directory.members.get(user_name)
         now = engine.clock()
         stale = engine.options.stale_pin_seconds
-        guard = engine.guard
-        if guard is None:  # tests of the bare decision path
-            decision, _, proof = policy.judge(member, check, now, None, stale)
-            return decision, proof
         request = self.request
         client = self.client
         assert request is not None and client is not None
-        # Wire identities are made storable here, where they enter guessing protection.
-        user = member.email if member is not None else identity_key(user_name)
+        # Wire identities are made storable here, where they enter guessing protection
+        # and the device count.
         device = normalize_station(request.calling_station_id)
-        location = location_key(client.name, request.called_station_id)
-        block = guard.gate(user, device, now, location)
-        decision, tally, proof = policy.judge(member, check, now, block, stale)
-        if tally is Tally.FAILURE:
+        online = engine.online
+        stations = () if online is None or member is None else online.stations(member.id, now)
+        # The accept's Class token: drawn only when an accept is possible at all.
+        token = engine.token(8) if member is not None else None
+        guard = engine.guard
+        block = None
+        user = location = ""
+        if guard is not None:
+            user = member.email if member is not None else identity_key(user_name)
+            location = location_key(client.name, request.called_station_id)
+            block = guard.gate(user, device, now, location)
+        decision, tally, proof = policy.judge(
+            member,
+            check,
+            now,
+            block,
+            stale,
+            rules=engine._session_rules,
+            station=device,
+            online=stations,
+            token=token,
+        )
+        if tally is Tally.SUCCESS:
+            assert member is not None
+            if online is not None:
+                online.accepted(member.id, device, now)
+            if guard is not None:
+                guard.succeeded(user, device, now)
+        elif tally is Tally.FAILURE and guard is not None:
             mark = guard.fingerprint(user, offered) if offered is not None else None
             guard.failed(user, device, mark, now, location)
-        elif tally is Tally.SUCCESS:
-            guard.succeeded(user, device, now)
         return decision, proof
 
     def refuse(self, user_name: str, reason: Reason) -> Decision:

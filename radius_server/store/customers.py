@@ -53,6 +53,7 @@ def to_record(row: Customer) -> CustomerRecord:
         updated_at=as_utc(row.updated_at),
         pin_changed_at=as_utc(row.pin_changed_at),
         previous_pin=row.previous_pin,
+        device_limit=row.device_limit,
     )
 
 
