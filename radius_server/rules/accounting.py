@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from enum import IntEnum
 from typing import Any
@@ -292,3 +293,158 @@ def _address(value: bytes | None) -> str | None:
     if value is None or len(value) != 4:
         return None
     return str(ipaddress.IPv4Address(value))
+
+
+# Why a session row is closed (column ``sessions.close_reason``).
+CLOSE_STOP = "stop"  # the NAS sent Accounting-Stop
+CLOSE_STALE = "stale"  # no accounting for longer than the interim interval plus grace
+CLOSE_NAS_RESTART = "nas-restart"  # the NAS sent Accounting-On/Off (RFC 2866 5.1)
+CLOSE_REPLACED = "replaced"  # a new Start for the same station on the same NAS
+CLOSE_DISCONNECT = "disconnect"  # we ended it with a Disconnect-Request (RFC 5176)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdate:
+    """What one or more records of one session say, merged: the values a row takes.
+
+    :func:`combine` is the merge rule, and the store's upsert applies exactly the
+    same rule in SQL (row = old, update = new), so merging records of one session
+    inside a batch first and writing once gives the row that writing them one by
+    one would. Times are POSIX seconds; counters never go down.
+    """
+
+    unique_key: str
+    client_name: str
+    nas_address: str
+    acct_session_id: str
+    user_name: str
+    started_at: float  # earliest known start
+    updated_at: float  # latest ``received_at`` (our clock)
+    nas_ip_address: str | None = None
+    nas_identifier: str | None = None
+    nas_port: int | None = None
+    member_email: str | None = None
+    customer_id: int | None = None
+    calling_station_id: str | None = None
+    called_station_id: str | None = None
+    framed_ip_address: str | None = None
+    class_hex: str | None = None
+    stopped_at: float | None = None  # the first Stop's event time
+    session_time: int = 0
+    input_octets: int = 0
+    output_octets: int = 0
+    input_packets: int = 0
+    output_packets: int = 0
+    terminate_cause: str | None = None
+    close_reason: str | None = None  # "stop" once a Stop was seen
+    # The latest Start among the records (our clock): it closes older sessions of the
+    # same station on the same NAS. Not stored.
+    start_received_at: float | None = None
+
+    @classmethod
+    def of(cls, record: AccountingRecord) -> SessionUpdate:
+        """The update one Start, Interim-Update or Stop record makes."""
+        stop = record.status is StatusType.STOP
+        return cls(
+            unique_key=record.unique_key,
+            client_name=record.client_name,
+            nas_address=record.nas_address,
+            acct_session_id=record.acct_session_id,
+            user_name=record.user_name,
+            started_at=record.started_at,
+            updated_at=record.received_at,
+            nas_ip_address=record.nas_ip_address,
+            nas_identifier=record.nas_identifier,
+            nas_port=record.nas_port,
+            member_email=record.member_email,
+            customer_id=record.customer_id,
+            calling_station_id=record.calling_station_id,
+            called_station_id=record.called_station_id,
+            framed_ip_address=record.framed_ip_address,
+            class_hex=record.class_hex,
+            stopped_at=record.event_time if stop else None,
+            session_time=record.session_time or 0,
+            input_octets=record.input_octets or 0,
+            output_octets=record.output_octets or 0,
+            input_packets=record.input_packets or 0,
+            output_packets=record.output_packets or 0,
+            terminate_cause=record.terminate_cause if stop else None,
+            close_reason=CLOSE_STOP if stop else None,
+            start_received_at=(record.received_at if record.status is StatusType.START else None),
+        )
+
+
+def _first(old: Any, new: Any) -> Any:
+    return new if old is None else old
+
+
+def _latest(old: Any, new: Any) -> Any:
+    return old if new is None else new
+
+
+def combine(old: SessionUpdate, new: SessionUpdate) -> SessionUpdate:
+    """``old`` (earlier records, or the stored row) followed by ``new``, of one session.
+
+    - counters: the larger (they are cumulative: a replay never double-counts and a
+      late interim never lowers them); started_at the earlier, updated_at the later;
+    - the first Stop wins and is never undone (an interim after it does not reopen),
+      and replaces a close of ours (stale, replaced, ...): the NAS knows best;
+    - member, customer and User-Name: the first known value, except that the first
+      record naming a member brings its own (the NAS may report an outer identity
+      such as ``anonymous`` before the member is known); Class: the first known
+      (the NAS echoes it unchanged, RFC 2865 5.25);
+    - addresses (NAS source, Framed-IP, Called-Station): the latest known.
+    """
+    take = old.member_email is None and new.member_email is not None
+    pick = _latest if take else _first
+    stop = new.stopped_at is not None and old.close_reason != CLOSE_STOP
+    return SessionUpdate(
+        unique_key=old.unique_key,
+        client_name=old.client_name,
+        nas_address=_latest(old.nas_address, new.nas_address),
+        acct_session_id=old.acct_session_id,
+        user_name=pick(old.user_name or None, new.user_name or None) or "",
+        started_at=min(old.started_at, new.started_at),
+        updated_at=max(old.updated_at, new.updated_at),
+        nas_ip_address=_first(old.nas_ip_address, new.nas_ip_address),
+        nas_identifier=_first(old.nas_identifier, new.nas_identifier),
+        nas_port=_first(old.nas_port, new.nas_port),
+        member_email=pick(old.member_email, new.member_email),
+        customer_id=pick(old.customer_id, new.customer_id),
+        calling_station_id=_first(old.calling_station_id, new.calling_station_id),
+        called_station_id=_latest(old.called_station_id, new.called_station_id),
+        framed_ip_address=_latest(old.framed_ip_address, new.framed_ip_address),
+        class_hex=_first(old.class_hex, new.class_hex),
+        stopped_at=new.stopped_at if stop else old.stopped_at,
+        session_time=max(old.session_time, new.session_time),
+        input_octets=max(old.input_octets, new.input_octets),
+        output_octets=max(old.output_octets, new.output_octets),
+        input_packets=max(old.input_packets, new.input_packets),
+        output_packets=max(old.output_packets, new.output_packets),
+        terminate_cause=new.terminate_cause if stop else old.terminate_cause,
+        close_reason=new.close_reason if stop else old.close_reason,
+        start_received_at=_max_or_none(old.start_received_at, new.start_received_at),
+    )
+
+
+def _max_or_none(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def merge(records: Iterable[AccountingRecord]) -> list[SessionUpdate]:
+    """Start/Stop/Interim records, in order, merged per session; sorted by unique key.
+
+    One update per session (the order writers lock rows in: sorted, so two writers
+    never wait on each other crosswise). Accounting-On/Off records are not per
+    session; the caller splits its batch at them (they must stay in order).
+    """
+    merged: dict[str, SessionUpdate] = {}
+    for record in records:
+        if not record.status.per_session:
+            raise ValueError("merge takes Start, Stop and Interim-Update records only")
+        update = SessionUpdate.of(record)
+        old = merged.get(record.unique_key)
+        merged[record.unique_key] = update if old is None else combine(old, update)
+    return [merged[key] for key in sorted(merged)]

@@ -15,6 +15,10 @@ class NotFound(StoreError):
     """No such customer or client."""
 
 
+class SessionNotFound(NotFound):
+    """No accounting session with that id."""
+
+
 class AlreadyExists(StoreError):
     """A unique value (email, name, address) is taken."""
 

@@ -1,18 +1,257 @@
 """Accounting sessions: merging accounting records into rows, closing, pruning, listing.
 
-Interface skeleton (issue 12); see docs/architecture.md "Sessions".
+A batch of accounting records (RFC 2866, RFC 2869) becomes, per segment between
+Accounting-On/Off records, one multi-row ``INSERT ... ON CONFLICT (unique_key) DO
+UPDATE`` whose update applies the merge rule of ``rules/accounting.combine`` in SQL
+(GREATEST for counters, COALESCE for first or latest known values), so a record
+applied twice changes nothing and records of one session merged in memory first
+give the same row as applied one by one. See docs/architecture.md "Sessions".
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import (
+    DateTime,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
-from radius_server.rules.accounting import AccountingRecord
-from radius_server.store.records import SessionRecord
+from radius_server.rules.accounting import (
+    CLOSE_DISCONNECT,
+    CLOSE_NAS_RESTART,
+    CLOSE_REPLACED,
+    CLOSE_STALE,
+    CLOSE_STOP,
+    AccountingRecord,
+    SessionUpdate,
+    merge,
+)
+from radius_server.store.database import begin_write
+from radius_server.store.errors import InvalidValue, SessionNotFound
+from radius_server.store.models import AccountingSession
+from radius_server.store.records import SessionRecord, as_utc
+
+_TABLE = AccountingSession.__table__
+# Reasons ``close`` accepts (a Stop comes only from the NAS, through ``write``).
+CLOSE_REASONS = frozenset({CLOSE_STALE, CLOSE_NAS_RESTART, CLOSE_REPLACED, CLOSE_DISCONNECT})
+# PostgreSQL: deadlock_detected, serialization_failure. Writes are idempotent, so the
+# whole batch is simply tried again.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+_WRITE_ATTEMPTS = 5
+
+
+class _greatest(FunctionElement[Any]):
+    """GREATEST(a, b) on PostgreSQL, the scalar max(a, b) on SQLite (both non-NULL here)."""
+
+    name = "greatest"
+    inherit_cache = True
+
+
+class _least(FunctionElement[Any]):
+    """LEAST(a, b) on PostgreSQL, the scalar min(a, b) on SQLite."""
+
+    name = "least"
+    inherit_cache = True
+
+
+@compiles(_greatest)
+def _greatest_default(element: _greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_greatest, "sqlite")
+def _greatest_sqlite(element: _greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_least)
+def _least_default(element: _least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"LEAST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_least, "sqlite")
+def _least_sqlite(element: _least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
+_COUNTERS = ("session_time", "input_octets", "output_octets", "input_packets", "output_packets")
+_FIRST = ("nas_ip_address", "nas_identifier", "nas_port", "calling_station_id", "class_hex")
+_LATEST = ("nas_address", "called_station_id", "framed_ip_address")
+_MEMBER = ("member_email", "customer_id")
+
+
+def _upsert_statement(dialect: str) -> Any:
+    """The multi-row upsert: ``rules/accounting.combine`` with the row as ``old``."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+    new = stmt.excluded
+    old = _TABLE.c
+    take = and_(old.member_email.is_(None), new.member_email.is_not(None))
+    stop = and_(new.stopped_at.is_not(None), func.coalesce(old.close_reason, "") != CLOSE_STOP)
+    values: dict[str, Any] = {
+        "started_at": _least(old.started_at, new.started_at),
+        "updated_at": _greatest(old.updated_at, new.updated_at),
+        "user_name": case(
+            (take, func.coalesce(func.nullif(new.user_name, ""), old.user_name)),
+            else_=func.coalesce(func.nullif(old.user_name, ""), new.user_name),
+        ),
+        "stopped_at": case((stop, new.stopped_at), else_=old.stopped_at),
+        "terminate_cause": case((stop, new.terminate_cause), else_=old.terminate_cause),
+        "close_reason": case((stop, new.close_reason), else_=old.close_reason),
+    }
+    for name in _COUNTERS:
+        values[name] = _greatest(old[name], new[name])
+    for name in _FIRST:
+        values[name] = func.coalesce(old[name], new[name])
+    for name in _LATEST:
+        values[name] = func.coalesce(new[name], old[name])
+    for name in _MEMBER:
+        values[name] = case(
+            (take, func.coalesce(new[name], old[name])), else_=func.coalesce(old[name], new[name])
+        )
+    # Only a row that really changes is written (and gets a new changed_at): a replay
+    # neither wakes followers nor churns the table.
+    changes = or_(*(expr.is_distinct_from(old[name]) for name, expr in values.items()))
+    return stmt.on_conflict_do_update(
+        index_elements=[old.unique_key],
+        set_={**values, "changed_at": new.changed_at},
+        where=changes,
+    ).returning(old.id)
+
+
+# A Start closes the station's other open sessions on that NAS last heard at or
+# before it: one statement for all the Starts of a segment.
+_REPLACE_SQL = {
+    "postgresql": """
+        UPDATE sessions AS s
+        SET stopped_at = v.at, close_reason = :reason, changed_at = :now
+        FROM unnest(CAST(:clients AS text[]), CAST(:stations AS text[]),
+                    CAST(:keys AS text[]), CAST(:ats AS timestamptz[]))
+             AS v(client_name, station, unique_key, at)
+        WHERE s.client_name = v.client_name AND s.calling_station_id = v.station
+          AND s.unique_key <> v.unique_key AND s.stopped_at IS NULL AND s.updated_at <= v.at
+        """,
+    "sqlite": """
+        UPDATE sessions
+        SET stopped_at = v.at, close_reason = :reason, changed_at = :now
+        FROM (SELECT json_extract(value, '$[0]') AS client_name,
+                     json_extract(value, '$[1]') AS station,
+                     json_extract(value, '$[2]') AS unique_key,
+                     json_extract(value, '$[3]') AS at
+              FROM json_each(:starts)) AS v
+        WHERE sessions.client_name = v.client_name AND sessions.calling_station_id = v.station
+          AND sessions.unique_key <> v.unique_key AND sessions.stopped_at IS NULL
+          AND sessions.updated_at <= v.at
+        """,
+}
+
+
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _sqlite_text(value: datetime) -> str:
+    """How SQLAlchemy stores a UTC datetime in SQLite (compared as text there)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _row(update_: SessionUpdate, changed_at: datetime) -> dict[str, Any]:
+    return {
+        "unique_key": update_.unique_key,
+        "client_name": update_.client_name,
+        "nas_address": update_.nas_address,
+        "nas_ip_address": update_.nas_ip_address,
+        "nas_identifier": update_.nas_identifier,
+        "nas_port": update_.nas_port,
+        "acct_session_id": update_.acct_session_id,
+        "user_name": update_.user_name,
+        "member_email": update_.member_email,
+        "customer_id": update_.customer_id,
+        "calling_station_id": update_.calling_station_id,
+        "called_station_id": update_.called_station_id,
+        "framed_ip_address": update_.framed_ip_address,
+        "class_hex": update_.class_hex,
+        "started_at": _when(update_.started_at),
+        "updated_at": _when(update_.updated_at),
+        "stopped_at": None if update_.stopped_at is None else _when(update_.stopped_at),
+        "session_time": update_.session_time,
+        "input_octets": update_.input_octets,
+        "output_octets": update_.output_octets,
+        "input_packets": update_.input_packets,
+        "output_packets": update_.output_packets,
+        "terminate_cause": update_.terminate_cause,
+        "close_reason": update_.close_reason,
+        "changed_at": changed_at,
+    }
+
+
+def to_record(row: Any) -> SessionRecord:
+    """A ``sessions`` row (ORM object or result row) as a plain value."""
+    return SessionRecord(
+        id=row.id,
+        unique_key=row.unique_key,
+        client_name=row.client_name,
+        nas_address=row.nas_address,
+        nas_ip_address=row.nas_ip_address,
+        nas_identifier=row.nas_identifier,
+        nas_port=row.nas_port,
+        acct_session_id=row.acct_session_id,
+        user_name=row.user_name,
+        member_email=row.member_email,
+        customer_id=row.customer_id,
+        calling_station_id=row.calling_station_id,
+        called_station_id=row.called_station_id,
+        framed_ip_address=row.framed_ip_address,
+        class_hex=row.class_hex,
+        started_at=as_utc(row.started_at),  # type: ignore[arg-type]
+        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        stopped_at=as_utc(row.stopped_at),
+        session_time=row.session_time,
+        input_octets=row.input_octets,
+        output_octets=row.output_octets,
+        input_packets=row.input_packets,
+        output_packets=row.output_packets,
+        terminate_cause=row.terminate_cause,
+        close_reason=row.close_reason,
+        changed_at=as_utc(row.changed_at),  # type: ignore[arg-type]
+    )
+
+
+def _segments(records: Sequence[AccountingRecord]) -> list[tuple[list[AccountingRecord], Any]]:
+    """(per-session records, the Accounting-On/Off that follows them or None), in order."""
+    segments: list[tuple[list[AccountingRecord], Any]] = []
+    current: list[AccountingRecord] = []
+    for record in records:
+        if record.status.per_session:
+            current.append(record)
+        else:
+            segments.append((current, record))
+            current = []
+    if current:
+        segments.append((current, None))
+    return segments
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +260,7 @@ class WriteResult:
 
     records: int  # records applied (after merging duplicates of one session in the batch)
     sessions_closed: int  # by Accounting-On/Off or a new Start on the same station
+    sessions_changed: int = 0  # rows inserted or changed by the records (not by closes)
 
 
 class SessionStore:
@@ -28,30 +268,175 @@ class SessionStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        self._upserts: dict[str, Any] = {}
+
+    def _upsert(self, dialect: str) -> Any:
+        stmt = self._upserts.get(dialect)
+        if stmt is None:
+            stmt = self._upserts[dialect] = _upsert_statement(dialect)
+        return stmt
 
     def write(self, records: Sequence[AccountingRecord], now: float) -> WriteResult:
-        """Apply ``records`` in order, in one transaction; idempotent (replays change nothing)."""
-        raise NotImplementedError
+        """Apply ``records`` in order, in one transaction; idempotent (replays change nothing).
+
+        Records of one session are merged first (``rules/accounting.merge``) and each
+        run of Start/Stop/Interim records between Accounting-On/Off records is one
+        upsert, rows in unique-key order so that concurrent writers lock them in the
+        same order. A PostgreSQL deadlock or serialization failure (a close racing
+        another instance's upsert) rolls back and retries the whole batch.
+        """
+        if not records:
+            return WriteResult(0, 0)
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                return self._write(records, _when(now))
+            except DBAPIError as exc:
+                if attempt == _WRITE_ATTEMPTS or not _retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _write(self, records: Sequence[AccountingRecord], now: datetime) -> WriteResult:
+        applied = closed = changed = 0
+        with self.sessions() as session:
+            begin_write(session)
+            conn = session.connection()
+            dialect = conn.dialect.name
+            for per_session, on_off in _segments(records):
+                updates = merge(per_session)
+                if updates:
+                    rows = [_row(u, now) for u in updates]
+                    changed += len(conn.execute(self._upsert(dialect), rows).all())
+                    closed += self._close_replaced(conn, dialect, updates, now)
+                    applied += len(updates)
+                if on_off is not None:
+                    closed += self._close_nas(conn, on_off, now)
+                    applied += 1
+            session.commit()
+        return WriteResult(records=applied, sessions_closed=closed, sessions_changed=changed)
+
+    @staticmethod
+    def _close_replaced(
+        conn: Any, dialect: str, updates: list[SessionUpdate], now: datetime
+    ) -> int:
+        latest: dict[tuple[str, str], SessionUpdate] = {}
+        for u in updates:
+            if u.start_received_at is None or not u.calling_station_id:
+                continue
+            key = (u.client_name, u.calling_station_id)
+            seen = latest.get(key)
+            if seen is None or (seen.start_received_at or 0.0) < u.start_received_at:
+                latest[key] = u
+        if not latest:
+            return 0
+        starts = sorted(latest.values(), key=lambda u: u.unique_key)
+        stmt = text(_REPLACE_SQL[dialect]).bindparams(
+            bindparam("now", type_=DateTime(timezone=True))
+        )
+        ats = [_when(u.start_received_at or 0.0) for u in starts]
+        params: dict[str, Any] = {"reason": CLOSE_REPLACED, "now": now}
+        if dialect == "postgresql":
+            params |= {
+                "clients": [u.client_name for u in starts],
+                "stations": [u.calling_station_id for u in starts],
+                "keys": [u.unique_key for u in starts],
+                "ats": ats,
+            }
+        else:
+            params["starts"] = json.dumps(
+                [
+                    [u.client_name, u.calling_station_id, u.unique_key, _sqlite_text(at)]
+                    for u, at in zip(starts, ats, strict=True)
+                ]
+            )
+        return int(conn.execute(stmt, params).rowcount or 0)
+
+    @staticmethod
+    def _close_nas(conn: Any, record: AccountingRecord, now: datetime) -> int:
+        """Accounting-On/Off: the NAS restarted, so its sessions heard before then are over."""
+        at = _when(record.received_at)
+        c = _TABLE.c
+        conditions = [
+            c.client_name == record.client_name,
+            c.stopped_at.is_(None),
+            c.updated_at <= at,
+        ]
+        if record.nas_identifier:
+            conditions.append(c.nas_identifier == record.nas_identifier)
+        if record.nas_ip_address:
+            conditions.append(c.nas_ip_address == record.nas_ip_address)
+        stmt = (
+            update(_TABLE)
+            .where(*conditions)
+            .values(stopped_at=at, close_reason=CLOSE_NAS_RESTART, changed_at=now)
+        )
+        return int(conn.execute(stmt).rowcount or 0)
 
     def close_stale(self, now: float, silent_for: float) -> list[SessionRecord]:
-        """Close open sessions with no accounting for ``silent_for`` seconds; return them."""
-        raise NotImplementedError
+        """Close open sessions with no accounting for ``silent_for`` seconds; return them.
+
+        Their ``stopped_at`` is the last time the NAS spoke of them: the session
+        ended somewhere after that, and that is the last moment we know it was on.
+        """
+        when = _when(now)
+        c = _TABLE.c
+        stmt = (
+            update(_TABLE)
+            .where(c.stopped_at.is_(None), c.updated_at <= when - timedelta(seconds=silent_for))
+            .values(stopped_at=c.updated_at, close_reason=CLOSE_STALE, changed_at=when)
+            .returning(*_TABLE.c)
+        )
+        with self.sessions() as session:
+            begin_write(session)
+            rows = [to_record(row) for row in session.connection().execute(stmt)]
+            session.commit()
+        return sorted(rows, key=lambda r: r.id)
 
     def close(self, session_id: int, now: float, reason: str) -> bool:
         """Close one open session (``reason``: disconnect, ...); False if it was not open."""
-        raise NotImplementedError
+        if reason not in CLOSE_REASONS:
+            raise InvalidValue(f"unknown close reason: {reason!r}")
+        when = _when(now)
+        c = _TABLE.c
+        stmt = (
+            update(_TABLE)
+            .where(c.id == session_id, c.stopped_at.is_(None))
+            .values(stopped_at=when, close_reason=reason, changed_at=when)
+        )
+        with self.sessions() as session:
+            count = session.connection().execute(stmt).rowcount
+            session.commit()
+        return count == 1
 
     def prune(self, now: float, retention_seconds: float) -> int:
         """Delete sessions closed more than ``retention_seconds`` ago; return how many."""
-        raise NotImplementedError
+        cutoff = _when(now) - timedelta(seconds=retention_seconds)
+        c = _TABLE.c
+        stmt = delete(_TABLE).where(c.stopped_at.is_not(None), c.stopped_at < cutoff)
+        with self.sessions() as session:
+            count = session.connection().execute(stmt).rowcount
+            session.commit()
+        return int(count or 0)
 
     def changed_since(self, since: datetime, limit: int = 10000) -> list[SessionRecord]:
         """Sessions whose row changed at or after ``since``, oldest change first."""
-        raise NotImplementedError
+        c = _TABLE.c
+        stmt = (
+            select(_TABLE)
+            .where(c.changed_at >= since.astimezone(UTC))
+            .order_by(c.changed_at, c.id)
+            .limit(limit)
+        )
+        return self._select(stmt)
 
     def open_sessions(self, member_email: str) -> list[SessionRecord]:
         """The member's open sessions."""
-        raise NotImplementedError
+        c = _TABLE.c
+        stmt = (
+            select(_TABLE)
+            .where(c.member_email == member_email, c.stopped_at.is_(None))
+            .order_by(c.started_at, c.id)
+        )
+        return self._select(stmt)
 
     def find(
         self,
@@ -62,8 +447,23 @@ class SessionStore:
         limit: int = 1000,
     ) -> list[SessionRecord]:
         """Sessions, newest first, filtered."""
-        raise NotImplementedError
+        c = _TABLE.c
+        stmt = select(_TABLE).order_by(c.started_at.desc(), c.id.desc()).limit(limit)
+        if online:
+            stmt = stmt.where(c.stopped_at.is_(None))
+        if member_email is not None:
+            stmt = stmt.where(c.member_email == member_email)
+        if client_name is not None:
+            stmt = stmt.where(c.client_name == client_name)
+        return self._select(stmt)
 
     def get(self, session_id: int) -> SessionRecord:
         """One session; SessionNotFound (a StoreError) when there is none."""
-        raise NotImplementedError
+        found = self._select(select(_TABLE).where(_TABLE.c.id == session_id))
+        if not found:
+            raise SessionNotFound(f"no session with id {session_id}")
+        return found[0]
+
+    def _select(self, stmt: Any) -> list[SessionRecord]:
+        with self.sessions() as session:
+            return [to_record(row) for row in session.connection().execute(stmt)]
