@@ -13,10 +13,13 @@ from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
 from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
+from radius_server.rules.online import OnlineDevices
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
+from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.snapshot_file import SnapshotFile
+from radius_server.runtime.stale_sessions import SessionUpkeep, stale_after
 from radius_server.runtime.sync import FULL_LOAD_DEADLINES, DirectorySync
 from radius_server.runtime.throttle_key import load_throttle_key
 from radius_server.runtime.transport import open_endpoint
@@ -24,6 +27,7 @@ from radius_server.store import database
 from radius_server.store.database import check_schema
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
+from radius_server.store.sessions import SessionStore
 from radius_server.store.throttle_log import ThrottleLog
 
 
@@ -96,6 +100,35 @@ def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
         raise ConfigError(str(exc)) from None
 
 
+def _online_devices(
+    settings: Settings, db_engine: Any, log: Any, deadline: float
+) -> tuple[OnlineDevices, SessionFollower, SessionUpkeep]:
+    """The devices-online view, its follower, and the stale-session loop (one engine)."""
+    silent_for = stale_after(settings.acct_interim_interval, settings.session_stale_grace)
+    # An accept counts until its Accounting-Start arrives, or for this long.
+    online = OnlineDevices(max(60.0, 2 * settings.reply_cache_seconds), silent_for)
+    store = SessionStore(database.make_session_factory(db_engine))
+    follower = SessionFollower(
+        store,
+        online,
+        log,
+        interval=settings.sync_interval,
+        deadline=deadline,
+        # Reaches past a slow transaction (its statements bounded by the deadline)
+        # and a few seconds of clock difference between instances.
+        overlap=max(30.0, 3 * deadline),
+    )
+    upkeep = SessionUpkeep(
+        store,
+        log,
+        silent_for=silent_for,
+        retention_seconds=settings.session_retention_days * 86400.0,
+        deadline=deadline,
+        on_closed=lambda rows: observe_rows(online, rows),
+    )
+    return online, follower, upkeep
+
+
 async def serve(
     settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
 ) -> None:
@@ -135,6 +168,11 @@ async def serve(
             await guard.calls.run(guard.load, deadline=deadline * FULL_LOAD_DEADLINES)
         except Exception as exc:  # start anyway: budgets begin empty and fill up
             log.warning("throttle_history_unavailable", error=type(exc).__name__)
+    # Sessions read and closed through their own engine, like guessing protection.
+    online_engine = database.make_engine(url, timeout=settings.database_timeout)
+    online, follower, upkeep = _online_devices(settings, online_engine, log, deadline)
+    if from_database:
+        await follower.poll_once()  # the limit holds from the first request
     engine = Engine(
         directory,
         log,
@@ -143,9 +181,12 @@ async def serve(
             reject_delay=settings.reject_delay,
             unknown_client_log_interval=settings.unknown_client_log_interval,
             stale_pin_seconds=settings.stale_pin_days * 86400.0,
+            acct_interim_interval=settings.acct_interim_interval,
+            device_limit=settings.device_limit,
         ),
         guard=guard,
         methods=methods,
+        online=online,
     )
     auth = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
@@ -181,6 +222,7 @@ async def serve(
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
+    online_tasks = [asyncio.create_task(follower.run()), asyncio.create_task(upkeep.run())]
     try:
         await stop.wait()
     finally:
@@ -190,13 +232,19 @@ async def serve(
             endpoint.close()
         sync.stop()
         guard.stop()
+        follower.stop()
+        upkeep.stop()
         await sync_task
         await guard_task
+        await asyncio.gather(*online_tasks)
         sync.calls.close()
         guard.calls.close()
+        follower.calls.close()
+        upkeep.calls.close()
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         db_engine.dispose()
         guard_engine.dispose()
+        online_engine.dispose()
         log.info("server_stopped")

@@ -15,7 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
-from radius_server.rules.validation import MAX_EMAIL, check_name, has_control, quote
+from radius_server.rules.validation import (
+    MAX_EMAIL,
+    check_device_limit,
+    check_name,
+    has_control,
+    quote,
+)
 from radius_server.store.database import begin_write
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
@@ -68,6 +74,9 @@ class CustomerChanges:
     valid_until: datetime | None = None
     clear_valid_from: bool = False
     clear_valid_until: bool = False
+    # Devices online at once (0 = unlimited); clear_device_limit: the server's setting again.
+    device_limit: int | None = None
+    clear_device_limit: bool = False
 
 
 def to_utc(value: datetime | None) -> datetime | None:
@@ -266,7 +275,7 @@ class CustomerRepository:
         raise PinTaken("could not draw a free PIN after several attempts; try again")
 
     def update(self, email: str, changes: CustomerChanges) -> CustomerRecord:
-        """Apply field changes (name, active, Wi-Fi access, validity window)."""
+        """Apply field changes (name, active, Wi-Fi access, validity window, device limit)."""
         with self._sessions() as session:
             row = self._load(session, email)
             changed = self._apply(row, changes)
@@ -274,7 +283,16 @@ class CustomerRepository:
                 row.updated_at = utcnow()
                 session.flush()
                 record_change(session, CUSTOMER, row.id)
-                audit(session, self.actor, "customer.update", row.email, fields=sorted(changed))
+                # The device limit is no secret: its new value helps whoever reads the trail.
+                limit = {"device_limit": row.device_limit} if "device_limit" in changed else {}
+                audit(
+                    session,
+                    self.actor,
+                    "customer.update",
+                    row.email,
+                    fields=sorted(changed),
+                    **limit,
+                )
                 session.commit()
             return to_record(row)
 
@@ -301,6 +319,16 @@ class CustomerRepository:
             if as_utc(getattr(row, key)) != as_utc(value):
                 setattr(row, key, value)
                 changed.append(key)
+        if changes.clear_device_limit or changes.device_limit is not None:
+            limit = None if changes.clear_device_limit else changes.device_limit
+            if limit is not None:
+                try:
+                    check_device_limit(limit)
+                except ValueError as exc:
+                    raise InvalidValue(str(exc)) from None
+            if row.device_limit != limit:
+                row.device_limit = limit
+                changed.append("device_limit")
         return changed
 
     def remove(self, email: str) -> CustomerRecord:
