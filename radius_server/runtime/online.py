@@ -38,6 +38,10 @@ from radius_server.store.records import SessionRecord
 # How often a poll reaches back by the overlap window (between, it starts at the
 # latest change seen: the common case costs one indexed read of new rows).
 OVERLAP_EVERY_SECONDS = 5.0
+# Every poll reads at least this far back by our own clock: a commit that took
+# a moment, or a writer whose clock runs ahead of ours, costs no wait for the
+# next reach back.
+RECENT_SECONDS = 2.0
 # How often sessions gone silent are dropped from the view.
 EXPIRE_EVERY_SECONDS = 10.0
 # Rows read per poll at most; the next poll goes on from the last one read.
@@ -111,8 +115,8 @@ class SessionFollower:
         self.degraded = False
         self._last_overlap = float("-inf")
         self._last_expire = float("-inf")
-        # Grows when one batch is all of one changed_at (a stale-close of many rows
-        # shares its time), so the poll after it gets past them.
+        # Grows when a batch gets no further than the last (a stale-close of many
+        # rows gives them one changed_at), so the poll after it gets past them.
         self._batch = BATCH
         self._stopping = asyncio.Event()
 
@@ -158,9 +162,10 @@ class SessionFollower:
     async def _follow(self) -> None:
         assert self.highest is not None
         now = self.monotonic()
-        # Never from later than our own clock: a writer whose clock runs ahead must
-        # not make us skip what the others commit meanwhile.
-        start = min(self.highest, datetime.fromtimestamp(self.clock(), UTC))
+        # Never from later than RECENT_SECONDS ago by our clock: a writer whose clock
+        # runs ahead must not make us skip what the others commit meanwhile.
+        recent = datetime.fromtimestamp(self.clock() - RECENT_SECONDS, UTC)
+        start = min(self.highest, recent)
         reach_back = now - self._last_overlap >= OVERLAP_EVERY_SECONDS
         since = start - self.overlap if reach_back else start
         rows = await self.calls.run(self.store.changed_since, since, self._batch)
@@ -171,7 +176,10 @@ class SessionFollower:
         observe_rows(self.view, rows)
         last = rows[-1].changed_at
         full = len(rows) >= self._batch
-        self._batch = min(self._batch * 4, FULL_LOAD_LIMIT) if full and last <= start else BATCH
+        # A full batch that got no further than before: read more at once next time.
+        self._batch = (
+            min(self._batch * 4, FULL_LOAD_LIMIT) if full and last <= self.highest else BATCH
+        )
         self.highest = max(self.highest, last)
         self.log.debug("online_devices_followed", rows=len(rows))
 
