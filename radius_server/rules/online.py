@@ -9,7 +9,9 @@ Pure: no I/O and no clock of its own (every time is POSIX seconds passed in).
   so a device online through another server instance counts here too;
 - accepts (:meth:`accepted`), counted for ``pending_seconds`` until their
   Accounting-Start arrives, so two devices signing in at the same moment cannot
-  both slip past the limit on one instance.
+  both slip past the limit on one instance. Only accepts with a station: one
+  without can never be told from the next (a monitoring probe, ``radtest``), so
+  holding each would soon refuse the member; it counts once its session exists.
 
 A device is a normalised Calling-Station-Id (``rules.throttle.normalize_station``):
 one device roaming between access points, or signing in again, has several
@@ -25,7 +27,6 @@ matter, so a late copy of an older state cannot bring them back.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -65,7 +66,6 @@ class OnlineDevices:
         self._online: dict[int, dict[str, int]] = {}
         # member id -> device -> until when its accept counts
         self._pending: dict[int, dict[str, float]] = {}
-        self._unnamed = itertools.count(1)
         # Open states older than this are stale on arrival (moved on by expire()).
         self._stale_before = float("-inf")
 
@@ -91,12 +91,13 @@ class OnlineDevices:
         return online.keys() | pending.keys()
 
     def accepted(self, member_id: int, station: str | None, now: float) -> None:
-        """An Access-Accept for ``station`` (None: no Calling-Station-Id): count it for a while."""
-        device = station if station is not None else f"{_UNNAMED}accept{next(self._unnamed)}"
+        """An Access-Accept for ``station``: count it for a while (None: not held, see above)."""
+        if station is None:
+            return
         online = self._online.get(member_id)
-        if online is not None and device in online:
+        if online is not None and station in online:
             return  # already online: its session counts it
-        self._pending.setdefault(member_id, {})[device] = now + self.pending_seconds
+        self._pending.setdefault(member_id, {})[station] = now + self.pending_seconds
 
     # -- what sessions tell ----------------------------------------------------------------
 

@@ -5,7 +5,8 @@ phone whose accounting reaches instance A must count when the same member signs
 in through instance B. So, off the hot path:
 
 - at start, a full load of the open sessions (``SessionStore.find(online=True)``);
-- then every ``interval`` the rows changed since the latest change seen
+- then every ``interval`` the rows changed since the latest change seen, and
+  at least those of the last ``RECENT_SECONDS`` by our clock
   (``SessionStore.changed_since``). A row's ``changed_at`` is taken by its
   writer before the commit, so a row can become visible after rows with later
   times (a slow transaction, a writer whose clock is behind). Every

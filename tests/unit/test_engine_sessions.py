@@ -195,10 +195,14 @@ def test_a_members_own_limit_and_unlimited() -> None:
         assert _pap(harness, "any@example.com", "13579", phone)[1]["reason"] == "ok"
 
 
-def test_requests_without_station_each_count_as_a_new_device() -> None:
+def test_a_request_without_station_is_a_new_device_but_its_accept_is_not_held() -> None:
+    """At the limit it is refused; below it, a probe repeated every second stays accepted."""
     harness, _ = limited()
-    for _ in range(3):
+    for _ in range(10):
         assert _pap(harness, "ana@example.com", "24680", None)[1]["reason"] == "ok"
+        harness.clock.advance(1)
+    for phone in PHONES[:3]:
+        _pap(harness, "ana@example.com", "24680", phone)
     assert _pap(harness, "ana@example.com", "24680", None)[1]["reason"] == "device_limit"
 
 
