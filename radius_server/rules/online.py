@@ -79,15 +79,18 @@ class OnlineDevices:
         online = self._online.get(member_id)
         pending = self._pending.get(member_id)
         if pending is None:
-            return online.keys() if online else _EMPTY
-        for device, until in list(pending.items()):
-            if until <= now:
-                del pending[device]
-        if not pending:
-            del self._pending[member_id]
-            return online.keys() if online else _EMPTY
+            return online or _EMPTY  # a dict: `in` and len() read its keys
+        for until in pending.values():
+            if until <= now:  # one has had its while: drop those
+                for device, until in list(pending.items()):
+                    if until <= now:
+                        del pending[device]
+                if not pending:
+                    del self._pending[member_id]
+                    return online or _EMPTY
+                break
         if not online:
-            return pending.keys()
+            return pending
         return online.keys() | pending.keys()
 
     def accepted(self, member_id: int, station: str | None, now: float) -> None:
@@ -97,7 +100,11 @@ class OnlineDevices:
         online = self._online.get(member_id)
         if online is not None and station in online:
             return  # already online: its session counts it
-        self._pending.setdefault(member_id, {})[station] = now + self.pending_seconds
+        pending = self._pending.get(member_id)
+        if pending is None:
+            self._pending[member_id] = {station: now + self.pending_seconds}
+        else:
+            pending[station] = now + self.pending_seconds
 
     # -- what sessions tell ----------------------------------------------------------------
 

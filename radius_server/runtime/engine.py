@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +41,11 @@ _AUTHENTICITY_REASON = {
     Authenticity.BAD_AUTHENTICATOR: Reason.BAD_AUTHENTICATOR,
     Authenticity.MISSING_MESSAGE_AUTHENTICATOR: Reason.MISSING_MESSAGE_AUTHENTICATOR,
 }
+# The random part of each accept's Class (RFC 2865 5.25), and how many octets are
+# drawn from the system at once.
+TOKEN_SIZE = 8
+TOKEN_POOL = 4096
+_MAX_ATTRIBUTE = 2 + c.MAX_ATTRIBUTE_VALUE_LENGTH
 _ACCT_STATUS = {1: "start", 2: "stop", 3: "interim-update", 7: "accounting-on", 8: "accounting-off"}
 
 
@@ -103,7 +108,7 @@ class Engine:
         self.clock = clock
         self.monotonic = monotonic
         self._verifier = _Verify(self)
-        self._session_rules = policy.session_rules(
+        self.session_rules = policy.session_rules(
             self.options.device_limit, self.options.acct_interim_interval
         )
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
@@ -204,6 +209,9 @@ class Engine:
         assert request is not None
         code = c.Code.ACCOUNTING_RESPONSE if accounting else _REPLY_CODE[decision.outcome]
         room = reply_room(request, code)
+        # Each attribute takes at most 255 octets: a few always fit, unsummed.
+        if _MAX_ATTRIBUTE * len(decision.attributes) <= room:
+            return decision
         if attributes_size(decision.attributes) <= room:
             return decision
         if reply_room(request, c.Code.ACCESS_REJECT) < 0:
@@ -365,12 +373,16 @@ class _Verify:
     hot path allocates nothing for it.
     """
 
-    __slots__ = ("client", "engine", "request")
+    __slots__ = ("client", "engine", "request", "token_at", "tokens")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.request: RadiusRequest | None = None
         self.client: Client | None = None
+        # Random octets for the accepts' Class tokens, drawn TOKEN_POOL at a time:
+        # one system call per TOKEN_POOL / TOKEN_SIZE attempts instead of one each.
+        self.tokens = b""
+        self.token_at = TOKEN_POOL  # empty: the first attempt draws
 
     def __call__(
         self, user_name: str, check: policy.PinCheck, offered: bytes | None = None
@@ -383,7 +395,6 @@ class _Verify:
         engine = self.engine
         member = engine.directory.members.get(user_name)
         now = engine.clock()
-        stale = engine.options.stale_pin_seconds
         request = self.request
         client = self.client
         assert request is not None and client is not None
@@ -391,14 +402,25 @@ class _Verify:
         # and the device count.
         device = normalize_station(request.calling_station_id)
         online = engine.online
-        stations = () if online is None or member is None else online.stations(member.id, now)
-        # The accept's Class token: drawn only when an accept is possible at all.
-        token = engine.token(8) if member is not None else None
+        stations: Collection[str] = ()
+        token = None
+        if member is not None:
+            user = member.email
+            if online is not None:
+                stations = online.stations(member.id, now)
+            # The accept's Class token, drawn only when an accept is possible at all.
+            at = self.token_at
+            if at >= TOKEN_POOL:
+                self.tokens = engine.token(TOKEN_POOL)
+                at = 0
+            self.token_at = at + TOKEN_SIZE
+            token = self.tokens[at : at + TOKEN_SIZE]
         guard = engine.guard
         block = None
-        user = location = ""
+        location = ""
         if guard is not None:
-            user = member.email if member is not None else identity_key(user_name)
+            if member is None:
+                user = identity_key(user_name)
             location = location_key(client.name, request.called_station_id)
             block = guard.gate(user, device, now, location)
         decision, tally, proof = policy.judge(
@@ -406,8 +428,8 @@ class _Verify:
             check,
             now,
             block,
-            stale,
-            rules=engine._session_rules,
+            engine.options.stale_pin_seconds,
+            rules=engine.session_rules,
             station=device,
             online=stations,
             token=token,

@@ -3,6 +3,7 @@ and the device limit answers from the online view."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import struct
 
@@ -16,7 +17,7 @@ from radius_server.protocol.client import encode_request
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.rules.accounting import AccountingRecord, StatusType, class_member_id
 from radius_server.rules.online import OnlineDevices
-from radius_server.runtime.engine import EngineOptions
+from radius_server.runtime.engine import TOKEN_POOL, TOKEN_SIZE, EngineOptions
 from tests.unit.eap_peer import CASES, Peer, certs, converse, eap_engine
 from tests.unit.eap_support import EMAIL, PIN, make_engine, member, send
 from tests.unit.engine_harness import NAS_ADDRESS, SECRET, Harness
@@ -266,3 +267,27 @@ def _start(
         customer_id=member_id,
         calling_station_id=station.replace("-", ":").lower(),
     )
+
+
+def test_class_tokens_come_from_the_system_a_pool_at_a_time_and_never_repeat() -> None:
+    drawn: list[int] = []
+
+    def urandom(size: int) -> bytes:
+        drawn.append(size)
+        return os.urandom(size)
+
+    harness = Harness()
+    ana = harness.add_member("ana@example.com", "24680")
+    harness.engine = type(harness.engine)(
+        harness.directory, harness.log, clock=harness.clock, monotonic=harness.clock, token=urandom
+    )
+    classes = set()
+    sign_ins = TOKEN_POOL // TOKEN_SIZE + 10  # past the first pool
+    for _ in range(sign_ins):
+        reply, _ = _pap(harness, ana.email, "24680", PHONES[0])
+        classes.add(_session_attributes(reply, ana.id))
+    assert len(classes) == sign_ins
+    assert drawn == [TOKEN_POOL, TOKEN_POOL]
+    # An unknown email can never be accepted: it draws no token.
+    _pap(harness, "nobody@example.com", "24680", PHONES[0])
+    assert sum(drawn) == 2 * TOKEN_POOL
