@@ -9,6 +9,7 @@ other programs on this shared box).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -19,7 +20,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
+from acctgen import status_server_answered
 from loadgen import Credential, LoadGenerator, LoadResult, Method
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -28,6 +31,29 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def log(message: str) -> None:
     """Progress on stderr, so stdout keeps only the results."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def add_output_options(
+    parser: argparse.ArgumentParser, servers: tuple[str, ...], only_help: str
+) -> None:
+    """``--only SERVER`` (repeatable), ``--json FILE`` and ``--keep``: both benchmarks have them."""
+    parser.add_argument("--only", choices=servers, action="append", help=only_help)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
+
+
+def format_table(table: list[list[str]]) -> str:
+    """Rows of cells as aligned text: the first row is the header, the first column left."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    out = []
+    for n, row in enumerate(table):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
 
 
 # -- /proc readings ----------------------------------------------------------------------
@@ -168,22 +194,40 @@ class Target:
     logfile: Path
     # The database whose PostgreSQL backends work for this server (None: none do).
     pg_database: str | None = None
+    acct_port: int | None = None  # its accounting port, if it listens on one
 
 
-def wait_ready(target: Target, probe: Credential, seconds: float = 30.0) -> None:
-    """Return once the server accepts ``probe``; raise if it dies or time runs out."""
+def wait_ready(target: Target, probe: Credential | None, seconds: float = 30.0) -> None:
+    """Return once the server accepts ``probe``; raise if it dies or time runs out.
+
+    ``probe`` None: once a Status-Server on the accounting port is answered.
+    """
     deadline = time.monotonic() + seconds
-    with LoadGenerator(
-        ("127.0.0.1", target.port),
-        target.secret,
-        [probe],
-        sockets=1,
-        require_reply_message_authenticator=target.require_reply_ma,
-    ) as gen:
+    with contextlib.ExitStack() as stack:
+        if probe is None:
+            assert target.acct_port is not None
+            where = ("127.0.0.1", target.acct_port)
+
+            def ready() -> bool:
+                return status_server_answered(where, target.secret)
+        else:
+            gen = stack.enter_context(
+                LoadGenerator(
+                    ("127.0.0.1", target.port),
+                    target.secret,
+                    [probe],
+                    sockets=1,
+                    require_reply_message_authenticator=target.require_reply_ma,
+                )
+            )
+
+            def ready() -> bool:
+                return gen.probe(probe, wait=0.5) == 2  # Access-Accept
+
         while time.monotonic() < deadline:
             if target.process.poll() is not None:
                 break
-            if gen.probe(probe, wait=0.5) == 2:  # Access-Accept
+            if ready():
                 return
             time.sleep(0.2)
     tail = target.logfile.read_text(errors="replace")[-3000:]
@@ -220,34 +264,54 @@ class Measurement:
         return sum(r.errors for r in (self.throughput, self.fixed) if r is not None)
 
 
+class _Run(Protocol):
+    """What a load generator's run reports (LoadResult, acctgen.AcctResult)."""
+
+    @property
+    def answered(self) -> int: ...
+
+    @property
+    def generator_cpu_s(self) -> float: ...
+
+
+R = TypeVar("R", bound=_Run)
+
+
 @dataclass(frozen=True, slots=True)
-class _Phase:
-    result: LoadResult
+class Phase(Generic[R]):
+    """One measured run and what it cost, per answered request (microseconds)."""
+
+    result: R
     server_us: float
     side_us: float  # part of server_us spent outside the main thread
     postgres_us: float
     other_cores: float
 
 
-def _bracket(target: Target, run: Callable[[], LoadResult]) -> _Phase:
+def server_peak_rss_mb(target: Target) -> float:
+    """Peak RSS of the server's processes, added up (workers are separate processes)."""
+    return sum(peak_rss_mb(p) for p in process_tree(target.process.pid))
+
+
+def bracket(target: Target, run: Callable[[], R]) -> Phase[R]:
     """Run one phase between CPU readings of the server, its PostgreSQL, the machine."""
     pid, database = target.process.pid, target.pg_database
     pg0 = postgres_backend_cpu(database) if database else {}
     threads0 = thread_cpu_seconds(pid)
-    cpu0, busy0, own0 = tree_cpu_seconds(pid), system_busy_seconds(), time.process_time()
+    cpu0, busy0 = tree_cpu_seconds(target.process.pid), system_busy_seconds()
     wall0 = time.perf_counter()
     result = run()
     wall = time.perf_counter() - wall0
-    cpu1, busy1, own1 = tree_cpu_seconds(pid), system_busy_seconds(), time.process_time()
+    cpu1, busy1 = tree_cpu_seconds(target.process.pid), system_busy_seconds()
     threads1 = thread_cpu_seconds(pid)
     pg1 = postgres_backend_cpu(database) if database else {}
     server, postgres = cpu1 - cpu0, cpu_delta(pg0, pg1)
     threads1.pop(pid, None)
     threads0.pop(pid, None)
     side = cpu_delta(threads0, threads1)
-    others = (busy1 - busy0) - server - postgres - (own1 - own0)
-    per = 1e6 / max(1, result.ok + result.wrong_answers)
-    return _Phase(result, server * per, side * per, postgres * per, max(0.0, others / wall))
+    others = (busy1 - busy0) - server - postgres - result.generator_cpu_s
+    per = 1e6 / max(1, result.answered)
+    return Phase(result, server * per, side * per, postgres * per, max(0.0, others / wall))
 
 
 def measure(
@@ -278,7 +342,7 @@ def measure(
         # (a device's first success is an event our guessing protection records).
         gen.run(warmup, concurrency=concurrency)
         log(f"{target.label}: max throughput, {concurrency} in flight, {duration:g} s")
-        phase = _bracket(target, lambda: gen.run(duration, concurrency=concurrency))
+        phase = bracket(target, lambda: gen.run(duration, concurrency=concurrency))
         result.throughput = phase.result
         result.cpu_us_max, result.pg_cpu_us_max = phase.server_us, phase.postgres_us
         result.side_cpu_us_max = phase.side_us
@@ -289,7 +353,7 @@ def measure(
         )
         time.sleep(0.5)
         log(f"{target.label}: latency at {rate:g} req/s, {duration:g} s")
-        phase = _bracket(target, lambda: gen.run(duration, rate=rate))
+        phase = bracket(target, lambda: gen.run(duration, rate=rate))
         result.fixed = phase.result
         result.cpu_us_fixed, result.pg_cpu_us_fixed = phase.server_us, phase.postgres_us
         result.side_cpu_us_fixed = phase.side_us
@@ -298,8 +362,7 @@ def measure(
             f"  p50 {phase.result.p50_ms:.3f} ms, p99 {phase.result.p99_ms:.3f} ms"
             f", {phase.result.errors} errors"
         )
-    # Workers are separate processes: their peaks add up.
-    result.peak_rss_mb = sum(peak_rss_mb(p) for p in process_tree(target.process.pid))
+    result.peak_rss_mb = server_peak_rss_mb(target)
     if target.process.poll() is not None:
         result.notes.append("the server exited during the run")
     return result

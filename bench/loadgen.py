@@ -37,7 +37,8 @@ import select
 import socket
 import sys
 import time
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -86,8 +87,25 @@ class _Planned:
     chap: bool
 
 
+@dataclass(slots=True, kw_only=True)
+class Latencies:
+    """Latency percentiles of a run, in milliseconds, and (optionally) every latency."""
+
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    mean_ms: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    def fill_percentiles(self, values_ms: Iterable[float]) -> None:
+        """p50/p90/p99/max/mean from ``values_ms``."""
+        for name, value in percentiles(values_ms).items():
+            setattr(self, f"{name}_ms", value)
+
+
 @dataclass(slots=True)
-class LoadResult:
+class LoadResult(Latencies):
     """What one timed run measured. Latencies are milliseconds."""
 
     mode: str  # "closed" or "open"
@@ -108,17 +126,21 @@ class LoadResult:
     send_failures: int = 0  # send() refused (buffer full, ICMP); these also time out
     send_lag_max_ms: float = 0.0  # open loop: worst delay of a send behind its schedule
     loadgen_cpu_us: float = 0.0  # this process's CPU per request sent
-    p50_ms: float = 0.0
-    p90_ms: float = 0.0
-    p99_ms: float = 0.0
-    max_ms: float = 0.0
-    mean_ms: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def errors(self) -> int:
         """Every request that did not end in a verified, expected answer."""
         return self.timeouts + self.wrong_answers + self.bad_authenticators + self.unsent
+
+    @property
+    def answered(self) -> int:
+        """Requests that got a verified answer, expected or not (what the server CPU served)."""
+        return self.ok + self.wrong_answers
+
+    @property
+    def generator_cpu_s(self) -> float:
+        """This process's CPU over the run, in seconds."""
+        return self.loadgen_cpu_us * self.sent / 1e6
 
     @property
     def requests_per_second(self) -> float:
@@ -241,12 +263,15 @@ def verify_reply(
     request_authenticator: bytes,
     secret: bytes,
     require_message_authenticator: bool = True,
+    *,
+    ma_vector: bytes | None = None,
 ) -> bool:
     """Check a reply's Response Authenticator and Message-Authenticator.
 
     RFC 2865 3: MD5(Code+ID+Length+RequestAuth+Attributes+Secret). RFC 3579 3.2:
     HMAC-MD5 keyed with the secret over the reply with the Request
-    Authenticator in place and the Message-Authenticator value zeroed. The
+    Authenticator in place (or ``ma_vector``: 16 zeros for an
+    Accounting-Response) and the Message-Authenticator value zeroed. The
     Identifier is matched by the caller. Never raises on garbage.
     """
     size = len(reply)
@@ -269,7 +294,8 @@ def verify_reply(
             return not require_message_authenticator
         if offset < 0:
             return False
-    zeroed = reply[:4] + request_authenticator + reply[20:offset] + bytes(16) + reply[offset + 16 :]
+    vector = request_authenticator if ma_vector is None else ma_vector
+    zeroed = reply[:4] + vector + reply[20:offset] + bytes(16) + reply[offset + 16 :]
     return hmac.compare_digest(hmac.digest(secret, zeroed, "md5"), reply[offset : offset + 16])
 
 
@@ -325,7 +351,71 @@ def build_request(
     return header + authenticator + _MA_HEAD + mac + tail
 
 
-class LoadGenerator:
+class UdpClient:
+    """A few connected, non-blocking UDP sockets to one server, under one epoll object.
+
+    Several sockets because RADIUS Identifiers are 8-bit: each source port
+    carries at most 256 requests in flight.
+    """
+
+    def __init__(self, target: tuple[str, int], sockets: int) -> None:
+        if sockets <= 0:
+            raise ValueError("sockets must be positive")
+        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
+        self.socks: list[socket.socket] = []
+        for _ in range(sockets):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+            sock.connect(target)  # only the server's datagrams reach us
+            sock.setblocking(False)
+            self.socks.append(sock)
+        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        self._epoll = select.epoll()
+        for sock in self.socks:
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def _replies(
+        self, index: int, inflight: list, result: LoadResult | typing.Any
+    ) -> Iterator[tuple[bytes, float, typing.Any]]:
+        """Datagrams waiting on socket ``index`` that may answer a request in flight.
+
+        Yields (datagram, arrival time, the in-flight entry of its Identifier).
+        Datagrams shorter than a header count in ``result.bad_authenticators``,
+        those for an Identifier with nothing in flight in ``result.late_replies``.
+        """
+        sock = self.socks[index]
+        while True:
+            try:
+                data = sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:  # ICMP port unreachable from an earlier send
+                continue
+            now = time.perf_counter()
+            if len(data) < 20:
+                result.bad_authenticators += 1
+                continue
+            entry = inflight[data[1]]
+            if entry is None:
+                result.late_replies += 1
+                continue
+            yield data, now, entry
+
+    def close(self) -> None:
+        """Close the sockets and the epoll object."""
+        self._epoll.close()
+        for sock in self.socks:
+            sock.close()
+
+    def __enter__(self) -> typing.Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class LoadGenerator(UdpClient):
     """Sockets, a request mix and the epoll loop; reusable for several timed runs."""
 
     def __init__(
@@ -353,16 +443,7 @@ class LoadGenerator:
             credentials, wrong_ratio=wrong_ratio, method=method, seed=seed, stations=stations
         )
         self._plan_index = 0
-        family = socket.getaddrinfo(target[0], target[1], type=socket.SOCK_DGRAM)[0][0]
-        self.socks: list[socket.socket] = []
-        for _ in range(sockets):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
-            sock.connect(target)  # only the server's datagrams reach us
-            sock.setblocking(False)
-            self.socks.append(sock)
-        self._by_fd = {s.fileno(): i for i, s in enumerate(self.socks)}
+        super().__init__(target, sockets)
         self._free: list[collections.deque[int]] = [
             collections.deque(range(256)) for _ in self.socks
         ]
@@ -373,21 +454,6 @@ class LoadGenerator:
         self._resting: collections.deque[tuple[float, int, int]] = collections.deque()
         self._random = b""
         self._random_pos = 0
-        self._epoll = select.epoll()
-        for sock in self.socks:
-            self._epoll.register(sock.fileno(), select.EPOLLIN)
-
-    def close(self) -> None:
-        """Close the sockets and the epoll object."""
-        self._epoll.close()
-        for sock in self.socks:
-            sock.close()
-
-    def __enter__(self) -> LoadGenerator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # -- one request ----------------------------------------------------------------
 
@@ -426,27 +492,12 @@ class LoadGenerator:
 
     def _receive(self, index: int, result: LoadResult, record: list[float]) -> int:
         """Drain socket ``index``; returns how many Identifiers it freed."""
-        sock = self.socks[index]
         inflight = self._inflight[index]
         free = self._free[index]
         secret, require_ma = self.secret, self.require_reply_ma
         freed = 0
-        while True:
-            try:
-                data = sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                return freed
-            except ConnectionRefusedError:  # ICMP port unreachable from an earlier send
-                continue
-            now = time.perf_counter()
-            if len(data) < 20:
-                result.bad_authenticators += 1
-                continue
+        for data, now, entry in self._replies(index, inflight, result):
             identifier = data[1]
-            entry = inflight[identifier]
-            if entry is None:
-                result.late_replies += 1
-                continue
             sent_at, authenticator, expected = entry
             if not verify_reply(data, authenticator, secret, require_ma):
                 # A forged or corrupt reply: leave the request waiting for the real one.
@@ -465,6 +516,7 @@ class LoadGenerator:
                 continue
             result.ok += 1
             record.append(now - sent_at)
+        return freed
 
     def _expire(self, now: float, result: LoadResult, timers: collections.deque) -> None:
         """Count requests past the timeout; rest their Identifiers, free rested ones."""
@@ -525,7 +577,7 @@ class LoadGenerator:
         result.duration_s = max(last, sending_ended) - start
         cpu = time.process_time() - cpu_start
         result.loadgen_cpu_us = cpu * 1e6 / result.sent if result.sent else 0.0
-        _fill_percentiles(result, record)
+        result.fill_percentiles(x * 1000.0 for x in record)
         if keep_latencies:
             result.latencies_ms = [x * 1000.0 for x in record]
         return result
@@ -629,27 +681,43 @@ class LoadGenerator:
         packet = build_request(
             plan, identifier, authenticator, self.secret, self.message_authenticator
         )
-        sock = self.socks[0]
-        try:
-            sock.send(packet)
-        except OSError:
-            return None
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([sock], [], [], left)
-            if not ready:
-                break
-            try:
-                data = sock.recv(4096)
-            except OSError:
-                return None  # ICMP port unreachable: nobody listens yet
-            if (
-                len(data) >= 20
-                and data[1] == identifier
-                and verify_reply(data, authenticator, self.secret, self.require_reply_ma)
-            ):
-                return data[0]
+        reply = exchange(
+            self.socks[0], packet, authenticator, self.secret, self.require_reply_ma, wait
+        )
+        return None if reply is None else reply[0]
+
+
+def exchange(
+    sock: socket.socket,
+    packet: bytes,
+    authenticator: bytes,
+    secret: bytes,
+    require_message_authenticator: bool,
+    wait: float,
+) -> bytes | None:
+    """Send ``packet`` on a connected socket; its verified reply within ``wait`` s, or None.
+
+    A one-off, outside the timed loops (readiness probes): other datagrams are skipped.
+    """
+    try:
+        sock.send(packet)
+    except OSError:
         return None
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([sock], [], [], left)[0]:
+            break
+        try:
+            data = sock.recv(4096)
+        except OSError:
+            return None  # ICMP port unreachable: nobody listens yet
+        if (
+            len(data) >= 20
+            and data[1] == packet[1]
+            and verify_reply(data, authenticator, secret, require_message_authenticator)
+        ):
+            return data
+    return None
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -660,15 +728,18 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[rank]
 
 
-def _fill_percentiles(result: LoadResult, record: Iterable[float]) -> None:
-    ordered = sorted(record)
+def percentiles(values: Iterable[float]) -> dict[str, float]:
+    """p50, p90, p99, max and mean of ``values`` (all 0.0 when there are none)."""
+    ordered = sorted(values)
     if not ordered:
-        return
-    result.p50_ms = _percentile(ordered, 0.50) * 1000.0
-    result.p90_ms = _percentile(ordered, 0.90) * 1000.0
-    result.p99_ms = _percentile(ordered, 0.99) * 1000.0
-    result.max_ms = ordered[-1] * 1000.0
-    result.mean_ms = sum(ordered) / len(ordered) * 1000.0
+        return dict.fromkeys(("p50", "p90", "p99", "max", "mean"), 0.0)
+    return {
+        "p50": _percentile(ordered, 0.50),
+        "p90": _percentile(ordered, 0.90),
+        "p99": _percentile(ordered, 0.99),
+        "max": ordered[-1],
+        "mean": sum(ordered) / len(ordered),
+    }
 
 
 def run_load(

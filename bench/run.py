@@ -47,6 +47,8 @@ import freeradius
 from harness import (
     Measurement,
     Target,
+    add_output_options,
+    format_table,
     free_udp_ports,
     log,
     measure,
@@ -91,9 +93,9 @@ def forget_throttle_history() -> None:
         )
 
 
-def database_url() -> str:
+def database_url(database: str = DB_NAME) -> str:
     """SQLAlchemy URL of the bench database."""
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{DB_NAME}"
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
 # The default mix's wrong PINs are stale ones from members' own devices, which the
@@ -107,7 +109,7 @@ THROTTLE_RAISED = {
 }
 
 
-def server_env(throttle: str = "raised") -> dict[str, str]:
+def server_env(throttle: str = "raised", database: str = DB_NAME) -> dict[str, str]:
     """Our environment without any RADIUS_* leaking in, plus the bench settings.
 
     ``throttle``: "defaults" (the shipped settings), "raised" (on, budgets never
@@ -115,7 +117,7 @@ def server_env(throttle: str = "raised") -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
     env.update(
-        RADIUS_DATABASE_URL=database_url(),
+        RADIUS_DATABASE_URL=database_url(database),
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
@@ -127,11 +129,11 @@ def server_env(throttle: str = "raised") -> dict[str, str]:
     return env
 
 
-def cli(*args: str) -> str:
+def cli(*args: str, database: str = DB_NAME) -> str:
     """Run ``radius-server ARGS`` against the bench database; its stdout."""
     done = subprocess.run(
         [str(VENV_BIN / "radius-server"), *args],
-        env=server_env(),
+        env=server_env(database=database),
         capture_output=True,
         text=True,
         check=False,
@@ -196,16 +198,30 @@ def self_check() -> None:
 
 @contextlib.contextmanager
 def our_server(
-    workdir: Path, probe: Credential, throttle: str, label: str = "ours", workers: int = 1
+    workdir: Path,
+    probe: Credential | None,
+    throttle: str,
+    label: str = "ours",
+    workers: int = 1,
+    database: str = DB_NAME,
 ) -> Iterator[Target]:
-    """``radius-server serve`` on free ports, JSON log lines (info) to a file."""
+    """``radius-server serve`` on free ports, JSON log lines (info) to a file.
+
+    Its data directory (snapshot, accounting spool) is private to the run, in
+    ``workdir``. Ready once it accepts ``probe`` (None: once it answers a
+    Status-Server on its accounting port).
+    """
     auth_port, acct_port = free_udp_ports(2)
     logfile = workdir / f"radius-server-{throttle}.log"
     argv = [str(VENV_BIN / "radius-server"), "serve", "--host", "127.0.0.1"]
     argv += ["--auth-port", str(auth_port), "--acct-port", str(acct_port)]
     argv += ["--workers", str(workers)]
-    process = start_process(argv, logfile, env=server_env(throttle))
-    target = Target(label, process, auth_port, SECRET.encode(), True, logfile, DB_NAME)
+    env = server_env(throttle, database)
+    env["RADIUS_DATA_DIR"] = str(workdir / f"data-{label.replace(' ', '_')}")
+    process = start_process(argv, logfile, env=env)
+    target = Target(
+        label, process, auth_port, SECRET.encode(), True, logfile, database, acct_port=acct_port
+    )
     try:
         wait_ready(target, probe)
         yield target
@@ -213,18 +229,23 @@ def our_server(
         stop_process(process)
 
 
-def log_problems(logfile: Path) -> list[str]:
-    """Error lines, and answers that were neither ok nor wrong_pin, in our server's log."""
+def log_problems(
+    logfile: Path,
+    event: str = "access",
+    expected: tuple[str, ...] = ("ok", "wrong_pin", "stale_pin"),
+) -> list[str]:
+    """Error lines, and ``event`` lines whose reason is not ``expected``, in our server's log."""
     notes = []
     errors = 0
     reasons: dict[str, int] = {}
+    marker = f'"event": "{event}"'
     with logfile.open(errors="replace") as handle:
         for line in handle:
             if '"level": "error"' in line:
                 errors += 1
-            if '"event": "access"' in line:
+            if marker in line:
                 reason = line.split('"reason": "', 1)[-1].split('"', 1)[0]
-                if reason not in ("ok", "wrong_pin", "stale_pin"):
+                if reason not in expected:
                     reasons[reason] = reasons.get(reason, 0) + 1
     if errors:
         notes.append(f"{errors} error lines in the server log")
@@ -288,16 +309,7 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
         line = [name, *(_fmt(v, digits) for v in values)]
         line += [_ratio(values[0], values[i]) if ratio else "" for i in others]
         table.append(line)
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
-    out = []
-    for n, row in enumerate(table):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        out.append("  ".join(cells))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return format_table(table)
 
 
 def verdict(results: list[Measurement], args: argparse.Namespace) -> list[str]:
@@ -322,13 +334,20 @@ def verdict(results: list[Measurement], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def to_json(results: list[Measurement], args: argparse.Namespace, fr_version: str) -> dict:
-    """Everything measured, for the record."""
+def json_header(args: argparse.Namespace, fr_version: str) -> dict:
+    """When, on what, against which FreeRADIUS, with which options: the JSON's first keys."""
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "freeradius": fr_version,
         "settings": vars(args),
+    }
+
+
+def to_json(results: list[Measurement], args: argparse.Namespace, fr_version: str) -> dict:
+    """Everything measured, for the record."""
+    return {
+        **json_header(args, fr_version),
         "results": [
             {
                 "label": m.label,
@@ -382,19 +401,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, default=1, help="our server processes (serve --workers N)"
     )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
-    parser.add_argument(
-        "--only",
-        choices=("ours", "sql", "files"),
-        action="append",
-        help="measure only these (repeatable)",
-    )
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
         "--profile",
         metavar="DIR",
         help="after the measured phases, profile our server with py-spy, raw stacks into DIR",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.rate <= 0 or args.concurrency <= 0 or args.customers <= 0:
         parser.error("duration, rate, concurrency and customers must be positive")

@@ -66,6 +66,10 @@ if [ "$want_tests" = 1 ]; then
   missing=()
   command -v radclient >/dev/null || missing+=(freeradius-utils)
   command -v eapol_test >/dev/null || missing+=(eapoltest)
+  # hostapd and wpa_supplicant live in /usr/sbin, which a user's PATH may lack.
+  command -v hostapd >/dev/null || [ -x /usr/sbin/hostapd ] || missing+=(hostapd)
+  command -v wpa_supplicant >/dev/null || [ -x /usr/sbin/wpa_supplicant ] || missing+=(wpasupplicant)
+  command -v ip >/dev/null || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || echo "warning: could not install ${missing[*]}; tests that need them will skip (and fail under CI=true)" >&2
   fi

@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.admin.clients import ClientAdmin
 from radius_server.admin.customers import CustomerAdmin
+from radius_server.admin.disconnects import DisconnectAdmin
 from radius_server.admin.guessing import GuessingAdmin
 from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
+from radius_server.admin.sessions import SessionAdmin
 from radius_server.admin.templates import TemplateAdmin
 from radius_server.config import Settings
 from radius_server.rules.validation import MAX_ACTOR, clean_label
@@ -73,6 +75,11 @@ class Admin:
         return ClientAdmin(self.sessions, self.actor)
 
     @cached_property
+    def disconnects(self) -> DisconnectAdmin:
+        """Disconnecting members' sessions by hand (RFC 5176)."""
+        return DisconnectAdmin(self.sessions, self.actor)
+
+    @cached_property
     def guessing(self) -> GuessingAdmin:
         """Lockouts and known devices."""
         return GuessingAdmin(self.sessions, self.actor, throttle_settings(self.settings))
@@ -86,6 +93,11 @@ class Admin:
     def reminders(self) -> ReminderAdmin:
         """PIN reminders by email."""
         return ReminderAdmin(self.sessions, self.actor, self.settings)
+
+    @cached_property
+    def accounting(self) -> SessionAdmin:
+        """Accounting sessions (who is on): ``sessions`` is the database's session factory."""
+        return SessionAdmin(self.sessions, self.actor)
 
 
 __all__ = ["Admin", "open_sessions"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,12 +12,32 @@ from radius_server.store.records import ClientRecord
 
 @dataclass(frozen=True, slots=True)
 class NewClient:
-    """What ``add`` needs; ``secret`` None generates a strong one."""
+    """What ``add`` needs; ``secret`` None generates a strong one.
+
+    ``coa_port``: where the NAS takes Disconnect-Requests (RFC 5176), None for none;
+    ``coa_secret``: their secret, None for the RADIUS secret.
+    """
 
     name: str
     address: str
     secret: str | None = None
     require_message_authenticator: bool = True
+    coa_port: int | None = None
+    coa_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CoaChange:
+    """Dynamic authorization changes (RFC 5176); None and False leave a value as it is.
+
+    ``clear_port`` turns Disconnect-Requests to this NAS off; ``clear_secret``
+    signs them with the RADIUS secret again.
+    """
+
+    port: int | None = None
+    clear_port: bool = False
+    secret: str | None = field(default=None, repr=False)
+    clear_secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +67,8 @@ class ClientAdmin:
             new.address,
             new.secret,
             require_message_authenticator=new.require_message_authenticator,
+            coa_port=new.coa_port,
+            coa_secret=new.coa_secret,
         )
         return ClientResult(record, tuple(repo.warnings))
 
@@ -74,10 +96,21 @@ class ClientAdmin:
         *,
         address: str | None = None,
         require_message_authenticator: bool | None = None,
+        coa: CoaChange | None = None,
     ) -> ClientResult:
-        """Change the address or the Message-Authenticator policy (None: unchanged)."""
+        """Change the address, the Message-Authenticator policy or dynamic authorization.
+
+        None (and an empty ``CoaChange``) leaves a setting unchanged.
+        """
         repo = self._repo()
+        coa = coa or CoaChange()
         record = repo.update(
-            name, address=address, require_message_authenticator=require_message_authenticator
+            name,
+            address=address,
+            require_message_authenticator=require_message_authenticator,
+            coa_port=coa.port,
+            clear_coa_port=coa.clear_port,
+            coa_secret=coa.secret,
+            clear_coa_secret=coa.clear_secret,
         )
         return ClientResult(record, tuple(repo.warnings))

@@ -31,6 +31,7 @@ from radius_server.cli import (
     probe,
     remind,
     serve,
+    session,
     template,
 )
 from radius_server.cli.context import AppContext
@@ -52,6 +53,7 @@ COMMAND_MODULES = [
     serve,
     customer,
     nas,
+    session,
     lockout,
     device,
     probe,

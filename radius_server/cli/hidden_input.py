@@ -32,6 +32,24 @@ def add_secret_options(parser: argparse.ArgumentParser, default_help: str) -> No
     )
 
 
+def add_named_secret_options(
+    parser: argparse.ArgumentParser, name: str, what: str, default_help: str
+) -> argparse._MutuallyExclusiveGroup:
+    """``--NAME S|-`` and ``--NAME-file FILE`` for a second secret (say ``coa-secret``).
+
+    Read back with ``resolve(args.NAME, args.NAME_file, what)``. Returns the
+    mutually exclusive group, for an option that excludes both (``--no-NAME``).
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        f"--{name}",
+        metavar="SECRET",
+        help=f"{what}, or - to read it from standard input ({default_help}; {ARGV_NOTE})",
+    )
+    group.add_argument(f"--{name}-file", metavar="FILE", help=f"read the {what} from FILE")
+    return group
+
+
 def read_stdin(what: str) -> str:
     """One line from standard input; typed without echo when it is a terminal."""
     if sys.stdin.isatty():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from radius_server.admin.clients import ClientResult, NewClient
-from radius_server.cli.args import yes_no
+from radius_server.admin.clients import ClientResult, CoaChange, NewClient
+from radius_server.cli.args import parse_port, yes_no
 from radius_server.cli.context import AppContext
-from radius_server.cli.hidden_input import add_secret_options, resolve
+from radius_server.cli.hidden_input import add_named_secret_options, add_secret_options, resolve
 from radius_server.cli.output import print_fields, print_json, print_table, warn
 
 
@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
         metavar="yes|no",
         help="refuse Access-Requests without Message-Authenticator (default yes; BlastRADIUS)",
     )
+    _add_coa_options(add, "default none")
     add.set_defaults(handler=cmd_add)
 
     lst = sub.add_parser("list", help="list RADIUS clients")
@@ -51,7 +52,49 @@ def register(subparsers: Any) -> None:
     update.add_argument("name")
     update.add_argument("--address")
     update.add_argument("--require-message-authenticator", type=yes_no, metavar="yes|no")
+    group = _add_coa_options(update, "unchanged when not given")
+    group.add_argument(
+        "--no-coa-secret",
+        action="store_true",
+        help="sign Disconnect-Requests with the RADIUS secret again",
+    )
     update.set_defaults(handler=cmd_update)
+
+
+# What --coa-port takes to mean "this NAS has no dynamic authorization".
+_NO_PORT = ("none", "off", "no")
+
+
+def coa_port(text: str) -> int | None:
+    """``--coa-port``: a port 1-65535, or none/off (no Disconnect-Requests)."""
+    if text.strip().lower() in _NO_PORT:
+        return None
+    try:
+        return parse_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or none") from None
+
+
+def _add_coa_options(parser: argparse.ArgumentParser, port_default: str) -> Any:
+    """--coa-port and --coa-secret[-file] (RFC 5176 dynamic authorization)."""
+    parser.add_argument(
+        "--coa-port",
+        type=coa_port,
+        default=argparse.SUPPRESS,
+        metavar="PORT|none",
+        help="UDP port where the NAS takes Disconnect-Requests (RFC 5176; commonly 3799), "
+        f"or none ({port_default})",
+    )
+    return add_named_secret_options(
+        parser,
+        "coa-secret",
+        "dynamic authorization secret",
+        "default: the RADIUS secret",
+    )
+
+
+def _coa_secret(args: argparse.Namespace) -> str | None:
+    return resolve(args.coa_secret, args.coa_secret_file, "dynamic authorization secret")
 
 
 def _emit(ctx: AppContext, result: ClientResult, headline: str, *, with_secret: bool) -> int:
@@ -74,6 +117,8 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
             args.address,
             resolve(args.secret, args.secret_file, "shared secret"),
             require_message_authenticator=args.require_message_authenticator,
+            coa_port=getattr(args, "coa_port", None),
+            coa_secret=_coa_secret(args),
         )
     )
     # The secret is shown once here: the admin must copy it into the access point.
@@ -92,6 +137,8 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
                 ("name", "NAME"),
                 ("address", "ADDRESS"),
                 ("require_message_authenticator", "REQUIRE MSG-AUTH"),
+                ("coa_port", "COA PORT"),
+                ("coa_secret", "COA SECRET"),
             ],
         )
     return 0
@@ -127,9 +174,17 @@ def cmd_set_secret(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas update."""
+    port_given = hasattr(args, "coa_port")
+    coa = CoaChange(
+        port=args.coa_port if port_given else None,
+        clear_port=port_given and args.coa_port is None,
+        secret=_coa_secret(args),
+        clear_secret=args.no_coa_secret,
+    )
     result = ctx.admin.clients.update(
         args.name,
         address=args.address,
         require_message_authenticator=args.require_message_authenticator,
+        coa=coa,
     )
     return _emit(ctx, result, f"updated {result.record.name}", with_secret=False)

@@ -109,3 +109,33 @@ def mask_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "(unparseable URL)"
+
+
+_BYTE_UNITS = ("kB", "MB", "GB", "TB", "PB", "EB")
+
+
+def human_bytes(count: int) -> str:
+    """Octets for people, in SI units (1.2 MB = 1,200,000 octets); JSON keeps them exact."""
+    if count < 1000:
+        return f"{count} B"
+    value = float(count)
+    for unit in _BYTE_UNITS:
+        value /= 1000
+        if value < 999.95 or unit == _BYTE_UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: int) -> str:
+    """A duration for people: 45s, 12m 03s, 3h 07m, 2d 04h."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

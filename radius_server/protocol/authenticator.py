@@ -19,7 +19,7 @@ MA_PLACEHOLDER = bytes((c.MESSAGE_AUTHENTICATOR, 18)) + ZERO_AUTHENTICATOR
 
 # Requests whose Request Authenticator is an MD5 over the packet itself (RFC 2866 3,
 # RFC 5176 2.3): their Message-Authenticator is computed with 16 zero octets in its
-# place (RFC 2869 5.14, RFC 5176 3.3).
+# place (RFC 2869 5.14, RFC 5176 3.4).
 _HASHED_REQUEST_CODES = frozenset(
     {c.Code.ACCOUNTING_REQUEST, c.Code.COA_REQUEST, c.Code.DISCONNECT_REQUEST}
 )
@@ -40,7 +40,7 @@ def compute_message_authenticator(zeroed_packet: bytes, secret: bytes) -> bytes:
 
     RFC 3579 3.2 / RFC 2869 5.14. The caller puts the right vector in the
     Authenticator field first (the Request Authenticator, or zeros for the
-    packets in RFC 5176 3.3 and RFC 2866).
+    packets in RFC 5176 3.4 and RFC 2866).
     """
     return hmac.digest(secret, zeroed_packet, "md5")
 

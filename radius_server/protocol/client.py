@@ -156,13 +156,32 @@ def encode_accounting_request(
     attributes: Iterable[Attribute],
     message_authenticator: bool = False,
 ) -> EncodedRequest:
-    """Build an Accounting-Request (RFC 2866 3).
+    """Build an Accounting-Request (RFC 2866 3); see :func:`encode_hashed_request`."""
+    return encode_hashed_request(
+        c.Code.ACCOUNTING_REQUEST,
+        secret,
+        identifier=identifier,
+        attributes=attributes,
+        message_authenticator=message_authenticator,
+    )
 
-    Request Authenticator = MD5(Code+ID+Length+16 zeros+attributes+secret); a
-    Message-Authenticator, if wanted, is computed first with zeros in the
-    Authenticator field, and is then covered by the Request Authenticator.
+
+def encode_hashed_request(
+    code: int,
+    secret: bytes,
+    *,
+    identifier: int,
+    attributes: Iterable[Attribute],
+    message_authenticator: bool,
+) -> EncodedRequest:
+    """Build a request whose Request Authenticator hashes the packet itself.
+
+    Accounting-Request (RFC 2866 3), CoA-Request and Disconnect-Request (RFC 5176
+    2.3): Request Authenticator = MD5(Code+ID+Length+16 zeros+attributes+secret).
+    A Message-Authenticator, if wanted, goes first and is computed before it, with
+    16 zeros in the Authenticator field (RFC 5176 3.4, RFC 2869 5.14); the
+    Request Authenticator then covers it.
     """
-    code = c.Code.ACCOUNTING_REQUEST
     body = _body(attributes, message_authenticator)
     header = _header(code, identifier, body)
     if message_authenticator:

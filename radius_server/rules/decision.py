@@ -50,6 +50,9 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     STATUS = "status"
     ACCOUNTING = "accounting"
+    # An accounting record neither the database nor the spool could keep (spool full):
+    # not acknowledged, so the NAS retransmits it.
+    NOT_STORED = "not_stored"
     # EAP (PEAP/TTLS): an Access-Challenge in an unfinished conversation.
     EAP_CHALLENGE = "eap_challenge"
     # Too many unfinished EAP conversations, or one grew past its size/round bounds.

@@ -41,6 +41,15 @@ class Client:
     network: IPNetwork
     secret: bytes = field(repr=False)
     require_message_authenticator: bool
+    # RFC 5176 dynamic authorization: the NAS's UDP port (None: it takes no
+    # Disconnect-Requests) and their secret (None: ``secret``).
+    coa_port: int | None = None
+    coa_secret: bytes | None = field(default=None, repr=False)
+
+    @property
+    def dynauth_secret(self) -> bytes:
+        """The secret that signs Disconnect-Requests to this NAS."""
+        return self.secret if self.coa_secret is None else self.coa_secret
 
 
 def directory_key(user_name: str) -> str:
@@ -132,6 +141,10 @@ class Clients:
     def all(self) -> list[Client]:
         """Every client, most specific first."""
         return list(self._ordered)
+
+    def by_name(self, name: str) -> Client | None:
+        """The client with this name (a session names its NAS so), if any; a scan: not hot."""
+        return next((c for c in self._by_id.values() if c.name == name), None)
 
     def match(self, source: str) -> Client | None:
         """The client for a source address (IPv4-mapped IPv6 counts as IPv4)."""

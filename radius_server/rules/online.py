@@ -118,6 +118,9 @@ class OnlineDevices:
                 record.status is not StatusType.STOP,
                 record.received_at,
                 (record.client_name, record.nas_ip_address, record.nas_identifier),
+                # As in the store: an Interim-Update never reopens a closed session; a
+                # Start reusing its Acct-Session-Id is a new session.
+                reopens=record.status is StatusType.START,
             )
         else:
             self.nas_restarted(
@@ -135,11 +138,15 @@ class OnlineDevices:
         is_open: bool,
         at: float,
         nas: tuple[str, str | None, str | None] = ("", None, None),
+        *,
+        reopens: bool = True,
     ) -> None:
         """One state of the session ``key``: open or closed at ``at`` (POSIX seconds).
 
         Older than what the view knows: ignored. At the same time, closed wins.
-        An open state older than the stale horizon counts as closed.
+        An open state older than the stale horizon counts as closed. ``reopens``
+        False: an open state does not reopen a session known closed (an
+        Interim-Update; a session row, the store's truth, always may).
         """
         if is_open and at < self._stale_before:
             is_open = False
@@ -150,8 +157,10 @@ class OnlineDevices:
             device = station if station is not None else _UNNAMED + key
             entry = _Session(member_id, device, False, at, nas)
             self._sessions[key] = entry
-        elif at < entry.at or (at == entry.at and (is_open or not entry.open)):
-            return
+        else:
+            older = at < entry.at or (at == entry.at and (is_open or not entry.open))
+            if older or (is_open and not entry.open and not reopens):
+                return
         if entry.open:
             self._uncount(entry)
         entry.at = at

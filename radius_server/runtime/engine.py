@@ -4,7 +4,9 @@ Synchronous and free of I/O: everything it reads is in memory (the Directory),
 so the transport can call it straight from ``datagram_received``. Every
 request ends in exactly one canonical log line (``access`` or ``accounting``),
 except retransmissions (answered from the cache, logged at debug) and packets
-from unknown addresses (rate-limited ``unknown_client`` lines).
+from unknown addresses (rate-limited ``unknown_client`` lines). An authentic
+Accounting-Request is the one request answered later: its record goes to the
+accounting sink, and the answer and the line follow once the record is kept.
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ import os
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
 from radius_server.protocol.errors import MalformedPacket
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.protocol.reply import attributes_size, encode_reply, reply_room
-from radius_server.protocol.reply_cache import ReplyCache
+from radius_server.protocol.reply_cache import CacheKey, ReplyCache
 from radius_server.rules import policy
+from radius_server.rules.accounting import (
+    AccountingError,
+    AccountingRecord,
+    class_member_id,
+    record_from_request,
+)
 from radius_server.rules.decision import Decision, Outcome, Reason, drop
 from radius_server.rules.directory import Client, Directory
 from radius_server.rules.methods import MethodHandler, builtin_methods, method_name
@@ -30,6 +38,7 @@ from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import Tally
 from radius_server.rules.ratelimit import LogThrottle
 from radius_server.rules.throttle import identity_key, location_key, normalize_station
+from radius_server.runtime.accounting import STORED_DATABASE, STORED_SPOOL
 from radius_server.runtime.guard import Guard
 
 _REPLY_CODE = {
@@ -47,6 +56,20 @@ TOKEN_SIZE = 8
 TOKEN_POOL = 4096
 _MAX_ATTRIBUTE = 2 + c.MAX_ATTRIBUTE_VALUE_LENGTH
 _ACCT_STATUS = {1: "start", 2: "stop", 3: "interim-update", 7: "accounting-on", 8: "accounting-off"}
+_ACCOUNTED = Decision(Outcome.ACCEPT, Reason.ACCOUNTING)
+# Where a kept accounting record is bound for the sessions table (runtime/accounting.py):
+# what the devices-online view may count. A record the database refused is not.
+_DURABLE = frozenset({STORED_DATABASE, STORED_SPOOL})
+# Counters the accounting line reports, when the packet carried them.
+_ACCT_FIELDS = ("session_time", "input_octets", "output_octets", "terminate_cause")
+
+
+class AccountingSink(Protocol):
+    """Where the engine hands accounting records (runtime/accounting.AccountingWriter)."""
+
+    def submit(self, record: AccountingRecord, done: Callable[[str | None], None]) -> None:
+        """Keep ``record``; later call ``done`` on the event loop with where it is kept
+        ("database", "spool", ...) or None when it could not be kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +99,7 @@ class _Context:
     request: RadiusRequest | None = None
     method: str | None = None
     detail: str | None = None
+    record: AccountingRecord | None = None
 
 
 class Engine:
@@ -90,10 +114,16 @@ class Engine:
         monotonic: Callable[[], float] = time.monotonic,
         methods: dict[str, MethodHandler] | None = None,
         guard: Guard | None = None,
+        accounting: AccountingSink | None = None,
         online: OnlineDevices | None = None,
         token: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.directory = directory
+        # Where accounting records go before they are acknowledged; None (tests of the
+        # bare engine): acknowledged at once. ``send`` delivers a deferred reply
+        # (runtime/server.py sets it to the accounting socket's).
+        self.accounting = accounting
+        self.send: Callable[[bytes, tuple[str, int]], None] | None = None
         # Devices online per member (rules/online.py); None: no device is counted.
         self.online = online
         # Random bytes for each accept's Class (the sign-in's token).
@@ -189,6 +219,9 @@ class Engine:
             # loaded yet), so the NAS's retransmission is decided afresh.
             cache.discard(key)
             self._log(ctx, decision)
+            return None
+        if accounting and ctx.record is not None and self.accounting is not None:
+            self._defer(ctx, cache, key, reply, source)
             return None
         delay = self.options.reject_delay if decision.outcome is Outcome.REJECT else 0.0
         # Held until its send time: a duplicate must not get a delayed reject sooner.
@@ -306,7 +339,57 @@ class Engine:
         if request.code != c.Code.ACCOUNTING_REQUEST:
             return drop(Reason.UNSUPPORTED_CODE)
         ctx.method = "accounting"
-        return self._verify(ctx) or Decision(Outcome.ACCEPT, Reason.ACCOUNTING)
+        refused = self._verify(ctx)
+        if refused is not None:
+            return refused
+        try:
+            ctx.record = record_from_request(
+                request, ctx.client.name, ctx.address, self.clock(), self._session_owner(request)
+            )
+        except AccountingError as exc:
+            return replace(drop(Reason.MALFORMED), detail=str(exc))
+        return _ACCOUNTED
+
+    def _session_owner(self, request: RadiusRequest) -> tuple[int, str] | None:
+        """(id, email) of the member a session belongs to: our Class, else User-Name."""
+        members = self.directory.members
+        member_id = class_member_id(request.get(c.CLASS))
+        member = members.by_id(member_id) if member_id is not None else None
+        if member is None and request.user_name:
+            member = members.get(request.user_name)
+        return None if member is None else (member.id, member.email)
+
+    def _defer(
+        self,
+        ctx: _Context,
+        cache: ReplyCache,
+        key: CacheKey,
+        reply: bytes,
+        source: tuple[str, int],
+    ) -> None:
+        """Answer once the record is durable (runtime/accounting.py), never before.
+
+        Until then the cache entry stays in progress: a retransmission meanwhile is
+        not decided (nor stored) twice. A record that could not be kept gets no
+        answer and is forgotten, so the NAS's next retransmission tries again.
+        """
+        assert self.accounting is not None and ctx.record is not None
+        record = ctx.record
+
+        def done(stored: str | None) -> None:
+            if stored in _DURABLE and self.online is not None:
+                # This server's own sessions count at once, before any database poll.
+                self.online.apply(record)
+            if stored:
+                cache.store(key, reply, self.monotonic())
+                if self.send is not None:
+                    self.send(reply, source)
+                self._log(ctx, _ACCOUNTED, stored=stored)
+            else:
+                cache.discard(key)
+                self._log(ctx, drop(Reason.NOT_STORED))
+
+        self.accounting.submit(record, done)
 
     # -- logging ---------------------------------------------------------------------
 
@@ -321,7 +404,13 @@ class Engine:
                 suppressed=suppressed,
             )
 
-    def _log(self, ctx: _Context, decision: Decision, detail: str | None = None) -> None:
+    def _log(
+        self,
+        ctx: _Context,
+        decision: Decision,
+        detail: str | None = None,
+        stored: str | None = None,
+    ) -> None:
         request = ctx.request
         fields: dict[str, Any] = {
             "outcome": decision.outcome.value,
@@ -355,6 +444,16 @@ class Engine:
                     )
                 if request.acct_session_id:
                     fields["session_id"] = request.acct_session_id[:64]
+                record = ctx.record
+                if record is not None:
+                    if stored:
+                        fields["stored"] = stored
+                    if record.member_email:
+                        fields["member"] = record.member_email
+                    for name in _ACCT_FIELDS:
+                        value = getattr(record, name)
+                        if value is not None:
+                            fields[name] = value
         if decision.outcome is Outcome.DROP:
             self.log.warning(event, **fields)
         elif decision.outcome is Outcome.CHALLENGE:

@@ -14,17 +14,21 @@ from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
+from radius_server.runtime.accounting import AccountingWriter
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
+from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.snapshot_file import SnapshotFile
+from radius_server.runtime.spool import Spool, SpoolError
 from radius_server.runtime.stale_sessions import SessionUpkeep, stale_after
 from radius_server.runtime.sync import FULL_LOAD_DEADLINES, DirectorySync
 from radius_server.runtime.throttle_key import load_throttle_key
 from radius_server.runtime.transport import open_endpoint
 from radius_server.store import database
 from radius_server.store.database import check_schema
+from radius_server.store.disconnects import DisconnectQueue
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
 from radius_server.store.sessions import SessionStore
@@ -100,6 +104,42 @@ def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
         raise ConfigError(str(exc)) from None
 
 
+def _disconnector(
+    settings: Settings, db_engine: Any, directory: Directory, log: Any, deadline: float
+) -> Disconnector:
+    """The RFC 5176 disconnect runner, polling the queue as often as the change feed."""
+    factory = database.make_session_factory(db_engine)
+    return Disconnector(
+        DisconnectQueue(factory, instance_name()),
+        SessionStore(factory),
+        directory,
+        log,
+        interval=settings.sync_interval,
+        deadline=deadline,
+        timeouts=settings.disconnect_timeouts,
+        retention_seconds=settings.session_retention_days * 86400.0,
+    )
+
+
+async def _start_accounting(
+    settings: Settings, sessions_engine: Any, log: Any, deadline: float
+) -> AccountingWriter:
+    """The accounting writer, its spool opened (what dead processes left adopted)."""
+    writer = AccountingWriter(
+        SessionStore(database.make_session_factory(sessions_engine)),
+        Spool(settings.spool_path(), settings.accounting_spool_max_records),
+        log,
+        batch_max=settings.accounting_batch_max,
+        deadline=deadline,
+        retry_interval=max(settings.sync_interval, 1.0),
+    )
+    try:
+        await writer.start()
+    except SpoolError as exc:
+        raise ConfigError(str(exc)) from None
+    return writer
+
+
 def _online_devices(
     settings: Settings, db_engine: Any, log: Any, deadline: float
 ) -> tuple[OnlineDevices, SessionFollower, SessionUpkeep]:
@@ -168,6 +208,9 @@ async def serve(
             await guard.calls.run(guard.load, deadline=deadline * FULL_LOAD_DEADLINES)
         except Exception as exc:  # start anyway: budgets begin empty and fill up
             log.warning("throttle_history_unavailable", error=type(exc).__name__)
+    # Accounting writes through its own engine too, for the same reason.
+    sessions_engine = database.make_engine(url, timeout=settings.database_timeout)
+    writer = await _start_accounting(settings, sessions_engine, log, deadline)
     # Sessions read and closed through their own engine, like guessing protection.
     online_engine = database.make_engine(url, timeout=settings.database_timeout)
     online, follower, upkeep = _online_devices(settings, online_engine, log, deadline)
@@ -186,6 +229,7 @@ async def serve(
         ),
         guard=guard,
         methods=methods,
+        accounting=writer,
         online=online,
     )
     auth = await open_endpoint(
@@ -194,6 +238,7 @@ async def serve(
     acct = await open_endpoint(
         settings.host, settings.acct_port, engine.handle_acct, log, "acct", reuse_port=reuse_port
     )
+    engine.send = acct.send
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -223,28 +268,40 @@ async def serve(
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
     online_tasks = [asyncio.create_task(follower.run()), asyncio.create_task(upkeep.run())]
+    disconnector = _disconnector(settings, db_engine, directory, log, deadline)
+    disconnect_task = asyncio.create_task(disconnector.run())
+    writer_task = asyncio.create_task(writer.run())
     try:
         await stop.wait()
     finally:
         log.info("server_stopping")
         for endpoint in (auth, acct):
             endpoint.flush_pending()
-            endpoint.close()
+        auth.close()
+        # Accounting already received is written (or spooled) and answered before exit.
+        acct.stop_reading()
+        writer.stop()
+        await writer_task
+        acct.close()
         sync.stop()
         guard.stop()
         follower.stop()
         upkeep.stop()
+        disconnector.stop()
         await sync_task
         await guard_task
         await asyncio.gather(*online_tasks)
+        await disconnect_task
         sync.calls.close()
         guard.calls.close()
         follower.calls.close()
         upkeep.calls.close()
+        disconnector.close()
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         db_engine.dispose()
         guard_engine.dispose()
+        sessions_engine.dispose()
         online_engine.dispose()
         log.info("server_stopped")

@@ -69,6 +69,8 @@ def _client_dict(c: Client) -> dict[str, Any]:
         "network": str(c.network),
         "secret": c.secret.decode("utf-8"),
         "require_message_authenticator": c.require_message_authenticator,
+        "coa_port": c.coa_port,
+        "coa_secret": c.coa_secret.decode("utf-8") if c.coa_secret is not None else None,
     }
 
 
@@ -79,6 +81,9 @@ def _client(d: dict[str, Any]) -> Client:
         network=ipaddress.ip_network(d["network"]),
         secret=str(d["secret"]).encode("utf-8"),
         require_message_authenticator=bool(d["require_message_authenticator"]),
+        # Absent from files saved before dynamic authorization existed.
+        coa_port=int(d["coa_port"]) if d.get("coa_port") is not None else None,
+        coa_secret=str(d["coa_secret"]).encode("utf-8") if d.get("coa_secret") else None,
     )
 
 

@@ -59,6 +59,8 @@ def client_from_record(record: ClientRecord) -> Client:
         network=ipaddress.ip_network(record.address),
         secret=record.secret.encode("utf-8"),
         require_message_authenticator=record.require_message_authenticator,
+        coa_port=record.coa_port,
+        coa_secret=record.coa_secret.encode("utf-8") if record.coa_secret is not None else None,
     )
 
 

@@ -92,6 +92,16 @@ class UdpEndpoint:
         handle = self.loop.call_later(delay, send)
         self.pending[handle] = send
 
+    def send(self, reply: bytes, address: tuple[str, int]) -> None:
+        """Send ``reply`` now, from this socket (a reply decided later: accounting)."""
+        if self.sock.fileno() != -1:
+            self._send(reply, address)
+
+    def stop_reading(self) -> None:
+        """Take no more datagrams; the socket stays open for replies still to come."""
+        if self.sock.fileno() != -1:
+            self.loop.remove_reader(self.sock.fileno())
+
     def flush_pending(self) -> None:
         """Send every delayed reply now (graceful stop)."""
         for handle, send in list(self.pending.items()):

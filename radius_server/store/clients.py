@@ -47,20 +47,30 @@ def generate_secret() -> str:
     return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(_SECRET_LENGTH))
 
 
-def check_secret(secret: str) -> list[str]:
+def check_secret(secret: str, what: str = "the shared secret") -> list[str]:
     """Validate a shared secret; return warnings (too short) or raise InvalidValue."""
     if not secret or secret != secret.strip():
-        raise InvalidValue("the shared secret must not be empty or start/end with spaces")
+        raise InvalidValue(f"{what} must not be empty or start/end with spaces")
     if len(secret) > MAX_SECRET_LENGTH:
-        raise InvalidValue(f"the shared secret must be at most {MAX_SECRET_LENGTH} characters")
+        raise InvalidValue(f"{what} must be at most {MAX_SECRET_LENGTH} characters")
     if not secret.isprintable():
-        raise InvalidValue("the shared secret must be printable characters")
+        raise InvalidValue(f"{what} must be printable characters")
     if len(secret) < MIN_SECRET_LENGTH:
         return [
-            f"the shared secret is shorter than {MIN_SECRET_LENGTH} characters: "
+            f"{what} is shorter than {MIN_SECRET_LENGTH} characters: "
             "an eavesdropper can guess it offline; prefer a generated one"
         ]
     return []
+
+
+_COA_LABEL = "the dynamic authorization secret"
+
+
+def check_coa_port(port: int) -> int:
+    """A NAS's RFC 5176 port (3799 by IANA, 1700 on some equipment): 1-65535."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidValue("the dynamic authorization port must be 1-65535")
+    return port
 
 
 def to_record(row: RadiusClient) -> ClientRecord:
@@ -73,6 +83,8 @@ def to_record(row: RadiusClient) -> ClientRecord:
         require_message_authenticator=row.require_message_authenticator,
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
+        coa_port=row.coa_port,
+        coa_secret=row.coa_secret,
     )
 
 
@@ -104,8 +116,14 @@ class ClientRepository:
         secret: str | None = None,
         *,
         require_message_authenticator: bool = True,
+        coa_port: int | None = None,
+        coa_secret: str | None = None,
     ) -> ClientRecord:
-        """Register a client; a strong secret is generated when none is given."""
+        """Register a client; a strong secret is generated when none is given.
+
+        ``coa_port``: where the NAS takes Disconnect-Requests (RFC 5176), None for
+        none; ``coa_secret``: their secret, None for the RADIUS secret.
+        """
         self.warnings = []
         label = checked(check_nas_name, name)
         network = parse_network(address)
@@ -113,6 +131,12 @@ class ClientRepository:
             secret = generate_secret()
         else:
             self.warnings.extend(check_secret(secret))
+        if coa_port is not None:
+            check_coa_port(coa_port)
+        if coa_secret is not None:
+            self.warnings.extend(check_secret(coa_secret, _COA_LABEL))
+            if coa_port is None:
+                self.warnings.append(_COA_WITHOUT_PORT)
         if not require_message_authenticator:
             self.warnings.append(_MA_WARNING)
         with self._sessions() as session:
@@ -123,6 +147,8 @@ class ClientRepository:
                 address=network,
                 secret=secret,
                 require_message_authenticator=require_message_authenticator,
+                coa_port=coa_port,
+                coa_secret=coa_secret,
                 created_at=now,
                 updated_at=now,
             )
@@ -140,6 +166,8 @@ class ClientRepository:
                 label,
                 address=network,
                 require_message_authenticator=require_message_authenticator,
+                coa_port=coa_port,
+                coa_secret=coa_secret is not None,
             )
             session.commit()
             return to_record(row)
@@ -163,13 +191,30 @@ class ClientRepository:
         new_secret: bool = False,
         address: str | None = None,
         require_message_authenticator: bool | None = None,
+        coa_port: int | None = None,
+        clear_coa_port: bool = False,
+        coa_secret: str | None = None,
+        clear_coa_secret: bool = False,
     ) -> ClientRecord:
-        """Re-key (given or generated secret), move, or change the BlastRADIUS setting."""
+        """Re-key (given or generated secret), move, or change the BlastRADIUS setting.
+
+        ``coa_port``/``coa_secret`` set the RFC 5176 port and secret;
+        ``clear_coa_port`` turns dynamic authorization off, ``clear_coa_secret``
+        goes back to the RADIUS secret (None and False: unchanged).
+        """
         self.warnings = []
         if secret is not None:
             self.warnings.extend(check_secret(secret))
         elif new_secret:
             secret = generate_secret()
+        if coa_port is not None and clear_coa_port:
+            raise InvalidValue("give a dynamic authorization port or turn it off, not both")
+        if coa_secret is not None and clear_coa_secret:
+            raise InvalidValue("give a dynamic authorization secret or use the RADIUS one")
+        if coa_port is not None:
+            check_coa_port(coa_port)
+        if coa_secret is not None:
+            self.warnings.extend(check_secret(coa_secret, _COA_LABEL))
         network = parse_network(address) if address is not None else None
         if require_message_authenticator is False:
             self.warnings.append(_MA_WARNING)
@@ -193,6 +238,16 @@ class ClientRepository:
             ):
                 row.require_message_authenticator = require_message_authenticator
                 changed.append("require_message_authenticator")
+            wanted_port = None if clear_coa_port else (coa_port or row.coa_port)
+            if wanted_port != row.coa_port:
+                row.coa_port = wanted_port
+                changed.append("coa_port")
+            wanted_secret = None if clear_coa_secret else (coa_secret or row.coa_secret)
+            if wanted_secret != row.coa_secret:
+                row.coa_secret = wanted_secret
+                changed.append("coa_secret")
+            if wanted_secret is not None and wanted_port is None and "coa_secret" in changed:
+                self.warnings.append(_COA_WITHOUT_PORT)
             if changed:
                 row.updated_at = utcnow()
                 session.flush()
@@ -212,6 +267,8 @@ class ClientRepository:
             session.commit()
             return record
 
+
+_COA_WITHOUT_PORT = "a dynamic authorization secret without a port is not used: give --coa-port too"
 
 _MA_WARNING = (
     "Message-Authenticator is not required for this client: it is open to BlastRADIUS "

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from radius_server.rules import pins
 from radius_server.rules.validation import MAX_EMAIL, check_name, parse_yes_no, quote
 from radius_server.rules.validity import window_end, window_start
+from radius_server.store import disconnects
 from radius_server.store.customers import check_window, normalize_email
 from radius_server.store.errors import InvalidValue, StoreError, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
@@ -296,6 +297,7 @@ def _write(
     taken.update(diff["pin"] for _, diff in updates if "pin" in diff)
     now = utcnow()
     for current, diff in updates:
+        before = disconnects.AccessState.of(current)
         if "pin" in diff:
             current.previous_pin = current.pin
         for key, value in diff.items():
@@ -303,6 +305,12 @@ def _write(
         current.updated_at = now
         if "pin" in diff:
             current.pin_changed_at = now
+        # As for the same change made one customer at a time (store/customers.py).
+        lost = disconnects.lost_access(before, disconnects.AccessState.of(current), now)
+        if lost is None and "pin" in diff:
+            lost = disconnects.PIN_CHANGED
+        if lost is not None:
+            disconnects.enqueue(session, current.email, lost, actor, now=now)
     created: list[Customer] = []
     for row in creates:
         pin = row.values.get("pin") or pins.draw_pin(taken)

@@ -22,6 +22,7 @@ from radius_server.rules.validation import (
     has_control,
     quote,
 )
+from radius_server.store import disconnects
 from radius_server.store.database import begin_write
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
@@ -263,6 +264,8 @@ class CustomerRepository:
                     taken = used_pins(session)
                     continue
                 record_change(session, CUSTOMER, row.id)
+                # Devices signed in with the old PIN are sent away (RFC 5176).
+                disconnects.enqueue(session, row.email, disconnects.PIN_CHANGED, self.actor)
                 audit(
                     session,
                     self.actor,
@@ -278,11 +281,16 @@ class CustomerRepository:
         """Apply field changes (name, active, Wi-Fi access, validity window, device limit)."""
         with self._sessions() as session:
             row = self._load(session, email)
+            before = disconnects.AccessState.of(row)
             changed = self._apply(row, changes)
             if changed:
-                row.updated_at = utcnow()
+                row.updated_at = now = utcnow()
                 session.flush()
                 record_change(session, CUSTOMER, row.id)
+                lost = disconnects.lost_access(before, disconnects.AccessState.of(row), now)
+                if lost is not None:
+                    # Sessions that may no longer be online end now (RFC 5176).
+                    disconnects.enqueue(session, row.email, lost, self.actor, now=now)
                 # The device limit is no secret: its new value helps whoever reads the trail.
                 limit = {"device_limit": row.device_limit} if "device_limit" in changed else {}
                 audit(
@@ -338,6 +346,7 @@ class CustomerRepository:
             record = to_record(row)
             session.delete(row)
             record_change(session, CUSTOMER, record.id)
+            disconnects.enqueue(session, record.email, disconnects.REMOVED, self.actor)
             audit(session, self.actor, "customer.remove", record.email)
             session.commit()
             return record

@@ -58,6 +58,11 @@ class CustomerRecord:
         return data
 
 
+# How ``ClientRecord.to_dict`` names the secret of Disconnect-Requests.
+COA_DEFAULT_SECRET = "RADIUS secret"  # noqa: S105 (labels, not secrets)
+COA_OWN_SECRET = "separate"  # noqa: S105
+
+
 @dataclass(frozen=True, slots=True)
 class ClientRecord:
     """A RADIUS client (access point or controller). ``repr`` hides the secret."""
@@ -69,14 +74,22 @@ class ClientRecord:
     require_message_authenticator: bool
     created_at: datetime | None
     updated_at: datetime | None
+    # RFC 5176 dynamic authorization: the NAS's port (None: none) and its own
+    # secret (None: the RADIUS secret).
+    coa_port: int | None = None
+    coa_secret: str | None = field(default=None, repr=False)
 
     def to_dict(self, *, include_secret: bool) -> dict[str, Any]:
-        """JSON-ready mapping; the secret only on explicit request."""
+        """JSON-ready mapping; the secret only on explicit request, the CoA secret never."""
         data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "address": self.address,
             "require_message_authenticator": self.require_message_authenticator,
+            "coa_port": self.coa_port,
+            # Which secret signs Disconnect-Requests, never its value: an admin who
+            # set a separate one typed it and has it.
+            "coa_secret": COA_DEFAULT_SECRET if self.coa_secret is None else COA_OWN_SECRET,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -143,3 +156,43 @@ class SessionRecord:
     def online(self) -> bool:
         """Open: no Stop, and not closed by us (stale, NAS restart, replaced, disconnect)."""
         return self.stopped_at is None
+
+    def duration(self, now: datetime) -> int:
+        """Seconds from start to stop (or to ``now`` while open); never negative."""
+        end = self.stopped_at if self.stopped_at is not None else now
+        return max(0, int((end - self.started_at).total_seconds()))
+
+    def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        """JSON-ready mapping: exact counters, ISO times; ``duration`` when ``now`` is given."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "online": self.online,
+            "member_email": self.member_email,
+            "customer_id": self.customer_id,
+            "user_name": self.user_name,
+            "client_name": self.client_name,
+            "nas_address": self.nas_address,
+            "nas_ip_address": self.nas_ip_address,
+            "nas_identifier": self.nas_identifier,
+            "nas_port": self.nas_port,
+            "acct_session_id": self.acct_session_id,
+            "unique_key": self.unique_key,
+            "calling_station_id": self.calling_station_id,
+            "called_station_id": self.called_station_id,
+            "framed_ip_address": self.framed_ip_address,
+            "class_hex": self.class_hex,
+            "started_at": iso(self.started_at),
+            "updated_at": iso(self.updated_at),
+            "stopped_at": iso(self.stopped_at),
+            "session_time": self.session_time,
+            "input_octets": self.input_octets,
+            "output_octets": self.output_octets,
+            "input_packets": self.input_packets,
+            "output_packets": self.output_packets,
+            "terminate_cause": self.terminate_cause,
+            "close_reason": self.close_reason,
+            "changed_at": iso(self.changed_at),
+        }
+        if now is not None:
+            data["duration"] = self.duration(now)
+        return data

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    String,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
+    column,
     delete,
     func,
     or_,
@@ -43,8 +47,10 @@ from radius_server.rules.accounting import (
     CLOSE_STOP,
     AccountingRecord,
     SessionUpdate,
+    StatusType,
     merge,
 )
+from radius_server.rules.throttle import safe_text
 from radius_server.store.database import begin_write
 from radius_server.store.errors import InvalidValue, SessionNotFound
 from radius_server.store.models import AccountingSession
@@ -53,8 +59,14 @@ from radius_server.store.records import SessionRecord, as_utc
 _TABLE = AccountingSession.__table__
 # Reasons ``close`` accepts (a Stop comes only from the NAS, through ``write``).
 CLOSE_REASONS = frozenset({CLOSE_STALE, CLOSE_NAS_RESTART, CLOSE_REPLACED, CLOSE_DISCONNECT})
+# Every change to ``sessions`` holds this PostgreSQL transaction-level advisory lock:
+# writers take turns, as SQLite's BEGIN IMMEDIATE makes them. Without it two instances'
+# batches deadlock readily: the upsert locks rows in key order, but the closes that
+# follow it (a Start replacing a session, Accounting-On) lock rows in scan order.
+# A batch of 1000 takes about 0.1 s, so taking turns costs little.
+_WRITER_LOCK = 0x7261647375736573  # b"radsuses": any constant, the same in every instance
 # PostgreSQL: deadlock_detected, serialization_failure. Writes are idempotent, so the
-# whole batch is simply tried again.
+# whole batch is simply tried again (a change from outside this class may still race).
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _WRITE_ATTEMPTS = 5
 
@@ -99,9 +111,31 @@ _LATEST = ("nas_address", "called_station_id", "framed_ip_address")
 _MEMBER = ("member_email", "customer_id")
 
 
+# Every column but the id, in table order: what an upsert row carries.
+_COLUMNS = tuple(c for c in _TABLE.c if c.name != "id")
+
+
 def _upsert_statement(dialect: str) -> Any:
-    """The multi-row upsert: ``rules/accounting.combine`` with the row as ``old``."""
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+    """The multi-row upsert: ``rules/accounting.combine`` with the row as ``old``.
+
+    PostgreSQL takes the rows as one JSON parameter (``INSERT ... SELECT FROM
+    json_to_recordset(...)``): the statement text is the same for every batch, so it
+    is parsed and planned once, where a 1000-row VALUES list would be parsed every
+    time (psycopg's parsing of such a statement alone cost more than the database's
+    work, and quoting 25 text arrays almost as much). SQLite, in process, gets
+    multi-row VALUES (SQLAlchemy's insertmanyvalues).
+    """
+    if dialect == "postgresql":
+        rows = (
+            func.json_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSON))
+            .table_valued(*(column(c.name, c.type) for c in _COLUMNS))
+            .render_derived(with_types=True)
+        )
+        stmt = postgresql.insert(_TABLE).from_select(
+            [c.name for c in _COLUMNS], select(*(rows.c[c.name] for c in _COLUMNS))
+        )
+    else:
+        stmt = sqlite.insert(_TABLE)
     new = stmt.excluded
     old = _TABLE.c
     take = and_(old.member_email.is_(None), new.member_email.is_not(None))
@@ -138,9 +172,10 @@ def _upsert_statement(dialect: str) -> Any:
 
 
 # A Start closes the station's other open sessions on that NAS last heard at or
-# before it: one statement for all the Starts of a segment.
-_REPLACE_SQL = {
-    "postgresql": """
+# before it: on PostgreSQL one statement for all the Starts of a segment; on SQLite
+# (in process, where a round trip costs nothing) one indexed UPDATE per Start, as
+# its planner would scan the table for a join with a JSON list.
+_PG_REPLACE = """
         UPDATE sessions AS s
         SET stopped_at = v.at, close_reason = :reason, changed_at = :now
         FROM unnest(CAST(:clients AS text[]), CAST(:stations AS text[]),
@@ -148,33 +183,52 @@ _REPLACE_SQL = {
              AS v(client_name, station, unique_key, at)
         WHERE s.client_name = v.client_name AND s.calling_station_id = v.station
           AND s.unique_key <> v.unique_key AND s.stopped_at IS NULL AND s.updated_at <= v.at
-        """,
-    "sqlite": """
-        UPDATE sessions
-        SET stopped_at = v.at, close_reason = :reason, changed_at = :now
-        FROM (SELECT json_extract(value, '$[0]') AS client_name,
-                     json_extract(value, '$[1]') AS station,
-                     json_extract(value, '$[2]') AS unique_key,
-                     json_extract(value, '$[3]') AS at
-              FROM json_each(:starts)) AS v
-        WHERE sessions.client_name = v.client_name AND sessions.calling_station_id = v.station
-          AND sessions.unique_key <> v.unique_key AND sessions.stopped_at IS NULL
-          AND sessions.updated_at <= v.at
-        """,
-}
+"""
 
 
 def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _sqlite_text(value: datetime) -> str:
-    """How SQLAlchemy stores a UTC datetime in SQLite (compared as text there)."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+def _iso(value: object) -> str:
+    """JSON for the datetimes of an upsert row (PostgreSQL reads ISO 8601 with offset)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+_c = _TABLE.c
+_SQLITE_REPLACE = (
+    update(_TABLE)
+    .where(
+        _c.client_name == bindparam("b_client"),
+        _c.calling_station_id == bindparam("b_station"),
+        _c.unique_key != bindparam("b_key"),
+        _c.stopped_at.is_(None),
+        _c.updated_at <= bindparam("b_at", type_=DateTime(timezone=True)),
+    )
+    .values(
+        stopped_at=bindparam("b_at", type_=DateTime(timezone=True)),
+        close_reason=CLOSE_REPLACED,
+        changed_at=bindparam("b_now", type_=DateTime(timezone=True)),
+    )
+)
+
+
+# What the columns hold. A record is made to fit rather than refused: one odd packet
+# (Gigawords 2^32-1, an over-long Class, a NUL in Acct-Session-Id, which PostgreSQL
+# refuses in text) must not fail the whole batch again and again. Octets beyond 2^63
+# (8 EiB) do not happen in one session.
+_BIGINT_MAX = (1 << 63) - 1
+_TEXT_COLUMNS = tuple(
+    (c.name, c.type.length, c.nullable)
+    for c in _COLUMNS
+    if isinstance(c.type, String) and c.type.length is not None
+)
 
 
 def _row(update_: SessionUpdate, changed_at: datetime) -> dict[str, Any]:
-    return {
+    row: dict[str, Any] = {
         "unique_key": update_.unique_key,
         "client_name": update_.client_name,
         "nas_address": update_.nas_address,
@@ -192,15 +246,21 @@ def _row(update_: SessionUpdate, changed_at: datetime) -> dict[str, Any]:
         "started_at": _when(update_.started_at),
         "updated_at": _when(update_.updated_at),
         "stopped_at": None if update_.stopped_at is None else _when(update_.stopped_at),
-        "session_time": update_.session_time,
-        "input_octets": update_.input_octets,
-        "output_octets": update_.output_octets,
-        "input_packets": update_.input_packets,
-        "output_packets": update_.output_packets,
+        "session_time": min(update_.session_time, _BIGINT_MAX),
+        "input_octets": min(update_.input_octets, _BIGINT_MAX),
+        "output_octets": min(update_.output_octets, _BIGINT_MAX),
+        "input_packets": min(update_.input_packets, _BIGINT_MAX),
+        "output_packets": min(update_.output_packets, _BIGINT_MAX),
         "terminate_cause": update_.terminate_cause,
         "close_reason": update_.close_reason,
         "changed_at": changed_at,
     }
+    for name, limit, nullable in _TEXT_COLUMNS:
+        value = row[name]
+        if value is not None:
+            value = safe_text(value, limit)
+            row[name] = None if nullable and not value else value
+    return row
 
 
 def to_record(row: Any) -> SessionRecord:
@@ -236,18 +296,36 @@ def to_record(row: Any) -> SessionRecord:
 
 
 def _segments(records: Sequence[AccountingRecord]) -> list[tuple[list[AccountingRecord], Any]]:
-    """(per-session records, the Accounting-On/Off that follows them or None), in order."""
+    """(per-session records, the Accounting-On/Off that follows them or None), in order.
+
+    A Start for a session whose Stop is already in the segment begins a new segment:
+    it is a new session that reuses the Acct-Session-Id (see ``_retire_reused``), and
+    merging it into the stopped one would reopen nothing and lose the new session.
+    """
     segments: list[tuple[list[AccountingRecord], Any]] = []
     current: list[AccountingRecord] = []
+    stopped: set[str] = set()
     for record in records:
-        if record.status.per_session:
-            current.append(record)
-        else:
+        if not record.status.per_session:
             segments.append((current, record))
-            current = []
+            current, stopped = [], set()
+            continue
+        if record.status is StatusType.START and record.unique_key in stopped:
+            segments.append((current, None))
+            current, stopped = [], set()
+        current.append(record)
+        if record.status is StatusType.STOP:
+            stopped.add(record.unique_key)
     if current:
         segments.append((current, None))
     return segments
+
+
+def _begin(session: Session) -> None:
+    """Start a write transaction that has the ``sessions`` table to itself (see _WRITER_LOCK)."""
+    begin_write(session)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_WRITER_LOCK)))
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -261,6 +339,7 @@ class WriteResult:
     records: int  # records applied (after merging duplicates of one session in the batch)
     sessions_closed: int  # by Accounting-On/Off or a new Start on the same station
     sessions_changed: int = 0  # rows inserted or changed by the records (not by closes)
+    attempts: int = 1  # 2 and more: a PostgreSQL deadlock or serialization failure was retried
 
 
 class SessionStore:
@@ -281,15 +360,16 @@ class SessionStore:
 
         Records of one session are merged first (``rules/accounting.merge``) and each
         run of Start/Stop/Interim records between Accounting-On/Off records is one
-        upsert, rows in unique-key order so that concurrent writers lock them in the
-        same order. A PostgreSQL deadlock or serialization failure (a close racing
-        another instance's upsert) rolls back and retries the whole batch.
+        upsert, rows in unique-key order. Writers take turns (``_WRITER_LOCK``); a
+        PostgreSQL deadlock or serialization failure that still happens (a change
+        made outside this class) rolls back and retries the whole batch.
         """
         if not records:
             return WriteResult(0, 0)
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
-                return self._write(records, _when(now))
+                result = self._write(records, _when(now))
+                return result if attempt == 1 else replace(result, attempts=attempt)
             except DBAPIError as exc:
                 if attempt == _WRITE_ATTEMPTS or not _retryable(exc):
                     raise
@@ -298,14 +378,19 @@ class SessionStore:
     def _write(self, records: Sequence[AccountingRecord], now: datetime) -> WriteResult:
         applied = closed = changed = 0
         with self.sessions() as session:
-            begin_write(session)
+            _begin(session)
             conn = session.connection()
             dialect = conn.dialect.name
             for per_session, on_off in _segments(records):
+                self._retire_reused(conn, per_session, now)
                 updates = merge(per_session)
                 if updates:
                     rows = [_row(u, now) for u in updates]
-                    changed += len(conn.execute(self._upsert(dialect), rows).all())
+                    if dialect == "postgresql":
+                        params: Any = {"rows": json.dumps(rows, default=_iso)}
+                    else:
+                        params = rows
+                    changed += len(conn.execute(self._upsert(dialect), params).all())
                     closed += self._close_replaced(conn, dialect, updates, now)
                     applied += len(updates)
                 if on_off is not None:
@@ -313,6 +398,41 @@ class SessionStore:
                     applied += 1
             session.commit()
         return WriteResult(records=applied, sessions_closed=closed, sessions_changed=changed)
+
+    @staticmethod
+    def _retire_reused(conn: Any, records: list[AccountingRecord], now: datetime) -> int:
+        """Give closed sessions whose Acct-Session-Id a later Start reuses a key of their own.
+
+        hostapd hands a device that signs in again within seconds of a Stop the same
+        Acct-Session-Id, so the new session has the old one's unique key. A Start heard
+        after the closed row's last news (our clock, which a retransmission or a spool
+        replay of the old Start cannot pass) starts a new row; the old row keeps its data
+        under ``~<id>``, which no real key (hex) can equal.
+        """
+        starts: dict[str, float] = {}
+        for record in records:
+            if record.status is StatusType.START:
+                starts[record.unique_key] = max(
+                    record.received_at, starts.get(record.unique_key, 0.0)
+                )
+        if not starts:
+            return 0
+        c = _TABLE.c
+        found = conn.execute(
+            select(c.id, c.unique_key, c.updated_at).where(
+                c.unique_key.in_(sorted(starts)), c.stopped_at.is_not(None)
+            )
+        ).all()
+        retired = 0
+        for row_id, key, updated_at in found:
+            if as_utc(updated_at) < _when(starts[key]):
+                conn.execute(
+                    update(_TABLE)
+                    .where(c.id == row_id)
+                    .values(unique_key=f"~{row_id}", changed_at=now)
+                )
+                retired += 1
+        return retired
 
     @staticmethod
     def _close_replaced(
@@ -329,25 +449,28 @@ class SessionStore:
         if not latest:
             return 0
         starts = sorted(latest.values(), key=lambda u: u.unique_key)
-        stmt = text(_REPLACE_SQL[dialect]).bindparams(
-            bindparam("now", type_=DateTime(timezone=True))
-        )
         ats = [_when(u.start_received_at or 0.0) for u in starts]
-        params: dict[str, Any] = {"reason": CLOSE_REPLACED, "now": now}
-        if dialect == "postgresql":
-            params |= {
-                "clients": [u.client_name for u in starts],
-                "stations": [u.calling_station_id for u in starts],
-                "keys": [u.unique_key for u in starts],
-                "ats": ats,
-            }
-        else:
-            params["starts"] = json.dumps(
-                [
-                    [u.client_name, u.calling_station_id, u.unique_key, _sqlite_text(at)]
-                    for u, at in zip(starts, ats, strict=True)
-                ]
-            )
+        if dialect != "postgresql":
+            closed = 0
+            for u, at in zip(starts, ats, strict=True):
+                params = {
+                    "b_client": u.client_name,
+                    "b_station": u.calling_station_id,
+                    "b_key": u.unique_key,
+                    "b_at": at,
+                    "b_now": now,
+                }
+                closed += conn.execute(_SQLITE_REPLACE, params).rowcount or 0
+            return closed
+        stmt = text(_PG_REPLACE).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+        params: dict[str, Any] = {
+            "reason": CLOSE_REPLACED,
+            "now": now,
+            "clients": [u.client_name for u in starts],
+            "stations": [u.calling_station_id for u in starts],
+            "keys": [u.unique_key for u in starts],
+            "ats": ats,
+        }
         return int(conn.execute(stmt, params).rowcount or 0)
 
     @staticmethod
@@ -386,7 +509,7 @@ class SessionStore:
             .returning(*_TABLE.c)
         )
         with self.sessions() as session:
-            begin_write(session)
+            _begin(session)
             rows = [to_record(row) for row in session.connection().execute(stmt)]
             session.commit()
         return sorted(rows, key=lambda r: r.id)
@@ -403,6 +526,7 @@ class SessionStore:
             .values(stopped_at=when, close_reason=reason, changed_at=when)
         )
         with self.sessions() as session:
+            _begin(session)
             count = session.connection().execute(stmt).rowcount
             session.commit()
         return count == 1
@@ -413,6 +537,7 @@ class SessionStore:
         c = _TABLE.c
         stmt = delete(_TABLE).where(c.stopped_at.is_not(None), c.stopped_at < cutoff)
         with self.sessions() as session:
+            _begin(session)
             count = session.connection().execute(stmt).rowcount
             session.commit()
         return int(count or 0)

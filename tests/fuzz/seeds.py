@@ -105,6 +105,37 @@ def _tlv(attrs: Iterable[tuple[int, bytes]]) -> bytes:
     return b"".join(bytes((t, len(v))) + v for t, v in attrs)
 
 
+def accounting_seeds() -> list[bytes]:
+    """Start, Interim and Stop with counters, Accounting-On, raw datagrams, broken ones."""
+    counters = _tlv(
+        [
+            (c.USER_NAME, EMAIL.encode()),
+            (c.NAS_IP_ADDRESS, bytes((192, 0, 2, 1))),
+            (c.NAS_PORT, struct.pack("!I", 7)),
+            (c.CALLING_STATION_ID, b"02-00-00-00-00-01"),
+            (c.ACCT_SESSION_TIME, struct.pack("!I", 60)),
+            (c.ACCT_INPUT_OCTETS, struct.pack("!I", 1000)),
+            (c.ACCT_INPUT_GIGAWORDS, struct.pack("!I", 1)),
+            (c.ACCT_OUTPUT_OCTETS, struct.pack("!I", 2000)),
+            (c.ACCT_TERMINATE_CAUSE, struct.pack("!I", 4)),
+            (c.ACCT_DELAY_TIME, struct.pack("!I", 5)),
+            (c.EVENT_TIMESTAMP, struct.pack("!I", 1_799_999_990)),
+            (c.FRAMED_IP_ADDRESS, bytes((10, 0, 0, 9))),
+            (c.CLASS, b"rs1:1:00ff"),
+        ]
+    )
+    both = targets.ACCT_STATUS | targets.ACCT_SESSION | targets.ACCT_KEPT
+    seeds = [bytes((both, status)) + counters for status in (1, 2, 3)]
+    seeds.append(bytes((both & ~targets.ACCT_KEPT, 3)) + counters)
+    seeds.append(bytes((targets.ACCT_STATUS | targets.ACCT_KEPT, 7)))  # Accounting-On
+    seeds.append(bytes((targets.ACCT_STATUS | targets.ACCT_KEPT, 1)))  # no Acct-Session-Id
+    seeds.append(
+        bytes((both | targets.ACCT_MEMBER, 2)) + counters + _tlv([(c.ACCT_SESSION_TIME, b"\x01")])
+    )
+    seeds.append(bytes((targets.ACCT_RAW, 0)) + _accounting())
+    return seeds
+
+
 def radius_decode_seeds() -> list[bytes]:
     """The RFC examples and our client's packets."""
     return [
@@ -248,6 +279,21 @@ def mschapv2_seeds() -> list[bytes]:
     return [join_chunks([right, b"\x03"]), join_chunks([wrong]), value]
 
 
+def dynauth_reply_seeds() -> list[bytes]:
+    """Signed ACK/NAK answers to the target's request, raw and structured."""
+    nak_attrs = [(c.ERROR_CAUSE, (503).to_bytes(4, "big")), (c.EVENT_TIMESTAMP, bytes(4))]
+    raw_ack = targets.sign_dynauth_reply(c.Code.DISCONNECT_ACK, [], True)
+    raw_nak = targets.sign_dynauth_reply(c.Code.DISCONNECT_NAK, nak_attrs, True)
+    both = targets.DYNAUTH_SIGNED | targets.DYNAUTH_WITH_MA
+    return [
+        b"\x00" + raw_ack,
+        b"\x00" + raw_nak,
+        bytes((both, c.Code.DISCONNECT_NAK)) + _tlv(nak_attrs),
+        bytes((targets.DYNAUTH_SIGNED, c.Code.DISCONNECT_ACK)),
+        bytes((both, c.Code.COA_ACK)),
+    ]
+
+
 SEEDS = {
     "radius_decode": radius_decode_seeds,
     "engine": engine_seeds,
@@ -257,6 +303,8 @@ SEEDS = {
     "ttls_avp": ttls_avp_seeds,
     "peap_phase2": peap_phase2_seeds,
     "mschapv2": mschapv2_seeds,
+    "accounting": accounting_seeds,
+    "dynauth_reply": dynauth_reply_seeds,
 }
 
 

@@ -13,8 +13,9 @@ fuzzer's mutations keep their meaning (``tests/fuzz/seeds.py`` writes them).
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from radius_server.eap import avp as avps
@@ -27,11 +28,12 @@ from radius_server.eap.steps import Finish, Phase2Error, Step
 from radius_server.eap.tls import TlsError
 from radius_server.eap.ttls import TtlsPhase2
 from radius_server.protocol import codes as c
-from radius_server.protocol import mschap
+from radius_server.protocol import dynauth, mschap
 from radius_server.protocol.authenticator import check_request_authenticity
 from radius_server.protocol.chap import encode_chap_password, verify_chap_request
 from radius_server.protocol.client import (
     encode_access_request,
+    encode_accounting_request,
     encode_status_server,
     verify_reply,
 )
@@ -40,7 +42,9 @@ from radius_server.protocol.packet import Attribute, decode_request
 from radius_server.protocol.pap import decrypt_pin, encrypt_password
 from radius_server.protocol.reply import encode_reply
 from radius_server.rules import policy
+from radius_server.rules.accounting import AccountingError, AccountingRecord, record_from_request
 from radius_server.rules.decision import Decision, Outcome, Reason
+from radius_server.runtime.spool import decode_line, encode_line
 from tests.fuzz import world
 from tests.fuzz.world import EMAIL, PIN, SECRET, USERS, InvariantError, World
 
@@ -133,6 +137,84 @@ def radius_decode(data: bytes) -> None:
         return  # e.g. more Proxy-State than a reply can carry
     if not verify_reply(reply, request.authenticator, SECRET, request_code=request.code):
         raise InvariantError("our own reply does not verify")
+
+
+# -- Dynamic Authorization replies (RFC 5176) ------------------------------------------
+
+# The request every dynauth_reply input answers: a Disconnect-Request, identifier 7.
+DYNAUTH_IDENTIFIER = 7
+DYNAUTH_REQUEST = dynauth.encode_request(
+    c.Code.DISCONNECT_REQUEST,
+    DYNAUTH_IDENTIFIER,
+    SECRET,
+    dynauth.session_attributes(now=1_700_000_000, user_name=EMAIL, acct_session_id="1A2B"),
+)
+DYNAUTH_SIGNED = 0x01  # input octet 0: sign the rest as a reply (else: the rest is the datagram)
+DYNAUTH_WITH_MA = 0x02  # with a Message-Authenticator (signed mode)
+_DISCONNECT_ANSWERS = (c.Code.DISCONNECT_ACK, c.Code.DISCONNECT_NAK)
+
+
+def _md5(data: bytes) -> bytes:
+    return hashlib.md5(data, usedforsecurity=False).digest()
+
+
+def sign_dynauth_reply(code: int, attrs: list[Attribute], with_ma: bool) -> bytes:
+    """A reply to DYNAUTH_REQUEST signed with hashlib/hmac alone (RFC 5176 3.4)."""
+    authenticator = DYNAUTH_REQUEST[4:20]
+    if with_ma:
+        attrs = [*attrs, (c.MESSAGE_AUTHENTICATOR, bytes(16))]
+    body = b"".join(bytes((t, len(v) + 2)) + v for t, v in attrs)
+    header = bytes((code, DYNAUTH_IDENTIFIER)) + (20 + len(body)).to_bytes(2, "big")
+    if with_ma:
+        mac = hmac.new(SECRET, header + authenticator + body, "md5").digest()
+        body = body[:-16] + mac
+    return header + _md5(header + authenticator + body + SECRET) + body
+
+
+def dynauth_reply(data: bytes) -> None:
+    """inspect_response on an answer to DYNAUTH_REQUEST: raw, or signed from a structure.
+
+    Layout: mode(1), then the datagram (raw) or code(1) attributes (signed; see
+    :func:`tlv_attributes`). Invariants: never an exception; a raw datagram is
+    accepted only when its Response Authenticator really verifies; a signed
+    well-formed ACK/NAK is always accepted, with the first Error-Cause.
+    """
+    mode = data[0] if data else 0
+    if not mode & DYNAUTH_SIGNED:
+        packet = data[1:]
+    else:
+        # The signer owns the Message-Authenticator: a fuzzed one would just be wrong.
+        attrs = [a for a in tlv_attributes(data[2:]) if a[0] != c.MESSAGE_AUTHENTICATOR]
+        while attrs and 20 + 18 + sum(2 + len(v) for _, v in attrs) > c.MAX_PACKET_LENGTH:
+            attrs.pop()
+        packet = sign_dynauth_reply(
+            data[1] if len(data) > 1 else 0, attrs, bool(mode & DYNAUTH_WITH_MA)
+        )
+    result = dynauth.inspect_response(
+        packet,
+        DYNAUTH_IDENTIFIER,
+        DYNAUTH_REQUEST[4:20],
+        SECRET,
+        request_code=c.Code.DISCONNECT_REQUEST,
+    )
+    if isinstance(result, dynauth.DynAuthReply):
+        length = (packet[2] << 8) | packet[3]
+        raw = packet[:length]
+        expected = _md5(raw[:4] + DYNAUTH_REQUEST[4:20] + raw[20:] + SECRET)
+        if expected != raw[4:20] or result.code not in _DISCONNECT_ANSWERS:
+            raise InvariantError("accepted a reply that is not signed for our request")
+        causes = [v for t, v in result.attributes if t == c.ERROR_CAUSE]
+        first = causes[0] if causes else b""
+        if result.error_cause != (int.from_bytes(first, "big") if len(first) == 4 else None):
+            raise InvariantError("error_cause is not the first Error-Cause")
+        return
+    if not mode & DYNAUTH_SIGNED or packet[0] not in _DISCONNECT_ANSWERS:
+        return
+    try:
+        decode_request(packet)
+    except ProtocolError:
+        return  # e.g. a duplicated single-valued attribute: refused as malformed
+    raise InvariantError(f"a well-formed signed reply was refused ({result})")
 
 
 # -- the engine -----------------------------------------------------------------------
@@ -242,6 +324,107 @@ def engine(data: bytes) -> None:
                 varied = bytearray(data.ljust(19, b"\x00"))
                 varied[3] ^= burst
                 target.auth(build_request(bytes(varied)))
+
+
+# -- accounting: the record builder and the deferred answer -----------------------------
+
+# Flags of the accounting target (input octet 0).
+ACCT_RAW = 0x01  # the rest is a whole datagram (unsigned), for the record builder only
+ACCT_STATUS = 0x02  # an Acct-Status-Type from octet 1 first
+ACCT_SESSION = 0x04  # an Acct-Session-Id first
+ACCT_KEPT = 0x08  # the sink keeps the record (else: it could not, no answer)
+ACCT_MEMBER = 0x10  # the builder is told the member
+
+
+def accounting(data: bytes) -> None:
+    """Accounting-Requests into ``record_from_request`` and through the engine's deferral.
+
+    Layout: flags(1) status(1) then a datagram (``ACCT_RAW``) or attributes (see
+    :func:`tlv_attributes`) that are signed into an Accounting-Request.
+    Invariants: the builder raises nothing but AccountingError; a record survives the
+    spool's JSON line unchanged; the engine answers only through its sink, after
+    ``done``, with a reply that verifies, in one ``accounting`` line; a record that
+    was not kept gets no answer; a retransmission is never submitted twice.
+    """
+    reader = Reader(data)
+    flags, status = reader.byte(), reader.byte()
+    if flags & ACCT_RAW:
+        packet = reader.rest()
+    else:
+        attrs: list[Attribute] = []
+        if flags & ACCT_STATUS:
+            attrs.append((c.ACCT_STATUS_TYPE, bytes((0, 0, 0, status % 10))))
+        if flags & ACCT_SESSION:
+            attrs.append((c.ACCT_SESSION_ID, b"fuzz-1"))
+        attrs += tlv_attributes(reader.rest())
+        attrs = _fitting(attrs)
+        while True:
+            try:
+                packet = encode_accounting_request(
+                    SECRET, identifier=flags, attributes=attrs
+                ).packet
+                break
+            except EncodeError:
+                attrs.pop()
+    target = World()
+    now = target.clock.now
+    try:
+        request = decode_request(packet)
+    except ProtocolError:
+        return
+    member = (1, EMAIL) if flags & ACCT_MEMBER else None
+    try:
+        record: AccountingRecord | None = record_from_request(
+            request, "ap", world.NAS[0], now, member
+        )
+    except AccountingError:
+        record = None
+    if record is not None and decode_line(encode_line(record)[:-1]) != record:
+        raise InvariantError("a record does not survive the spool's line format")
+    if flags & ACCT_RAW:
+        return
+    submitted: list[tuple[AccountingRecord, Callable[[str | None], None]]] = []
+    sent: list[bytes] = []
+
+    class Sink:
+        def submit(self, record: AccountingRecord, done: Callable[[str | None], None]) -> None:
+            submitted.append((record, done))
+
+    target.engine.accounting = Sink()
+    target.engine.send = lambda reply, address: sent.append(reply)
+    if target.engine.handle_acct(packet, world.NAS) is not None:
+        raise InvariantError("an Accounting-Request answered before its record was kept")
+    if not submitted:
+        # Refused (not authentic, not a record): the engine's usual invariants.
+        world.check_events(target.log.events, packet)
+        return
+    built = submitted[0][0]
+    # The engine resolves the member from its directory; the rest is the builder's record.
+    if record is None or replace_member(built, record) != record:
+        raise InvariantError("the engine built another record than the builder")
+    if target.engine.handle_acct(packet, world.NAS) is not None or len(submitted) != 1:
+        raise InvariantError("a retransmission was decided twice")
+    if sent or target.log.named("accounting"):
+        raise InvariantError("answered or logged before the record was kept")
+    submitted[0][1]("spool" if flags & ACCT_KEPT else None)
+    lines = target.log.named("accounting")
+    if len(lines) != 1 or any(e.get("reason") == Reason.INTERNAL_ERROR.value for e in lines):
+        raise InvariantError(f"expected one accounting line, got {lines}")
+    if not flags & ACCT_KEPT:
+        if sent:
+            raise InvariantError("a record that was not kept was answered")
+        return
+    if len(sent) != 1 or not verify_reply(
+        sent[0], request.authenticator, SECRET, request_code=request.code
+    ):
+        raise InvariantError("the deferred answer does not verify")
+    if target.engine.handle_acct(packet, world.NAS) != (sent[0], 0.0):
+        raise InvariantError("a retransmission after the answer did not get the same bytes")
+
+
+def replace_member(record: AccountingRecord, like: AccountingRecord) -> AccountingRecord:
+    """``record`` with ``like``'s member (the engine resolves it from the directory)."""
+    return replace(record, customer_id=like.customer_id, member_email=like.member_email)
 
 
 # -- whole EAP conversations, with one step tampered with --------------------------------
@@ -459,6 +642,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "ttls_avp": ttls_avp,
     "peap_phase2": peap_phase2,
     "mschapv2": mschapv2,
+    "accounting": accounting,
+    "dynauth_reply": dynauth_reply,
 }
 
 # Relative share of the short run's time: the deep, slow targets get more.
@@ -471,6 +656,8 @@ WEIGHTS = {
     "ttls_avp": 1,
     "peap_phase2": 1,
     "mschapv2": 1,
+    "accounting": 1,
+    "dynauth_reply": 1,
 }
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from radius_server.protocol import codes as c
 from radius_server.rules import policy
 from radius_server.rules.decision import Decision, Outcome, Reason
 from tests.conftest import skip_or_fail
 from tests.fuzz import targets
 from tests.fuzz.runner import CORPUS, run_target
-from tests.fuzz.world import World
+from tests.fuzz.world import InvariantError, World
 
 TOTAL_SECONDS = float(os.environ.get("RADIUS_FUZZ_SECONDS", "36"))
 
@@ -82,3 +83,19 @@ def test_fuzz_short(target: str, tmp_path: Path) -> None:
     run = run_target(target, share, tmp_path)
     assert not run.crashed, run.report()
     assert run.execs > 0, run.output[-3000:]
+
+
+def test_dynauth_oracle_catches_a_forged_or_refused_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plant both bugs in reply checking: the dynauth_reply target must report each."""
+    from radius_server.protocol import dynauth
+
+    forged = b"\x00" + bytes((c.Code.DISCONNECT_NAK, targets.DYNAUTH_IDENTIFIER, 0, 20)) + bytes(16)
+    signed = bytes((targets.DYNAUTH_SIGNED, c.Code.DISCONNECT_ACK))
+    targets.dynauth_reply(forged)
+    targets.dynauth_reply(signed)
+    monkeypatch.setattr(dynauth, "verify_reply", lambda *args, **kwargs: True)
+    with pytest.raises(InvariantError, match="not signed for our request"):
+        targets.dynauth_reply(forged)
+    monkeypatch.setattr(dynauth, "verify_reply", lambda *args, **kwargs: False)
+    with pytest.raises(InvariantError, match="was refused"):
+        targets.dynauth_reply(signed)

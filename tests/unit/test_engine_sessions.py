@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import struct
+from collections.abc import Callable
 
 import pytest
 
@@ -13,7 +14,7 @@ from radius_server.eap.codec import EapCode, decode_eap
 from radius_server.eap.plain_mschap import PlainMsChapHandler
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
-from radius_server.protocol.client import encode_request
+from radius_server.protocol.client import encode_accounting_request, encode_request
 from radius_server.protocol.packet import RadiusRequest, decode_request
 from radius_server.rules.accounting import AccountingRecord, StatusType, class_member_id
 from radius_server.rules.online import OnlineDevices
@@ -291,3 +292,63 @@ def test_class_tokens_come_from_the_system_a_pool_at_a_time_and_never_repeat() -
     # An unknown email can never be accepted: it draws no token.
     _pap(harness, "nobody@example.com", "24680", PHONES[0])
     assert sum(drawn) == 2 * TOKEN_POOL
+
+
+# -- this server's accounting feeds the view once durable ---------------------------------
+
+
+class _Sink:
+    """An accounting writer stand-in: the test says where each record was kept."""
+
+    def __init__(self) -> None:
+        self.pending: list[Callable[[str | None], None]] = []
+
+    def submit(self, record: AccountingRecord, done: Callable[[str | None], None]) -> None:
+        self.pending.append(done)
+
+
+def _accounting_request(status: int, session: bytes, station: str, klass: bytes) -> bytes:
+    attributes = [
+        (c.ACCT_STATUS_TYPE, struct.pack("!I", status)),
+        (c.USER_NAME, b"anonymous"),  # an outer identity: the Class names the member
+        (c.ACCT_SESSION_ID, session),
+        (c.CALLING_STATION_ID, station.encode()),
+        (c.CLASS, klass),
+    ]
+    return encode_accounting_request(SECRET, identifier=3, attributes=attributes).packet
+
+
+@pytest.mark.parametrize("stored", ["database", "spool"])
+def test_a_durable_accounting_start_counts_the_device_at_once(stored: str) -> None:
+    harness, ana = limited()
+    sink = _Sink()
+    harness.engine.accounting = sink
+    harness.engine.send = lambda reply, address: None
+    reply, _ = _pap(harness, "ana@example.com", "24680", PHONES[0])
+    klass = _session_attributes(reply, ana)
+    harness.clock.advance(120)  # the accept alone no longer counts
+    assert harness.online is not None
+    assert set(harness.online.stations(ana, harness.clock.now)) == set()
+    harness.engine.handle_acct(
+        _accounting_request(c.ACCT_STATUS_START, b"s1", PHONES[0], klass), (NAS_ADDRESS, 1813)
+    )
+    assert set(harness.online.stations(ana, harness.clock.now)) == set()  # not durable yet
+    sink.pending.pop()(stored)
+    assert set(harness.online.stations(ana, harness.clock.now)) == {"02:00:00:00:00:01"}
+
+
+@pytest.mark.parametrize("stored", ["rejected", None])
+def test_accounting_not_kept_counts_nothing(stored: str | None) -> None:
+    harness, ana = limited()
+    sink = _Sink()
+    harness.engine.accounting = sink
+    harness.engine.send = lambda reply, address: None
+    reply, _ = _pap(harness, "ana@example.com", "24680", PHONES[0])
+    klass = _session_attributes(reply, ana)
+    harness.clock.advance(120)
+    harness.engine.handle_acct(
+        _accounting_request(c.ACCT_STATUS_START, b"s1", PHONES[0], klass), (NAS_ADDRESS, 1813)
+    )
+    sink.pending.pop()(stored)
+    assert harness.online is not None
+    assert set(harness.online.stations(ana, harness.clock.now)) == set()

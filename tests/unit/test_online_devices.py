@@ -102,6 +102,20 @@ def test_at_the_same_time_closed_wins() -> None:
     assert devices(view) == {PHONE}
 
 
+def test_an_interim_never_reopens_a_closed_session_but_a_start_does() -> None:
+    """As the store: hostapd reuses an Acct-Session-Id for a new session within seconds."""
+    view = OnlineDevices()
+    view.apply(record(at=NOW))
+    view.apply(record(StatusType.STOP, at=NOW + 10))
+    view.apply(record(StatusType.INTERIM_UPDATE, at=NOW + 20))
+    assert devices(view) == set()
+    view.apply(record(StatusType.START, at=NOW + 30))
+    assert devices(view) == {PHONE}
+    view.apply(record(StatusType.STOP, at=NOW + 40))
+    view.observe("k1", ANA, PHONE, True, NOW + 50, NAS)  # the row says open: the truth
+    assert devices(view) == {PHONE}
+
+
 def test_reading_the_same_row_twice_counts_it_once() -> None:
     view = OnlineDevices()
     for _ in range(3):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,24 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     assert saved is not None and size == (tmp_path / "view.json").stat().st_size
     assert saved.members == [MEMBER] and saved.clients == [CLIENT]
     assert saved.saved_at > 0
+
+
+def test_dynamic_authorization_settings_round_trip(tmp_path: Path) -> None:
+    """A NAS's CoA port and secret survive the file; a file saved before them loads without."""
+    with_coa = replace(
+        CLIENT, id=4, name="hall", coa_port=3799, coa_secret=b"coa-secret-0123456789"
+    )
+    snapshot = SnapshotFile(tmp_path / "view.json")
+    snapshot.save([], [CLIENT, with_coa])
+    saved = snapshot.load()
+    assert saved is not None and saved.clients == [CLIENT, with_coa]
+    assert "coa-secret" not in repr(with_coa)
+    data = json.loads((tmp_path / "view.json").read_text())
+    for client in data["clients"]:
+        del client["coa_port"], client["coa_secret"]
+    (tmp_path / "view.json").write_text(json.dumps(data))
+    older = snapshot.load()
+    assert older is not None and [c.coa_port for c in older.clients] == [None, None]
 
 
 def test_file_is_private_and_replaced_atomically(tmp_path: Path) -> None:

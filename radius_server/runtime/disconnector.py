@@ -1,0 +1,315 @@
+"""Works the disconnect queue: RFC 5176 Disconnect-Requests for members who lost access.
+
+Every ``interval`` seconds the queue is polled (one indexed read while it is
+empty); jobs this instance manages to claim (no other instance gets them, see
+store/disconnects.py) each run as their own task, so one unreachable access
+point never holds back the next PIN change. A job loads the member's open
+sessions and sends each one's NAS a Disconnect-Request at once, all in
+parallel; the sender (runtime/dynauth.py) retransmits after each of
+``disconnect_timeouts`` and logs ``disconnect_sent``, ``disconnect_acked``,
+``disconnect_nak`` (with the Error-Cause), ``disconnect_timeout`` or
+``disconnect_error``. An acknowledged session is closed (close reason
+``disconnect``) without waiting for the NAS's Accounting-Stop; a session whose
+NAS has no dynamic authorization port is logged ``disconnect_unsupported``.
+Each job ends with one ``disconnect_job_done`` line and its counts in the
+job's ``result``.
+
+Now and then the runner also queues ``validity_ended`` jobs for members whose
+validity ran out while they were online, and prunes old completed jobs.
+Database work happens in one worker thread (BoundedCalls), one call at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from radius_server.protocol import codes as c
+from radius_server.protocol.dynauth import session_attributes
+from radius_server.protocol.errors import EncodeError
+from radius_server.protocol.packet import Attribute
+from radius_server.rules.directory import Directory
+from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.store.disconnects import (
+    CLAIM_BATCH,
+    DisconnectJobRecord,
+    DisconnectQueue,
+    format_result,
+)
+from radius_server.store.errors import SessionNotFound
+from radius_server.store.records import SessionRecord
+from radius_server.store.sessions import SessionStore
+
+T = TypeVar("T")
+
+# How often members past their validity are looked for (a cheap join over open sessions).
+VALIDITY_CHECK_SECONDS = 30.0
+# How often completed jobs older than the retention are deleted.
+PRUNE_EVERY_SECONDS = 3600.0
+# On shutdown, how long jobs in flight may still run (a stopping server should stop);
+# one cut short stays claimed and is taken again after the lease.
+DRAIN_SECONDS = 2.0
+# What a session's Disconnect-Request came to; the counts of a job's result line.
+ACKED, NAK, TIMEOUT, UNSUPPORTED, ERROR = "acked", "nak", "timeout", "unsupported", "error"
+
+
+class Outcome(Protocol):
+    """What the sender returns (runtime/dynauth.py: DynAuthOutcome)."""
+
+    @property
+    def status(self) -> str:
+        """acked | nak | timeout | error."""
+        ...
+
+
+class Sender(Protocol):
+    """runtime/dynauth.py's ``send_request``."""
+
+    def __call__(
+        self,
+        target: tuple[str, int],
+        secret: bytes,
+        code: int,
+        attributes: Sequence[Attribute],
+        *,
+        timeouts: Sequence[float],
+        log: Any,
+        log_fields: Mapping[str, Any] | None = None,
+    ) -> Awaitable[Outcome]: ...
+
+
+def _default_sender() -> Sender:
+    from radius_server.runtime.dynauth import send_request
+
+    return send_request
+
+
+def target_host(nas_address: str) -> str:
+    """Where to send: the accounting source address, an IPv4-mapped IPv6 one as IPv4.
+
+    A server listening on ``::`` sees IPv4 access points as ``::ffff:a.b.c.d``.
+    """
+    try:
+        address = ipaddress.ip_address(nas_address.split("%", 1)[0])
+    except ValueError:
+        return nas_address
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return nas_address
+
+
+def request_attributes(session: SessionRecord, now: float) -> list[Attribute]:
+    """The attributes naming ``session`` to its NAS (RFC 5176 3), as the NAS reported them.
+
+    NAS-IP-Address or NAS-IPv6-Address (whichever it sent), NAS-Identifier,
+    User-Name, Acct-Session-Id, Calling-Station-Id and Event-Timestamp; the
+    sender adds Message-Authenticator. Raises EncodeError for a value the NAS
+    could not have sent (an address that does not parse).
+    """
+    return session_attributes(
+        now=now,
+        user_name=session.user_name or None,
+        acct_session_id=session.acct_session_id or None,
+        calling_station_id=session.calling_station_id,
+        nas_ip_address=session.nas_ip_address,
+        nas_identifier=session.nas_identifier,
+    )
+
+
+class Disconnector:
+    """Polls the disconnect queue and sends the Disconnect-Requests of the jobs it claims."""
+
+    def __init__(
+        self,
+        queue: DisconnectQueue,
+        sessions: SessionStore,
+        directory: Directory,
+        log: Any,
+        *,
+        interval: float = 0.25,
+        deadline: float = 6.0,
+        timeouts: Sequence[float] = (1.0, 2.0, 4.0),
+        send: Sender | None = None,
+        clock: Callable[[], float] = time.time,
+        validity_every: float = VALIDITY_CHECK_SECONDS,
+        retention_seconds: float | None = None,
+        max_jobs: int = CLAIM_BATCH,
+    ) -> None:
+        self.queue = queue
+        self.sessions = sessions
+        self.directory = directory
+        self.log = log
+        self.interval = interval
+        self.timeouts = tuple(timeouts)
+        self.send = send or _default_sender()
+        self.clock = clock
+        self.validity_every = validity_every
+        self.retention_seconds = retention_seconds
+        self.max_jobs = max_jobs
+        self.calls = BoundedCalls("disconnector", deadline)
+        # BoundedCalls takes one call at a time; jobs running side by side queue here.
+        self._db_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._next_validity = 0.0
+        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        self._failing = False
+
+    async def _db(self, call: Callable[..., T], *args: Any) -> T:
+        async with self._db_lock:
+            return await self.calls.run(call, *args)
+
+    @property
+    def busy(self) -> int:
+        """Jobs in flight."""
+        return len(self._tasks)
+
+    async def poll_once(self) -> None:
+        """One round: the validity check when due, then claim and start what there is room for."""
+        try:
+            await self._maintain()
+            room = self.max_jobs - len(self._tasks)
+            if room > 0 and await self._db(self.queue.has_work, self.clock()):
+                for job in await self._db(self.queue.claim, self.clock(), room):
+                    self._start(job)
+        except Exception as exc:  # the database is away: try again next round
+            if not self._failing:
+                self._failing = True
+                self.log.warning("disconnect_queue_degraded", error=describe_error(exc))
+            return
+        if self._failing:
+            self._failing = False
+            self.log.info("disconnect_queue_recovered")
+
+    async def _maintain(self) -> None:
+        now = self.clock()
+        if now >= self._next_validity:
+            self._next_validity = now + self.validity_every
+            members = await self._db(self.queue.enqueue_validity_ended, now)
+            if members:
+                self.log.info("disconnect_validity_ended", members=len(members))
+        if self.retention_seconds is not None and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+            removed = await self._db(self.queue.prune, now - self.retention_seconds)
+            if removed:
+                self.log.info("disconnect_jobs_pruned", removed=removed)
+
+    def _start(self, job: DisconnectJobRecord) -> None:
+        task = asyncio.create_task(self.run_job(job), name=f"disconnect-job-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _sessions_of(self, job: DisconnectJobRecord) -> list[SessionRecord]:
+        """The sessions a job ends: one (if still open) or every open one of the member."""
+        if job.session_id is not None:
+            try:
+                found = self.sessions.get(job.session_id)
+            except SessionNotFound:
+                return []
+            return [found] if found.online else []
+        if not job.member_email:
+            return []
+        return self.sessions.open_sessions(job.member_email)
+
+    def _close(self, session_ids: list[int], now: float) -> int:
+        return sum(self.sessions.close(sid, now, "disconnect") for sid in session_ids)
+
+    async def run_job(self, job: DisconnectJobRecord) -> None:
+        """Disconnect every session of ``job`` and complete it; a failure leaves it to the lease."""
+        started = time.perf_counter()
+        try:
+            sessions = await self._db(self._sessions_of, job)
+            outcomes = await asyncio.gather(*(self._disconnect(job, s) for s in sessions))
+            counts = Counter(outcomes)
+            acked = [s.id for s, o in zip(sessions, outcomes, strict=True) if o == ACKED]
+            if acked:
+                await self._db(self._close, acked, self.clock())
+            await self._db(self.queue.complete, job.id, self.clock(), format_result(counts))
+        except Exception as exc:  # the database went away mid-job: another round takes it
+            self.log.warning(
+                "disconnect_job_failed",
+                job=job.id,
+                reason=job.reason,
+                user=job.member_email,
+                error=describe_error(exc),
+            )
+            return
+        self.log.info(
+            "disconnect_job_done",
+            job=job.id,
+            reason=job.reason,
+            user=job.member_email,
+            session=job.session_id,
+            sessions=len(sessions),
+            acked=counts[ACKED],
+            nak=counts[NAK],
+            timeout=counts[TIMEOUT],
+            unsupported=counts[UNSUPPORTED],
+            error=counts[ERROR],
+            duration_ms=round(1000 * (time.perf_counter() - started)),
+        )
+
+    async def _disconnect(self, job: DisconnectJobRecord, session: SessionRecord) -> str:
+        """One Disconnect-Request for one session; what came of it."""
+        fields = {
+            "job": job.id,
+            "reason": job.reason,
+            "user": job.member_email,
+            "session": session.id,
+            "client": session.client_name,
+        }
+        client = self.directory.clients.by_name(session.client_name)
+        if client is None or client.coa_port is None:
+            self.log.info(
+                "disconnect_unsupported",
+                **fields,
+                detail="unknown_client" if client is None else "no_coa_port",
+            )
+            return UNSUPPORTED
+        try:
+            attributes = request_attributes(session, self.clock())
+        except EncodeError:
+            self.log.warning("disconnect_error", **fields, detail="bad_session_attributes")
+            return ERROR
+        outcome = await self.send(
+            (target_host(session.nas_address), client.coa_port),
+            client.dynauth_secret,
+            c.Code.DISCONNECT_REQUEST,
+            attributes,
+            timeouts=self.timeouts,
+            log=self.log,
+            log_fields=fields,
+        )
+        status = str(outcome.status)
+        return status if status in (ACKED, NAK, TIMEOUT) else ERROR
+
+    async def run(self) -> None:
+        """Poll until stop() is called, then let jobs in flight finish (bounded)."""
+        await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
+        await self.drain(DRAIN_SECONDS)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for jobs in flight, then cancel the rest.
+
+        A cancelled job stays claimed and is taken again after the lease.
+        """
+        if not self._tasks:
+            return
+        pending = set(self._tasks)
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Ask run() to return."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Release the worker thread (after run() returned)."""
+        self.calls.close()
