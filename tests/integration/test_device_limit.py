@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from radius_server.protocol import codes as c
+from radius_server.protocol.client import encode_accounting_request
 from radius_server.rules.accounting import (
     AccountingRecord,
     StatusType,
@@ -22,7 +25,7 @@ from radius_server.store import database
 from radius_server.store.sessions import SessionStore
 from tests.conftest import Cli, require_tool
 from tests.integration.server_process import ServerProcess, running_server
-from tests.integration.udp_client import SECRET, prepare_site
+from tests.integration.udp_client import SECRET, prepare_site, send
 
 EMAIL = "ana@example.com"
 STATIONS = [f"02:00:00:00:00:{i:02x}" for i in range(1, 8)]
@@ -116,11 +119,42 @@ def answer(server: ServerProcess, station: str, pin: str) -> str:
     return result.stdout
 
 
-def test_sessions_written_for_instance_a_count_on_instance_b(
-    pg_url: str, tmp_path: Path, store: SessionStore
+def send_accounting(
+    server: ServerProcess, status: int, session: str, station: str, klass: bytes
 ) -> None:
-    """Three phones online through A's accounting: B refuses a fourth, says why, and
-    lets the three sign in again; a Stop frees a place on both."""
+    """One Accounting-Request as the access point sends it; returns once it is acknowledged
+    (the server answers only when the record is kept: runtime/accounting.py)."""
+    attributes = [
+        (c.ACCT_STATUS_TYPE, struct.pack("!I", status)),
+        (c.ACCT_SESSION_ID, session.encode()),
+        (c.USER_NAME, b"anonymous"),  # an outer identity: our Class names the member
+        (c.NAS_IP_ADDRESS, bytes((127, 0, 0, 1))),
+        (c.NAS_IDENTIFIER, b"ap-a"),
+        (c.CALLING_STATION_ID, station.encode()),
+        (c.CLASS, klass),
+    ]
+    request = encode_accounting_request(SECRET.encode(), identifier=7, attributes=attributes)
+    reply = send(server.acct_port, request.packet, timeout=WAIT_SECONDS)
+    assert reply is not None and reply[0] == c.Code.ACCOUNTING_RESPONSE
+
+
+def accepted_class(output: str, member: int) -> bytes:
+    """The Class in radclient's Access-Accept, checked to name ``member``."""
+    assert "Access-Accept" in output, output
+    assert "Acct-Interim-Interval = 600" in output
+    match = re.search(r"Class = 0x([0-9a-f]+)", output)
+    assert match is not None, output
+    klass = bytes.fromhex(match.group(1))
+    assert class_member_id(klass) == member
+    return klass
+
+
+def test_sessions_from_instance_a_accounting_count_on_instance_b(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Three phones sign in and start their sessions through A (its accounting writer
+    stores them): B refuses a fourth phone, says why, and lets the three sign in again;
+    a Stop sent to B frees a place on A."""
     cli = Cli(pg_url, tmp_path)
     pin = prepare_site(cli)
     ana = member_id(cli)
@@ -128,14 +162,12 @@ def test_sessions_written_for_instance_a_count_on_instance_b(
         running_server(pg_url, tmp_path / "a") as a,
         running_server(pg_url, tmp_path / "b") as b,
     ):
-        marks = a.mark(), b.mark()
-        now = time.time()
-        store.write(
-            [accounting(StatusType.START, f"s{i}", ana, STATIONS[i], now) for i in range(3)],
-            now,
-        )
-        followed(b, marks[1], 3)
-        followed(a, marks[0], 3)
+        mark = b.mark()
+        classes = []
+        for i in range(3):
+            classes.append(accepted_class(answer(a, STATIONS[i], pin), ana))
+            send_accounting(a, c.ACCT_STATUS_START, f"s{i}", STATIONS[i], classes[i])
+        followed(b, mark, 3)
         refused = answer(b, STATIONS[5], pin)
         assert "Access-Reject" in refused
         assert 'Reply-Message = "Device limit reached: 3 devices online"' in refused
@@ -143,24 +175,19 @@ def test_sessions_written_for_instance_a_count_on_instance_b(
         assert line["user"] == EMAIL and line["detail"] == "online=3 limit=3"
         assert line["calling_station"] == STATIONS[5]
         assert "Access-Reject" in answer(a, STATIONS[5], pin)  # and on A too
-        # The phones already online sign in again (re-authentication): accepted, with
-        # a Class naming the member and the interim interval.
-        accepted = answer(b, STATIONS[0], pin)
-        assert "Access-Accept" in accepted
-        assert "Acct-Interim-Interval = 600" in accepted
-        match = re.search(r"Class = 0x([0-9a-f]+)", accepted)
-        assert match is not None and class_member_id(bytes.fromhex(match.group(1))) == ana
+        # The phones already online sign in again (re-authentication) on either one.
+        accepted_class(answer(b, STATIONS[0], pin), ana)
+        accepted_class(answer(a, STATIONS[2], pin), ana)
         # `radius-server test` sends no Calling-Station-Id: a new device, refused too.
         probe = cli("test", EMAIL, pin, "--server", f"127.0.0.1:{b.auth_port}")
         assert probe.code == 1
         assert "Access-Reject" in probe.out and "Device limit reached" in probe.out
         # Device-limit rejects are not guesses: no lock anywhere.
         assert "lockout_started" not in a.output() + b.output()
-        # One phone leaves: a new one gets on (a reject counts nothing, so asking
-        # until the Stop has arrived is fine).
-        later = time.time()
-        store.write([accounting(StatusType.STOP, "s1", ana, STATIONS[1], later)], later)
-        eventually(lambda: "Access-Accept" in answer(b, STATIONS[6], pin), "B follows the Stop")
+        # One phone leaves, its Stop sent to B: A follows, and a new phone gets on (a
+        # reject counts nothing, so asking until the Stop has arrived is fine).
+        send_accounting(b, c.ACCT_STATUS_STOP, "s1", STATIONS[1], classes[1])
+        eventually(lambda: "Access-Accept" in answer(a, STATIONS[6], pin), "A follows the Stop")
     assert pin not in a.output() + b.output()
 
 
