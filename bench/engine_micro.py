@@ -2,8 +2,10 @@
 
 Unlike ``protocol_micro.py`` this runs the whole decision path in process: client
 match, reply cache, decode, authenticity, the method, the member rules, guessing
-protection (an in-memory ``Guard``) and the log call (to a logger that drops
-everything). Prints microseconds per request, best of several rounds.
+protection (an in-memory ``Guard``), the device count (an ``OnlineDevices`` view; each
+member signs in again and again from one phone, as a NAS re-authenticates) and the log
+call (to a logger that drops everything). Prints microseconds per request, best of
+several rounds.
 
     .venv/bin/python bench/engine_micro.py [requests]
 """
@@ -15,8 +17,10 @@ import time
 from ipaddress import ip_network
 from typing import Any
 
+from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request
 from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.online import OnlineDevices
 from radius_server.rules.throttle import ThrottleSettings
 from radius_server.runtime.engine import Engine
 from radius_server.runtime.guard import Guard
@@ -51,7 +55,12 @@ def build(members: int = 1000, settings: ThrottleSettings = UNLIMITED) -> Engine
             Member(i, f"m{i}@example.org", PIN, True, True, None, None, None, None)
         )
     log = NullLog()
-    return Engine(directory, log, guard=Guard(settings, log, store=None))
+    return Engine(directory, log, guard=Guard(settings, log, store=None), online=OnlineDevices())
+
+
+def phone(member: int) -> bytes:
+    """The Calling-Station-Id of a member's one phone, in the usual notation of NASes."""
+    return f"02-00-00-00-{member // 256:02X}-{member % 256:02X}".encode()
 
 
 def requests(count: int, method: str, pin: bytes = PIN) -> list[bytes]:
@@ -63,6 +72,8 @@ def requests(count: int, method: str, pin: bytes = PIN) -> list[bytes]:
             user_name=f"m{i % 1000}@example.org",
             password=pin,
             method=method,  # type: ignore[arg-type]
+            # One phone per member: its MAC in the NAS's usual notation.
+            attributes=[(c.CALLING_STATION_ID, phone(i % 1000))],
         ).packet
         for i in range(count)
     ]

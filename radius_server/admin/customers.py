@@ -43,6 +43,9 @@ class CustomerUpdate:
     valid_until: When | None = None
     clear_valid_from: bool = False
     clear_valid_until: bool = False
+    # Devices online at once (0 = unlimited); clear_device_limit: back to the setting.
+    device_limit: int | None = None
+    clear_device_limit: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,11 @@ class CustomerAdmin:
         return CustomerResult(record, warnings=tuple(repo.warnings))
 
     def update(self, email: str, update: CustomerUpdate) -> CustomerResult:
-        """Change name, state, Wi-Fi access or validity (enable/disable are updates too)."""
+        """Change name, state, Wi-Fi access, validity or device limit (enable/disable too).
+
+        A new device limit reaches running servers through the change feed; devices
+        already online stay on, and the limit applies to the next sign-in.
+        """
         repo = self._repo()
         changes = CustomerChanges(
             full_name=update.name,
@@ -130,6 +137,8 @@ class CustomerAdmin:
             **self._window(update.valid_from, update.valid_until),
             clear_valid_from=update.clear_valid_from,
             clear_valid_until=update.clear_valid_until,
+            device_limit=update.device_limit,
+            clear_device_limit=update.clear_device_limit,
         )
         record = repo.update(email, changes)
         return CustomerResult(record, warnings=tuple(repo.warnings))

@@ -20,6 +20,7 @@ from radius_server.cli.output import (
     warn,
 )
 from radius_server.private_files import open_private_text
+from radius_server.rules.validation import DEFAULT_WORD, parse_device_limit
 from radius_server.rules.validity import show_end, show_start
 from radius_server.store.records import CustomerRecord
 
@@ -87,9 +88,12 @@ def register(subparsers: Any) -> None:
             valid_until=None,
             clear_valid_from=False,
             clear_valid_until=False,
+            device_limit=None,
         )
 
-    update = sub.add_parser("update", help="change name, Wi-Fi access or validity dates")
+    update = sub.add_parser(
+        "update", help="change name, Wi-Fi access, validity dates or device limit"
+    )
     update.add_argument("email")
     update.add_argument("--name")
     update.add_argument("--wifi", type=yes_no, metavar="yes|no", help="Wi-Fi access")
@@ -97,6 +101,11 @@ def register(subparsers: Any) -> None:
     update.add_argument("--valid-until", type=when, metavar="DATE")
     update.add_argument("--clear-valid-from", action="store_true")
     update.add_argument("--clear-valid-until", action="store_true")
+    update.add_argument(
+        "--device-limit",
+        metavar=f"N|{DEFAULT_WORD}",
+        help=f"devices online at once (0 = unlimited); {DEFAULT_WORD}: the setting device_limit",
+    )
     update.set_defaults(handler=cmd_update, active=None)
 
     remove = sub.add_parser("remove", help="delete a customer; the PIN stops working")
@@ -128,7 +137,15 @@ def _for_people(ctx: AppContext, record: CustomerRecord, *, with_pin: bool) -> d
     data = record.to_dict(include_pin=with_pin)
     data["valid_from"] = show_start(record.valid_from, zone)
     data["valid_until"] = show_end(record.valid_until, zone)
+    data["device_limit"] = _show_limit(record.device_limit, ctx.settings.device_limit)
     return data
+
+
+def _show_limit(own: int | None, default: int) -> str:
+    """A device limit for people: the member's own, or the server's default and its value."""
+    if own is None:
+        return f"{DEFAULT_WORD} ({default or 'unlimited'})"
+    return str(own) if own else "unlimited"
 
 
 def _emit(ctx: AppContext, result: CustomerResult, headline: str, *, with_pin: bool) -> None:
@@ -213,6 +230,12 @@ def cmd_regenerate_pin(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer update, enable, disable."""
+    limit = None
+    if args.device_limit is not None:
+        try:
+            limit = parse_device_limit(args.device_limit)
+        except ValueError as exc:
+            raise CommandError(str(exc), 2) from None  # a usage error
     update = CustomerUpdate(
         name=args.name,
         active=args.active,
@@ -221,6 +244,8 @@ def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
         valid_until=args.valid_until,
         clear_valid_from=args.clear_valid_from,
         clear_valid_until=args.clear_valid_until,
+        device_limit=limit,
+        clear_device_limit=args.device_limit is not None and limit is None,
     )
     result = ctx.admin.customers.update(args.email, update)
     _emit(ctx, result, f"updated {result.record.email}", with_pin=False)

@@ -33,6 +33,8 @@ class Reason(StrEnum):
     LOCKED_OUT = "locked_out"
     THROTTLED = "throttled"
     STALE_PIN = "stale_pin"
+    # Right PIN, but the member already has as many devices online as they may.
+    DEVICE_LIMIT = "device_limit"
     # An authentic request with an empty User-Name (RFC 2865 5: invalid length -> reject).
     NO_USER_NAME = "no_user_name"
     # The answer would not fit in 4096 octets beside the Proxy-State we must echo.

@@ -28,6 +28,8 @@ class Member:
     valid_until: float | None
     pin_changed_at: float | None
     previous_pin: bytes | None = field(default=None, repr=False)
+    # Devices online at once: None = the server's setting device_limit, 0 = unlimited.
+    device_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,18 +6,27 @@ count. It only returns values; the engine applies the count through the guard.
 
 Order matters for what the log can say: the PIN is checked first, so a
 status reason (inactive, expired...) is only logged for someone who knew the
-PIN, and an unknown email costs the same work as a known one.
+PIN, and an unknown email costs the same work as a known one. The device limit
+comes last: only a member who may sign in at all hears that too many of their
+devices are online.
 """
 
 from __future__ import annotations
 
 import hmac
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, Literal
 
-from radius_server.protocol.codes import REPLY_MESSAGE, SESSION_TIMEOUT
+from radius_server.protocol.codes import (
+    ACCT_INTERIM_INTERVAL,
+    CLASS,
+    REPLY_MESSAGE,
+    SESSION_TIMEOUT,
+)
+from radius_server.rules.accounting import make_class
 from radius_server.rules.decision import Decision, Outcome, Reason
 from radius_server.rules.directory import Member
 from radius_server.rules.throttle import Block
@@ -67,11 +76,59 @@ def reject(reason: Reason, member: Member | None = None, detail: str | None = No
     )
 
 
-def accept_attributes(member: Member, now: float) -> tuple[tuple[int, bytes], ...]:
-    """Session-Timeout so a member's access ends with their validity window."""
-    if member.valid_until is None:
-        return ()
-    return ((SESSION_TIMEOUT, struct.pack("!I", max(1, int(member.valid_until - now)))),)
+@dataclass(frozen=True, slots=True)
+class SessionRules:
+    """The server's session settings as the judge needs them; build with :func:`session_rules`."""
+
+    # Devices a member may have online at once unless their own limit says otherwise; 0: any.
+    device_limit: int
+    # Acct-Interim-Interval (RFC 2869 5.16), encoded once: every accept carries it.
+    interim: tuple[int, bytes]
+
+
+def session_rules(device_limit: int, acct_interim_interval: int) -> SessionRules:
+    """SessionRules from the settings device_limit and acct_interim_interval (seconds)."""
+    return SessionRules(
+        device_limit, (ACCT_INTERIM_INTERVAL, struct.pack("!I", acct_interim_interval))
+    )
+
+
+def accept_attributes(
+    member: Member, now: float, rules: SessionRules | None = None, token: bytes | None = None
+) -> tuple[tuple[int, bytes], ...]:
+    """What every Access-Accept carries, whatever the method.
+
+    Session-Timeout so a member's access ends with their validity window;
+    Acct-Interim-Interval so the NAS reports the session often enough to tell a
+    live one from a stale one; a Class naming the member and this sign-in
+    (``token``, random per accept), which the NAS echoes in every accounting
+    packet of the session (RFC 2865 5.25).
+    """
+    if member.valid_until is None and rules is not None and token is not None:
+        # Every accept of a member without an end date: the hot path, built in one go.
+        return (rules.interim, (CLASS, make_class(member.id, token)))
+    attributes: list[tuple[int, bytes]] = []
+    if member.valid_until is not None:
+        seconds = max(1, int(member.valid_until - now))
+        attributes.append((SESSION_TIMEOUT, struct.pack("!I", seconds)))
+    if rules is not None:
+        attributes.append(rules.interim)
+    if token is not None:
+        attributes.append((CLASS, make_class(member.id, token)))
+    return tuple(attributes)
+
+
+def device_limit_reject(member: Member, limit: int, online: int) -> Decision:
+    """The reject for one device too many; its message says why (the PIN was right)."""
+    devices = "device" if online == 1 else "devices"
+    message = f"Device limit reached: {online} {devices} online".encode()
+    return Decision(
+        Outcome.REJECT,
+        Reason.DEVICE_LIMIT,
+        ((REPLY_MESSAGE, message),),
+        member.email,
+        f"online={online} limit={limit}",
+    )
 
 
 class Tally(Enum):
@@ -88,6 +145,11 @@ def judge(
     now: float,
     block: Block | None = None,
     stale_pin_seconds: float = 0.0,
+    *,
+    rules: SessionRules | None = None,
+    station: str | None = None,
+    online: Collection[str] = (),
+    token: bytes | None = None,
 ) -> tuple[Decision, Tally, Any]:
     """Decide one PIN attempt and say what guessing protection must count.
 
@@ -97,6 +159,12 @@ def judge(
     ``stale_pin_seconds`` how long after a PIN change the previous PIN is
     recognised as a stale device's (answered ``stale_pin``, counted as nothing).
     ``now`` is wall-clock POSIX seconds.
+
+    Sessions: ``rules`` (None: no device limit, no Acct-Interim-Interval),
+    ``station`` the request's normalised Calling-Station-Id, ``online`` the
+    member's stations online now, and ``token`` the random part of the accept's
+    Class (None: no Class). A device-limit reject counts as nothing: the PIN was
+    right, so it is no guess, and the device did not get on, so it is not known.
     """
     if block is not None:
         # Rejected without looking at the PIN: a right guess now confirms nothing.
@@ -110,7 +178,16 @@ def judge(
         status = _status_reason(member, now)
         if status is not None:
             return reject(status, member), Tally.NOTHING, None
-        accept = Decision(Outcome.ACCEPT, Reason.OK, accept_attributes(member, now), member.email)
+        if rules is not None:
+            # The device limit: the member's own, else the server's (0: unlimited). A
+            # station already online is the same device again (re-authentication,
+            # roaming to another access point) and never counts twice; a request
+            # without Calling-Station-Id cannot be recognised, so it is a new device.
+            limit = rules.device_limit if member.device_limit is None else member.device_limit
+            if limit and len(online) >= limit and (station is None or station not in online):
+                return device_limit_reject(member, limit, len(online)), Tally.NOTHING, None
+        attributes = accept_attributes(member, now, rules, token)
+        accept = Decision(Outcome.ACCEPT, Reason.OK, attributes, member.email)
         return accept, Tally.SUCCESS, proof
     if (
         member.previous_pin is not None

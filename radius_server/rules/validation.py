@@ -20,6 +20,10 @@ MAX_EMAIL = 254
 MAX_NAME = 200
 MAX_NAS_NAME = 100
 MAX_ACTOR = 200
+# Devices a member may have online at once, at most (0 = unlimited; setting device_limit).
+MAX_DEVICE_LIMIT = 1000
+# What an admin types to give a member the server's device limit again.
+DEFAULT_WORD = "default"
 
 # C0/C1 controls and DEL (Cc), lone surrogates (Cs, unencodable), and the line
 # and paragraph separators (Zl, Zp), which terminals and editors break lines on.
@@ -117,6 +121,31 @@ def parse_yes_no(text: str) -> bool | None:
     if value in _NO:
         return False
     return None
+
+
+def check_device_limit(value: int) -> int:
+    """A member's device limit: 0 (unlimited) to MAX_DEVICE_LIMIT, else ValueError."""
+    if not 0 <= value <= MAX_DEVICE_LIMIT:
+        raise ValueError(
+            f"a device limit must be 0 (unlimited) to {MAX_DEVICE_LIMIT}, or {DEFAULT_WORD}"
+        )
+    return value
+
+
+def parse_device_limit(text: str) -> int | None:
+    """A device limit as typed: a number (see :func:`check_device_limit`), or "default" (None).
+
+    ValueError, naming the text, for anything else.
+    """
+    value = text.strip().lower()
+    if value == DEFAULT_WORD:
+        return None
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(
+            f"{quote(text)} is not a device limit: give 0 (unlimited) to {MAX_DEVICE_LIMIT}, "
+            f"or {DEFAULT_WORD}"
+        )
+    return check_device_limit(int(value))
 
 
 def clean_label(text: str, max_length: int) -> str:

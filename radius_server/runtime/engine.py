@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -34,9 +34,11 @@ from radius_server.rules.accounting import (
 from radius_server.rules.decision import Decision, Outcome, Reason, drop
 from radius_server.rules.directory import Client, Directory
 from radius_server.rules.methods import MethodHandler, builtin_methods, method_name
+from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import Tally
 from radius_server.rules.ratelimit import LogThrottle
 from radius_server.rules.throttle import identity_key, location_key, normalize_station
+from radius_server.runtime.accounting import STORED_DATABASE, STORED_SPOOL
 from radius_server.runtime.guard import Guard
 
 _REPLY_CODE = {
@@ -48,8 +50,16 @@ _AUTHENTICITY_REASON = {
     Authenticity.BAD_AUTHENTICATOR: Reason.BAD_AUTHENTICATOR,
     Authenticity.MISSING_MESSAGE_AUTHENTICATOR: Reason.MISSING_MESSAGE_AUTHENTICATOR,
 }
+# The random part of each accept's Class (RFC 2865 5.25), and how many octets are
+# drawn from the system at once.
+TOKEN_SIZE = 8
+TOKEN_POOL = 4096
+_MAX_ATTRIBUTE = 2 + c.MAX_ATTRIBUTE_VALUE_LENGTH
 _ACCT_STATUS = {1: "start", 2: "stop", 3: "interim-update", 7: "accounting-on", 8: "accounting-off"}
 _ACCOUNTED = Decision(Outcome.ACCEPT, Reason.ACCOUNTING)
+# Where a kept accounting record is bound for the sessions table (runtime/accounting.py):
+# what the devices-online view may count. A record the database refused is not.
+_DURABLE = frozenset({STORED_DATABASE, STORED_SPOOL})
 # Counters the accounting line reports, when the packet carried them.
 _ACCT_FIELDS = ("session_time", "input_octets", "output_octets", "terminate_cause")
 
@@ -72,6 +82,11 @@ class EngineOptions:
     # How long after a PIN change the previous PIN is answered stale_pin (setting
     # stale_pin_days); a member rule, not a guessing-protection budget.
     stale_pin_seconds: float = 30 * 86400.0
+    # Sent in every Access-Accept (setting acct_interim_interval, RFC 2869 5.16).
+    acct_interim_interval: int = 600
+    # Devices a member may have online at once unless their own limit says otherwise
+    # (setting device_limit; 0 = unlimited). Counted only with an OnlineDevices view.
+    device_limit: int = 3
 
 
 @dataclass(slots=True)
@@ -100,6 +115,8 @@ class Engine:
         methods: dict[str, MethodHandler] | None = None,
         guard: Guard | None = None,
         accounting: AccountingSink | None = None,
+        online: OnlineDevices | None = None,
+        token: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.directory = directory
         # Where accounting records go before they are acknowledged; None (tests of the
@@ -107,6 +124,10 @@ class Engine:
         # (runtime/server.py sets it to the accounting socket's).
         self.accounting = accounting
         self.send: Callable[[bytes, tuple[str, int]], None] | None = None
+        # Devices online per member (rules/online.py); None: no device is counted.
+        self.online = online
+        # Random bytes for each accept's Class (the sign-in's token).
+        self.token = token
         # Guessing protection; None only in tests of the bare decision path.
         self.guard = guard
         # The method registry (rules/methods.py): PAP and CHAP, plus what eap/setup.py
@@ -117,6 +138,9 @@ class Engine:
         self.clock = clock
         self.monotonic = monotonic
         self._verifier = _Verify(self)
+        self.session_rules = policy.session_rules(
+            self.options.device_limit, self.options.acct_interim_interval
+        )
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._unknown_log = LogThrottle(self.options.unknown_client_log_interval)
@@ -218,6 +242,9 @@ class Engine:
         assert request is not None
         code = c.Code.ACCOUNTING_RESPONSE if accounting else _REPLY_CODE[decision.outcome]
         room = reply_room(request, code)
+        # Each attribute takes at most 255 octets: a few always fit, unsummed.
+        if _MAX_ATTRIBUTE * len(decision.attributes) <= room:
+            return decision
         if attributes_size(decision.attributes) <= room:
             return decision
         if reply_room(request, c.Code.ACCESS_REJECT) < 0:
@@ -347,8 +374,12 @@ class Engine:
         answer and is forgotten, so the NAS's next retransmission tries again.
         """
         assert self.accounting is not None and ctx.record is not None
+        record = ctx.record
 
         def done(stored: str | None) -> None:
+            if stored in _DURABLE and self.online is not None:
+                # This server's own sessions count at once, before any database poll.
+                self.online.apply(record)
             if stored:
                 cache.store(key, reply, self.monotonic())
                 if self.send is not None:
@@ -358,7 +389,7 @@ class Engine:
                 cache.discard(key)
                 self._log(ctx, drop(Reason.NOT_STORED))
 
-        self.accounting.submit(ctx.record, done)
+        self.accounting.submit(record, done)
 
     # -- logging ---------------------------------------------------------------------
 
@@ -441,12 +472,16 @@ class _Verify:
     hot path allocates nothing for it.
     """
 
-    __slots__ = ("client", "engine", "request")
+    __slots__ = ("client", "engine", "request", "token_at", "tokens")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.request: RadiusRequest | None = None
         self.client: Client | None = None
+        # Random octets for the accepts' Class tokens, drawn TOKEN_POOL at a time:
+        # one system call per TOKEN_POOL / TOKEN_SIZE attempts instead of one each.
+        self.tokens = b""
+        self.token_at = TOKEN_POOL  # empty: the first attempt draws
 
     def __call__(
         self, user_name: str, check: policy.PinCheck, offered: bytes | None = None
@@ -459,25 +494,54 @@ class _Verify:
         engine = self.engine
         member = engine.directory.members.get(user_name)
         now = engine.clock()
-        stale = engine.options.stale_pin_seconds
-        guard = engine.guard
-        if guard is None:  # tests of the bare decision path
-            decision, _, proof = policy.judge(member, check, now, None, stale)
-            return decision, proof
         request = self.request
         client = self.client
         assert request is not None and client is not None
-        # Wire identities are made storable here, where they enter guessing protection.
-        user = member.email if member is not None else identity_key(user_name)
+        # Wire identities are made storable here, where they enter guessing protection
+        # and the device count.
         device = normalize_station(request.calling_station_id)
-        location = location_key(client.name, request.called_station_id)
-        block = guard.gate(user, device, now, location)
-        decision, tally, proof = policy.judge(member, check, now, block, stale)
-        if tally is Tally.FAILURE:
+        online = engine.online
+        stations: Collection[str] = ()
+        token = None
+        if member is not None:
+            user = member.email
+            if online is not None:
+                stations = online.stations(member.id, now)
+            # The accept's Class token, drawn only when an accept is possible at all.
+            at = self.token_at
+            if at >= TOKEN_POOL:
+                self.tokens = engine.token(TOKEN_POOL)
+                at = 0
+            self.token_at = at + TOKEN_SIZE
+            token = self.tokens[at : at + TOKEN_SIZE]
+        guard = engine.guard
+        block = None
+        location = ""
+        if guard is not None:
+            if member is None:
+                user = identity_key(user_name)
+            location = location_key(client.name, request.called_station_id)
+            block = guard.gate(user, device, now, location)
+        decision, tally, proof = policy.judge(
+            member,
+            check,
+            now,
+            block,
+            engine.options.stale_pin_seconds,
+            rules=engine.session_rules,
+            station=device,
+            online=stations,
+            token=token,
+        )
+        if tally is Tally.SUCCESS:
+            assert member is not None
+            if online is not None:
+                online.accepted(member.id, device, now)
+            if guard is not None:
+                guard.succeeded(user, device, now)
+        elif tally is Tally.FAILURE and guard is not None:
             mark = guard.fingerprint(user, offered) if offered is not None else None
             guard.failed(user, device, mark, now, location)
-        elif tally is Tally.SUCCESS:
-            guard.succeeded(user, device, now)
         return decision, proof
 
     def refuse(self, user_name: str, reason: Reason) -> Decision:

@@ -13,13 +13,16 @@ from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
 from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
+from radius_server.rules.online import OnlineDevices
 from radius_server.runtime.accounting import AccountingWriter
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
+from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.runtime.spool import Spool, SpoolError
+from radius_server.runtime.stale_sessions import SessionUpkeep, stale_after
 from radius_server.runtime.sync import FULL_LOAD_DEADLINES, DirectorySync
 from radius_server.runtime.throttle_key import load_throttle_key
 from radius_server.runtime.transport import open_endpoint
@@ -137,6 +140,35 @@ async def _start_accounting(
     return writer
 
 
+def _online_devices(
+    settings: Settings, db_engine: Any, log: Any, deadline: float
+) -> tuple[OnlineDevices, SessionFollower, SessionUpkeep]:
+    """The devices-online view, its follower, and the stale-session loop (one engine)."""
+    silent_for = stale_after(settings.acct_interim_interval, settings.session_stale_grace)
+    # An accept counts until its Accounting-Start arrives, or for this long.
+    online = OnlineDevices(max(60.0, 2 * settings.reply_cache_seconds), silent_for)
+    store = SessionStore(database.make_session_factory(db_engine))
+    follower = SessionFollower(
+        store,
+        online,
+        log,
+        interval=settings.sync_interval,
+        deadline=deadline,
+        # Reaches past a slow transaction (its statements bounded by the deadline)
+        # and a few seconds of clock difference between instances.
+        overlap=max(30.0, 3 * deadline),
+    )
+    upkeep = SessionUpkeep(
+        store,
+        log,
+        silent_for=silent_for,
+        retention_seconds=settings.session_retention_days * 86400.0,
+        deadline=deadline,
+        on_closed=lambda rows: observe_rows(online, rows),
+    )
+    return online, follower, upkeep
+
+
 async def serve(
     settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
 ) -> None:
@@ -179,6 +211,11 @@ async def serve(
     # Accounting writes through its own engine too, for the same reason.
     sessions_engine = database.make_engine(url, timeout=settings.database_timeout)
     writer = await _start_accounting(settings, sessions_engine, log, deadline)
+    # Sessions read and closed through their own engine, like guessing protection.
+    online_engine = database.make_engine(url, timeout=settings.database_timeout)
+    online, follower, upkeep = _online_devices(settings, online_engine, log, deadline)
+    if from_database:
+        await follower.poll_once()  # the limit holds from the first request
     engine = Engine(
         directory,
         log,
@@ -187,10 +224,13 @@ async def serve(
             reject_delay=settings.reject_delay,
             unknown_client_log_interval=settings.unknown_client_log_interval,
             stale_pin_seconds=settings.stale_pin_days * 86400.0,
+            acct_interim_interval=settings.acct_interim_interval,
+            device_limit=settings.device_limit,
         ),
         guard=guard,
         methods=methods,
         accounting=writer,
+        online=online,
     )
     auth = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
@@ -227,6 +267,7 @@ async def serve(
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
+    online_tasks = [asyncio.create_task(follower.run()), asyncio.create_task(upkeep.run())]
     disconnector = _disconnector(settings, db_engine, directory, log, deadline)
     disconnect_task = asyncio.create_task(disconnector.run())
     writer_task = asyncio.create_task(writer.run())
@@ -244,12 +285,17 @@ async def serve(
         acct.close()
         sync.stop()
         guard.stop()
+        follower.stop()
+        upkeep.stop()
         disconnector.stop()
         await sync_task
         await guard_task
+        await asyncio.gather(*online_tasks)
         await disconnect_task
         sync.calls.close()
         guard.calls.close()
+        follower.calls.close()
+        upkeep.calls.close()
         disconnector.close()
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -257,4 +303,5 @@ async def serve(
         db_engine.dispose()
         guard_engine.dispose()
         sessions_engine.dispose()
+        online_engine.dispose()
         log.info("server_stopped")

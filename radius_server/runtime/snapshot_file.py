@@ -41,6 +41,7 @@ def _member_dict(m: Member) -> dict[str, Any]:
         "valid_until": m.valid_until,
         "pin_changed_at": m.pin_changed_at,
         "previous_pin": m.previous_pin.decode("ascii") if m.previous_pin else None,
+        "device_limit": m.device_limit,
     }
 
 
@@ -56,6 +57,8 @@ def _member(d: dict[str, Any]) -> Member:
         valid_until=d.get("valid_until"),
         pin_changed_at=d.get("pin_changed_at"),
         previous_pin=str(previous).encode("ascii") if previous else None,
+        # Absent in files written before device limits: the server's default.
+        device_limit=None if d.get("device_limit") is None else int(d["device_limit"]),
     )
 
 

@@ -47,6 +47,7 @@ def member_from_record(record: CustomerRecord) -> Member:
         valid_until=_timestamp(record.valid_until),
         pin_changed_at=_timestamp(record.pin_changed_at),
         previous_pin=record.previous_pin.encode("ascii") if record.previous_pin else None,
+        device_limit=record.device_limit,
     )
 
 

@@ -15,7 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
-from radius_server.rules.validation import MAX_EMAIL, check_name, has_control, quote
+from radius_server.rules.validation import (
+    MAX_EMAIL,
+    check_device_limit,
+    check_name,
+    has_control,
+    quote,
+)
 from radius_server.store import disconnects
 from radius_server.store.database import begin_write
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken, checked
@@ -54,6 +60,7 @@ def to_record(row: Customer) -> CustomerRecord:
         updated_at=as_utc(row.updated_at),
         pin_changed_at=as_utc(row.pin_changed_at),
         previous_pin=row.previous_pin,
+        device_limit=row.device_limit,
     )
 
 
@@ -68,6 +75,9 @@ class CustomerChanges:
     valid_until: datetime | None = None
     clear_valid_from: bool = False
     clear_valid_until: bool = False
+    # Devices online at once (0 = unlimited); clear_device_limit: the server's setting again.
+    device_limit: int | None = None
+    clear_device_limit: bool = False
 
 
 def to_utc(value: datetime | None) -> datetime | None:
@@ -268,7 +278,7 @@ class CustomerRepository:
         raise PinTaken("could not draw a free PIN after several attempts; try again")
 
     def update(self, email: str, changes: CustomerChanges) -> CustomerRecord:
-        """Apply field changes (name, active, Wi-Fi access, validity window)."""
+        """Apply field changes (name, active, Wi-Fi access, validity window, device limit)."""
         with self._sessions() as session:
             row = self._load(session, email)
             before = disconnects.AccessState.of(row)
@@ -281,7 +291,16 @@ class CustomerRepository:
                 if lost is not None:
                     # Sessions that may no longer be online end now (RFC 5176).
                     disconnects.enqueue(session, row.email, lost, self.actor, now=now)
-                audit(session, self.actor, "customer.update", row.email, fields=sorted(changed))
+                # The device limit is no secret: its new value helps whoever reads the trail.
+                limit = {"device_limit": row.device_limit} if "device_limit" in changed else {}
+                audit(
+                    session,
+                    self.actor,
+                    "customer.update",
+                    row.email,
+                    fields=sorted(changed),
+                    **limit,
+                )
                 session.commit()
             return to_record(row)
 
@@ -308,6 +327,16 @@ class CustomerRepository:
             if as_utc(getattr(row, key)) != as_utc(value):
                 setattr(row, key, value)
                 changed.append(key)
+        if changes.clear_device_limit or changes.device_limit is not None:
+            limit = None if changes.clear_device_limit else changes.device_limit
+            if limit is not None:
+                try:
+                    check_device_limit(limit)
+                except ValueError as exc:
+                    raise InvalidValue(str(exc)) from None
+            if row.device_limit != limit:
+                row.device_limit = limit
+                changed.append("device_limit")
         return changed
 
     def remove(self, email: str) -> CustomerRecord:

@@ -35,6 +35,8 @@ class CustomerRecord:
     updated_at: datetime | None
     pin_changed_at: datetime | None
     previous_pin: str | None = field(default=None, repr=False)
+    # Devices online at once: None = the server's setting device_limit, 0 = unlimited.
+    device_limit: int | None = None
 
     def to_dict(self, *, include_pin: bool) -> dict[str, Any]:
         """JSON-ready mapping; the PIN only when the caller is an admin view that shows it."""
@@ -49,6 +51,7 @@ class CustomerRecord:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "pin_changed_at": iso(self.pin_changed_at),
+            "device_limit": self.device_limit,
         }
         if include_pin:
             data["pin"] = self.pin

@@ -12,6 +12,7 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request, verify_reply
 from radius_server.rules.decision import Reason
 from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.online import OnlineDevices
 from radius_server.rules.throttle import ThrottleSettings
 from radius_server.runtime.engine import Engine
 from radius_server.runtime.guard import Guard
@@ -67,6 +68,8 @@ class Harness:
     settings: ThrottleSettings = field(default_factory=ThrottleSettings)
     clock: FakeClock = field(default_factory=FakeClock)
     log: RecordingLog = field(default_factory=RecordingLog)
+    # The devices-online view; None: devices are not counted (no device limit).
+    online: OnlineDevices | None = None
 
     def __post_init__(self) -> None:
         self.directory = Directory()
@@ -76,12 +79,23 @@ class Harness:
         )
         self.guard = Guard(self.settings, self.log, store=None)
         self.engine = Engine(
-            self.directory, self.log, clock=self.clock, monotonic=self.clock, guard=self.guard
+            self.directory,
+            self.log,
+            clock=self.clock,
+            monotonic=self.clock,
+            guard=self.guard,
+            online=self.online,
         )
         self._ids = itertools.count(1)
         self._ports = itertools.count(1024)
 
-    def add_member(self, email: str, pin: str, previous_pin: str | None = None) -> Member:
+    def add_member(
+        self,
+        email: str,
+        pin: str,
+        previous_pin: str | None = None,
+        device_limit: int | None = None,
+    ) -> Member:
         """Put a member in the directory."""
         member = Member(
             id=next(self._ids),
@@ -93,6 +107,7 @@ class Harness:
             valid_until=None,
             pin_changed_at=self.clock.now,
             previous_pin=previous_pin.encode() if previous_pin else None,
+            device_limit=device_limit,
         )
         self.directory.members.put(member)
         return member
