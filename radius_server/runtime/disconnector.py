@@ -174,6 +174,8 @@ class Disconnector:
             await self._maintain()
             room = self.max_jobs - len(self._tasks)
             if room > 0 and await self._db(self.queue.has_work, self.clock()):
+                for job in await self._db(self.queue.settle_idle, self.clock()):
+                    self._log_done(job, [], Counter(), 0.0)
                 for job in await self._db(self.queue.claim, self.clock(), room):
                     self._start(job)
         except Exception as exc:  # the database is away: try again next round
@@ -238,6 +240,15 @@ class Disconnector:
                 error=describe_error(exc),
             )
             return
+        self._log_done(job, sessions, counts, started)
+
+    def _log_done(
+        self,
+        job: DisconnectJobRecord,
+        sessions: list[SessionRecord],
+        counts: Counter[str],
+        started: float,
+    ) -> None:
         self.log.info(
             "disconnect_job_done",
             job=job.id,
@@ -250,7 +261,7 @@ class Disconnector:
             timeout=counts[TIMEOUT],
             unsupported=counts[UNSUPPORTED],
             error=counts[ERROR],
-            duration_ms=round(1000 * (time.perf_counter() - started)),
+            duration_ms=round(1000 * (time.perf_counter() - started)) if started else 0,
         )
 
     async def _disconnect(self, job: DisconnectJobRecord, session: SessionRecord) -> str:

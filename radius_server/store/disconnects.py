@@ -42,6 +42,8 @@ REASONS = frozenset({PIN_CHANGED, DISABLED, REMOVED, WIFI_REVOKED, VALIDITY_ENDE
 LEASE_SECONDS = 60.0
 # Jobs one claim takes at most.
 CLAIM_BATCH = 16
+# Jobs of members with no open session completed per statement (see settle_idle).
+SETTLE_BATCH = 1000
 # Who enqueues jobs nobody asked for (the validity check).
 SYSTEM_ACTOR = "system"
 # Any number: two instances checking validity at once take turns on this lock
@@ -241,6 +243,45 @@ class DisconnectQueue:
             update(DisconnectJob)
             .where(DisconnectJob.id.in_(select(picked.c.id)), claimable)
             .values(claimed_by=self.instance, claimed_at=_when(now))
+            .returning(*DisconnectJob.__table__.columns)
+            .execution_options(synchronize_session=False)
+        )
+        with self._sessions() as session:
+            rows = list(session.execute(statement))
+            session.commit()
+        return sorted((to_record(r) for r in rows), key=lambda r: r.id)
+
+    def settle_idle(self, now: float, limit: int = SETTLE_BATCH) -> list[DisconnectJobRecord]:
+        """Complete, in one statement, claimable member jobs whose member has no open session.
+
+        A bulk change (a CSV import of new PINs) queues a job per member, and most
+        members are not online: working each alone would cost several round trips
+        apiece. Claimed and completed at once (``acked=0 ...``), with the same
+        SKIP LOCKED pick as ``claim``, so no other instance works them too.
+        """
+        claimable = self._claimable(now)
+        online = (
+            select(AccountingSession.id)
+            .where(
+                AccountingSession.member_email == DisconnectJob.member_email,
+                AccountingSession.stopped_at.is_(None),
+            )
+            .exists()
+        )
+        picked = (
+            select(DisconnectJob.id)
+            .where(claimable, DisconnectJob.session_id.is_(None), ~online)
+            .order_by(DisconnectJob.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("idle")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        at = _when(now)
+        statement = (
+            update(DisconnectJob)
+            .where(DisconnectJob.id.in_(select(picked.c.id)), claimable)
+            .values(claimed_by=self.instance, claimed_at=at, done_at=at, result=format_result({}))
             .returning(*DisconnectJob.__table__.columns)
             .execution_options(synchronize_session=False)
         )

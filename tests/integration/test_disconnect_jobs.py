@@ -334,3 +334,26 @@ def test_validity_checks_at_once_queue_a_member_once(
         thread.join(60)
     assert errors == []
     assert [(j.member_email, j.reason) for j in jobs(clean_sessions)] == [(ANA, "validity_ended")]
+
+
+def test_jobs_of_members_not_online_are_settled_in_bulk(
+    clean_sessions: sessionmaker[Session],
+) -> None:
+    """A CSV import of new PINs queues a job per member; the offline ones end in one statement."""
+    ids = _queue_jobs(clean_sessions, 5)
+    open_session(clean_sessions, "m1@example.com", "k1")
+    open_session(clean_sessions, "m3@example.com", "k3", stopped=True)
+    with clean_sessions() as session:
+        one_session = disconnects.enqueue(
+            session, "m4@example.com", "admin", "tester", session_id=42
+        )
+        session.commit()
+    now = time.time()
+    queue = DisconnectQueue(clean_sessions, "one", lease=60)
+    settled = queue.settle_idle(now)
+    assert [j.id for j in settled] == [ids[0], ids[2], ids[3], ids[4]]
+    assert all(j.done and j.claimed_by == "one" for j in settled)
+    assert all(j.counts()["acked"] == 0 for j in settled)
+    assert DisconnectQueue(clean_sessions, "two").settle_idle(now) == []
+    # The online member's job and the one-session job go the long way.
+    assert [j.id for j in queue.claim(now)] == [ids[1], one_session.id]
