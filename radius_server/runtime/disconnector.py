@@ -36,6 +36,7 @@ from radius_server.rules.directory import Directory
 from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
 from radius_server.store.disconnects import (
     CLAIM_BATCH,
+    SETTLE_BATCH,
     DisconnectJobRecord,
     DisconnectQueue,
     format_result,
@@ -174,8 +175,7 @@ class Disconnector:
             await self._maintain()
             room = self.max_jobs - len(self._tasks)
             if room > 0 and await self._db(self.queue.has_work, self.clock()):
-                for job in await self._db(self.queue.settle_idle, self.clock()):
-                    self._log_done(job, [], Counter(), 0.0)
+                await self._settle_idle()
                 for job in await self._db(self.queue.claim, self.clock(), room):
                     self._start(job)
         except Exception as exc:  # the database is away: try again next round
@@ -186,6 +186,15 @@ class Disconnector:
         if self._failing:
             self._failing = False
             self.log.info("disconnect_queue_recovered")
+
+    async def _settle_idle(self) -> None:
+        """End the jobs of members with no open session in bulk, until none is left."""
+        while True:
+            settled = await self._db(self.queue.settle_idle, self.clock())
+            for job in settled:
+                self._log_done(job, [], Counter(), 0.0)
+            if len(settled) < SETTLE_BATCH:
+                return
 
     async def _maintain(self) -> None:
         now = self.clock()
