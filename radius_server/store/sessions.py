@@ -574,6 +574,10 @@ class SessionStore:
         after the closed row's last news (our clock, which a retransmission or a spool
         replay of the old Start cannot pass) starts a new row; the old row keeps its data
         under ``~<id>``, which no real key (hex) can equal.
+
+        Known gap: a spool batch holding the old Start, its Stop and the reusing
+        Start, replayed a second time (a crash between commit and spool truncation),
+        merges the old Start into the new row, whose start then moves back to the old one.
         """
         starts = _reused_starts(records)
         if not starts:
