@@ -219,7 +219,32 @@ class DisconnectQueue:
             return session.scalar(query) is not None
 
     def claim(self, now: float, limit: int = CLAIM_BATCH) -> list[DisconnectJobRecord]:
-        """Take up to ``limit`` claimable jobs, oldest first; no other instance gets them.
+        """Take up to ``limit`` claimable jobs, oldest first; no other instance gets them."""
+        return self._take(now, limit, (), {})
+
+    def settle_idle(self, now: float, limit: int = SETTLE_BATCH) -> list[DisconnectJobRecord]:
+        """Complete, in one statement, claimable member jobs whose member has no open session.
+
+        A bulk change (a CSV import of new PINs) queues a job per member, and most
+        members are not online: working each alone would cost several round trips
+        apiece. Claimed and completed at once (``acked=0 ...``), picked like ``claim``,
+        so no other instance works them too.
+        """
+        online = (
+            select(AccountingSession.id)
+            .where(
+                AccountingSession.member_email == DisconnectJob.member_email,
+                AccountingSession.stopped_at.is_(None),
+            )
+            .exists()
+        )
+        done = {"done_at": _when(now), "result": format_result({})}
+        return self._take(now, limit, (DisconnectJob.session_id.is_(None), ~online), done)
+
+    def _take(
+        self, now: float, limit: int, conditions: tuple[Any, ...], values: dict[str, Any]
+    ) -> list[DisconnectJobRecord]:
+        """Claim up to ``limit`` claimable jobs meeting ``conditions``, setting ``values`` too.
 
         One statement: the sub-select locks the rows it picks and skips rows another
         claimer holds (PostgreSQL; SQLite has no row locks and needs none, a writer
@@ -232,7 +257,7 @@ class DisconnectQueue:
         # more rows than asked for.
         picked = (
             select(DisconnectJob.id)
-            .where(claimable)
+            .where(claimable, *conditions)
             .order_by(DisconnectJob.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -242,46 +267,7 @@ class DisconnectQueue:
         statement = (
             update(DisconnectJob)
             .where(DisconnectJob.id.in_(select(picked.c.id)), claimable)
-            .values(claimed_by=self.instance, claimed_at=_when(now))
-            .returning(*DisconnectJob.__table__.columns)
-            .execution_options(synchronize_session=False)
-        )
-        with self._sessions() as session:
-            rows = list(session.execute(statement))
-            session.commit()
-        return sorted((to_record(r) for r in rows), key=lambda r: r.id)
-
-    def settle_idle(self, now: float, limit: int = SETTLE_BATCH) -> list[DisconnectJobRecord]:
-        """Complete, in one statement, claimable member jobs whose member has no open session.
-
-        A bulk change (a CSV import of new PINs) queues a job per member, and most
-        members are not online: working each alone would cost several round trips
-        apiece. Claimed and completed at once (``acked=0 ...``), with the same
-        SKIP LOCKED pick as ``claim``, so no other instance works them too.
-        """
-        claimable = self._claimable(now)
-        online = (
-            select(AccountingSession.id)
-            .where(
-                AccountingSession.member_email == DisconnectJob.member_email,
-                AccountingSession.stopped_at.is_(None),
-            )
-            .exists()
-        )
-        picked = (
-            select(DisconnectJob.id)
-            .where(claimable, DisconnectJob.session_id.is_(None), ~online)
-            .order_by(DisconnectJob.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("idle")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
-        at = _when(now)
-        statement = (
-            update(DisconnectJob)
-            .where(DisconnectJob.id.in_(select(picked.c.id)), claimable)
-            .values(claimed_by=self.instance, claimed_at=at, done_at=at, result=format_result({}))
+            .values(claimed_by=self.instance, claimed_at=_when(now), **values)
             .returning(*DisconnectJob.__table__.columns)
             .execution_options(synchronize_session=False)
         )
