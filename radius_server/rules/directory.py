@@ -11,6 +11,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from radius_server.rules.plans import DEFAULT_VENDOR, Location, Plans
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -30,6 +32,8 @@ class Member:
     previous_pin: bytes | None = field(default=None, repr=False)
     # Devices online at once: None = the server's setting device_limit, 0 = unlimited.
     device_limit: int | None = None
+    # The member's access plan (rules/plans.py); None: the default plan.
+    plan_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,13 @@ class Client:
     # Disconnect-Requests) and their secret (None: ``secret``).
     coa_port: int | None = None
     coa_secret: bytes | None = field(default=None, repr=False)
+    # How the NAS wants VLAN and bandwidth said (rules/plans.py VENDORS).
+    vendor: str = DEFAULT_VENDOR
+    # The location it stands at (rules/plans.py Location); None: none set.
+    location_id: int | None = None
+    # Whether it takes CoA-Requests (RFC 5176) on coa_port: a plan change then updates
+    # sessions in place instead of disconnecting them.
+    coa: bool = False
 
     @property
     def dynauth_secret(self) -> bytes:
@@ -172,11 +183,13 @@ class Clients:
 
 
 class Directory:
-    """Everything the engine reads: members, clients, and whether the view is usable."""
+    """Everything the engine reads: members, clients, plans, locations, and whether it is usable."""
 
     def __init__(self) -> None:
         self.members = Members()
         self.clients = Clients()
+        self.plans = Plans()
+        self.locations: dict[int, Location] = {}
         # False until the first full load succeeds: before that we know no one.
         self.ready = False
         # True while the database is unreachable and we serve the last good view.

@@ -12,11 +12,12 @@ import ipaddress
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from radius_server.rules.directory import Client, Member
+from radius_server.rules.plans import DEFAULT_VENDOR, Location, PlanDefinition
 
 FORMAT = 1
 
@@ -28,6 +29,8 @@ class SavedView:
     members: list[Member]
     clients: list[Client]
     saved_at: float  # POSIX seconds
+    plans: list[PlanDefinition] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
 
 
 def _member_dict(m: Member) -> dict[str, Any]:
@@ -42,6 +45,7 @@ def _member_dict(m: Member) -> dict[str, Any]:
         "pin_changed_at": m.pin_changed_at,
         "previous_pin": m.previous_pin.decode("ascii") if m.previous_pin else None,
         "device_limit": m.device_limit,
+        "plan_id": m.plan_id,
     }
 
 
@@ -59,6 +63,8 @@ def _member(d: dict[str, Any]) -> Member:
         previous_pin=str(previous).encode("ascii") if previous else None,
         # Absent in files written before device limits: the server's default.
         device_limit=None if d.get("device_limit") is None else int(d["device_limit"]),
+        # Absent in files written before plans: the default plan.
+        plan_id=None if d.get("plan_id") is None else int(d["plan_id"]),
     )
 
 
@@ -71,6 +77,9 @@ def _client_dict(c: Client) -> dict[str, Any]:
         "require_message_authenticator": c.require_message_authenticator,
         "coa_port": c.coa_port,
         "coa_secret": c.coa_secret.decode("utf-8") if c.coa_secret is not None else None,
+        "vendor": c.vendor,
+        "location_id": c.location_id,
+        "coa": c.coa,
     }
 
 
@@ -84,6 +93,28 @@ def _client(d: dict[str, Any]) -> Client:
         # Absent from files saved before dynamic authorization existed.
         coa_port=int(d["coa_port"]) if d.get("coa_port") is not None else None,
         coa_secret=str(d["coa_secret"]).encode("utf-8") if d.get("coa_secret") else None,
+        # Absent from files saved before plans and locations.
+        vendor=str(d.get("vendor") or DEFAULT_VENDOR),
+        location_id=int(d["location_id"]) if d.get("location_id") is not None else None,
+        coa=bool(d.get("coa", False)),
+    )
+
+
+def _plan_dict(p: PlanDefinition) -> dict[str, Any]:
+    data = asdict(p)
+    data["location_ids"] = None if p.location_ids is None else sorted(p.location_ids)
+    data["reply_attributes"] = [list(pair) for pair in p.reply_attributes]
+    return data
+
+
+def _plan(d: dict[str, Any]) -> PlanDefinition:
+    ids = d.get("location_ids")
+    return PlanDefinition(
+        **{
+            **d,
+            "location_ids": None if ids is None else frozenset(int(i) for i in ids),
+            "reply_attributes": tuple((str(n), str(v)) for n, v in d["reply_attributes"]),
+        }
     )
 
 
@@ -93,13 +124,21 @@ class SnapshotFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def save(self, members: list[Member], clients: list[Client]) -> int:
+    def save(
+        self,
+        members: list[Member],
+        clients: list[Client],
+        plans: list[PlanDefinition] | None = None,
+        locations: list[Location] | None = None,
+    ) -> int:
         """Write this view; return its size in bytes."""
         data = {
             "format": FORMAT,
             "saved_at": time.time(),
             "members": [_member_dict(m) for m in members],
             "clients": [_client_dict(c) for c in clients],
+            "plans": [_plan_dict(p) for p in plans or ()],
+            "locations": [asdict(loc) for loc in locations or ()],
         }
         content = json.dumps(data, separators=(",", ":")).encode("utf-8")
         self.write(content)
@@ -138,6 +177,9 @@ class SnapshotFile:
                 members=[_member(d) for d in data["members"]],
                 clients=[_client(d) for d in data["clients"]],
                 saved_at=float(data["saved_at"]),
+                # Absent from files saved before plans: no plan, every location unknown.
+                plans=[_plan(d) for d in data.get("plans", ())],
+                locations=[Location(**d) for d in data.get("locations", ())],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # The type only: a message could quote a value, and values include PINs.

@@ -18,10 +18,11 @@ from typing import Any
 
 from radius_server.rules.directory import Client, Directory, Member
 from radius_server.rules.feed_cursor import FeedCursor
+from radius_server.rules.plans import Location, Plan, compile_lenient
 from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
 from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.store.feed import ChangeBatch, ChangeFeed, Snapshot
-from radius_server.store.records import ClientRecord, CustomerRecord
+from radius_server.store.records import ClientRecord, CustomerRecord, LocationRecord, PlanRecord
 
 PRUNE_EVERY_SECONDS = 3600.0
 KEEP_FEED = timedelta(days=2)
@@ -48,6 +49,7 @@ def member_from_record(record: CustomerRecord) -> Member:
         pin_changed_at=_timestamp(record.pin_changed_at),
         previous_pin=record.previous_pin.encode("ascii") if record.previous_pin else None,
         device_limit=record.device_limit,
+        plan_id=record.plan_id,
     )
 
 
@@ -61,7 +63,31 @@ def client_from_record(record: ClientRecord) -> Client:
         require_message_authenticator=record.require_message_authenticator,
         coa_port=record.coa_port,
         coa_secret=record.coa_secret.encode("utf-8") if record.coa_secret is not None else None,
+        vendor=record.vendor,
+        location_id=record.location_id,
+        coa=record.coa,
     )
+
+
+def location_from_record(record: LocationRecord) -> Location:
+    """The decision core's view of a location."""
+    return Location(id=record.id, name=record.name, timezone=record.timezone)
+
+
+def compile_plans(records: list[PlanRecord], log: Any) -> list[Plan]:
+    """Compile every plan; what no longer compiles is logged and left out of the reply.
+
+    The store refused it when it was saved, so this only happens when the
+    dictionary changed under a saved plan: the plan still applies (its hours and
+    locations above all), without the attributes that no longer encode.
+    """
+    plans = []
+    for record in records:
+        plan, problems = compile_lenient(record.definition())
+        for problem in problems:
+            log.error("plan_unusable_part", plan=record.name, detail=problem)
+        plans.append(plan)
+    return plans
 
 
 def _iso(seconds: float) -> str:
@@ -100,6 +126,7 @@ class DirectorySync:
         """Replace the whole view."""
         self.directory.members.replace_all(member_from_record(c) for c in snapshot.customers)
         self.directory.clients.replace_all(client_from_record(c) for c in snapshot.clients)
+        self._apply_plans(snapshot.plans, snapshot.locations)
         self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
         self.directory.ready = True
         self._save_now = True
@@ -108,8 +135,14 @@ class DirectorySync:
             source="database",
             customers=len(snapshot.customers),
             clients=len(snapshot.clients),
+            plans=len(snapshot.plans),
+            locations=len(snapshot.locations),
             feed_position=snapshot.last_seq,
         )
+
+    def _apply_plans(self, plans: list[PlanRecord], locations: list[LocationRecord]) -> None:
+        self.directory.locations = {r.id: location_from_record(r) for r in locations}
+        self.directory.plans.replace_all(compile_plans(plans, self.log))
 
     def load_saved_view(self) -> bool:
         """Serve the snapshot file's view until the database answers; False if there is none."""
@@ -126,6 +159,8 @@ class DirectorySync:
             return False
         self.directory.members.replace_all(saved.members)
         self.directory.clients.replace_all(saved.clients)
+        self.directory.locations = {location.id: location for location in saved.locations}
+        self.directory.plans.replace_all(compile_plans(saved.plans, self.log))
         self.directory.ready = True
         self.directory.degraded = True
         self.cursor.needs_full_reload = True  # catch up in full once the database answers
@@ -154,6 +189,10 @@ class DirectorySync:
             else:
                 self.directory.clients.put(client_from_record(record))
                 self.log.info("client_updated", client=record.name, address=record.address)
+        if batch.plans is not None and batch.locations is not None:
+            self._apply_plans(batch.plans, batch.locations)
+            self._unsaved = True
+            self.log.info("plans_updated", plans=len(batch.plans), locations=len(batch.locations))
         if batch.customers:
             self.log.info(
                 "customers_updated",
@@ -217,8 +256,10 @@ class DirectorySync:
         self._last_save = now
         # Copied here, on the loop that owns the directory; encoded and written in a thread.
         members, clients = self.directory.members.all(), self.directory.clients.all()
+        plans = [plan.definition for plan in self.directory.plans.all()]
+        locations = list(self.directory.locations.values())
         try:
-            size = await asyncio.to_thread(self.snapshot.save, members, clients)
+            size = await asyncio.to_thread(self.snapshot.save, members, clients, plans, locations)
         except Exception as exc:  # disk full, read-only...: serving goes on regardless
             self._unsaved = True
             if not self._save_failing:

@@ -85,6 +85,9 @@ def to_record(row: RadiusClient) -> ClientRecord:
         updated_at=as_utc(row.updated_at),
         coa_port=row.coa_port,
         coa_secret=row.coa_secret,
+        vendor=row.vendor,
+        location_id=row.location_id,
+        coa=row.coa,
     )
 
 

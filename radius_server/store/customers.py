@@ -61,6 +61,7 @@ def to_record(row: Customer) -> CustomerRecord:
         pin_changed_at=as_utc(row.pin_changed_at),
         previous_pin=row.previous_pin,
         device_limit=row.device_limit,
+        plan_id=row.plan_id,
     )
 
 

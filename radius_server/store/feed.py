@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from radius_server.rules.feed_cursor import RECENT_WINDOW
 from radius_server.store import clients as client_repo
 from radius_server.store import customers as customer_repo
+from radius_server.store import journal
+from radius_server.store import plans as plan_repo
 from radius_server.store.models import Change, Customer, RadiusClient
-from radius_server.store.records import ClientRecord, CustomerRecord
+from radius_server.store.records import ClientRecord, CustomerRecord, LocationRecord, PlanRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class Snapshot:
     last_seq: int
     # Sequences visible among the most recent ones (see FeedCursor.reset).
     recent_seqs: tuple[int, ...] = ()
+    plans: list[PlanRecord] = field(default_factory=list)
+    locations: list[LocationRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,9 @@ class ChangeBatch:
     customers: dict[int, CustomerRecord | None]  # None: removed
     clients: dict[int, ClientRecord | None]
     oldest_seq: int | None  # oldest entry still in the feed (pruning check)
+    # Every plan and location, when the entries name one of them (None: unchanged).
+    plans: list[PlanRecord] | None = None
+    locations: list[LocationRecord] | None = None
 
 
 class ChangeFeed:
@@ -57,7 +64,9 @@ class ChangeFeed:
             seen = tuple(recent)
             customers = [customer_repo.to_record(r) for r in session.scalars(select(Customer))]
             clients = [client_repo.to_record(r) for r in session.scalars(select(RadiusClient))]
-            return Snapshot(customers, clients, last, seen)
+            plans = plan_repo.load_plans(session)
+            locations = plan_repo.load_locations(session)
+            return Snapshot(customers, clients, last, seen, plans, locations)
 
     def changes_after(
         self, seq: int, holes: Collection[int] = (), limit: int = 5000
@@ -84,11 +93,15 @@ class ChangeFeed:
             oldest = session.scalar(select(func.min(Change.seq)))
             customer_ids = {r.entity_id for r in rows if r.entity == "customer"}
             client_ids = {r.entity_id for r in rows if r.entity == "client"}
+            # Plans and locations are few: any change to one reloads them all.
+            reload_plans = any(r.entity in (journal.PLAN, journal.LOCATION) for r in rows)
             return ChangeBatch(
                 seqs=[r.seq for r in rows],
                 customers=self._load(session, Customer, customer_ids, customer_repo.to_record),
                 clients=self._load(session, RadiusClient, client_ids, client_repo.to_record),
                 oldest_seq=oldest,
+                plans=plan_repo.load_plans(session) if reload_plans else None,
+                locations=plan_repo.load_locations(session) if reload_plans else None,
             )
 
     @staticmethod

@@ -14,6 +14,9 @@ from radius_server.store.records import AuditRecord, as_utc
 
 CUSTOMER = "customer"
 CLIENT = "client"
+# A plan or location changed: running servers reload every plan and location.
+PLAN = "plan"
+LOCATION = "location"
 
 
 def utcnow() -> datetime:

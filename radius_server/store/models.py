@@ -13,11 +13,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -68,6 +70,8 @@ class Customer(Base):
     # Devices online at once; NULL means the server's default (setting device_limit),
     # 0 means unlimited.
     device_limit: Mapped[int | None] = mapped_column(Integer)
+    # The member's access plan; NULL: the default plan. A plan in use cannot be removed.
+    plan_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("plans.id"), index=True)
 
 
 class RadiusClient(Base):
@@ -85,8 +89,65 @@ class RadiusClient(Base):
     # Disconnect/CoA-Requests (NULL: it has none), and its secret (NULL: ``secret``).
     coa_port: Mapped[int | None] = mapped_column(Integer)
     coa_secret: Mapped[str | None] = mapped_column(String(256))
+    # How the NAS wants VLAN and bandwidth said (rules/plans.py VENDORS).
+    vendor: Mapped[str] = mapped_column(String(16), default="generic", server_default="generic")
+    # Where it stands; NULL: no location (only plans valid everywhere apply).
+    location_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("locations.id"))
+    # Whether it takes CoA-Requests on coa_port (RFC 5176): plan changes update
+    # sessions in place; otherwise they are disconnected and sign in again.
+    coa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SiteLocation(Base):
+    """A site of the space (rules/plans.py Location): NAS stand at one, plans may be limited."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # IANA zone: the access hours of plans are read in it.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AccessPlan(Base):
+    """A named access profile (rules/plans.py PlanDefinition). NULL: not set."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Exactly one plan is the default, for members without one (the store keeps it so).
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    vlan: Mapped[int | None] = mapped_column(Integer)
+    down_kbps: Mapped[int | None] = mapped_column(BigInteger)
+    up_kbps: Mapped[int | None] = mapped_column(BigInteger)
+    session_timeout: Mapped[int | None] = mapped_column(Integer)
+    idle_timeout: Mapped[int | None] = mapped_column(Integer)
+    interim_interval: Mapped[int | None] = mapped_column(Integer)
+    device_limit: Mapped[int | None] = mapped_column(Integer)
+    # Canonical text of the weekly windows ("Mon-Fri 08:00-19:00"); NULL: any time.
+    hours: Mapped[str | None] = mapped_column(String(500))
+    # False: valid only at the locations listed in plan_locations.
+    all_locations: Mapped[bool] = mapped_column(Boolean, default=True)
+    # JSON list of [name, value] pairs, checked against the dictionary when saved.
+    reply_attributes: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PlanLocation(Base):
+    """Where a plan limited to some locations is valid."""
+
+    __tablename__ = "plan_locations"
+
+    plan_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    location_id: Mapped[int] = mapped_column(BigId, ForeignKey("locations.id"), primary_key=True)
 
 
 class AuditEvent(Base):

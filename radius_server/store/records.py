@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from radius_server.rules.plans import PlanDefinition
+
 
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; we only ever store UTC, so label them."""
@@ -37,6 +39,8 @@ class CustomerRecord:
     previous_pin: str | None = field(default=None, repr=False)
     # Devices online at once: None = the server's setting device_limit, 0 = unlimited.
     device_limit: int | None = None
+    # The member's access plan (None: the default plan).
+    plan_id: int | None = None
 
     def to_dict(self, *, include_pin: bool) -> dict[str, Any]:
         """JSON-ready mapping; the PIN only when the caller is an admin view that shows it."""
@@ -78,6 +82,10 @@ class ClientRecord:
     # secret (None: the RADIUS secret).
     coa_port: int | None = None
     coa_secret: str | None = field(default=None, repr=False)
+    # How it wants VLAN and bandwidth said, where it stands, whether it takes CoA-Requests.
+    vendor: str = "generic"
+    location_id: int | None = None
+    coa: bool = False
 
     def to_dict(self, *, include_secret: bool) -> dict[str, Any]:
         """JSON-ready mapping; the secret only on explicit request, the CoA secret never."""
@@ -90,6 +98,9 @@ class ClientRecord:
             # Which secret signs Disconnect-Requests, never its value: an admin who
             # set a separate one typed it and has it.
             "coa_secret": COA_DEFAULT_SECRET if self.coa_secret is None else COA_OWN_SECRET,
+            "vendor": self.vendor,
+            "location_id": self.location_id,
+            "coa": self.coa,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
@@ -196,3 +207,64 @@ class SessionRecord:
         if now is not None:
             data["duration"] = self.duration(now)
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class LocationRecord:
+    """A location of the space (rules/plans.py Location)."""
+
+    id: int
+    name: str
+    timezone: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "timezone": self.timezone,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRecord:
+    """An access plan as stored (rules/plans.py PlanDefinition, plus bookkeeping)."""
+
+    id: int
+    name: str
+    is_default: bool
+    vlan: int | None
+    down_kbps: int | None
+    up_kbps: int | None
+    session_timeout: int | None
+    idle_timeout: int | None
+    interim_interval: int | None
+    device_limit: int | None
+    hours: str | None
+    # Location ids where the plan is valid; None: everywhere.
+    location_ids: frozenset[int] | None
+    reply_attributes: tuple[tuple[str, str], ...]
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def definition(self) -> PlanDefinition:
+        """The pure definition the decision core compiles."""
+        return PlanDefinition(
+            id=self.id,
+            name=self.name,
+            is_default=self.is_default,
+            vlan=self.vlan,
+            down_kbps=self.down_kbps,
+            up_kbps=self.up_kbps,
+            session_timeout=self.session_timeout,
+            idle_timeout=self.idle_timeout,
+            interim_interval=self.interim_interval,
+            device_limit=self.device_limit,
+            hours=self.hours,
+            location_ids=self.location_ids,
+            reply_attributes=self.reply_attributes,
+        )
