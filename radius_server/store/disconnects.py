@@ -34,7 +34,12 @@ REMOVED = "removed"
 WIFI_REVOKED = "wifi_revoked"
 VALIDITY_ENDED = "validity_ended"
 ADMIN = "admin"
-REASONS = frozenset({PIN_CHANGED, DISABLED, REMOVED, WIFI_REVOKED, VALIDITY_ENDED, ADMIN})
+# The member's plan changed (edited or reassigned): sessions get a CoA-Request with the
+# new attributes where the NAS takes them, else a Disconnect-Request.
+PLAN_CHANGED = "plan_changed"
+REASONS = frozenset(
+    {PIN_CHANGED, DISABLED, REMOVED, WIFI_REVOKED, VALIDITY_ENDED, ADMIN, PLAN_CHANGED}
+)
 
 # A claimed job not completed within this many seconds is claimable again: its
 # instance died (or lost the database). Far above what a job takes: the sender
