@@ -83,6 +83,35 @@ Dynamic Authorization (``radius_das_*`` settings; src/radius/radius_das.c and
   device's wpa_supplicant still reports ``suppPortStatus=Authorized`` until it talks again
   (``Device.reauthenticate``): "the port is unauthorized" is the access point's view
   (``WiredLab.port_authorized``, ``Device.wait_unauthorized``).
+
+Dynamic VLAN (``WiredLab(vlans=(20,))``; hostapd's src/ap/ieee802_1x.c
+``ieee802_1x_update_vlan``, src/ap/sta_info.c ``ap_sta_set_vlan``, src/ap/vlan_init.c,
+src/ap/vlan_full.c), what hostapd 2.10 with ``driver=wired`` does, checked with this lab:
+
+- It reads the VLAN from the Access-Accept's RFC 3580 tunnel attributes (radius.c
+  ``radius_msg_get_vlanid``): Tunnel-Type 13 (VLAN), Tunnel-Medium-Type 6 (IEEE-802) and
+  Tunnel-Private-Group-Id "20", with tag 1 or tag 0 (no tag octet in the group id) alike,
+  and logs ``STA <mac> RADIUS: VLAN ID 20``; ``hostapd_cli sta <mac>`` then shows
+  ``vlan_id=20`` (``WiredLab.station_vlan``).
+- It can only use VLANs listed in ``vlan_file`` with an interface that already exists: the
+  wired driver has no ``if_add`` (a ``*`` wildcard line fails with ``could not add dynamic
+  VLAN interface``, the port stays closed) and no ``set_sta_vlan``
+  (src/drivers/driver_wired.c ``wpa_driver_wired_ops``; src/ap/ap_drv_ops.h
+  ``hostapd_drv_set_sta_vlan`` returns 0 without one). So the lab makes one veth per VLAN
+  (``vlan_ifname``) and writes ``<id> <ifname> <bridge>`` lines; at start hostapd brings the
+  interface up, creates the VLAN's bridge (``vlan_bridge``) and adds the interface to it
+  (``VLAN: br_addbr``, ``VLAN: br_addif``). ``vlan_tagged_interface`` (an 802.1Q uplink
+  ``<if>.20``) needs the kernel's 8021q support, which the test machine lacks ("failed to
+  create link ... Operation not supported"), so the lab leaves it out.
+- A VLAN the access point does not know (an Accept with "30") is refused:
+  ``RADIUS: Invalid VLAN 30 received from RADIUS server``, EAP-Success is withheld and the
+  port stays closed. With ``dynamic_vlan=2`` (``vlan_required``) an Accept without a VLAN
+  is refused too (``did not include required VLAN ID``).
+- What it cannot do with the wired driver: move the station's frames. All devices share the
+  one wired port and the driver has no per-station VLAN call, so "the device is on VLAN 20"
+  is hostapd's station state (``vlan_id=20``), like "authorized" is (the wired driver
+  does not filter frames either). When the station leaves, hostapd tears the VLAN's bridge
+  down (``vlan_remove_dynamic``), also for these static entries.
 """
 
 from __future__ import annotations
@@ -445,6 +474,11 @@ class WiredLab:
     server_hostname: str | None = LAB_HOSTNAME  # devices check it (domain_match); None: off
     extra_hostapd: Mapping[str, str] = field(default_factory=dict)
     own_ip_addr: str = "127.0.0.1"
+    # Dynamic VLAN (see the module docstring): the VLAN ids this access point knows;
+    # empty: dynamic_vlan off. ``vlan_required``: dynamic_vlan=2, an Accept without a
+    # VLAN is refused by the access point.
+    vlans: tuple[int, ...] = ()
+    vlan_required: bool = False
 
     def __post_init__(self) -> None:
         # Interface names are at most 15 characters: "wl" + pid + 4 hex digits + "d99".
@@ -501,6 +535,7 @@ class WiredLab:
         _run("ip", "link", "set", self.ap_ifname, "up")
         _run("ip", "-n", self.netns, "link", "set", self.uplink_ifname, "up")
         _run("ip", "-n", self.netns, "link", "set", "lo", "up")
+        self._make_vlan_links()
         fixed_port = self.das_port is not None
         for attempt in range(5):
             if not fixed_port:
@@ -537,9 +572,63 @@ class WiredLab:
             "radius_das_client": f"127.0.0.1 {self.das_secret}",
             "radius_das_require_event_timestamp": "1",
             "radius_das_require_message_authenticator": "1",
+            **self._vlan_settings(),
             **self.extra_hostapd,
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    # -- dynamic VLAN ----------------------------------------------------------------
+
+    def vlan_ifname(self, vlan_id: int) -> str:
+        """The access point's interface for ``vlan_id`` (the lab makes it: a veth whose
+        peer is in the namespace), as the vlan_file names it."""
+        return f"{self.name}v{self.vlans.index(vlan_id) + 1}"
+
+    def vlan_bridge(self, vlan_id: int) -> str:
+        """The bridge hostapd makes for ``vlan_id`` and puts ``vlan_ifname`` in."""
+        return f"{self.name}b{self.vlans.index(vlan_id) + 1}"
+
+    def _make_vlan_links(self) -> None:
+        # hostapd's wired driver cannot create interfaces (no if_add): each VLAN's
+        # interface must exist before hostapd starts (vlan_if_add accepts an existing
+        # one). Its peer lives in the namespace, so deleting the namespace deletes both.
+        for index, vlan_id in enumerate(self.vlans, start=1):
+            if not 1 <= vlan_id <= 4094:
+                raise ValueError(f"VLAN id {vlan_id} is not within 1-4094")
+            _run(
+                *("ip", "link", "add", self.vlan_ifname(vlan_id), "type", "veth"),
+                *("peer", "name", f"vlan{index}", "netns", self.netns),
+            )
+
+    def _vlan_settings(self) -> dict[str, str]:
+        if not self.vlans:
+            return {}
+        vlan_file = self.work_dir / f"{self.name}-hostapd.vlan"
+        # "<vlan id> <interface> <bridge>": static entries, no "*" wildcard (a wildcard
+        # makes hostapd create the interface, which the wired driver cannot).
+        vlan_file.write_text(
+            "".join(
+                f"{vlan_id} {self.vlan_ifname(vlan_id)} {self.vlan_bridge(vlan_id)}\n"
+                for vlan_id in self.vlans
+            )
+        )
+        return {
+            "dynamic_vlan": "2" if self.vlan_required else "1",
+            "vlan_file": str(vlan_file),
+        }
+
+    def station_vlan(self, mac: str) -> int | None:
+        """The VLAN hostapd assigned the station (``vlan_id=`` of ``hostapd_cli sta``),
+        None without one (or without the station)."""
+        station = self.station(mac)
+        if station is None or "vlan_id" not in station:
+            return None
+        return int(station["vlan_id"])
+
+    def bridge_ports(self, bridge: str) -> set[str]:
+        """The interfaces in ``bridge`` (empty if there is no such bridge)."""
+        ports = Path("/sys/class/net", bridge, "brif")
+        return set(os.listdir(ports)) if ports.is_dir() else set()
 
     def _start_hostapd(self) -> bool:
         assert self._run_dir is not None
@@ -589,8 +678,10 @@ class WiredLab:
             if done.returncode != 0:
                 errors.append(f"ip netns del {self.netns}: {done.stderr.strip()}")
             self._made_netns = False
-        if _link_exists(self.ap_ifname):
-            _run("ip", "link", "del", self.ap_ifname, check=False)
+        # hostapd removes its VLAN bridges when it exits; a killed one leaves them.
+        for link in [self.ap_ifname] + [self.vlan_bridge(v) for v in self.vlans]:
+            if _link_exists(link):
+                _run("ip", "link", "del", link, check=False)
         if self._run_dir is not None:
             shutil.rmtree(self._run_dir, ignore_errors=True)
         # The kernel tears a namespace down in the background: give it a moment.
