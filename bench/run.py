@@ -193,6 +193,47 @@ def self_check() -> None:
             raise RuntimeError(f"loadgen {method} encoding differs from radius_server's client")
 
 
+# -- plans (--plans) -------------------------------------------------------------------------
+
+# What a coworking space sells (README, Access plans): a desk with a VLAN, a bandwidth limit
+# and an extra reply attribute; a hot desk with hours and a location list besides. The NAS
+# is a MikroTik at the location, so the bandwidth goes out as a vendor attribute. The
+# hours cover the whole week, so the mix's answers stay the PIN's verdict while the rule is
+# evaluated on every request.
+BENCH_LOCATION = "hq"
+BENCH_PLANS = (
+    ("desk", ("--vlan", "20", "--down", "10000", "--up", "2000", "--reply", "Filter-Id = members")),
+    (
+        "hotdesk",
+        (
+            *("--vlan", "30", "--down", "5000", "--up", "1000"),
+            *("--hours", "Mon-Sun 00:00-24:00", "--locations", BENCH_LOCATION),
+        ),
+    ),
+)
+
+
+def add_plans() -> None:
+    """The plans, the location and the NAS's vendor for ``--plans``, through the CLI."""
+    cli("location", "add", BENCH_LOCATION, "--timezone", "Europe/Madrid")
+    cli("nas", "update", "bench", "--vendor", "mikrotik", "--location", BENCH_LOCATION)
+    for name, options in BENCH_PLANS:
+        cli("plan", "add", name, *options)
+
+
+def assign_plans(on: bool) -> None:
+    """Every member on a plan, alternately ``desk`` and ``hotdesk`` (``on``), or all on the
+    default plan. Straight SQL, 10,000 rows at once: no server is running (each reads its
+    plans and members when it starts)."""
+    statement = (
+        "UPDATE customers SET plan_id = (SELECT id FROM plans WHERE name = CASE "
+        "WHEN customers.id % 2 = 0 THEN 'desk' ELSE 'hotdesk' END)"
+        if on
+        else "UPDATE customers SET plan_id = NULL"
+    )
+    admin_sql(statement, dbname=DB_NAME)
+
+
 # -- our server --------------------------------------------------------------------------
 
 
@@ -400,6 +441,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=1, help="our server processes (serve --workers N)"
     )
+    parser.add_argument(
+        "--plans",
+        choices=("off", "on", "both"),
+        default="off",
+        help="members on plans (VLAN, bandwidth, a reply attribute; hours and a location "
+        "for half), NAS a MikroTik: off (the default plan), on ('ours+plans'), or both as "
+        "two columns",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
@@ -432,6 +481,8 @@ def run_all(
     cli("customer", "import", str(csv_path))
     log(f"imported {len(credentials):,} customers in {time.perf_counter() - started:.1f} s")
     cli("nas", "add", "bench", "--address", "127.0.0.1", "--secret", SECRET)
+    if args.plans != "off":
+        add_plans()
     phase = {
         "duration": args.duration,
         "rate": args.rate,
@@ -440,9 +491,14 @@ def run_all(
     }
     if "ours" in wanted:
         throttles = ("defaults", "off") if args.throttle == "both" else (args.throttle,)
-        for throttle in throttles:
+        plans = {"off": (False,), "on": (True,), "both": (False, True)}[args.plans]
+        for throttle, on_plans in [(t, p) for t in throttles for p in plans]:
             forget_throttle_history()
+            if args.plans != "off":
+                assign_plans(on_plans)
             label = "ours-throttle-off" if throttle == "off" else "ours"
+            if on_plans:
+                label += "+plans"
             if args.workers > 1:
                 label += f" x{args.workers}"
             with our_server(workdir, credentials[0], throttle, label, args.workers) as target:
