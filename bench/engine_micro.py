@@ -5,17 +5,21 @@ match, reply cache, decode, authenticity, the method, the member rules, guessing
 protection (an in-memory ``Guard``), the device count (an ``OnlineDevices`` view; each
 member signs in again and again from one phone, as a NAS re-authenticates) and the log
 call (to a logger that drops everything). Prints microseconds per request, best of
-several rounds. With ``--plans`` the members are on access plans (as ``run.py --plans``:
-alternately a desk with a VLAN, bandwidth and a reply attribute, and a hot desk with hours
-and a location list besides) and the client is a MikroTik at the plans' location.
+several rounds.
 
-    .venv/bin/python bench/engine_micro.py [requests] [--plans]
+The plan rows add the member's access plan: the default one (nothing set), and
+one with VLAN, bandwidth and access hours at a NAS with a location (a clock placed
+inside the hours, so every sign-in is accepted).
+
+    .venv/bin/python bench/engine_micro.py [requests]
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
@@ -48,54 +52,52 @@ UNLIMITED = ThrottleSettings(
 )
 
 
-# The plans of ``--plans`` (bench/run.py BENCH_PLANS, as definitions): the hours cover the
-# whole week, so every request evaluates them and still gets the PIN's verdict.
-LOCATION = Location(1, "hq", "Europe/Madrid")
-PLANS = (
-    PlanDefinition(1, "default", is_default=True),
-    PlanDefinition(
+# The plans a run may give every member (None: no plans at all, as before plans existed).
+PLANS = {
+    "default": PlanDefinition(1, "default", is_default=True),
+    "vlan+bandwidth+hours": PlanDefinition(
         2,
         "desk",
         vlan=20,
-        down_kbps=10000,
-        up_kbps=2000,
-        reply_attributes=(("Filter-Id", "members"),),
+        down_kbps=20000,
+        up_kbps=5000,
+        hours="Mon-Fri 08:00-19:00",
+        location_ids=frozenset({1}),
     ),
-    PlanDefinition(
-        3,
-        "hotdesk",
-        vlan=30,
-        down_kbps=5000,
-        up_kbps=1000,
-        hours="Mon-Sun 00:00-24:00",
-        location_ids=frozenset({LOCATION.id}),
-    ),
-)
+}
+
+
+def _inside_hours() -> Callable[[], float]:
+    """A clock running from a Wednesday 10:00 in Madrid, at the real pace."""
+    base = datetime.fromisoformat("2026-12-02T10:00:00+01:00").timestamp()
+    started = time.time()
+    return lambda: base + (time.time() - started)
 
 
 def build(
-    members: int = 1000, settings: ThrottleSettings = UNLIMITED, plans: bool = False
+    members: int = 1000, settings: ThrottleSettings = UNLIMITED, plan: str | None = None
 ) -> Engine:
-    """An engine over ``members`` members and one client, with guessing protection;
-    ``plans``: members alternately on the two plans, the client a MikroTik at LOCATION."""
+    """An engine over ``members`` members and one client, with guessing protection."""
     directory = Directory()
     directory.ready = True
-    if plans:
-        directory.plans.replace_all(compile_plan(d) for d in PLANS)
-        directory.locations = {LOCATION.id: LOCATION}
-        client = Client(
-            1, "ap", ip_network(NAS), SECRET, True, vendor="mikrotik", location_id=LOCATION.id
-        )
-    else:
-        client = Client(1, "ap", ip_network(NAS), SECRET, True)
-    directory.clients.put(client)
+    directory.clients.put(
+        Client(1, "ap", ip_network(NAS), SECRET, True, vendor="mikrotik", location_id=1)
+    )
+    directory.locations = {1: Location(1, "madrid", "Europe/Madrid")}
+    plan_id = None
+    if plan is not None:
+        compiled = compile_plan(PLANS[plan])
+        directory.plans.replace_all([compile_plan(PLANS["default"]), compiled])
+        plan_id = compiled.id
     for i in range(members):
-        plan_id = (2 + i % 2) if plans else None
         directory.members.put(
             Member(i, f"m{i}@example.org", PIN, True, True, None, None, None, None, plan_id=plan_id)
         )
     log = NullLog()
-    return Engine(directory, log, guard=Guard(settings, log, store=None), online=OnlineDevices())
+    clock = _inside_hours() if plan is not None else time.time
+    return Engine(
+        directory, log, guard=Guard(settings, log, store=None), online=OnlineDevices(), clock=clock
+    )
 
 
 def phone(member: int) -> bytes:
@@ -120,12 +122,12 @@ def requests(count: int, method: str, pin: bytes = PIN) -> list[bytes]:
 
 
 def measure(
-    method: str, count: int, rounds: int = 5, pin: bytes = PIN, plans: bool = False
+    method: str, count: int, rounds: int = 5, pin: bytes = PIN, plan: str | None = None
 ) -> float:
     """Best microseconds per request over ``rounds`` runs of ``count`` requests."""
     best = float("inf")
     for _ in range(rounds):
-        engine = build(plans=plans)
+        engine = build(plan=plan)
         packets = requests(count, method, pin)
         handle = engine.handle_auth
         start = time.perf_counter()
@@ -136,16 +138,14 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="The engine's cost per request, in process.")
-    parser.add_argument("requests", type=int, nargs="?", default=20000)
-    parser.add_argument("--plans", action="store_true", help="members on access plans")
-    args = parser.parse_args()
-    count, plans = args.requests, args.plans
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     for method in ("pap", "chap"):
-        cost = measure(method, count, plans=plans)
-        print(f"{method}: {cost:.2f} us/request (accept, best of 5)")
-    wrong = measure("pap", count, pin=b"11111", plans=plans)
+        print(f"{method}: {measure(method, count):.2f} us/request (accept, best of 5)")
+    wrong = measure("pap", count, pin=b"11111")
     print(f"pap wrong PIN: {wrong:.2f} us/request (reject, counted, best of 5)")
+    for plan in PLANS:
+        took = measure("pap", count, plan=plan)
+        print(f"pap, plan {plan}: {took:.2f} us/request (accept, best of 5)")
 
 
 if __name__ == "__main__":
