@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.tools, pytest.mark.lab]
 DESK = "ada@example.org"  # plan desk: VLAN 20
 GUEST = "bob@example.org"  # plan guest: VLAN 30
 PLAIN = "carla@example.org"  # the default plan: no VLAN
-PIN = "24680"
+PINS = {DESK: "24680", GUEST: "13579", PLAIN: "11223"}  # unique among members
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSite]:
     """The server (SQLite) with the lab's NAS, two plans with VLANs and three members."""
     require_lab()
     work = tmp_path_factory.mktemp("plans-vlan")
-    members = {DESK: PIN, GUEST: PIN, PLAIN: PIN}
-    with lab_site(f"sqlite:///{work / 'radius.db'}", work, members) as made:
+    with lab_site(f"sqlite:///{work / 'radius.db'}", work, PINS) as made:
         for args in (
             ("plan", "add", "desk", "--vlan", "20"),
             ("plan", "add", "guest", "--vlan", "30"),
@@ -56,8 +55,8 @@ def lab(site: LabSite, tmp_path: Path) -> Iterator[WiredLab]:
 def test_each_member_lands_on_the_vlan_of_their_plan(site: LabSite, lab: WiredLab) -> None:
     since = site.server.mark()
     mark = lab.log_mark()
-    desk = lab.start_device(DESK, PIN)
-    guest = lab.start_device(GUEST, PIN)
+    desk = lab.start_device(DESK, PINS[DESK])
+    guest = lab.start_device(GUEST, PINS[GUEST])
     desk.wait_authorized()
     guest.wait_authorized()
     # The access point's own view: each station on its plan's VLAN.
@@ -78,7 +77,7 @@ def test_a_member_without_a_vlan_is_refused_by_the_access_point(
 ) -> None:
     since = site.server.mark()
     mark = lab.log_mark()
-    device = lab.start_device(PLAIN, PIN)
+    device = lab.start_device(PLAIN, PINS[PLAIN])
     # Our server accepts (the default plan has no rule against it)...
     line = site.server.wait_for("access", since=since, outcome="accept", user=PLAIN)
     assert line["plan"] == "default"
