@@ -247,20 +247,25 @@ def our_server(
     label: str = "ours",
     workers: int = 1,
     database: str = DB_NAME,
+    source: Path | None = None,
 ) -> Iterator[Target]:
     """``radius-server serve`` on free ports, JSON log lines (info) to a file.
 
     Its data directory (snapshot, accounting spool) is private to the run, in
     ``workdir``. Ready once it accepts ``probe`` (None: once it answers a
-    Status-Server on its accounting port).
+    Status-Server on its accounting port). ``source``: run the ``radius_server``
+    package of that checkout instead (first on PYTHONPATH), e.g. an older commit.
     """
     auth_port, acct_port = free_udp_ports(2)
-    logfile = workdir / f"radius-server-{throttle}.log"
+    slug = "".join(ch if ch.isalnum() or ch in "+-" else "_" for ch in label)
+    logfile = workdir / f"radius-server-{throttle}-{slug}.log"
     argv = [str(VENV_BIN / "radius-server"), "serve", "--host", "127.0.0.1"]
     argv += ["--auth-port", str(auth_port), "--acct-port", str(acct_port)]
     argv += ["--workers", str(workers)]
     env = server_env(throttle, database)
-    env["RADIUS_DATA_DIR"] = str(workdir / f"data-{label.replace(' ', '_')}")
+    env["RADIUS_DATA_DIR"] = str(workdir / f"data-{slug}")
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     process = start_process(argv, logfile, env=env)
     target = Target(
         label, process, auth_port, SECRET.encode(), True, logfile, database, acct_port=acct_port
@@ -343,23 +348,30 @@ def report(results: list[Measurement], args: argparse.Namespace) -> str:
     add("errors (both phases)", lambda m: float(m.errors), ratio=False)
     others = [i for i, m in enumerate(results) if m.label.startswith("FreeRADIUS")]
     headers = ["", *(m.label for m in results)]
-    if results and results[0].label.startswith("ours") and "off" not in results[0].label:
+    mine = _ours_index(results)
+    if mine is not None and "off" not in results[mine].label:
         headers += [f"ours/{results[i].label}" for i in others]
     else:
         others = []
     table: list[list[str]] = [headers]
     for name, values, digits, ratio in rows:
         line = [name, *(_fmt(v, digits) for v in values)]
-        line += [_ratio(values[0], values[i]) if ratio else "" for i in others]
+        line += [_ratio(values[mine or 0], values[i]) if ratio else "" for i in others]
         table.append(line)
     return format_table(table)
 
 
+def _ours_index(results: list[Measurement]) -> int | None:
+    """Where our (current) server's first column is: after ``before`` when there is one."""
+    return next((i for i, m in enumerate(results) if m.label.startswith("ours")), None)
+
+
 def verdict(results: list[Measurement], args: argparse.Namespace) -> list[str]:
     """The issue's targets, checked."""
-    if not results or not results[0].label.startswith("ours"):
+    mine = _ours_index(results)
+    if mine is None:
         return []
-    ours = results[0]
+    ours = results[mine]
     lines = []
     if ours.fixed:
         ok = ours.fixed.p99_ms < 5.0 and ours.fixed.errors == 0
@@ -451,6 +463,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "for half), NAS a MikroTik: off (the default plan), on ('ours+plans'), or both as "
         "two columns",
     )
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also measure the radius_server package of this checkout (e.g. `git archive "
+        "COMMIT | tar -x -C DIR`) first, as 'before', on the same database",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure our columns this many times, alternately (the spread shows the noise)",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
@@ -461,6 +485,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.rate <= 0 or args.concurrency <= 0 or args.customers <= 0:
         parser.error("duration, rate, concurrency and customers must be positive")
+    if args.rounds < 1:
+        parser.error("rounds must be at least 1")
+    if args.baseline_src and not Path(args.baseline_src, "radius_server").is_dir():
+        parser.error(f"--baseline-src {args.baseline_src}: no radius_server package there")
     return args
 
 
@@ -494,16 +522,31 @@ def run_all(
     if "ours" in wanted:
         throttles = ("defaults", "off") if args.throttle == "both" else (args.throttle,)
         plans = {"off": (False,), "on": (True,), "both": (False, True)}[args.plans]
-        for throttle, on_plans in [(t, p) for t in throttles for p in plans]:
+        # (source, members on plans): the baseline checkout first, on the default plan.
+        variants = [(None, on_plans) for on_plans in plans]
+        if args.baseline_src:
+            variants.insert(0, (Path(args.baseline_src), False))
+        runs = [
+            (round_, throttle, source, on_plans)
+            for round_ in range(1, args.rounds + 1)
+            for throttle in throttles
+            for source, on_plans in variants
+        ]
+        for round_, throttle, source, on_plans in runs:
             forget_throttle_history()
             if args.plans != "off":
                 assign_plans(on_plans)
-            label = "ours-throttle-off" if throttle == "off" else "ours"
+            label = "before" if source else "ours"
+            label += "-throttle-off" if throttle == "off" else ""
             if on_plans:
                 label += "+plans"
             if args.workers > 1:
                 label += f" x{args.workers}"
-            with our_server(workdir, credentials[0], throttle, label, args.workers) as target:
+            if args.rounds > 1:
+                label += f" #{round_}"
+            with our_server(
+                workdir, credentials[0], throttle, label, args.workers, source=source
+            ) as target:
                 log(f"{label}: radius-server pid {target.process.pid}, port {target.port}")
                 result = measure(target, credentials, **phase)  # type: ignore[arg-type]
                 if args.profile and not profile:
