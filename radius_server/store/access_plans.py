@@ -95,6 +95,21 @@ def check_settings(settings: Mapping[str, Setting]) -> dict[str, Setting]:
     return checked_settings
 
 
+def unique_name(
+    session: Session,
+    model: type[AccessPlan] | type[SiteLocation],
+    name: str,
+    what: str,
+    own_id: int | None = None,
+) -> None:
+    """Refuse ``name`` when another plan (or location) has it in any case, naming that one."""
+    other = session.execute(
+        select(model.id, model.name).where(func.lower(model.name) == name.lower())
+    ).first()
+    if other is not None and other.id != own_id:
+        raise AlreadyExists(f"a {what} named {quote(other.name)} already exists")
+
+
 def plan_by_name(session: Session, name: str) -> AccessPlan:
     """The plan called ``name`` (any case), or NotFound naming it."""
     wanted = name.strip()
@@ -163,15 +178,6 @@ class PlanRepository:
         self._sessions = sessions
         self.actor = actor
 
-    def _unique(self, session: Session, name: str, own_id: int | None = None) -> None:
-        other = session.execute(
-            select(AccessPlan.id, AccessPlan.name).where(
-                func.lower(AccessPlan.name) == name.lower()
-            )
-        ).first()
-        if other is not None and other.id != own_id:
-            raise AlreadyExists(f"a plan named {quote(other.name)} already exists")
-
     def _take_default(self, session: Session, row: AccessPlan) -> list[str]:
         """Make ``row`` the default plan; the members this moves who are online."""
         # Lock every plan row (PostgreSQL) so two admins moving the flag at once
@@ -204,7 +210,7 @@ class PlanRepository:
             raise InvalidValue(str(exc)) from None
         with self._sessions() as session:
             begin_write(session)
-            self._unique(session, label)
+            unique_name(session, AccessPlan, label, "plan")
             where = None if locations is None else locations_by_name(session, locations)
             now = utcnow()
             row = AccessPlan(
@@ -304,7 +310,7 @@ class PlanRepository:
             for key in changed:
                 setattr(row, key, values[key])
             if label is not None and label != row.name:
-                self._unique(session, label, row.id)
+                unique_name(session, AccessPlan, label, "plan", row.id)
                 row.name = label
                 changed.append("name")
             if replies is not None and replies != before.reply_attributes:

@@ -11,16 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import plan_text
 from radius_server.rules.validation import quote
 from radius_server.rules.validity import load_zone
 from radius_server.store import plan_members
-from radius_server.store.access_plans import locations_by_name
+from radius_server.store.access_plans import locations_by_name, unique_name
 from radius_server.store.database import begin_write
-from radius_server.store.errors import AlreadyExists, InvalidValue, checked
+from radius_server.store.errors import InvalidValue, checked
 from radius_server.store.journal import LOCATION, audit, record_change, utcnow
 from radius_server.store.models import AccessPlan, PlanLocation, RadiusClient, SiteLocation
 from radius_server.store.plans import location_to_record
@@ -73,23 +73,13 @@ class LocationRepository:
         self._sessions = sessions
         self.actor = actor
 
-    @staticmethod
-    def _unique(session: Session, name: str, own_id: int | None = None) -> None:
-        other = session.execute(
-            select(SiteLocation.id, SiteLocation.name).where(
-                func.lower(SiteLocation.name) == name.lower()
-            )
-        ).first()
-        if other is not None and other.id != own_id:
-            raise AlreadyExists(f"a location named {quote(other.name)} already exists")
-
     def add(self, name: str, timezone: str = "UTC") -> LocationRecord:
         """Create a location whose plans' hours are read in ``timezone``."""
         label = checked(plan_text.check_location_name, name)
         zone = check_timezone(timezone)
         with self._sessions() as session:
             begin_write(session)
-            self._unique(session, label)
+            unique_name(session, SiteLocation, label, "location")
             now = utcnow()
             row = SiteLocation(name=label, timezone=zone, created_at=now, updated_at=now)
             session.add(row)
@@ -138,7 +128,7 @@ class LocationRepository:
             previous = row.name
             changed: list[str] = []
             if label is not None and label != row.name:
-                self._unique(session, label, row.id)
+                unique_name(session, SiteLocation, label, "location", row.id)
                 row.name = label
                 changed.append("name")
             jobs = 0
