@@ -226,6 +226,7 @@ async def serve(
             stale_pin_seconds=settings.stale_pin_days * 86400.0,
             acct_interim_interval=settings.acct_interim_interval,
             device_limit=settings.device_limit,
+            timezone=settings.timezone,
         ),
         guard=guard,
         methods=methods,
