@@ -38,8 +38,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -197,28 +198,33 @@ def self_check() -> None:
 
 # What a coworking space sells (README, Access plans): a desk with a VLAN, a bandwidth limit
 # and an extra reply attribute; a hot desk with hours and a location list besides. The NAS
-# is a MikroTik at the location, so the bandwidth goes out as a vendor attribute. The
-# hours cover the whole week, so the mix's answers stay the PIN's verdict while the rule is
-# evaluated on every request.
-BENCH_LOCATION = "hq"
-BENCH_PLANS = (
-    ("desk", ("--vlan", "20", "--down", "10000", "--up", "2000", "--reply", "Filter-Id = members")),
-    (
-        "hotdesk",
-        (
-            *("--vlan", "30", "--down", "5000", "--up", "1000"),
-            *("--hours", "Mon-Sun 00:00-24:00", "--locations", BENCH_LOCATION),
-        ),
-    ),
-)
+# is a MikroTik at the location, so the bandwidth goes out as a vendor attribute.
+BENCH_LOCATION, BENCH_ZONE = "hq", "Europe/Madrid"
+BENCH_PLANS = ("desk", "hotdesk")
+
+
+def bench_hours(now: datetime) -> str:
+    """A daily window from 3 hours before ``now`` to 3 hours after, at the location: the
+    mix's answers stay the PIN's verdict while the hours are really evaluated ("all day"
+    would take the rules' shortcut for plans without hours)."""
+    local = now.astimezone(ZoneInfo(BENCH_ZONE))
+    start, end = local - timedelta(hours=3), local + timedelta(hours=3)
+    return f"daily {start:%H:%M}-{end:%H:%M}"
 
 
 def add_plans() -> None:
     """The plans, the location and the NAS's vendor for ``--plans``, through the CLI."""
-    cli("location", "add", BENCH_LOCATION, "--timezone", "Europe/Madrid")
+    cli("location", "add", BENCH_LOCATION, "--timezone", BENCH_ZONE)
     cli("nas", "update", "bench", "--vendor", "mikrotik", "--location", BENCH_LOCATION)
-    for name, options in BENCH_PLANS:
-        cli("plan", "add", name, *options)
+    desk, hotdesk = BENCH_PLANS
+    cli(
+        *("plan", "add", desk, "--vlan", "20", "--down", "10000", "--up", "2000"),
+        *("--reply", "Filter-Id = members"),
+    )
+    cli(
+        *("plan", "add", hotdesk, "--vlan", "30", "--down", "5000", "--up", "1000"),
+        *("--hours", bench_hours(datetime.now(UTC)), "--locations", BENCH_LOCATION),
+    )
 
 
 def assign_plans(on: bool) -> None:
