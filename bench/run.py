@@ -558,11 +558,13 @@ def run_all(
             variants.insert(0, (Path(args.baseline_src), False))
         if len(variants) > 1 or args.rounds > 1:
             settle_disconnect_jobs(workdir, credentials[0])
+        # Every other round in reverse order, so no column always runs first (a busy
+        # machine drifts).
         runs = [
             (round_, throttle, source, on_plans)
             for round_ in range(1, args.rounds + 1)
             for throttle in throttles
-            for source, on_plans in variants
+            for source, on_plans in (variants if round_ % 2 else variants[::-1])
         ]
         for round_, throttle, source, on_plans in runs:
             forget_throttle_history()
