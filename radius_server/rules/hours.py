@@ -95,9 +95,10 @@ class Hours:
             else WEEK
         )
         self._text = _render(merged)
-        # zone -> (checked at, ends): inside [checked at, ends) access is continuous,
-        # so later sign-ins in the same stretch skip the wall-to-instant conversion.
-        self._cache: dict[tzinfo, tuple[float, float]] = {}
+        # zone -> (checked at, answer): inside [checked at, answer.ends) access is
+        # continuous, so later sign-ins in the same stretch skip the local-time and
+        # wall-to-instant conversions (and allocate nothing).
+        self._cache: dict[tzinfo, tuple[float, HoursCheck]] = {}
 
     def __str__(self) -> str:
         return self._text
@@ -123,8 +124,8 @@ class Hours:
         if self.always:
             return _ALWAYS_OK
         cached = self._cache.get(zone)
-        if cached is not None and cached[0] <= now < cached[1]:
-            return HoursCheck(True, cached[1])
+        if cached is not None and cached[0] <= now < cached[1].ends:  # type: ignore[operator]
+            return cached[1]
         local = datetime.fromtimestamp(now, zone)
         second = (
             local.weekday() * DAY
@@ -142,11 +143,11 @@ class Hours:
         monday = local.replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0) - (
             timedelta(days=local.weekday())
         )
-        ends = wall_to_instant(monday + timedelta(seconds=end), zone, now)
+        answer = HoursCheck(True, wall_to_instant(monday + timedelta(seconds=end), zone, now))
         if len(self._cache) > 64:
             self._cache.clear()
-        self._cache[zone] = (now, ends)
-        return HoursCheck(True, ends)
+        self._cache[zone] = (now, answer)
+        return answer
 
 
 def wall_to_instant(wall: datetime, zone: tzinfo, after: float) -> float:
