@@ -31,8 +31,9 @@ transition instant (the first wall time after the gap); a time that occurs twice
 02:00-02:30 again an hour later, the member may sign in again for that half hour.
 
 Pure: the zone object is handed in; parsing precomputes sorted interval bounds, so
-evaluation is one local-time conversion, one bisect, and (once per continuous
-stretch and zone, then cached) one wall-to-instant conversion.
+evaluation is one local-time conversion, one bisect and one wall-to-instant
+conversion, and later sign-ins in the same stretch (same zone, no clock change
+before its end) are answered from a one-entry cache per zone.
 """
 
 from __future__ import annotations
@@ -143,10 +144,14 @@ class Hours:
         monday = local.replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0) - (
             timedelta(days=local.weekday())
         )
-        answer = HoursCheck(True, wall_to_instant(monday + timedelta(seconds=end), zone, now))
-        if len(self._cache) > 64:
-            self._cache.clear()
-        self._cache[zone] = (now, answer)
+        ends = wall_to_instant(monday + timedelta(seconds=end), zone, now)
+        answer = HoursCheck(True, ends)
+        # Remembered only when no clock change lies between: a fall back could set the
+        # wall clock back before the window's start, outside it for a while.
+        if datetime.fromtimestamp(ends, zone).utcoffset() == local.utcoffset():
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[zone] = (now, answer)
         return answer
 
 
