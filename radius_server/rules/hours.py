@@ -232,7 +232,8 @@ def _day(word: str) -> int:
 def _parse_window(text: str) -> tuple[int, int]:
     match = _WINDOW.match(text.strip())
     if match is None:
-        raise ValueError(f"hours: {text.strip()!r} is not a window like 08:00-19:00")
+        hint = " (separate entries with ';')" if any(ch.isalpha() for ch in text) else ""
+        raise ValueError(f"hours: {text.strip()!r} is not a window like 08:00-19:00{hint}")
     start = _time(match.group(1), end=False)
     end = _time(match.group(2), end=True)
     if start == end:
@@ -283,7 +284,8 @@ def _render(merged: list[tuple[int, int]]) -> str:
             per_day[day].append((start - day * DAY, stop - day * DAY))
             start, day = stop, day + 1
     # Join "22:00-24:00" with the next day's "00:00-06:00" into "22:00-06:00" on the
-    # first day, when the morning piece is shorter than a day and ends by the start.
+    # first day, when the morning piece ends before the evening one starts (a 24-hour
+    # "15:00-15:00" would read as empty).
     for day in range(7):
         today, tomorrow = per_day[day], per_day[(day + 1) % 7]
         if (
@@ -293,7 +295,7 @@ def _render(merged: list[tuple[int, int]]) -> str:
             and today[-1][0] > 0
             and tomorrow[0][0] == 0
             and tomorrow[0][1] < DAY
-            and tomorrow[0][1] <= today[-1][0]
+            and tomorrow[0][1] < today[-1][0]
         ):
             today[-1] = (today[-1][0], DAY + tomorrow[0][1])
             tomorrow.pop(0)
