@@ -197,6 +197,11 @@ def parse_hours(text: str) -> Hours:
     return Hours(intervals)
 
 
+def canonical_hours(text: str) -> str:
+    """The canonical form of admin text, as the store keeps it; ValueError names the bad part."""
+    return str(parse_hours(text))
+
+
 def _parse_entry(entry: str) -> list[tuple[int, int]]:
     match = _DAYS_THEN_TIMES.match(entry)
     if match is None:

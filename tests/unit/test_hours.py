@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from radius_server.rules.hours import NEVER, parse_hours, wall_to_instant
+from radius_server.rules.hours import NEVER, canonical_hours, parse_hours, wall_to_instant
 
 MADRID = ZoneInfo("Europe/Madrid")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -214,3 +214,10 @@ def test_canonical_text_round_trips_for_many_random_sets() -> None:
 def test_a_missing_semicolon_gets_a_hint() -> None:
     with pytest.raises(ValueError, match="separate entries with ';'"):
         parse_hours("Mon-Fri 08:00-19:00 Sat 10:00-14:00")
+
+
+def test_canonical_hours_is_what_the_store_keeps() -> None:
+    assert canonical_hours("mon-fri 8:00-19:00") == "Mon-Fri 08:00-19:00"
+    assert canonical_hours("daily") == "Mon-Sun 00:00-24:00"
+    with pytest.raises(ValueError, match="'funday'"):
+        canonical_hours("funday")
