@@ -23,7 +23,13 @@ from pathlib import Path
 import pytest
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.dynauth import decode_response, encode_request, session_attributes
+from radius_server.protocol.attributes import integer_attribute
+from radius_server.protocol.dynauth import (
+    coa_attributes,
+    decode_response,
+    encode_request,
+    session_attributes,
+)
 from radius_server.runtime.dynauth import DynAuthOutcome, DynAuthStatus, send_request
 from tests.conftest import require_tool, skip_or_fail
 from tests.unit.engine_harness import RecordingLog
@@ -243,3 +249,42 @@ def test_nas_port_is_refused_as_unsupported(hostapd: Hostapd) -> None:
     )
     assert outcome.status is DynAuthStatus.NAK, hostapd.output()
     assert (outcome.error_cause, outcome.error_name) == (401, "Unsupported-Attribute")
+
+
+def test_coa_request_is_refused(hostapd: Hostapd) -> None:
+    """Debian's hostapd takes no new authorization by CoA-Request: a verified CoA-NAK.
+
+    Its DAS (src/radius/radius_das.c, radius_das_coa) allows in a CoA-Request only the
+    session identification attributes and, with Hotspot 2.0 support (Debian's build
+    has it), the WFA terms-and-conditions VSA: any authorization attribute
+    (Session-Timeout here, tunnel or bandwidth attributes alike) gets Error-Cause 401
+    before any session is looked up. So for a hostapd NAS
+    the plan_changed job must fall back to a Disconnect-Request (README, "Sending
+    members away").
+    """
+    attributes = coa_attributes(
+        session_attributes(
+            now=time.time(),
+            user_name="ana@example.com",
+            calling_station_id="02-00-00-00-00-01",
+            nas_identifier=NAS_IDENTIFIER,
+        ),
+        [integer_attribute(c.SESSION_TIMEOUT, 3600)],
+    )
+    log = RecordingLog()
+    outcome = asyncio.run(
+        send_request(
+            ("127.0.0.1", hostapd.das_port),
+            DAS_SECRET,
+            c.Code.COA_REQUEST,
+            attributes,
+            log=log,
+            require_message_authenticator=True,
+        )
+    )
+    assert outcome.status is DynAuthStatus.NAK, hostapd.output()
+    assert outcome.reply is not None and outcome.reply.code == c.Code.COA_NAK
+    assert (outcome.error_cause, outcome.error_name) == (401, "Unsupported-Attribute")
+    hostapd.wait_for_line("DAS: Unsupported attribute 27 in CoA-Request")
+    [nak] = log.named("coa_nak")
+    assert nak["error_cause"] == outcome.error_cause
