@@ -20,6 +20,7 @@ from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.online import SessionFollower, observe_rows
+from radius_server.runtime.plan_change import plan_loader
 from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.runtime.spool import Spool, SpoolError
 from radius_server.runtime.stale_sessions import SessionUpkeep, stale_after
@@ -118,6 +119,7 @@ def _disconnector(
         deadline=deadline,
         timeouts=settings.disconnect_timeouts,
         retention_seconds=settings.session_retention_days * 86400.0,
+        plan_of=plan_loader(factory),
     )
 
 
