@@ -231,3 +231,22 @@ def test_plan_change_without_the_coa_flag_disconnects_at_once(
     assert log.named("disconnect_acked")[0]["fallback"] == "coa_off"
     assert not log.named("coa_sent")
     assert SessionStore(site).open_sessions(ANA) == []
+
+
+def test_plan_change_to_an_empty_default_plan_disconnects(
+    site: sessionmaker[Session], das: DasResponder
+) -> None:
+    """Back on the default plan (which sets nothing): a CoA-Request could not take the old
+    plan's attributes away, so the session is disconnected."""
+    with site() as session:
+        session.execute(update(RadiusClient).values(coa=True))
+        if session.scalars(select(AccessPlan).where(AccessPlan.is_default)).first() is None:
+            session.add(AccessPlan(name="default", is_default=True))  # as migration 0006 has it
+        disconnects.enqueue(session, ANA, disconnects.PLAN_CHANGED, "tester")
+        session.commit()
+    log = run_queue(site, (1.0, 2.0))
+    [request] = das.wait_for(1)
+    assert request.code == c.Code.DISCONNECT_REQUEST
+    acked = log.named("disconnect_acked")[0]
+    assert (acked["fallback"], acked["plan"]) == ("no_attributes", "default")
+    assert SessionStore(site).open_sessions(ANA) == []
