@@ -30,6 +30,7 @@ from radius_server.protocol.dynauth import (
     encode_request,
     session_attributes,
 )
+from radius_server.protocol.packet import Attribute
 from radius_server.runtime.dynauth import DynAuthOutcome, DynAuthStatus, send_request
 from tests.conftest import require_tool, skip_or_fail
 from tests.unit.engine_harness import RecordingLog
@@ -155,8 +156,12 @@ def disconnect(
     secret: bytes = DAS_SECRET,
     nas_identifier: str = NAS_IDENTIFIER,
     timeouts: tuple[float, ...] = (1.0, 2.0, 4.0),
+    authorization: list[Attribute] | None = None,
 ) -> DynAuthOutcome:
-    """Our Disconnect-Request for a session hostapd does not have."""
+    """Our Disconnect-Request for a session hostapd does not have.
+
+    With ``authorization``: a CoA-Request giving the session those attributes instead.
+    """
     attributes = session_attributes(
         now=time.time(),
         user_name="ana@example.com",
@@ -165,11 +170,14 @@ def disconnect(
         nas_identifier=nas_identifier,
         nas_ip_address="127.0.0.1",
     )
+    code = c.Code.DISCONNECT_REQUEST
+    if authorization is not None:
+        code, attributes = c.Code.COA_REQUEST, coa_attributes(attributes, authorization)
     return asyncio.run(
         send_request(
             ("127.0.0.1", hostapd.das_port),
             secret,
-            c.Code.DISCONNECT_REQUEST,
+            code,
             attributes,
             timeouts=timeouts,
             log=log,
@@ -262,26 +270,8 @@ def test_coa_request_is_refused(hostapd: Hostapd) -> None:
     the plan_changed job must fall back to a Disconnect-Request (README, "Sending
     members away").
     """
-    attributes = coa_attributes(
-        session_attributes(
-            now=time.time(),
-            user_name="ana@example.com",
-            calling_station_id="02-00-00-00-00-01",
-            nas_identifier=NAS_IDENTIFIER,
-        ),
-        [integer_attribute(c.SESSION_TIMEOUT, 3600)],
-    )
     log = RecordingLog()
-    outcome = asyncio.run(
-        send_request(
-            ("127.0.0.1", hostapd.das_port),
-            DAS_SECRET,
-            c.Code.COA_REQUEST,
-            attributes,
-            log=log,
-            require_message_authenticator=True,
-        )
-    )
+    outcome = disconnect(hostapd, log, authorization=[integer_attribute(c.SESSION_TIMEOUT, 3600)])
     assert outcome.status is DynAuthStatus.NAK, hostapd.output()
     assert outcome.reply is not None and outcome.reply.code == c.Code.COA_NAK
     assert (outcome.error_cause, outcome.error_name) == (401, "Unsupported-Attribute")

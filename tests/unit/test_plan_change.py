@@ -1,16 +1,14 @@
 """plan_changed jobs: a CoA-Request with the new plan where the NAS takes it, else a disconnect.
 
-The runner with the fakes of test_disconnector.py; a sender that answers CoA- and
-Disconnect-Requests differently per session.
+The runner with the fakes of test_disconnector.py (its sender answers CoA- and
+Disconnect-Requests differently per session).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
 from radius_server.protocol import codes as c
 from radius_server.rules.directory import Client
@@ -32,7 +30,6 @@ from tests.unit.test_disconnector import (
     FakeQueue,
     FakeSender,
     FakeSessions,
-    Outcome,
     directory,
     job,
     session,
@@ -66,35 +63,9 @@ MIKROTIK_AP = replace(
 PLAIN_AP = replace(AP1, id=5, name="ap2", network=ipaddress.ip_network("198.51.100.0/24"))
 
 
-class CoaSender(FakeSender):
-    """Answers CoA-Requests from ``coa`` and Disconnect-Requests from ``answers``."""
-
-    def __init__(self, coa: Mapping[str, str] | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.coa = dict(coa or {})
-
-    async def __call__(
-        self,
-        target: tuple[str, int],
-        secret: bytes,
-        code: int,
-        attributes: Sequence[tuple[int, bytes]],
-        *,
-        timeouts: Sequence[float],
-        log: Any,
-        log_fields: Mapping[str, Any] | None = None,
-    ) -> Outcome:
-        outcome = await super().__call__(
-            target, secret, code, attributes, timeouts=timeouts, log=log, log_fields=log_fields
-        )
-        if code != c.Code.COA_REQUEST:
-            return outcome
-        return Outcome(self.coa.get(dict(attributes)[c.ACCT_SESSION_ID].decode(), "acked"))
-
-
 def plan_job(
     sessions: FakeSessions,
-    sender: CoaSender,
+    sender: FakeSender,
     *clients: Client,
     plan: Plan | None = HOT_DESK,
 ) -> tuple[FakeQueue, RecordingLog]:
@@ -124,7 +95,7 @@ def plan_job(
 
 def test_coa_acked_keeps_the_session_with_the_new_attributes() -> None:
     sessions = FakeSessions({1: session(1)})
-    sender = CoaSender()
+    sender = FakeSender()
     queue, log = plan_job(sessions, sender, COA_AP)
     [sent] = sender.sent
     assert sent.code == c.Code.COA_REQUEST
@@ -155,7 +126,7 @@ def test_coa_acked_keeps_the_session_with_the_new_attributes() -> None:
 
 
 def test_the_nas_vendor_picks_the_attributes() -> None:
-    sender = CoaSender()
+    sender = FakeSender()
     plan_job(FakeSessions({1: session(1, client="mk1")}), sender, MIKROTIK_AP)
     [sent] = sender.sent
     assert (c.VENDOR_SPECIFIC, MIKROTIK_RATE[0][1]) in sent.attributes
@@ -163,7 +134,7 @@ def test_the_nas_vendor_picks_the_attributes() -> None:
 
 def test_coa_nak_or_silence_falls_back_to_a_disconnect() -> None:
     sessions = FakeSessions({1: session(1), 2: session(2)})
-    sender = CoaSender(coa={"SESSION1": "nak", "SESSION2": "timeout"}, answers={"SESSION2": "nak"})
+    sender = FakeSender(coa={"SESSION1": "nak", "SESSION2": "timeout"}, answers={"SESSION2": "nak"})
     queue, _ = plan_job(sessions, sender, COA_AP)
     by_session: dict[int, list[int]] = {}
     for sent in sender.sent:
@@ -188,7 +159,7 @@ def test_coa_nak_or_silence_falls_back_to_a_disconnect() -> None:
 
 def test_a_nas_without_the_coa_flag_gets_the_disconnect_directly() -> None:
     sessions = FakeSessions({1: session(1, client="ap2", nas_address="198.51.100.9")})
-    sender = CoaSender()
+    sender = FakeSender()
     queue, _ = plan_job(sessions, sender, PLAIN_AP)
     [sent] = sender.sent
     assert sent.code == c.Code.DISCONNECT_REQUEST
@@ -199,14 +170,14 @@ def test_a_nas_without_the_coa_flag_gets_the_disconnect_directly() -> None:
 
 def test_a_plan_not_valid_at_the_nas_location_disconnects() -> None:
     elsewhere = replace(HOT_DESK, location_ids=frozenset({2}))
-    sender = CoaSender()
+    sender = FakeSender()
     plan_job(FakeSessions({1: session(1)}), sender, COA_AP, plan=elsewhere)
     [sent] = sender.sent
     assert (sent.code, sent.fields["fallback"]) == (c.Code.DISCONNECT_REQUEST, WRONG_LOCATION)
 
 
 def test_a_nas_without_a_dynauth_port_is_unsupported() -> None:
-    sender = CoaSender()
+    sender = FakeSender()
     queue, log = plan_job(FakeSessions({1: session(1)}), sender, replace(COA_AP, coa_port=None))
     assert sender.sent == []
     [unsupported] = log.named("disconnect_unsupported")
