@@ -7,6 +7,10 @@ member signs in again and again from one phone, as a NAS re-authenticates) and t
 call (to a logger that drops everything). Prints microseconds per request, best of
 several rounds.
 
+The plan rows add the member's access plan: the default one (nothing set), and
+one with VLAN, bandwidth and access hours at a NAS with a location (a clock placed
+inside the hours, so every sign-in is accepted).
+
     .venv/bin/python bench/engine_micro.py [requests]
 """
 
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from datetime import datetime
 from ipaddress import ip_network
 from typing import Any
 
@@ -21,6 +27,7 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request
 from radius_server.rules.directory import Client, Directory, Member
 from radius_server.rules.online import OnlineDevices
+from radius_server.rules.plans import Location, PlanDefinition, compile_plan
 from radius_server.rules.throttle import ThrottleSettings
 from radius_server.runtime.engine import Engine
 from radius_server.runtime.guard import Guard
@@ -45,17 +52,52 @@ UNLIMITED = ThrottleSettings(
 )
 
 
-def build(members: int = 1000, settings: ThrottleSettings = UNLIMITED) -> Engine:
+# The plans a run may give every member (None: no plans at all, as before plans existed).
+PLANS = {
+    "default": PlanDefinition(1, "default", is_default=True),
+    "vlan+bandwidth+hours": PlanDefinition(
+        2,
+        "desk",
+        vlan=20,
+        down_kbps=20000,
+        up_kbps=5000,
+        hours="Mon-Fri 08:00-19:00",
+        location_ids=frozenset({1}),
+    ),
+}
+
+
+def _inside_hours() -> Callable[[], float]:
+    """A clock running from a Wednesday 10:00 in Madrid, at the real pace."""
+    base = datetime.fromisoformat("2026-12-02T10:00:00+01:00").timestamp()
+    started = time.time()
+    return lambda: base + (time.time() - started)
+
+
+def build(
+    members: int = 1000, settings: ThrottleSettings = UNLIMITED, plan: str | None = None
+) -> Engine:
     """An engine over ``members`` members and one client, with guessing protection."""
     directory = Directory()
     directory.ready = True
-    directory.clients.put(Client(1, "ap", ip_network(NAS), SECRET, True))
+    directory.clients.put(
+        Client(1, "ap", ip_network(NAS), SECRET, True, vendor="mikrotik", location_id=1)
+    )
+    directory.locations = {1: Location(1, "madrid", "Europe/Madrid")}
+    plan_id = None
+    if plan is not None:
+        compiled = compile_plan(PLANS[plan])
+        directory.plans.replace_all([compile_plan(PLANS["default"]), compiled])
+        plan_id = compiled.id
     for i in range(members):
         directory.members.put(
-            Member(i, f"m{i}@example.org", PIN, True, True, None, None, None, None)
+            Member(i, f"m{i}@example.org", PIN, True, True, None, None, None, None, plan_id=plan_id)
         )
     log = NullLog()
-    return Engine(directory, log, guard=Guard(settings, log, store=None), online=OnlineDevices())
+    clock = _inside_hours() if plan is not None else time.time
+    return Engine(
+        directory, log, guard=Guard(settings, log, store=None), online=OnlineDevices(), clock=clock
+    )
 
 
 def phone(member: int) -> bytes:
@@ -79,11 +121,13 @@ def requests(count: int, method: str, pin: bytes = PIN) -> list[bytes]:
     ]
 
 
-def measure(method: str, count: int, rounds: int = 5, pin: bytes = PIN) -> float:
+def measure(
+    method: str, count: int, rounds: int = 5, pin: bytes = PIN, plan: str | None = None
+) -> float:
     """Best microseconds per request over ``rounds`` runs of ``count`` requests."""
     best = float("inf")
     for _ in range(rounds):
-        engine = build()
+        engine = build(plan=plan)
         packets = requests(count, method, pin)
         handle = engine.handle_auth
         start = time.perf_counter()
@@ -99,6 +143,9 @@ def main() -> None:
         print(f"{method}: {measure(method, count):.2f} us/request (accept, best of 5)")
     wrong = measure("pap", count, pin=b"11111")
     print(f"pap wrong PIN: {wrong:.2f} us/request (reject, counted, best of 5)")
+    for plan in PLANS:
+        took = measure("pap", count, plan=plan)
+        print(f"pap, plan {plan}: {took:.2f} us/request (accept, best of 5)")
 
 
 if __name__ == "__main__":

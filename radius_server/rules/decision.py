@@ -35,6 +35,10 @@ class Reason(StrEnum):
     STALE_PIN = "stale_pin"
     # Right PIN, but the member already has as many devices online as they may.
     DEVICE_LIMIT = "device_limit"
+    # Right PIN, but the member's plan is not valid at the NAS's location.
+    WRONG_LOCATION = "wrong_location"
+    # Right PIN, but outside the plan's access hours (in the location's time zone).
+    OUTSIDE_HOURS = "outside_hours"
     # An authentic request with an empty User-Name (RFC 2865 5: invalid length -> reject).
     NO_USER_NAME = "no_user_name"
     # The answer would not fit in 4096 octets beside the Proxy-State we must echo.
@@ -77,6 +81,8 @@ class Decision:
     member_email: str | None = None
     # Extra words for the log line (e.g. which budget a lock belongs to).
     detail: str | None = None
+    # The name of the member's access plan (rules/plans.py), once the PIN was right.
+    plan: str | None = None
 
 
 def drop(reason: Reason) -> Decision:

@@ -6,7 +6,8 @@ count. It only returns values; the engine applies the count through the guard.
 
 Order matters for what the log can say: the PIN is checked first, so a
 status reason (inactive, expired...) is only logged for someone who knew the
-PIN, and an unknown email costs the same work as a known one. The device limit
+PIN, and an unknown email costs the same work as a known one. Then the
+member's plan: valid at the NAS's location, inside its hours. The device limit
 comes last: only a member who may sign in at all hears that too many of their
 devices are online.
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 import hmac
 import struct
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from enum import Enum
 from typing import Any, Final, Literal
 
@@ -26,9 +28,11 @@ from radius_server.protocol.codes import (
     REPLY_MESSAGE,
     SESSION_TIMEOUT,
 )
+from radius_server.protocol.packet import Attribute
 from radius_server.rules.accounting import make_class
 from radius_server.rules.decision import Decision, Outcome, Reason
-from radius_server.rules.directory import Member
+from radius_server.rules.directory import Client, Member
+from radius_server.rules.plans import DEFAULT_VENDOR, Location, Plan
 from radius_server.rules.throttle import Block
 
 # One message for every reject: it must not tell whether the email exists.
@@ -84,38 +88,123 @@ class SessionRules:
     device_limit: int
     # Acct-Interim-Interval (RFC 2869 5.16), encoded once: every accept carries it.
     interim: tuple[int, bytes]
+    # The space's time zone (setting timezone): a plan's hours are read in it at a NAS
+    # without a location.
+    zone: tzinfo = UTC
 
 
-def session_rules(device_limit: int, acct_interim_interval: int) -> SessionRules:
-    """SessionRules from the settings device_limit and acct_interim_interval (seconds)."""
+def session_rules(
+    device_limit: int, acct_interim_interval: int, zone: tzinfo = UTC
+) -> SessionRules:
+    """SessionRules from the settings device_limit, acct_interim_interval (seconds), timezone."""
     return SessionRules(
-        device_limit, (ACCT_INTERIM_INTERVAL, struct.pack("!I", acct_interim_interval))
+        device_limit, (ACCT_INTERIM_INTERVAL, struct.pack("!I", acct_interim_interval)), zone
     )
 
 
 def accept_attributes(
-    member: Member, now: float, rules: SessionRules | None = None, token: bytes | None = None
+    member: Member,
+    now: float,
+    rules: SessionRules | None = None,
+    token: bytes | None = None,
+    *,
+    plan: Plan | None = None,
+    vendor: str = DEFAULT_VENDOR,
+    hours_end: float | None = None,
 ) -> tuple[tuple[int, bytes], ...]:
     """What every Access-Accept carries, whatever the method.
 
-    Session-Timeout so a member's access ends with their validity window;
-    Acct-Interim-Interval so the NAS reports the session often enough to tell a
-    live one from a stale one; a Class naming the member and this sign-in
-    (``token``, random per accept), which the NAS echoes in every accounting
-    packet of the session (RFC 2865 5.25).
+    The plan's reply for the NAS's ``vendor`` (VLAN, bandwidth, Idle-Timeout, its
+    extra attributes); Session-Timeout so access ends with the first of the member's
+    validity window, the plan's current access window (``hours_end``, from
+    :func:`plan_check`) and the plan's session timeout; Acct-Interim-Interval (the
+    plan's, else the server's) so the NAS reports the session often enough to tell
+    a live one from a stale one; a Class naming the member and this sign-in
+    (``token``, random per accept), which the NAS echoes in every accounting packet
+    of the session (RFC 2865 5.25).
     """
-    if member.valid_until is None and rules is not None and token is not None:
-        # Every accept of a member without an end date: the hot path, built in one go.
-        return (rules.interim, (CLASS, make_class(member.id, token)))
-    attributes: list[tuple[int, bytes]] = []
-    if member.valid_until is not None:
-        seconds = max(1, int(member.valid_until - now))
-        attributes.append((SESSION_TIMEOUT, struct.pack("!I", seconds)))
-    if rules is not None:
-        attributes.append(rules.interim)
+    own: tuple[Attribute, ...] = ()
+    interim = rules.interim if rules is not None else None
+    timed = member.valid_until is not None
+    if plan is not None:
+        own = plan.reply_for(vendor)
+        if plan.interim is not None:
+            interim = plan.interim
+        timed = timed or plan.timed
+    if not timed and interim is not None and token is not None:
+        # Every accept of a member without an end date on an untimed plan: the hot
+        # path, built in one go.
+        return (*own, interim, (CLASS, make_class(member.id, token)))
+    attributes = list(own)
+    if timed:
+        seconds = _session_seconds(member, now, plan, hours_end)
+        if seconds is not None:
+            attributes.append((SESSION_TIMEOUT, struct.pack("!I", seconds)))
+    if interim is not None:
+        attributes.append(interim)
     if token is not None:
         attributes.append((CLASS, make_class(member.id, token)))
     return tuple(attributes)
+
+
+def _session_seconds(
+    member: Member, now: float, plan: Plan | None, hours_end: float | None
+) -> int | None:
+    """Seconds until the first of: validity end, hours window end, the plan's maximum."""
+    ends = member.valid_until
+    if hours_end is not None and (ends is None or hours_end < ends):
+        ends = hours_end
+    seconds = None if ends is None else max(1, int(ends - now))
+    cap = plan.session_timeout if plan is not None else None
+    if cap is not None and (seconds is None or cap < seconds):
+        seconds = cap
+    return seconds
+
+
+def plan_check(
+    plan: Plan, client: Client | None, location: Location | None, now: float, zone: tzinfo
+) -> tuple[Reason | None, float | None]:
+    """Whether ``plan`` lets its member on at this NAS now: (refusal, end of hours window).
+
+    A plan limited to locations refuses a NAS without a location (fail closed). Hours
+    are read in the location's zone, else in ``zone`` (the space's).
+    """
+    ids = plan.location_ids
+    if ids is not None and (client is None or client.location_id not in ids):
+        return Reason.WRONG_LOCATION, None
+    hours = plan.hours
+    if hours is None:
+        return None, None
+    verdict = hours.check(now, location.zone if location is not None else zone)
+    if not verdict.allowed:
+        return Reason.OUTSIDE_HOURS, None
+    return None, verdict.ends
+
+
+def plan_reply(
+    plan: Plan | None,
+    client: Client,
+    member: Member,
+    now: float,
+    rules: SessionRules,
+    location: Location | None = None,
+) -> tuple[Attribute, ...] | None:
+    """A member's attributes for ``client`` at ``now``: an Accept's, without the Class.
+
+    For a CoA-Request (RFC 5176 3.6) that brings an online member's session up to
+    date with their plan. None when the member may not be on at all now (status,
+    location, hours): send a Disconnect-Request instead.
+    """
+    if _status_reason(member, now) is not None:
+        return None
+    hours_end = None
+    if plan is not None:
+        refusal, hours_end = plan_check(plan, client, location, now, rules.zone)
+        if refusal is not None:
+            return None
+    return accept_attributes(
+        member, now, rules, None, plan=plan, vendor=client.vendor, hours_end=hours_end
+    )
 
 
 def device_limit_reject(member: Member, limit: int, online: int) -> Decision:
@@ -129,6 +218,14 @@ def device_limit_reject(member: Member, limit: int, online: int) -> Decision:
         member.email,
         f"online={online} limit={limit}",
     )
+
+
+def _plan_reject(reason: Reason, member: Member, plan: Plan) -> Decision:
+    """A reject by the member's plan; its message says which rule (the PIN was right)."""
+    message = (
+        plan.wrong_location_reply if reason is Reason.WRONG_LOCATION else plan.outside_hours_reply
+    )
+    return Decision(Outcome.REJECT, reason, message, member.email, plan=plan.name)
 
 
 class Tally(Enum):
@@ -150,6 +247,9 @@ def judge(
     station: str | None = None,
     online: Collection[str] = (),
     token: bytes | None = None,
+    plan: Plan | None = None,
+    client: Client | None = None,
+    location: Location | None = None,
 ) -> tuple[Decision, Tally, Any]:
     """Decide one PIN attempt and say what guessing protection must count.
 
@@ -165,6 +265,12 @@ def judge(
     member's stations online now, and ``token`` the random part of the accept's
     Class (None: no Class). A device-limit reject counts as nothing: the PIN was
     right, so it is no guess, and the device did not get on, so it is not known.
+
+    Plans: ``plan`` the member's (None: no plan rules), ``client`` the NAS asking
+    (its vendor shapes the reply, its location is checked), ``location`` that
+    location (its zone reads the hours; None: ``rules.zone``). Wrong location and
+    outside hours count as nothing, like a status reject, and say in their
+    Reply-Message which rule applied: only someone who proved the PIN hears it.
     """
     if block is not None:
         # Rejected without looking at the PIN: a right guess now confirms nothing.
@@ -178,16 +284,41 @@ def judge(
         status = _status_reason(member, now)
         if status is not None:
             return reject(status, member), Tally.NOTHING, None
+        hours_end = None
+        plan_name = None
+        if plan is not None:
+            plan_name = plan.name
+            refusal, hours_end = plan_check(
+                plan, client, location, now, rules.zone if rules is not None else UTC
+            )
+            if refusal is not None:
+                return _plan_reject(refusal, member, plan), Tally.NOTHING, None
         if rules is not None:
-            # The device limit: the member's own, else the server's (0: unlimited). A
-            # station already online is the same device again (re-authentication,
-            # roaming to another access point) and never counts twice; a request
-            # without Calling-Station-Id cannot be recognised, so it is a new device.
-            limit = rules.device_limit if member.device_limit is None else member.device_limit
+            # The device limit: the member's own, else the plan's, else the server's
+            # (0: unlimited). A station already online is the same device again
+            # (re-authentication, roaming to another access point) and never counts
+            # twice; a request without Calling-Station-Id cannot be recognised, so it
+            # is a new device.
+            limit = member.device_limit
+            if limit is None:
+                limit = rules.device_limit
+                if plan is not None and plan.device_limit is not None:
+                    limit = plan.device_limit
             if limit and len(online) >= limit and (station is None or station not in online):
-                return device_limit_reject(member, limit, len(online)), Tally.NOTHING, None
-        attributes = accept_attributes(member, now, rules, token)
-        accept = Decision(Outcome.ACCEPT, Reason.OK, attributes, member.email)
+                refused = device_limit_reject(member, limit, len(online))
+                if plan_name is not None:
+                    refused = replace(refused, plan=plan_name)
+                return refused, Tally.NOTHING, None
+        attributes = accept_attributes(
+            member,
+            now,
+            rules,
+            token,
+            plan=plan,
+            vendor=client.vendor if client is not None else DEFAULT_VENDOR,
+            hours_end=hours_end,
+        )
+        accept = Decision(Outcome.ACCEPT, Reason.OK, attributes, member.email, plan=plan_name)
         return accept, Tally.SUCCESS, proof
     if (
         member.previous_pin is not None

@@ -42,9 +42,9 @@ from radius_server.protocol.dynauth import coa_attributes, session_attributes
 from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute
 from radius_server.rules.directory import Client, Directory
-from radius_server.rules.plans import Plan
+from radius_server.rules.policy import SessionRules, session_rules
 from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
-from radius_server.runtime.plan_change import PlanLoader, change_for
+from radius_server.runtime.plan_change import MemberPlan, PlanLoader, change_for
 from radius_server.store.disconnects import (
     CLAIM_BATCH,
     COA_RESULT_KEYS,
@@ -71,6 +71,8 @@ DRAIN_SECONDS = 2.0
 ACKED, NAK, TIMEOUT, UNSUPPORTED, ERROR = "acked", "nak", "timeout", "unsupported", "error"
 # What a plan_changed job's CoA-Request came to: "coa_" + the sender's status.
 COA_ACKED = "coa_acked"
+# Acct-Interim-Interval when no settings are given (the setting's default).
+DEFAULT_INTERIM = 600
 
 
 class Outcome(Protocol):
@@ -155,6 +157,7 @@ class Disconnector:
         retention_seconds: float | None = None,
         max_jobs: int = CLAIM_BATCH,
         plan_of: PlanLoader | None = None,
+        rules: SessionRules | None = None,
     ) -> None:
         self.queue = queue
         self.sessions = sessions
@@ -170,6 +173,9 @@ class Disconnector:
         # A member's current plan, from the database (plan_changed jobs); None: no
         # plan lookup, every session of such a job is disconnected.
         self.plan_of = plan_of
+        # What an Accept carries by the server's settings (interim, time zone): a
+        # CoA-Request carries the same. Default: the settings' defaults.
+        self.rules = rules or session_rules(0, DEFAULT_INTERIM)
         self.calls = BoundedCalls("disconnector", deadline)
         # BoundedCalls takes one call at a time; jobs running side by side queue here.
         self._db_lock = asyncio.Lock()
@@ -255,8 +261,8 @@ class Disconnector:
             sessions = await self._db(self._sessions_of, job)
             counts: Counter[str] = Counter()
             if job.reason == PLAN_CHANGED:
-                plan = await self._plan_of(job) if sessions else None
-                outcomes = await asyncio.gather(*(self._change(job, s, plan) for s in sessions))
+                found = await self._plan_of(job) if sessions else None
+                outcomes = await asyncio.gather(*(self._change(job, s, found) for s in sessions))
                 counts.update({key: 0 for key in COA_RESULT_KEYS})
             else:
                 single = await asyncio.gather(*(self._disconnect(job, s) for s in sessions))
@@ -301,8 +307,8 @@ class Disconnector:
             duration_ms=round(1000 * (time.perf_counter() - started)) if started else 0,
         )
 
-    async def _plan_of(self, job: DisconnectJobRecord) -> Plan | None:
-        """The member's plan now (from the database), None without a loader or a member."""
+    async def _plan_of(self, job: DisconnectJobRecord) -> MemberPlan | None:
+        """The member and their plan now (from the database); None without a loader or one."""
         if self.plan_of is None or not job.member_email:
             return None
         return await self._db(self.plan_of, job.member_email)
@@ -367,19 +373,23 @@ class Disconnector:
         return status if status in (ACKED, NAK, TIMEOUT) else ERROR
 
     async def _change(
-        self, job: DisconnectJobRecord, session: SessionRecord, plan: Plan | None
+        self, job: DisconnectJobRecord, session: SessionRecord, found: MemberPlan | None
     ) -> tuple[str, ...]:
         """A plan_changed session: a CoA-Request, or a Disconnect-Request when that fails.
 
         Returns what came of each request sent (``coa_acked``; ``coa_nak`` then the
         disconnect's ``acked``...; or the disconnect's alone).
         """
+        plan = found.plan if found is not None else None
         plan_field = {"plan": plan.name if plan is not None else None}
         fields = {**self._fields(job, session), **plan_field}
         client = self._reachable(fields, session)
         if client is None:
             return (UNSUPPORTED,)
-        change = change_for(plan, client)
+        location = None
+        if client.location_id is not None:
+            location = self.directory.locations.get(client.location_id)
+        change = change_for(found, client, location, self.clock(), self.rules)
         if change.disconnect_because is not None:
             fallback = {**plan_field, "fallback": change.disconnect_because}
             return (await self._disconnect(job, session, fallback),)

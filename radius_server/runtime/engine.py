@@ -38,6 +38,7 @@ from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import Tally
 from radius_server.rules.ratelimit import LogThrottle
 from radius_server.rules.throttle import identity_key, location_key, normalize_station
+from radius_server.rules.validity import load_zone
 from radius_server.runtime.accounting import STORED_DATABASE, STORED_SPOOL
 from radius_server.runtime.guard import Guard
 
@@ -87,6 +88,9 @@ class EngineOptions:
     # Devices a member may have online at once unless their own limit says otherwise
     # (setting device_limit; 0 = unlimited). Counted only with an OnlineDevices view.
     device_limit: int = 3
+    # The space's IANA time zone (setting timezone): plans' hours at a NAS without a
+    # location are read in it.
+    timezone: str = "UTC"
 
 
 @dataclass(slots=True)
@@ -139,7 +143,9 @@ class Engine:
         self.monotonic = monotonic
         self._verifier = _Verify(self)
         self.session_rules = policy.session_rules(
-            self.options.device_limit, self.options.acct_interim_interval
+            self.options.device_limit,
+            self.options.acct_interim_interval,
+            load_zone(self.options.timezone),
         )
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
@@ -422,6 +428,8 @@ class Engine:
         }
         if ctx.method:
             fields["method"] = ctx.method
+        if decision.plan is not None:
+            fields["plan"] = decision.plan
         if detail or ctx.detail or decision.detail:
             fields["detail"] = detail or decision.detail or ctx.detail
         event = "access"
@@ -492,7 +500,8 @@ class _Verify:
         returns (decision, proof), the proof only with an accept.
         """
         engine = self.engine
-        member = engine.directory.members.get(user_name)
+        directory = engine.directory
+        member = directory.members.get(user_name)
         now = engine.clock()
         request = self.request
         client = self.client
@@ -503,8 +512,14 @@ class _Verify:
         online = engine.online
         stations: Collection[str] = ()
         token = None
+        plan = None
+        location = None
         if member is not None:
             user = member.email
+            # The member's plan (their own, else the default) and where the NAS stands.
+            plan = directory.plans.for_member(member.plan_id)
+            if client.location_id is not None:
+                location = directory.locations.get(client.location_id)
             if online is not None:
                 stations = online.stations(member.id, now)
             # The accept's Class token, drawn only when an accept is possible at all.
@@ -516,12 +531,12 @@ class _Verify:
             token = self.tokens[at : at + TOKEN_SIZE]
         guard = engine.guard
         block = None
-        location = ""
+        place = ""
         if guard is not None:
             if member is None:
                 user = identity_key(user_name)
-            location = location_key(client.name, request.called_station_id)
-            block = guard.gate(user, device, now, location)
+            place = location_key(client.name, request.called_station_id)
+            block = guard.gate(user, device, now, place)
         decision, tally, proof = policy.judge(
             member,
             check,
@@ -532,6 +547,9 @@ class _Verify:
             station=device,
             online=stations,
             token=token,
+            plan=plan,
+            client=client,
+            location=location,
         )
         if tally is Tally.SUCCESS:
             assert member is not None
@@ -541,7 +559,7 @@ class _Verify:
                 guard.succeeded(user, device, now)
         elif tally is Tally.FAILURE and guard is not None:
             mark = guard.fingerprint(user, offered) if offered is not None else None
-            guard.failed(user, device, mark, now, location)
+            guard.failed(user, device, mark, now, place)
         return decision, proof
 
     def refuse(self, user_name: str, reason: Reason) -> Decision:

@@ -2,15 +2,15 @@
 
 A member whose plan was edited or reassigned keeps their sessions where the NAS
 takes a CoA-Request (RFC 5176 3.3) with the attributes an Access-Accept would now
-carry; where it does not, or the new plan no longer admits the session at all
-(another location, outside its hours), the session gets a Disconnect-Request and
-the member signs in again under the new plan (docs/architecture.md, "Live plan
-changes"). This module decides which, and builds the attributes; the disconnect
-runner (runtime/disconnector.py) sends them.
+carry (``rules.policy.plan_reply``); where it does not, or the new plan no longer
+admits the session at all (another location, outside its hours), the session gets
+a Disconnect-Request and the member signs in again under the new plan
+(docs/architecture.md, "Live plan changes"). This module decides which, and builds
+the attributes; the disconnect runner (runtime/disconnector.py) sends them.
 
-The member's plan is read from the database for each job, never from this
-server's directory: the change and its job commit together, and the runner may
-claim the job before the change feed has brought the change here.
+The member and their plan are read from the database for each job, never from
+this server's directory: the change and its job commit together, and the runner
+may claim the job before the change feed has brought the change here.
 """
 
 from __future__ import annotations
@@ -19,23 +19,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.protocol import codes as c
-from radius_server.protocol.attributes import integer_attribute
 from radius_server.protocol.packet import Attribute
-from radius_server.rules.directory import Client
-from radius_server.rules.plans import Plan, compile_lenient
+from radius_server.rules import policy
+from radius_server.rules.directory import Client, Member
+from radius_server.rules.plans import Location, Plan, compile_lenient
+from radius_server.runtime.sync import member_from_record
+from radius_server.store.customers import to_record
+from radius_server.store.models import Customer
 from radius_server.store.plans import current_plan
 
 # Why a session of a plan_changed job gets a Disconnect-Request instead of a CoA-Request
-# (the ``fallback`` field of its disconnect_* log lines).
+# (the ``fallback`` field of its disconnect_* log lines). A location or hours refusal
+# is named by its reason: wrong_location, outside_hours.
 COA_OFF: Final = "coa_off"  # the NAS is not marked as taking CoA-Requests (nas --no-coa)
-NO_PLAN: Final = "no_plan"  # neither the member's plan nor a default one exists
-NO_ATTRIBUTES: Final = "no_attributes"  # the plan sets nothing a CoA-Request could carry
-WRONG_LOCATION: Final = "wrong_location"  # the plan is not valid at the NAS's location
+NO_PLAN: Final = "no_plan"  # the member is gone, or neither their plan nor a default exists
+NOT_ALLOWED: Final = "not_allowed"  # the member may not be on at all now (status, validity)
+NO_ATTRIBUTES: Final = "no_attributes"  # the plan sets nothing of its own (sets_anything)
 
-PlanLoader = Callable[[str], "Plan | None"]
+
+@dataclass(frozen=True, slots=True)
+class MemberPlan:
+    """A member as the database has them now, and their plan (None: no plan at all)."""
+
+    member: Member
+    plan: Plan | None
+
+
+PlanLoader = Callable[[str], "MemberPlan | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,53 +60,62 @@ class Change:
 
 
 def plan_loader(sessions: sessionmaker[Session]) -> PlanLoader:
-    """A function giving a member's current plan (compiled), read from the database."""
+    """A function giving a member and their current plan (compiled), from the database."""
 
-    def load(email: str) -> Plan | None:
+    def load(email: str) -> MemberPlan | None:
         with sessions() as session:
+            row = session.scalars(select(Customer).where(Customer.email == email)).first()
+            if row is None:
+                return None
+            member = member_from_record(to_record(row))
             record = current_plan(session, email)
         if record is None:
-            return None
+            return MemberPlan(member, None)
         # Lenient: the plan was validated when saved; an attribute that no longer
         # encodes is left out here as it is when a server loads the plan.
         plan, _problems = compile_lenient(record.definition())
-        return plan
+        return MemberPlan(member, plan)
 
     return load
 
 
-def authorization(plan: Plan, client: Client) -> tuple[Attribute, ...]:
-    """The attributes of ``plan`` a session on ``client`` should have from now on.
+def change_for(
+    found: MemberPlan | None,
+    client: Client,
+    location: Location | None,
+    now: float,
+    rules: policy.SessionRules,
+) -> Change:
+    """What a session of a member (with their plan now), online at ``client``, gets.
 
-    The plan's reply attributes for the NAS's vendor (VLAN, bandwidth, extra
-    attributes), then Session-Timeout and Acct-Interim-Interval when the plan
-    sets them and its replies do not already.
+    Decided in this order: no member or plan; the plan refusing the NAS's location
+    or the hour (``policy.plan_check``, the judge's own rule); the member not
+    allowed on at all; a NAS without the coa flag; a plan with nothing of its own
+    for the NAS's vendor (a CoA-Request can set attributes, not take the old
+    plan's away). Otherwise the CoA-Request carries what an Accept would now,
+    without its Class (the session keeps the one it signed in with).
     """
-    replies = tuple(plan.reply_for(client.vendor))
-    present = {attr_type for attr_type, _ in replies}
-    extra: list[Attribute] = []
-    if plan.session_timeout is not None and c.SESSION_TIMEOUT not in present:
-        extra.append(integer_attribute(c.SESSION_TIMEOUT, plan.session_timeout))
-    if plan.interim is not None and c.ACCT_INTERIM_INTERVAL not in present:
-        extra.append(plan.interim)
-    return (*replies, *extra)
-
-
-def change_for(plan: Plan | None, client: Client) -> Change:
-    """What a session of a member now on ``plan``, online at ``client``, gets.
-
-    Decided in this order: no plan at all, a NAS without the coa flag, a plan
-    not valid at the NAS's location (a NAS with no location counts as outside a
-    plan limited to some), then a plan with nothing to send (a CoA-Request can
-    set attributes, not take the old plan's away).
-    """
-    if plan is None:
+    if found is None or found.plan is None:
         return Change(disconnect_because=NO_PLAN)
+    plan = found.plan
+    refusal, _ends = policy.plan_check(plan, client, location, now, rules.zone)
+    if refusal is not None:
+        return Change(disconnect_because=str(refusal))
+    attributes = policy.plan_reply(plan, client, found.member, now, rules, location)
+    if attributes is None:
+        return Change(disconnect_because=NOT_ALLOWED)
     if not client.coa:
         return Change(disconnect_because=COA_OFF)
-    if plan.location_ids is not None and client.location_id not in plan.location_ids:
-        return Change(disconnect_because=WRONG_LOCATION)
-    attributes = authorization(plan, client)
-    if not attributes:
+    if not sets_anything(plan, client.vendor):
         return Change(disconnect_because=NO_ATTRIBUTES)
     return Change(attributes=attributes)
+
+
+def sets_anything(plan: Plan, vendor: str) -> bool:
+    """Whether ``plan`` gives a NAS of ``vendor`` anything of its own.
+
+    Its reply attributes, a Session-Timeout (a maximum or hours with an end) or an
+    interim interval; not the server's interim or the member's own validity end,
+    which every plan's Accept carries alike.
+    """
+    return bool(plan.reply_for(vendor)) or plan.timed or plan.interim is not None

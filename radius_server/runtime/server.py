@@ -14,6 +14,7 @@ from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
+from radius_server.rules.policy import session_rules
 from radius_server.runtime.accounting import AccountingWriter
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
 from radius_server.runtime.disconnector import Disconnector
@@ -120,6 +121,7 @@ def _disconnector(
         timeouts=settings.disconnect_timeouts,
         retention_seconds=settings.session_retention_days * 86400.0,
         plan_of=plan_loader(factory),
+        rules=session_rules(settings.device_limit, settings.acct_interim_interval, settings.zone()),
     )
 
 
@@ -228,6 +230,7 @@ async def serve(
             stale_pin_seconds=settings.stale_pin_days * 86400.0,
             acct_interim_interval=settings.acct_interim_interval,
             device_limit=settings.device_limit,
+            timezone=settings.timezone,
         ),
         guard=guard,
         methods=methods,

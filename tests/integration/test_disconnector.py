@@ -162,6 +162,8 @@ def test_plan_change_coa_acked_keeps_the_session(
     assert request.text(c.USER_NAME) == ANA
     assert request.text(c.ACCT_SESSION_ID) == "A1"
     assert request.attributes[c.SESSION_TIMEOUT] == [(7200).to_bytes(4, "big")]
+    assert request.attributes[c.ACCT_INTERIM_INTERVAL] == [(300).to_bytes(4, "big")]
+    assert c.CLASS not in request.attributes  # the session keeps the Class it signed in with
     assert c.EVENT_TIMESTAMP in request.attributes
     assert das.dropped == 0
     assert len(SessionStore(site).open_sessions(ANA)) == 1  # still online, new plan

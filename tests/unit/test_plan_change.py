@@ -9,18 +9,21 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import replace
+from datetime import UTC
 
 from radius_server.protocol import codes as c
-from radius_server.rules.directory import Client
-from radius_server.rules.plans import Plan, PlanDefinition
+from radius_server.rules import policy
+from radius_server.rules.directory import Client, Member
+from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_plan
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.plan_change import (
     COA_OFF,
     NO_ATTRIBUTES,
     NO_PLAN,
-    WRONG_LOCATION,
-    authorization,
+    NOT_ALLOWED,
+    MemberPlan,
     change_for,
+    sets_anything,
 )
 from radius_server.store.disconnects import parse_result
 from tests.unit.engine_harness import RecordingLog
@@ -36,21 +39,34 @@ from tests.unit.test_disconnector import (
     work,
 )
 
-VLAN_20 = (
-    (c.TUNNEL_TYPE, (13).to_bytes(4, "big")),
-    (c.TUNNEL_MEDIUM_TYPE, (6).to_bytes(4, "big")),
-    (c.TUNNEL_PRIVATE_GROUP_ID, b"20"),
+# NOW is Friday 2027-01-15 08:00 UTC.
+HOT_DESK = compile_plan(
+    PlanDefinition(
+        id=2,
+        name="hot-desk",
+        vlan=20,
+        down_kbps=10_000,
+        up_kbps=2_000,
+        session_timeout=7200,
+        interim_interval=300,
+    )
 )
-MIKROTIK_RATE = ((c.VENDOR_SPECIFIC, bytes.fromhex("00003a8c") + b"\x08\x0a5M/10M"),)
-HOT_DESK = Plan(
-    id=2,
-    name="hot-desk",
-    definition=PlanDefinition(id=2, name="hot-desk", session_timeout=7200),
-    session_timeout=7200,
-    interim=(c.ACCT_INTERIM_INTERVAL, (300).to_bytes(4, "big")),
-    replies={"generic": VLAN_20, "mikrotik": VLAN_20 + MIKROTIK_RATE},
+EMPTY_DEFAULT = compile_plan(PlanDefinition(id=1, name="default", is_default=True))
+ANA = Member(
+    id=1,
+    email="ana@example.com",
+    pin=b"11111",
+    active=True,
+    wifi_access=True,
+    valid_from=None,
+    valid_until=None,
+    pin_changed_at=None,
+    plan_id=2,
 )
-# ap1: takes CoA-Requests (nas --coa), at location 1; ap2: only Disconnect-Requests.
+RULES = policy.session_rules(0, 600, UTC)
+LOBBY = Location(id=1, name="lobby", timezone="Europe/Madrid")
+# ap1: takes CoA-Requests (nas --coa), at location 1; mk1 too, a MikroTik; ap2: only
+# Disconnect-Requests.
 COA_AP = replace(AP1, coa=True, location_id=1)
 MIKROTIK_AP = replace(
     AP1,
@@ -68,29 +84,40 @@ def plan_job(
     sender: FakeSender,
     *clients: Client,
     plan: Plan | None = HOT_DESK,
+    member: Member = ANA,
 ) -> tuple[FakeQueue, RecordingLog]:
     """Run one plan_changed job for ana over ``sessions``; the queue and the log."""
     queue = FakeQueue([job(3, reason="plan_changed")])
     log = RecordingLog()
     loaded: list[str] = []
 
-    def plan_of(email: str) -> Plan | None:
+    def plan_of(email: str) -> MemberPlan | None:
         loaded.append(email)
-        return plan
+        return MemberPlan(member, plan)
 
+    found = directory(*clients)
+    found.locations = {LOBBY.id: LOBBY}
     runner = Disconnector(
         queue,  # type: ignore[arg-type]
         sessions,  # type: ignore[arg-type]
-        directory(*clients),
+        found,
         log,
         timeouts=(0.5,),
         send=sender,
         clock=lambda: NOW,
         plan_of=plan_of,
+        rules=RULES,
     )
     asyncio.run(work(runner))
     assert loaded == ["ana@example.com"]  # once per job, from the store
     return queue, log
+
+
+def middle(attributes: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """A CoA-Request's authorization: after the session's five attributes, before the
+    Event-Timestamp."""
+    assert attributes[-1][0] == c.EVENT_TIMESTAMP
+    return attributes[5:-1]
 
 
 def test_coa_acked_keeps_the_session_with_the_new_attributes() -> None:
@@ -101,21 +128,21 @@ def test_coa_acked_keeps_the_session_with_the_new_attributes() -> None:
     assert sent.code == c.Code.COA_REQUEST
     assert sent.fields["plan"] == "hot-desk" and sent.fields["reason"] == "plan_changed"
     types = [t for t, _ in sent.attributes]
-    # The session, then the plan's attributes, Event-Timestamp last.
-    assert types == [
+    # The session first (as for a Disconnect-Request), Event-Timestamp last...
+    assert types[:5] == [
         c.USER_NAME,
         c.ACCT_SESSION_ID,
         c.CALLING_STATION_ID,
         c.NAS_IDENTIFIER,
         c.NAS_IP_ADDRESS,
-        c.TUNNEL_TYPE,
-        c.TUNNEL_MEDIUM_TYPE,
-        c.TUNNEL_PRIVATE_GROUP_ID,
-        c.SESSION_TIMEOUT,
-        c.ACCT_INTERIM_INTERVAL,
-        c.EVENT_TIMESTAMP,
     ]
-    assert dict(sent.attributes)[c.SESSION_TIMEOUT] == (7200).to_bytes(4, "big")
+    # ...and between them what an Accept would carry now, without its Class.
+    authorization = middle(sent.attributes)
+    assert tuple(authorization) == policy.plan_reply(HOT_DESK, COA_AP, ANA, NOW, RULES, LOBBY)
+    assert (c.TUNNEL_PRIVATE_GROUP_ID, b"\x0120") in authorization  # VLAN 20, tag 1
+    assert (c.SESSION_TIMEOUT, (7200).to_bytes(4, "big")) in authorization
+    assert (c.ACCT_INTERIM_INTERVAL, (300).to_bytes(4, "big")) in authorization
+    assert c.CLASS not in dict(authorization)
     assert sessions.closed == []  # stays online, on the new plan
     assert queue.completed[3] == (
         "acked=0 nak=0 timeout=0 unsupported=0 error=0 "
@@ -129,7 +156,10 @@ def test_the_nas_vendor_picks_the_attributes() -> None:
     sender = FakeSender()
     plan_job(FakeSessions({1: session(1, client="mk1")}), sender, MIKROTIK_AP)
     [sent] = sender.sent
-    assert (c.VENDOR_SPECIFIC, MIKROTIK_RATE[0][1]) in sent.attributes
+    authorization = middle(sent.attributes)
+    assert set(HOT_DESK.reply_for("mikrotik")) <= set(authorization)
+    assert HOT_DESK.reply_for("mikrotik") != HOT_DESK.reply_for("generic")
+    assert (c.VENDOR_SPECIFIC, b"\x00\x00:\x8c\x08\x0e2000k/10000k") in authorization
 
 
 def test_coa_nak_or_silence_falls_back_to_a_disconnect() -> None:
@@ -173,7 +203,16 @@ def test_a_plan_not_valid_at_the_nas_location_disconnects() -> None:
     sender = FakeSender()
     plan_job(FakeSessions({1: session(1)}), sender, COA_AP, plan=elsewhere)
     [sent] = sender.sent
-    assert (sent.code, sent.fields["fallback"]) == (c.Code.DISCONNECT_REQUEST, WRONG_LOCATION)
+    assert (sent.code, sent.fields["fallback"]) == (c.Code.DISCONNECT_REQUEST, "wrong_location")
+
+
+def test_a_plan_outside_its_hours_now_disconnects() -> None:
+    # 08:00 UTC on a Friday is 09:00 in Madrid: outside the lobby's weekend hours.
+    weekends = compile_plan(replace(HOT_DESK.definition, hours="Sat-Sun 08:00-20:00"))
+    sender = FakeSender()
+    plan_job(FakeSessions({1: session(1)}), sender, COA_AP, plan=weekends)
+    [sent] = sender.sent
+    assert (sent.code, sent.fields["fallback"]) == (c.Code.DISCONNECT_REQUEST, "outside_hours")
 
 
 def test_a_nas_without_a_dynauth_port_is_unsupported() -> None:
@@ -186,27 +225,35 @@ def test_a_nas_without_a_dynauth_port_is_unsupported() -> None:
 
 
 def test_change_for_decisions() -> None:
-    assert change_for(None, COA_AP).disconnect_because == NO_PLAN
-    assert change_for(HOT_DESK, PLAIN_AP).disconnect_because == COA_OFF
+    def because(found: MemberPlan | None, client: Client = COA_AP) -> str | None:
+        return change_for(found, client, LOBBY, NOW, RULES).disconnect_because
+
+    assert because(None) == NO_PLAN
+    assert because(MemberPlan(ANA, None)) == NO_PLAN
+    assert because(MemberPlan(ANA, HOT_DESK), PLAIN_AP) == COA_OFF
     nowhere = replace(HOT_DESK, location_ids=frozenset())
-    assert change_for(nowhere, COA_AP).disconnect_because == WRONG_LOCATION
-    # A NAS with no location is outside a plan limited to some.
+    assert because(MemberPlan(ANA, nowhere)) == "wrong_location"
+    # A NAS with no location is outside a plan limited to some (the judge's rule).
     limited = replace(HOT_DESK, location_ids=frozenset({1}))
-    assert change_for(limited, replace(COA_AP, location_id=None)).disconnect_because == (
-        WRONG_LOCATION
+    assert because(MemberPlan(ANA, limited), replace(COA_AP, location_id=None)) == (
+        "wrong_location"
     )
-    assert change_for(limited, COA_AP).attributes == authorization(HOT_DESK, COA_AP)
-    empty = Plan(id=1, name="default", definition=PlanDefinition(id=1, name="default"))
-    assert change_for(empty, COA_AP).disconnect_because == NO_ATTRIBUTES
+    assert because(MemberPlan(replace(ANA, active=False), HOT_DESK)) == NOT_ALLOWED
+    assert because(MemberPlan(replace(ANA, valid_until=NOW - 1), HOT_DESK)) == NOT_ALLOWED
+    assert because(MemberPlan(ANA, EMPTY_DEFAULT)) == NO_ATTRIBUTES
+    assert because(MemberPlan(ANA, limited)) is None
 
 
-def test_authorization_does_not_repeat_what_the_replies_carry() -> None:
-    own_timeout = replace(
-        HOT_DESK, replies={"generic": ((c.SESSION_TIMEOUT, (60).to_bytes(4, "big")),)}
-    )
-    assert authorization(own_timeout, COA_AP) == (
-        (c.SESSION_TIMEOUT, (60).to_bytes(4, "big")),
-        (c.ACCT_INTERIM_INTERVAL, (300).to_bytes(4, "big")),
-    )
-    # An unknown vendor gets the generic attributes.
-    assert authorization(HOT_DESK, replace(COA_AP, vendor="ruckus"))[:3] == VLAN_20
+def test_member_validity_caps_the_coa_session_timeout() -> None:
+    ending = replace(ANA, valid_until=NOW + 600)
+    change = change_for(MemberPlan(ending, HOT_DESK), COA_AP, LOBBY, NOW, RULES)
+    assert (c.SESSION_TIMEOUT, (600).to_bytes(4, "big")) in change.attributes
+
+
+def test_sets_anything() -> None:
+    assert sets_anything(HOT_DESK, "generic")
+    assert not sets_anything(EMPTY_DEFAULT, "generic")
+    only_timeout = compile_plan(PlanDefinition(id=3, name="day-pass", session_timeout=3600))
+    assert sets_anything(only_timeout, "generic")
+    only_interim = compile_plan(PlanDefinition(id=4, name="chatty", interim_interval=120))
+    assert sets_anything(only_interim, "generic")
