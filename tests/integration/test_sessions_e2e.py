@@ -212,7 +212,8 @@ def test_hostapd_naks_the_coa_and_the_disconnect_follows(
     since = site.server.mark()
     device.reauthenticate()
     device.wait_authorized()
-    site.server.wait_for(
+    again = site.server.wait_for(
         "access", since=since, outcome="accept", calling_station=device.calling_station_id
     )
+    assert again["plan"] == "hot-desk"
     assert lab.port_authorized(device.mac)
