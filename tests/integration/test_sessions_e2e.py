@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
 
-from radius_server.store import database, disconnects, journal
-from radius_server.store.models import AccessPlan, Customer, RadiusClient
 from tests.integration.wired_lab import LabSite, WiredLab, lab_site, require_lab
 
 pytestmark = [pytest.mark.tools, pytest.mark.lab]
@@ -139,48 +136,13 @@ def test_a_device_over_the_limit_is_refused(site: LabSite, lab: WiredLab) -> Non
     assert lab.port_authorized(first.mac)
 
 
-def _mark_coa(pg_url: str) -> None:
-    """The lab NAS takes CoA-Requests (as ``nas update lab --coa``), through the change feed."""
-    engine = database.make_engine(pg_url)
-    try:
-        with database.make_session_factory(engine)() as session:
-            client = session.scalars(select(RadiusClient).where(RadiusClient.name == "lab")).one()
-            client.coa = True
-            journal.record_change(session, journal.CLIENT, client.id)
-            session.commit()
-    finally:
-        engine.dispose()
-
-
-def _assign_plan(pg_url: str) -> None:
-    """The member moves to a new plan, with its plan_changed job, in one transaction.
-
-    What ``customer update --plan`` does (the change, the feed entries, the job).
-    """
-    engine = database.make_engine(pg_url)
-    try:
-        with database.make_session_factory(engine)() as session:
-            plan = AccessPlan(name="hot-desk", session_timeout=7200)
-            session.add(plan)
-            session.flush()
-            journal.record_change(session, journal.PLAN, plan.id)
-            member = session.scalars(select(Customer).where(Customer.email == MEMBER)).one()
-            session.execute(
-                update(Customer).where(Customer.id == member.id).values(plan_id=plan.id)
-            )
-            journal.record_change(session, journal.CUSTOMER, member.id)
-            disconnects.enqueue(session, MEMBER, disconnects.PLAN_CHANGED, "tester")
-            session.commit()
-    finally:
-        engine.dispose()
-
-
-def test_hostapd_naks_the_coa_and_the_disconnect_follows(
-    pg_url: str, site: LabSite, lab: WiredLab
-) -> None:
+def test_hostapd_naks_the_coa_and_the_disconnect_follows(site: LabSite, lab: WiredLab) -> None:
     since = site.server.mark()
-    _mark_coa(pg_url)
+    done = site.cli("nas", "update", "lab", "--coa")
+    assert done.code == 0, done.err
     site.server.wait_for("client_updated", since=since, client="lab")
+    done = site.cli("plan", "add", "hot-desk", "--session-timeout", "7200")
+    assert done.code == 0, done.err
 
     since = site.server.mark()
     device = lab.start_device(MEMBER, MEMBER_PIN)
@@ -192,7 +154,8 @@ def test_hostapd_naks_the_coa_and_the_disconnect_follows(
     since = site.server.mark()
     log_mark = lab.log_mark()
     changed = time.monotonic()
-    _assign_plan(pg_url)
+    done = site.cli("customer", "update", MEMBER, "--plan", "hot-desk")
+    assert done.code == 0, done.err
     # hostapd got our CoA-Request (Session-Timeout of the new plan) and refused it...
     lab.wait_for_log(r"DAS: Unsupported attribute 27 in CoA-Request", since=log_mark)
     nak = site.server.wait_for("coa_nak", since=since, user=MEMBER)
@@ -200,12 +163,12 @@ def test_hostapd_naks_the_coa_and_the_disconnect_follows(
     assert (nak["reason"], nak["plan"]) == ("plan_changed", "hot-desk")
     # ...so the Disconnect-Request followed, and the port is closed.
     device.wait_unauthorized(timeout=10.0)
-    _timing("plan change committed to port unauthorized", time.monotonic() - changed)
+    _timing("customer update --plan run to port unauthorized", time.monotonic() - changed)
     lab.wait_for_log(rf"RADIUS DAS: Found a matching session {device.mac}", since=log_mark)
     acked = site.server.wait_for("disconnect_acked", since=since, user=MEMBER)
     assert (acked["fallback"], acked["plan"]) == ("coa_nak", "hot-desk")
-    done = site.server.wait_for("disconnect_job_done", since=since, reason="plan_changed")
-    assert (done["coa_nak"], done["acked"], done["coa_acked"]) == (1, 1, 0)
+    finished = site.server.wait_for("disconnect_job_done", since=since, reason="plan_changed")
+    assert (finished["coa_nak"], finished["acked"], finished["coa_acked"]) == (1, 1, 0)
     assert not lab.port_authorized(device.mac)
 
     # The device signs in again (the PIN is unchanged), under the new plan.
