@@ -322,9 +322,17 @@ class Disconnector:
             "client": session.client_name,
         }
 
-    def _reachable(self, fields: Mapping[str, Any], session: SessionRecord) -> Client | None:
-        """The session's NAS if it takes RFC 5176 requests; else logs why not."""
-        client = self.directory.clients.by_name(session.client_name)
+    def _reachable(
+        self, fields: Mapping[str, Any], session: SessionRecord, fresh: MemberPlan | None = None
+    ) -> Client | None:
+        """The session's NAS if it takes RFC 5176 requests; else logs why not.
+
+        From ``fresh`` (read with the job's plan) when given, else the directory.
+        """
+        if fresh is not None:
+            client = fresh.clients.get(session.client_name)
+        else:
+            client = self.directory.clients.by_name(session.client_name)
         if client is None or client.coa_port is None:
             self.log.info(
                 "disconnect_unsupported",
@@ -339,10 +347,15 @@ class Disconnector:
         job: DisconnectJobRecord,
         session: SessionRecord,
         extra: Mapping[str, Any] | None = None,
+        fresh: MemberPlan | None = None,
     ) -> str:
-        """One Disconnect-Request for one session; what came of it."""
+        """One Disconnect-Request for one session; what came of it.
+
+        ``extra``: more log fields; ``fresh``: NAS records read with a plan_changed
+        job's plan (else the directory's).
+        """
         fields = {**self._fields(job, session), **(extra or {})}
-        client = self._reachable(fields, session)
+        client = self._reachable(fields, session, fresh)
         if client is None:
             return UNSUPPORTED
         try:
@@ -383,16 +396,17 @@ class Disconnector:
         plan = found.plan if found is not None else None
         plan_field = {"plan": plan.name if plan is not None else None}
         fields = {**self._fields(job, session), **plan_field}
-        client = self._reachable(fields, session)
+        client = self._reachable(fields, session, found)
         if client is None:
             return (UNSUPPORTED,)
         location = None
         if client.location_id is not None:
-            location = self.directory.locations.get(client.location_id)
+            locations = found.locations if found is not None else self.directory.locations
+            location = locations.get(client.location_id)
         change = change_for(found, client, location, self.clock(), self.rules)
         if change.disconnect_because is not None:
             fallback = {**plan_field, "fallback": change.disconnect_because}
-            return (await self._disconnect(job, session, fallback),)
+            return (await self._disconnect(job, session, fallback, found),)
         try:
             attributes = coa_attributes(
                 request_attributes(session, self.clock()), change.attributes
@@ -405,7 +419,7 @@ class Disconnector:
         if coa == ACKED:
             return (COA_ACKED,)
         fallback = {**plan_field, "fallback": f"coa_{coa}"}
-        return (f"coa_{coa}", await self._disconnect(job, session, fallback))
+        return (f"coa_{coa}", await self._disconnect(job, session, fallback, found))
 
     async def run(self) -> None:
         """Poll until stop() is called, then let jobs in flight finish (bounded)."""

@@ -8,15 +8,17 @@ a Disconnect-Request and the member signs in again under the new plan
 (docs/architecture.md, "Live plan changes"). This module decides which, and builds
 the attributes; the disconnect runner (runtime/disconnector.py) sends them.
 
-The member and their plan are read from the database for each job, never from
-this server's directory: the change and its job commit together, and the runner
-may claim the job before the change feed has brought the change here.
+The member, their plan, the NAS records and the locations are read from the
+database for each job, never from this server's directory: the change (a plan, a
+member's plan, a NAS's vendor or location, a location's time zone) and its job
+commit together, and the runner may claim the job before the change feed has
+brought the change here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from sqlalchemy import select
@@ -26,10 +28,11 @@ from radius_server.protocol.packet import Attribute
 from radius_server.rules import policy
 from radius_server.rules.directory import Client, Member
 from radius_server.rules.plans import Location, Plan, compile_lenient
-from radius_server.runtime.sync import member_from_record
-from radius_server.store.customers import to_record
-from radius_server.store.models import Customer
-from radius_server.store.plans import current_plan
+from radius_server.runtime.sync import client_from_record, location_from_record, member_from_record
+from radius_server.store.clients import to_record as client_record
+from radius_server.store.customers import to_record as customer_record
+from radius_server.store.models import Customer, RadiusClient
+from radius_server.store.plans import current_plan, load_locations
 
 # Why a session of a plan_changed job gets a Disconnect-Request instead of a CoA-Request
 # (the ``fallback`` field of its disconnect_* log lines). A location or hours refusal
@@ -42,10 +45,13 @@ NO_ATTRIBUTES: Final = "no_attributes"  # the plan sets nothing of its own (sets
 
 @dataclass(frozen=True, slots=True)
 class MemberPlan:
-    """A member as the database has them now, and their plan (None: no plan at all)."""
+    """A member as the database has them now, their plan (None: no plan at all), and
+    the NAS records (by name) and locations (by id) as they are now."""
 
     member: Member
     plan: Plan | None
+    clients: Mapping[str, Client] = field(default_factory=dict)
+    locations: Mapping[int, Location] = field(default_factory=dict)
 
 
 PlanLoader = Callable[[str], "MemberPlan | None"]
@@ -60,21 +66,30 @@ class Change:
 
 
 def plan_loader(sessions: sessionmaker[Session]) -> PlanLoader:
-    """A function giving a member and their current plan (compiled), from the database."""
+    """A function giving a member and their current plan (compiled), from the database.
+
+    One short transaction: the member, their plan, every NAS record and location
+    (a space has tens of each).
+    """
 
     def load(email: str) -> MemberPlan | None:
         with sessions() as session:
             row = session.scalars(select(Customer).where(Customer.email == email)).first()
             if row is None:
                 return None
-            member = member_from_record(to_record(row))
+            member = member_from_record(customer_record(row))
             record = current_plan(session, email)
-        if record is None:
-            return MemberPlan(member, None)
-        # Lenient: the plan was validated when saved; an attribute that no longer
-        # encodes is left out here as it is when a server loads the plan.
-        plan, _problems = compile_lenient(record.definition())
-        return MemberPlan(member, plan)
+            clients = {
+                r.name: client_from_record(client_record(r))
+                for r in session.scalars(select(RadiusClient))
+            }
+            locations = {r.id: location_from_record(r) for r in load_locations(session)}
+        plan = None
+        if record is not None:
+            # Lenient: the plan was validated when saved; an attribute that no longer
+            # encodes is left out here as it is when a server loads the plan.
+            plan, _problems = compile_lenient(record.definition())
+        return MemberPlan(member, plan, clients, locations)
 
     return load
 

@@ -85,18 +85,22 @@ def plan_job(
     *clients: Client,
     plan: Plan | None = HOT_DESK,
     member: Member = ANA,
+    stale: tuple[Client, ...] | None = None,
 ) -> tuple[FakeQueue, RecordingLog]:
-    """Run one plan_changed job for ana over ``sessions``; the queue and the log."""
+    """Run one plan_changed job for ana over ``sessions``; the queue and the log.
+
+    ``clients`` are the NAS records as the database has them; ``stale``, if given, what
+    this server's directory still holds (the change feed not there yet).
+    """
     queue = FakeQueue([job(3, reason="plan_changed")])
     log = RecordingLog()
     loaded: list[str] = []
 
     def plan_of(email: str) -> MemberPlan | None:
         loaded.append(email)
-        return MemberPlan(member, plan)
+        return MemberPlan(member, plan, {c.name: c for c in clients}, {LOBBY.id: LOBBY})
 
-    found = directory(*clients)
-    found.locations = {LOBBY.id: LOBBY}
+    found = directory(*(clients if stale is None else stale))
     runner = Disconnector(
         queue,  # type: ignore[arg-type]
         sessions,  # type: ignore[arg-type]
@@ -150,6 +154,14 @@ def test_coa_acked_keeps_the_session_with_the_new_attributes() -> None:
     )
     [done] = log.named("disconnect_job_done")
     assert (done["reason"], done["coa_acked"], done["acked"]) == ("plan_changed", 1, 0)
+
+
+def test_the_nas_records_come_from_the_database_not_the_directory() -> None:
+    """A NAS just marked --coa (the job came with that change): CoA, though the
+    directory does not know yet."""
+    sender = FakeSender()
+    plan_job(FakeSessions({1: session(1)}), sender, COA_AP, stale=(replace(COA_AP, coa=False),))
+    assert [s.code for s in sender.sent] == [c.Code.COA_REQUEST]
 
 
 def test_the_nas_vendor_picks_the_attributes() -> None:
