@@ -73,7 +73,8 @@ def seconds_until(running: list[ServerProcess], pin: str, wanted: str, since: fl
 
 @pytest.fixture
 def servers(pg_url: str, tmp_path: Path) -> Iterator[tuple[Cli, str, list[ServerProcess]]]:
-    """The CLI, Ana's PIN, and two servers on the same database; Ana on plan "desk"."""
+    """The CLI, Ana's PIN, and two servers on the same database; Ana on plan "desk" (her
+    Accept carries its Filter-Id on both)."""
     cli = Cli(pg_url, tmp_path)
     pin = prepare_site(cli)
     for name in ("desk", "guest"):
@@ -85,6 +86,8 @@ def servers(pg_url: str, tmp_path: Path) -> Iterator[tuple[Cli, str, list[Server
         running = [
             stack.enter_context(running_server(pg_url, tmp_path / name)) for name in ("a", "b")
         ]
+        for server in running:
+            assert filter_id(server, pin) == "desk-members"
         yield cli, pin, running
 
 
@@ -92,8 +95,6 @@ def test_reassigned_plan_reaches_both_servers(
     servers: tuple[Cli, str, list[ServerProcess]],
 ) -> None:
     cli, pin, running = servers
-    for server in running:
-        assert filter_id(server, pin) == "desk-members"
     done = cli("customer", "update", EMAIL, "--plan", "guest")
     assert done.code == 0, done.err
     changed = time.monotonic()
@@ -109,8 +110,6 @@ def test_edited_plan_reaches_both_servers(
     servers: tuple[Cli, str, list[ServerProcess]],
 ) -> None:
     cli, pin, running = servers
-    for server in running:
-        assert filter_id(server, pin) == "desk-members"
     done = cli("plan", "update", "desk", "--reply", "Filter-Id = desk-v2")
     assert done.code == 0, done.err
     changed = time.monotonic()

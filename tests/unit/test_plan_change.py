@@ -38,6 +38,7 @@ from tests.unit.test_disconnector import (
     session,
     work,
 )
+from tests.unit.test_policy import BASE
 
 # NOW is Friday 2027-01-15 08:00 UTC.
 HOT_DESK = compile_plan(
@@ -52,17 +53,7 @@ HOT_DESK = compile_plan(
     )
 )
 EMPTY_DEFAULT = compile_plan(PlanDefinition(id=1, name="default", is_default=True))
-ANA = Member(
-    id=1,
-    email="ana@example.com",
-    pin=b"11111",
-    active=True,
-    wifi_access=True,
-    valid_from=None,
-    valid_until=None,
-    pin_changed_at=None,
-    plan_id=2,
-)
+ANA = replace(BASE, plan_id=2)  # the member rules' own test member
 RULES = policy.session_rules(0, 600, UTC)
 LOBBY = Location(id=1, name="lobby", timezone="Europe/Madrid")
 # ap1: takes CoA-Requests (nas --coa), at location 1; mk1 too, a MikroTik; ap2: only
