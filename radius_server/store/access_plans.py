@@ -95,6 +95,18 @@ def check_settings(settings: Mapping[str, Setting]) -> dict[str, Setting]:
     return checked_settings
 
 
+def _named(
+    session: Session, model: type[AccessPlan] | type[SiteLocation], name: str
+) -> tuple[int, str] | None:
+    """The id and name of the row called ``name`` (plan_text.name_key: any case)."""
+    key = plan_text.name_key(name)
+    # A handful of rows: compared here, the same on SQLite and PostgreSQL.
+    for row_id, row_name in session.execute(select(model.id, model.name)):
+        if plan_text.name_key(row_name) == key:
+            return row_id, row_name
+    return None
+
+
 def unique_name(
     session: Session,
     model: type[AccessPlan] | type[SiteLocation],
@@ -103,21 +115,17 @@ def unique_name(
     own_id: int | None = None,
 ) -> None:
     """Refuse ``name`` when another plan (or location) has it in any case, naming that one."""
-    other = session.execute(
-        select(model.id, model.name).where(func.lower(model.name) == name.lower())
-    ).first()
-    if other is not None and other.id != own_id:
-        raise AlreadyExists(f"a {what} named {quote(other.name)} already exists")
+    other = _named(session, model, name)
+    if other is not None and other[0] != own_id:
+        raise AlreadyExists(f"a {what} named {quote(other[1])} already exists")
 
 
 def plan_by_name(session: Session, name: str) -> AccessPlan:
     """The plan called ``name`` (any case), or NotFound naming it."""
-    wanted = name.strip()
-    row = session.scalars(
-        select(AccessPlan).where(func.lower(AccessPlan.name) == wanted.lower())
-    ).first()
+    found = _named(session, AccessPlan, name)
+    row = session.get(AccessPlan, found[0]) if found is not None else None
     if row is None:
-        raise NotFound(f"no plan named {quote(wanted)}")
+        raise NotFound(f"no plan named {quote(name.strip())}")
     return row
 
 
@@ -130,10 +138,10 @@ def _where(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
 
 def locations_by_name(session: Session, names: tuple[str, ...]) -> list[SiteLocation]:
     """The locations called ``names`` (any case), in order; NotFound names the first unknown."""
-    rows = {row.name.lower(): row for row in session.scalars(select(SiteLocation))}
+    rows = {plan_text.name_key(row.name): row for row in session.scalars(select(SiteLocation))}
     found = []
     for name in names:
-        row = rows.get(name.strip().lower())
+        row = rows.get(plan_text.name_key(name))
         if row is None:
             raise NotFound(f"no location named {quote(name.strip())} (see 'location list')")
         found.append(row)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
+from radius_server.rules.plan_text import name_key
 from radius_server.rules.validation import (
     DEFAULT_WORD,
     MAX_EMAIL,
@@ -214,7 +215,7 @@ def _with_plan_id(row: _Row, plan_ids: dict[str, int]) -> tuple[_Row, str | None
         return row, None
     values = dict(row.values)
     name = values.pop("plan")
-    values["plan_id"] = None if name is None else plan_ids.get(name.lower())
+    values["plan_id"] = None if name is None else plan_ids.get(name_key(name))
     if name is not None and values["plan_id"] is None:
         return row, f"unknown plan {quote(name)} (see 'plan list')"
     return _Row(row.line, row.email, values), None
@@ -227,7 +228,7 @@ def _plan(
     existing = {c.email: c for c in session.scalars(select(Customer))}
     holder = {c.pin: c.email for c in existing.values()}
     plan_ids = {
-        name.lower(): id_ for id_, name in session.execute(select(AccessPlan.id, AccessPlan.name))
+        name_key(name): id_ for id_, name in session.execute(select(AccessPlan.id, AccessPlan.name))
     }
     file_pins: dict[str, int] = {}
     creates: list[_Row] = []

@@ -119,7 +119,12 @@ def test_names_are_unique_ignoring_case_and_sane(plans: PlanRepository) -> None:
         plans.add("bad", locations=("Nowhere",))
     with pytest.raises(InvalidValue, match="at least one location"):
         plans.add("bad", locations=())
-    assert [v.record.name for v in plans.find()] == ["Day pass", "default"]
+    # Case is ignored beyond ASCII too, on SQLite as on PostgreSQL.
+    plans.add("Ñandú")
+    assert plans.get("ñANDÚ").name == "Ñandú"
+    with pytest.raises(AlreadyExists, match="Ñandú"):
+        plans.add("ÑANDÚ")
+    assert [v.record.name for v in plans.find()] == ["Day pass", "default", "Ñandú"]
 
 
 def test_compile_errors_become_invalid_value_and_nothing_is_written(
@@ -136,6 +141,32 @@ def test_compile_errors_become_invalid_value_and_nothing_is_written(
     assert [v.record.name for v in plans.find()] == ["default"]
     assert plans.get("default").vlan is None
     assert plan_changes(sessions) == []
+
+
+@pytest.mark.parametrize(
+    ("pair", "needle"),
+    [
+        (("Not-An-Attribute", "1"), "'Not-An-Attribute' is not in the dictionary"),
+        (("Framed-MTU", "abc"), "'Framed-MTU': 'abc'"),
+        (("Class", "x"), "'Class' cannot be set by a plan"),
+    ],
+)
+def test_the_dictionary_refuses_a_bad_reply_attribute_by_name(
+    plans: PlanRepository, pair: tuple[str, str], needle: str
+) -> None:
+    with pytest.raises(InvalidValue, match=needle):
+        plans.add("x", reply_attributes=(pair,))
+    with pytest.raises(InvalidValue, match=needle):
+        plans.update("default", PlanChanges(reply_attributes=(pair,)))
+    assert [v.record.name for v in plans.find()] == ["default"]
+    assert plans.get("default").reply_attributes == ()
+
+
+def test_hours_are_stored_canonical_and_bad_hours_refused(plans: PlanRepository) -> None:
+    assert plans.add("x", {"hours": "mon-fri 8:00-19:00"}).hours == "Mon-Fri 08:00-19:00"
+    with pytest.raises(InvalidValue, match="hours"):
+        plans.update("x", PlanChanges(settings={"hours": "Funday 08:00-09:00"}))
+    assert plans.get("x").hours == "Mon-Fri 08:00-19:00"
 
 
 def test_exactly_one_default_and_it_cannot_be_removed(
@@ -359,3 +390,32 @@ def test_csv_plan_column(
     old = "email,name\nana@example.com,Ana\n"
     assert import_customers(sessions, io.StringIO(old), actor="tester").ok
     assert members.get(ANA).plan_id == plans.get("staff").id
+
+
+def test_the_admin_service_acts_as_its_caller(sessions: sessionmaker[Session]) -> None:
+    """Through the admin layer (as an HTTP API would call it): actor, defaults, words."""
+    from radius_server.admin import Admin
+    from radius_server.admin.clients import NewClient, PlanSetup
+    from radius_server.admin.customers import CustomerUpdate, NewCustomer
+    from radius_server.admin.plans import NewPlan
+    from radius_server.config import Settings
+
+    admin = Admin(Settings(timezone="Europe/Madrid"), sessions, "web:alice")
+    assert admin.locations.add("Centro").timezone == "Europe/Madrid"
+    view = admin.plans.add(NewPlan("hot", {"vlan": 20}, locations=("centro",)))
+    assert (view.members, [loc.name for loc in view.locations or ()]) == (0, ["Centro"])
+    admin.customers.add(NewCustomer(ANA, plan="HOT"))
+    assert admin.plans.show("hot").members == 1
+    record = admin.customers.update(ANA, CustomerUpdate(plan="Default")).record
+    assert record.plan_id is None
+    admin.clients.add(NewClient("ap1", "10.0.0.1", location="none", vendor="openwrt"))
+    result = admin.clients.update("ap1", plans=PlanSetup(location="CENTRO", coa=True))
+    assert result.record.location_id == admin.locations.get("Centro").id
+    assert result.record.coa is True
+    assert admin.locations.show("centro").clients == ("ap1",)
+    admin.clients.update("ap1", plans=PlanSetup(location="none"))
+    assert admin.clients.get("ap1").location_id is None
+    actors = {(action, target) for action, target, _ in audit_actions(sessions)}
+    assert ("plan.add", "hot") in actors and ("location.add", "Centro") in actors
+    with sessions() as session:
+        assert set(session.scalars(select(AuditEvent.actor))) == {"web:alice"}
