@@ -324,6 +324,7 @@ def _write(
     taken.update(diff["pin"] for _, diff in updates if "pin" in diff)
     now = utcnow()
     default_plan = plan_members.default_plan_id(session)
+    plan_jobs = 0
     for current, diff in updates:
         before = disconnects.AccessState.of(current)
         plan_before = current.plan_id
@@ -341,7 +342,7 @@ def _write(
         if lost is not None:
             disconnects.enqueue(session, current.email, lost, actor, now=now)
         elif "plan_id" in diff:
-            plan_members.reassigned(
+            plan_jobs += plan_members.reassigned(
                 session, current.email, plan_before, current.plan_id, actor, default_plan
             )
     created: list[Customer] = []
@@ -357,7 +358,8 @@ def _write(
     session.flush()
     for customer in [c for c, _ in updates] + created:
         record_change(session, CUSTOMER, customer.id)
-    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates))
+    jobs = {"plan_changed_jobs": plan_jobs} if plan_jobs else {}
+    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates), **jobs)
     session.commit()
     return taken
 

@@ -321,6 +321,12 @@ def test_locations(
         places.remove("Madrid")
     view = places.show("madrid")
     assert (view.clients, view.plans) == (("ap1",), ("local",))
+    for n in range(2, 8):
+        nas.add(f"ap{n}", f"10.0.0.{n}", location="Madrid")
+    with pytest.raises(InvalidValue, match="NAS ap1, ap2, ap3, ap4, ap5 and 2 more and plan"):
+        places.remove("Madrid")
+    for n in range(2, 8):
+        nas.remove(f"ap{n}")
     # A new time zone moves the hours of plans with hours, for members online at its NAS.
     members.add(ANA, plan="hot")
     members.add(BO)
@@ -386,6 +392,10 @@ def test_csv_plan_column(
     assert members.get(BO).plan_id is None and members.get(CY).plan_id is None
     # Bo was online and left staff for the default plan: one job.
     assert jobs(sessions) == [(BO, disconnects.PLAN_CHANGED)]
+    assert audit_actions(sessions)[-1][0::2] == (
+        "customer.import",
+        {"created": 1, "updated": 2, "plan_changed_jobs": 1},
+    )
     # A file from before plans leaves every plan as it is.
     old = "email,name\nana@example.com,Ana\n"
     assert import_customers(sessions, io.StringIO(old), actor="tester").ok
