@@ -171,6 +171,16 @@ def _record(session: Session, row: AccessPlan) -> PlanRecord:
     return plan_to_record(row, None if row.all_locations else _location_ids(session, row.id))
 
 
+def _lock_plans(session: Session) -> None:
+    """Lock every plan row, in id order, first thing in a transaction moving the default.
+
+    Two admins moving the flag at once then take turns (PostgreSQL; SQLite's BEGIN
+    IMMEDIATE already did), and one default remains. Taken before any other plan
+    row is written, so two such transactions cannot deadlock.
+    """
+    session.scalars(select(AccessPlan.id).order_by(AccessPlan.id).with_for_update()).all()
+
+
 def _compile(record: PlanRecord) -> None:
     """The plan as a server will compile it; PlanError becomes InvalidValue, same message."""
     try:
@@ -187,10 +197,10 @@ class PlanRepository:
         self.actor = actor
 
     def _take_default(self, session: Session, row: AccessPlan) -> list[str]:
-        """Make ``row`` the default plan; the members this moves who are online."""
-        # Lock every plan row (PostgreSQL) so two admins moving the flag at once
-        # take turns and one default remains; SQLite's BEGIN IMMEDIATE did it already.
-        session.scalars(select(AccessPlan.id).with_for_update()).all()
+        """Make ``row`` the default plan; the members this moves who are online.
+
+        The caller took :func:`_lock_plans` before touching any plan row.
+        """
         previous = plan_members.default_plan_id(session)
         if previous == row.id:
             return []
@@ -218,6 +228,8 @@ class PlanRepository:
             raise InvalidValue(str(exc)) from None
         with self._sessions() as session:
             begin_write(session)
+            if default:
+                _lock_plans(session)
             unique_name(session, AccessPlan, label, "plan")
             where = None if locations is None else locations_by_name(session, locations)
             now = utcnow()
@@ -312,6 +324,8 @@ class PlanRepository:
                 raise InvalidValue(str(exc)) from None
         with self._sessions() as session:
             begin_write(session)
+            if changes.make_default:
+                _lock_plans(session)
             row = plan_by_name(session, name)
             before = _record(session, row)
             changed = [key for key, value in values.items() if getattr(row, key) != value]

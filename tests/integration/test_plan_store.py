@@ -429,3 +429,33 @@ def test_the_admin_service_acts_as_its_caller(sessions: sessionmaker[Session]) -
     assert ("plan.add", "hot") in actors and ("location.add", "Centro") in actors
     with sessions() as session:
         assert set(session.scalars(select(AuditEvent.actor))) == {"web:alice"}
+
+
+def test_two_admins_moving_the_default_at_once_leave_one_default(
+    plans: PlanRepository, sessions: sessionmaker[Session]
+) -> None:
+    import threading
+
+    names = [f"p{n}" for n in range(4)]
+    for name in names:
+        plans.add(name)
+    errors: list[BaseException] = []
+
+    def make_default(name: str) -> None:
+        # A field changed too: the plan row is written before the flag moves.
+        changes = PlanChanges(settings={"vlan": 10 + len(errors)}, make_default=True)
+        try:
+            PlanRepository(sessions, actor=name).update(name, changes)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=make_default, args=(n,)) for n in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with sessions() as session:
+            defaults = session.scalars(select(AccessPlan.name).where(AccessPlan.is_default))
+            assert len(list(defaults)) == 1
+    assert errors == []
