@@ -459,3 +459,50 @@ def test_two_admins_moving_the_default_at_once_leave_one_default(
             defaults = session.scalars(select(AccessPlan.name).where(AccessPlan.is_default))
             assert len(list(defaults)) == 1
     assert errors == []
+
+
+def test_a_running_servers_view_follows_every_admin_change(
+    plans: PlanRepository,
+    places: LocationRepository,
+    members: CustomerRepository,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The change-feed rows these repositories write are what the directory sync applies."""
+    import asyncio
+
+    from radius_server.rules.directory import Directory
+    from radius_server.runtime.sync import DirectorySync
+    from radius_server.store.feed import ChangeFeed
+    from tests.integration.test_change_feed import Log
+
+    nas = ClientRepository(sessions, actor="tester")
+    nas.add("ap1", "10.0.0.1")
+    members.add(ANA)
+    sync = DirectorySync(ChangeFeed(sessions), Directory(), Log())
+    view = sync.directory
+
+    async def poll() -> None:
+        await sync.poll_once()
+
+    asyncio.run(poll())  # the full load
+    assert view.plans.for_member(None) is not None
+    centro = places.add("Centro", "Europe/Madrid")
+    hot = plans.add("hot", {"vlan": 20, "hours": "Mon-Fri 08:00-19:00"}, locations=("Centro",))
+    members.update(ANA, CustomerChanges(plan="hot"))
+    nas.update("ap1", vendor="mikrotik", location="Centro", coa=True)
+    places.update("Centro", timezone="Europe/Lisbon")
+    asyncio.run(poll())
+    member = view.members.get(ANA)
+    assert member is not None and member.plan_id == hot.id
+    plan = view.plans.for_member(member.plan_id)
+    assert plan is not None and plan.name == "hot" and plan.location_ids == {centro.id}
+    assert plan.reply_for("mikrotik")  # VLAN attributes, pre-encoded
+    client = view.clients.by_name("ap1")
+    assert client is not None
+    assert (client.vendor, client.location_id, client.coa) == ("mikrotik", centro.id, True)
+    assert view.locations[centro.id].timezone == "Europe/Lisbon"
+    plans.update("hot", PlanChanges(settings={"vlan": None}, name="hot desk"))
+    asyncio.run(poll())
+    renamed = view.plans.for_member(hot.id)
+    assert renamed is not None and renamed.name == "hot desk"
+    assert renamed.reply_for("mikrotik") == ()
