@@ -174,3 +174,13 @@ def test_wall_to_instant_rules() -> None:
     twice = datetime.fromisoformat("2026-10-25 02:30")
     assert wall_to_instant(twice, MADRID, utc("2026-10-24 00:00")) == utc("2026-10-25 00:30")
     assert wall_to_instant(twice, MADRID, utc("2026-10-25 00:30")) == utc("2026-10-25 01:30")
+
+
+def test_no_cached_answer_across_a_fall_back() -> None:
+    # Sun 02:30-05:00 on Madrid's fall-back day: at 02:45 CEST access runs to 05:00 CET,
+    # but after the change the wall clock shows 02:00-02:30 CET, before the window.
+    hours = parse_hours("Sun 02:30-05:00")
+    first = hours.check(utc("2026-10-25 00:45"), MADRID)
+    assert (first.allowed, first.ends) == (True, utc("2026-10-25 04:00"))
+    assert not hours.check(utc("2026-10-25 01:10"), MADRID).allowed
+    assert hours.check(utc("2026-10-25 01:40"), MADRID).allowed
