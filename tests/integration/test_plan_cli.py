@@ -79,6 +79,10 @@ def test_the_readme_example(cli: Cli, sessions: sessionmaker[Session]) -> None:
 
     listing = ok(cli("customer", "list")).out
     assert "hot-desk" in listing and "default (guests)" in listing
+    # The default plan's members include those without a plan of their own.
+    on_default = as_json(cli("customer", "list", "--plan", "default", "--json"))
+    assert isinstance(on_default, list)
+    assert [c["email"] for c in on_default] == ["bo@example.com"]
     member = as_json(cli("customer", "show", "bo@example.com", "--json"))
     assert isinstance(member, dict)
     assert (member["plan"], member["plan_id"]) == (None, None)

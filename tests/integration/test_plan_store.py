@@ -102,6 +102,10 @@ def test_add_show_and_list_with_member_counts(
     counts = {v.record.name: v.members for v in plans.find()}
     # Members without a plan count for the default plan.
     assert counts == {"default": 2, "Hot desk": 1}
+    assert [c.email for c in members.find(plan="HOT DESK")] == [ANA]
+    assert [c.email for c in members.find(plan="default")] == [BO, CY]
+    with pytest.raises(NotFound, match="nope"):
+        members.find(plan="nope")
     assert plans.get("hot desk").definition().location_ids == hot.location_ids
 
 
