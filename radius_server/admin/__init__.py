@@ -19,6 +19,7 @@ from radius_server.admin.clients import ClientAdmin
 from radius_server.admin.customers import CustomerAdmin
 from radius_server.admin.disconnects import DisconnectAdmin
 from radius_server.admin.guessing import GuessingAdmin
+from radius_server.admin.plans import LocationAdmin, PlanAdmin
 from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
 from radius_server.admin.sessions import SessionAdmin
@@ -73,6 +74,16 @@ class Admin:
     def clients(self) -> ClientAdmin:
         """RADIUS clients (NAS)."""
         return ClientAdmin(self.sessions, self.actor)
+
+    @cached_property
+    def plans(self) -> PlanAdmin:
+        """Access plans (VLAN, bandwidth, hours, locations, reply attributes)."""
+        return PlanAdmin(self.sessions, self.actor)
+
+    @cached_property
+    def locations(self) -> LocationAdmin:
+        """Locations of the space; new ones in the space's time zone unless told."""
+        return LocationAdmin(self.sessions, self.actor, self.settings.timezone)
 
     @cached_property
     def disconnects(self) -> DisconnectAdmin:

@@ -24,6 +24,30 @@ class NewClient:
     require_message_authenticator: bool = True
     coa_port: int | None = None
     coa_secret: str | None = field(default=None, repr=False)
+    # How plans reach it: vendor (rules.plans.VENDORS), location name, takes CoA-Requests.
+    vendor: str = "generic"
+    location: str | None = None
+    coa: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSetup:
+    """How plans reach a NAS; None leaves a value as it is.
+
+    ``location``: a location's name, or "none" for no location.
+    """
+
+    vendor: str | None = None
+    location: str | None = None
+    coa: bool | None = None
+
+
+# What ``location`` takes to mean "no location".
+NO_LOCATION = "none"
+
+
+def _no_location(location: str | None) -> bool:
+    return location is not None and location.strip().lower() == NO_LOCATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +93,9 @@ class ClientAdmin:
             require_message_authenticator=new.require_message_authenticator,
             coa_port=new.coa_port,
             coa_secret=new.coa_secret,
+            vendor=new.vendor,
+            location=None if _no_location(new.location) else new.location,
+            coa=new.coa,
         )
         return ClientResult(record, tuple(repo.warnings))
 
@@ -97,13 +124,17 @@ class ClientAdmin:
         address: str | None = None,
         require_message_authenticator: bool | None = None,
         coa: CoaChange | None = None,
+        plans: PlanSetup | None = None,
     ) -> ClientResult:
-        """Change the address, the Message-Authenticator policy or dynamic authorization.
+        """Change the address, the Message-Authenticator policy, dynamic authorization,
+        or how plans reach the NAS (vendor, location, CoA).
 
-        None (and an empty ``CoaChange``) leaves a setting unchanged.
+        None (and an empty ``CoaChange``/``PlanSetup``) leaves a setting unchanged.
         """
         repo = self._repo()
         coa = coa or CoaChange()
+        plans = plans or PlanSetup()
+        no_location = _no_location(plans.location)
         record = repo.update(
             name,
             address=address,
@@ -112,5 +143,9 @@ class ClientAdmin:
             clear_coa_port=coa.clear_port,
             coa_secret=coa.secret,
             clear_coa_secret=coa.clear_secret,
+            vendor=plans.vendor,
+            location=None if no_location else plans.location,
+            clear_location=no_location,
+            coa=plans.coa,
         )
         return ClientResult(record, tuple(repo.warnings))

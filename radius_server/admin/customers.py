@@ -9,7 +9,9 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.rules.validation import DEFAULT_WORD
 from radius_server.rules.validity import window_end, window_start
+from radius_server.store.access_plans import PlanRepository
 from radius_server.store.csv_io import ImportReport, export_customers, import_customers
 from radius_server.store.customers import CustomerChanges, CustomerRepository
 from radius_server.store.journal import recent_audit
@@ -30,6 +32,8 @@ class NewCustomer:
     wifi_access: bool = True
     valid_from: When | None = None
     valid_until: When | None = None
+    # A plan's name; None: the default plan.
+    plan: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,8 @@ class CustomerUpdate:
     # Devices online at once (0 = unlimited); clear_device_limit: back to the setting.
     device_limit: int | None = None
     clear_device_limit: bool = False
+    # A plan's name, or "default" (rules/validation.DEFAULT_WORD) for the default plan.
+    plan: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,13 @@ class CustomerResult:
     record: CustomerRecord
     changed: bool = True
     warnings: tuple[str, ...] = ()
+
+
+def plan_name(text: str | None) -> str | None:
+    """A plan as an admin names it: None for the default plan ("default", any case)."""
+    if text is None or text.strip().lower() == DEFAULT_WORD:
+        return None
+    return text
 
 
 class CustomerAdmin:
@@ -87,6 +100,7 @@ class CustomerAdmin:
             active=new.active,
             wifi_access=new.wifi_access,
             **self._window(new.valid_from, new.valid_until),
+            plan=plan_name(new.plan),
         )
         return CustomerResult(record, warnings=tuple(repo.warnings))
 
@@ -100,9 +114,13 @@ class CustomerAdmin:
         active: bool | None = None,
         wifi_access: bool | None = None,
         search: str | None = None,
+        plan: str | None = None,
     ) -> list[CustomerRecord]:
-        """Customers matching every filter given."""
-        return self._repo().find(active=active, wifi_access=wifi_access, search=search)
+        """Customers matching every filter given; ``plan`` "default": the default plan's."""
+        repo = self._repo()
+        if plan is not None and plan_name(plan) is None:
+            plan = PlanRepository(self._sessions).default_name() or plan
+        return repo.find(active=active, wifi_access=wifi_access, search=search, plan=plan)
 
     def set_pin(self, email: str, pin: str) -> CustomerResult:
         """Give a customer ``pin``; the same PIN again changes nothing (``changed`` False).
@@ -124,10 +142,11 @@ class CustomerAdmin:
         return CustomerResult(record, warnings=tuple(repo.warnings))
 
     def update(self, email: str, update: CustomerUpdate) -> CustomerResult:
-        """Change name, state, Wi-Fi access, validity or device limit (enable/disable too).
+        """Change name, state, Wi-Fi access, validity, device limit or plan (enable/disable too).
 
         A new device limit reaches running servers through the change feed; devices
-        already online stay on, and the limit applies to the next sign-in.
+        already online stay on, and the limit applies to the next sign-in. A new
+        plan reaches members online too (a plan_changed job: CoA or Disconnect).
         """
         repo = self._repo()
         changes = CustomerChanges(
@@ -139,6 +158,8 @@ class CustomerAdmin:
             clear_valid_until=update.clear_valid_until,
             device_limit=update.device_limit,
             clear_device_limit=update.clear_device_limit,
+            plan=plan_name(update.plan),
+            clear_plan=update.plan is not None and plan_name(update.plan) is None,
         )
         record = repo.update(email, changes)
         return CustomerResult(record, warnings=tuple(repo.warnings))

@@ -30,6 +30,7 @@ _LIST_COLUMNS = [
     ("active", "ACTIVE"),
     ("wifi_access", "WIFI"),
     ("valid_until", "VALID UNTIL"),
+    ("plan", "PLAN"),
 ]
 
 
@@ -50,6 +51,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--disabled", action="store_true", help="create disabled")
     add.add_argument("--valid-from", type=when, metavar="DATE")
     add.add_argument("--valid-until", type=when, metavar="DATE")
+    add.add_argument("--plan", metavar="NAME", help="access plan (default: the default plan)")
     add.set_defaults(handler=cmd_add)
 
     lst = sub.add_parser("list", help="list customers")
@@ -58,6 +60,11 @@ def register(subparsers: Any) -> None:
     state.add_argument("--disabled", dest="active", action="store_false")
     lst.add_argument("--wifi", type=yes_no, metavar="yes|no", help="filter on Wi-Fi access")
     lst.add_argument("--search", help="substring of email or name")
+    lst.add_argument(
+        "--plan",
+        metavar=f"NAME|{DEFAULT_WORD}",
+        help="members who get this plan (the default plan's include members without one)",
+    )
     lst.add_argument("--show-pins", action="store_true", help="include PINs")
     lst.set_defaults(handler=cmd_list)
 
@@ -89,6 +96,7 @@ def register(subparsers: Any) -> None:
             clear_valid_from=False,
             clear_valid_until=False,
             device_limit=None,
+            plan=None,
         )
 
     update = sub.add_parser(
@@ -105,6 +113,11 @@ def register(subparsers: Any) -> None:
         "--device-limit",
         metavar=f"N|{DEFAULT_WORD}",
         help=f"devices online at once (0 = unlimited); {DEFAULT_WORD}: the setting device_limit",
+    )
+    update.add_argument(
+        "--plan",
+        metavar=f"NAME|{DEFAULT_WORD}",
+        help=f"access plan; {DEFAULT_WORD}: the default plan (members online get it at once)",
     )
     update.set_defaults(handler=cmd_update, active=None)
 
@@ -128,7 +141,37 @@ def register(subparsers: Any) -> None:
     history.set_defaults(handler=cmd_history)
 
 
-def _for_people(ctx: AppContext, record: CustomerRecord, *, with_pin: bool) -> dict[str, Any]:
+class _PlanNames:
+    """Plan names for showing customers, read once per command."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.names = ctx.admin.plans.names()
+        self.default = ctx.admin.plans.default_name()
+
+    def own(self, record: CustomerRecord) -> str | None:
+        """The member's own plan's name; None: the default plan."""
+        return None if record.plan_id is None else self.names.get(record.plan_id)
+
+    def shown(self, record: CustomerRecord) -> str:
+        """For people: the plan's name, or "default" and the default plan's name."""
+        own = self.own(record)
+        if own is not None:
+            return own
+        return (
+            DEFAULT_WORD
+            if self.default in (None, DEFAULT_WORD)
+            else f"{DEFAULT_WORD} ({self.default})"
+        )
+
+
+def _to_json(record: CustomerRecord, plans: _PlanNames, *, with_pin: bool) -> dict[str, Any]:
+    """JSON: the record, and its own plan's name (null: the default plan)."""
+    return {**record.to_dict(include_pin=with_pin), "plan": plans.own(record)}
+
+
+def _for_people(
+    ctx: AppContext, record: CustomerRecord, plans: _PlanNames, *, with_pin: bool
+) -> dict[str, Any]:
     """A record for a table or ``key: value`` lines: validity as the days an admin typed.
 
     JSON keeps the instants (valid_until is the moment access ends).
@@ -138,6 +181,8 @@ def _for_people(ctx: AppContext, record: CustomerRecord, *, with_pin: bool) -> d
     data["valid_from"] = show_start(record.valid_from, zone)
     data["valid_until"] = show_end(record.valid_until, zone)
     data["device_limit"] = _show_limit(record.device_limit, ctx.settings.device_limit)
+    data.pop("plan_id")
+    data["plan"] = plans.shown(record)
     return data
 
 
@@ -151,11 +196,12 @@ def _show_limit(own: int | None, default: int) -> str:
 def _emit(ctx: AppContext, result: CustomerResult, headline: str, *, with_pin: bool) -> None:
     for message in result.warnings:
         warn(message)
+    plans = _PlanNames(ctx)
     if ctx.json_output:
-        print_json(result.record.to_dict(include_pin=with_pin))
+        print_json(_to_json(result.record, plans, with_pin=with_pin))
         return
     print(terminal_text(headline))
-    print_fields(_for_people(ctx, result.record, with_pin=with_pin))
+    print_fields(_for_people(ctx, result.record, plans, with_pin=with_pin))
 
 
 def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
@@ -169,6 +215,7 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
             wifi_access=not args.no_wifi,
             valid_from=args.valid_from,
             valid_until=args.valid_until,
+            plan=args.plan,
         )
     )
     if ctx.json_output:
@@ -183,12 +230,13 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer list."""
     records = ctx.admin.customers.find(
-        active=args.active, wifi_access=args.wifi, search=args.search
+        active=args.active, wifi_access=args.wifi, search=args.search, plan=args.plan
     )
+    plans = _PlanNames(ctx)
     if ctx.json_output:
-        print_json([r.to_dict(include_pin=args.show_pins) for r in records])
+        print_json([_to_json(r, plans, with_pin=args.show_pins) for r in records])
         return 0
-    rows = [_for_people(ctx, r, with_pin=args.show_pins) for r in records]
+    rows = [_for_people(ctx, r, plans, with_pin=args.show_pins) for r in records]
     columns = list(_LIST_COLUMNS)
     if args.show_pins:
         columns.insert(2, ("pin", "PIN"))
@@ -200,10 +248,11 @@ def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer show."""
     record = ctx.admin.customers.get(args.email)
+    plans = _PlanNames(ctx)
     if ctx.json_output:
-        print_json(record.to_dict(include_pin=True))
+        print_json(_to_json(record, plans, with_pin=True))
     else:
-        print_fields(_for_people(ctx, record, with_pin=True))
+        print_fields(_for_people(ctx, record, plans, with_pin=True))
     return 0
 
 
@@ -215,7 +264,7 @@ def cmd_set_pin(ctx: AppContext, args: argparse.Namespace) -> int:
     if result.changed:
         _emit(ctx, result, f"PIN changed for {result.record.email}", with_pin=True)
     elif ctx.json_output:
-        print_json({**result.record.to_dict(include_pin=True), "changed": False})
+        print_json({**_to_json(result.record, _PlanNames(ctx), with_pin=True), "changed": False})
     else:
         print(terminal_text(f"PIN unchanged for {result.record.email}: it already is that PIN"))
     return 0
@@ -246,6 +295,7 @@ def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
         clear_valid_until=args.clear_valid_until,
         device_limit=limit,
         clear_device_limit=args.device_limit is not None and limit is None,
+        plan=args.plan,
     )
     result = ctx.admin.customers.update(args.email, update)
     _emit(ctx, result, f"updated {result.record.email}", with_pin=False)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from radius_server.admin.clients import ClientResult, CoaChange, NewClient
+from radius_server.admin.clients import ClientResult, CoaChange, NewClient, PlanSetup
 from radius_server.cli.args import parse_port, yes_no
 from radius_server.cli.context import AppContext
 from radius_server.cli.hidden_input import add_named_secret_options, add_secret_options, resolve
-from radius_server.cli.output import print_fields, print_json, print_table, warn
+from radius_server.cli.output import print_fields, print_json, print_table, terminal_text, warn
+from radius_server.rules.plans import VENDORS
+from radius_server.store.records import ClientRecord
 
 
 def register(subparsers: Any) -> None:
@@ -29,6 +31,7 @@ def register(subparsers: Any) -> None:
         help="refuse Access-Requests without Message-Authenticator (default yes; BlastRADIUS)",
     )
     _add_coa_options(add, "default none")
+    _add_plan_options(add, adding=True)
     add.set_defaults(handler=cmd_add)
 
     lst = sub.add_parser("list", help="list RADIUS clients")
@@ -48,7 +51,9 @@ def register(subparsers: Any) -> None:
     add_secret_options(rekey, "default: a strong generated one")
     rekey.set_defaults(handler=cmd_set_secret)
 
-    update = sub.add_parser("update", help="change address or Message-Authenticator policy")
+    update = sub.add_parser(
+        "update", help="change address, Message-Authenticator policy, vendor, location or CoA"
+    )
     update.add_argument("name")
     update.add_argument("--address")
     update.add_argument("--require-message-authenticator", type=yes_no, metavar="yes|no")
@@ -58,6 +63,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="sign Disconnect-Requests with the RADIUS secret again",
     )
+    _add_plan_options(update, adding=False)
     update.set_defaults(handler=cmd_update)
 
 
@@ -93,18 +99,52 @@ def _add_coa_options(parser: argparse.ArgumentParser, port_default: str) -> Any:
     )
 
 
+def _add_plan_options(parser: argparse.ArgumentParser, *, adding: bool) -> None:
+    """--vendor, --location and --coa/--no-coa: how plans reach the NAS."""
+    parser.add_argument(
+        "--vendor",
+        type=str.lower,
+        choices=VENDORS,
+        default="generic" if adding else None,
+        help="how the NAS wants VLAN and bandwidth said" + (" (default generic)" if adding else ""),
+    )
+    parser.add_argument(
+        "--location",
+        metavar="NAME|none",
+        help="the location it stands at (see 'location list'), or none",
+    )
+    parser.add_argument(
+        "--coa",
+        action=argparse.BooleanOptionalAction,
+        default=False if adding else None,
+        help="it takes CoA-Requests on its dynamic authorization port: plan changes "
+        "update sessions in place instead of disconnecting them"
+        + (" (default no)" if adding else ""),
+    )
+
+
 def _coa_secret(args: argparse.Namespace) -> str | None:
     return resolve(args.coa_secret, args.coa_secret_file, "dynamic authorization secret")
+
+
+def _with_location(
+    record: ClientRecord, names: dict[int, str], *, with_secret: bool
+) -> dict[str, Any]:
+    """The record's mapping with its location's name beside the id."""
+    data = record.to_dict(include_secret=with_secret)
+    data["location"] = names.get(record.location_id) if record.location_id is not None else None
+    return data
 
 
 def _emit(ctx: AppContext, result: ClientResult, headline: str, *, with_secret: bool) -> int:
     for message in result.warnings:
         warn(message)
-    data = result.record.to_dict(include_secret=with_secret)
+    names = ctx.admin.locations.names()
+    data = _with_location(result.record, names, with_secret=with_secret)
     if ctx.json_output:
         print_json(data)
     else:
-        print(headline)
+        print(terminal_text(headline))
         print_fields(data)
     return 0
 
@@ -119,6 +159,9 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
             require_message_authenticator=args.require_message_authenticator,
             coa_port=getattr(args, "coa_port", None),
             coa_secret=_coa_secret(args),
+            vendor=args.vendor,
+            location=args.location,
+            coa=args.coa,
         )
     )
     # The secret is shown once here: the admin must copy it into the access point.
@@ -127,7 +170,8 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
     """nas list."""
-    rows = [r.to_dict(include_secret=False) for r in ctx.admin.clients.find()]
+    names = ctx.admin.locations.names()
+    rows = [_with_location(r, names, with_secret=False) for r in ctx.admin.clients.find()]
     if ctx.json_output:
         print_json(rows)
     else:
@@ -139,6 +183,9 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
                 ("require_message_authenticator", "REQUIRE MSG-AUTH"),
                 ("coa_port", "COA PORT"),
                 ("coa_secret", "COA SECRET"),
+                ("vendor", "VENDOR"),
+                ("location", "LOCATION"),
+                ("coa", "COA"),
             ],
         )
     return 0
@@ -147,7 +194,7 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
 def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
     """nas show."""
     record = ctx.admin.clients.get(args.name)
-    data = record.to_dict(include_secret=args.show_secret)
+    data = _with_location(record, ctx.admin.locations.names(), with_secret=args.show_secret)
     if ctx.json_output:
         print_json(data)
     else:
@@ -186,5 +233,6 @@ def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
         address=args.address,
         require_message_authenticator=args.require_message_authenticator,
         coa=coa,
+        plans=PlanSetup(vendor=args.vendor, location=args.location, coa=args.coa),
     )
     return _emit(ctx, result, f"updated {result.record.name}", with_secret=False)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from radius_server.rules.directory import Client, Directory, Member
 from radius_server.rules.feed_cursor import FeedCursor
-from radius_server.rules.plans import Location, Plan, compile_lenient
+from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_lenient
 from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
 from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.store.feed import ChangeBatch, ChangeFeed, Snapshot
@@ -74,7 +75,7 @@ def location_from_record(record: LocationRecord) -> Location:
     return Location(id=record.id, name=record.name, timezone=record.timezone)
 
 
-def compile_plans(records: list[PlanRecord], log: Any) -> list[Plan]:
+def compile_plans(definitions: Iterable[PlanDefinition], log: Any) -> list[Plan]:
     """Compile every plan; what no longer compiles is logged and left out of the reply.
 
     The store refused it when it was saved, so this only happens when the
@@ -82,10 +83,10 @@ def compile_plans(records: list[PlanRecord], log: Any) -> list[Plan]:
     locations above all), without the attributes that no longer encode.
     """
     plans = []
-    for record in records:
-        plan, problems = compile_lenient(record.definition())
+    for definition in definitions:
+        plan, problems = compile_lenient(definition)
         for problem in problems:
-            log.error("plan_unusable_part", plan=record.name, detail=problem)
+            log.error("plan_unusable_part", plan=definition.name, detail=problem)
         plans.append(plan)
     return plans
 
@@ -142,7 +143,9 @@ class DirectorySync:
 
     def _apply_plans(self, plans: list[PlanRecord], locations: list[LocationRecord]) -> None:
         self.directory.locations = {r.id: location_from_record(r) for r in locations}
-        self.directory.plans.replace_all(compile_plans(plans, self.log))
+        self.directory.plans.replace_all(
+            compile_plans((record.definition() for record in plans), self.log)
+        )
 
     def load_saved_view(self) -> bool:
         """Serve the snapshot file's view until the database answers; False if there is none."""

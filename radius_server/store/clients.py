@@ -10,7 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.rules.plans import VENDORS
 from radius_server.rules.validation import check_nas_name, quote
+from radius_server.store import plan_members
+from radius_server.store.access_plans import locations_by_name
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, checked
 from radius_server.store.journal import CLIENT, audit, record_change, utcnow
 from radius_server.store.models import RadiusClient
@@ -73,6 +76,20 @@ def check_coa_port(port: int) -> int:
     return port
 
 
+def check_vendor(vendor: str) -> str:
+    """One of rules.plans.VENDORS (any case), else InvalidValue listing them."""
+    value = vendor.strip().lower()
+    if value not in VENDORS:
+        raise InvalidValue(f"vendor must be one of {', '.join(VENDORS)}: {quote(vendor.strip())}")
+    return value
+
+
+_COA_WITHOUT_DAS = (
+    "CoA is on but the NAS has no dynamic authorization port: plan changes "
+    "cannot reach it; give --coa-port too"
+)
+
+
 def to_record(row: RadiusClient) -> ClientRecord:
     """ORM row to plain value."""
     return ClientRecord(
@@ -121,14 +138,22 @@ class ClientRepository:
         require_message_authenticator: bool = True,
         coa_port: int | None = None,
         coa_secret: str | None = None,
+        vendor: str = "generic",
+        location: str | None = None,
+        coa: bool = False,
     ) -> ClientRecord:
         """Register a client; a strong secret is generated when none is given.
 
         ``coa_port``: where the NAS takes Disconnect-Requests (RFC 5176), None for
         none; ``coa_secret``: their secret, None for the RADIUS secret.
+        ``vendor`` (rules.plans.VENDORS), ``location`` (a name, None for none) and
+        ``coa`` (takes CoA-Requests) decide how plans reach it.
         """
         self.warnings = []
         label = checked(check_nas_name, name)
+        vendor = check_vendor(vendor)
+        if coa and coa_port is None:
+            self.warnings.append(_COA_WITHOUT_DAS)
         network = parse_network(address)
         if secret is None:
             secret = generate_secret()
@@ -144,8 +169,12 @@ class ClientRepository:
             self.warnings.append(_MA_WARNING)
         with self._sessions() as session:
             self._conflict(session, label, network)
+            where = locations_by_name(session, (location,))[0] if location is not None else None
             now = utcnow()
             row = RadiusClient(
+                vendor=vendor,
+                location_id=where.id if where is not None else None,
+                coa=coa,
                 name=label,
                 address=network,
                 secret=secret,
@@ -171,6 +200,9 @@ class ClientRepository:
                 require_message_authenticator=require_message_authenticator,
                 coa_port=coa_port,
                 coa_secret=coa_secret is not None,
+                vendor=vendor,
+                location=where.name if where is not None else None,
+                coa=coa,
             )
             session.commit()
             return to_record(row)
@@ -198,14 +230,23 @@ class ClientRepository:
         clear_coa_port: bool = False,
         coa_secret: str | None = None,
         clear_coa_secret: bool = False,
+        vendor: str | None = None,
+        location: str | None = None,
+        clear_location: bool = False,
+        coa: bool | None = None,
     ) -> ClientRecord:
         """Re-key (given or generated secret), move, or change the BlastRADIUS setting.
 
         ``coa_port``/``coa_secret`` set the RFC 5176 port and secret;
         ``clear_coa_port`` turns dynamic authorization off, ``clear_coa_secret``
         goes back to the RADIUS secret (None and False: unchanged).
+        ``vendor``, ``location`` (a name; ``clear_location``: none) and ``coa``:
+        members online here whose Accept that changes get plan_changed jobs.
         """
         self.warnings = []
+        if location is not None and clear_location:
+            raise InvalidValue("give a location or none, not both")
+        vendor = check_vendor(vendor) if vendor is not None else None
         if secret is not None:
             self.warnings.extend(check_secret(secret))
         elif new_secret:
@@ -251,13 +292,46 @@ class ClientRepository:
                 changed.append("coa_secret")
             if wanted_secret is not None and wanted_port is None and "coa_secret" in changed:
                 self.warnings.append(_COA_WITHOUT_PORT)
+            changed += self._apply_plan_fields(session, row, vendor, location, clear_location, coa)
             if changed:
                 row.updated_at = utcnow()
                 session.flush()
                 record_change(session, CLIENT, row.id)
-                audit(session, self.actor, "nas.update", row.name, fields=changed)
+                online = plan_members.moved_nas(
+                    session, row.name, vendor="vendor" in changed, location="location" in changed
+                )
+                jobs = plan_members.enqueue_all(session, online, self.actor)
+                details = {"plan_changed_jobs": jobs} if jobs else {}
+                audit(session, self.actor, "nas.update", row.name, fields=changed, **details)
                 session.commit()
             return to_record(row)
+
+    def _apply_plan_fields(
+        self,
+        session: Session,
+        row: RadiusClient,
+        vendor: str | None,
+        location: str | None,
+        clear_location: bool,
+        coa: bool | None,
+    ) -> list[str]:
+        """Set vendor, location and the CoA flag; the fields that changed."""
+        changed = []
+        if vendor is not None and vendor != row.vendor:
+            row.vendor = vendor
+            changed.append("vendor")
+        if location is not None or clear_location:
+            where = None if clear_location else locations_by_name(session, (location or "",))[0]
+            wanted = where.id if where is not None else None
+            if wanted != row.location_id:
+                row.location_id = wanted
+                changed.append("location")
+        if coa is not None and coa != row.coa:
+            row.coa = coa
+            changed.append("coa")
+        if row.coa and row.coa_port is None and "coa" in changed:
+            self.warnings.append(_COA_WITHOUT_DAS)
+        return changed
 
     def remove(self, name: str) -> ClientRecord:
         """Delete a client; its packets are dropped from then on."""

@@ -1,9 +1,10 @@
 """CSV import (upsert by email, all-or-nothing) and export of customers.
 
 Columns: ``email`` (required), ``name``, ``pin``, ``active``, ``wifi_access``,
-``valid_from``, ``valid_until``. A column that is present is applied (an empty
-``pin`` means "keep, or draw one for a new customer"; empty dates clear the
-window); a column that is absent leaves the field unchanged. Every row is
+``valid_from``, ``valid_until``, ``plan``. A column that is present is applied (an
+empty ``pin`` means "keep, or draw one for a new customer"; empty dates clear the
+window; an empty ``plan``, or ``default``, gives the default plan); a column that
+is absent leaves the field unchanged, so files written before plans still import. Every row is
 checked before anything is written; one bad row and nothing is written.
 """
 
@@ -21,16 +22,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
-from radius_server.rules.validation import MAX_EMAIL, check_name, parse_yes_no, quote
+from radius_server.rules.plan_text import name_key
+from radius_server.rules.validation import (
+    DEFAULT_WORD,
+    MAX_EMAIL,
+    check_name,
+    parse_yes_no,
+    quote,
+)
 from radius_server.rules.validity import window_end, window_start
-from radius_server.store import disconnects
+from radius_server.store import disconnects, plan_members
 from radius_server.store.customers import check_window, normalize_email
 from radius_server.store.errors import InvalidValue, StoreError, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
-from radius_server.store.models import Customer
+from radius_server.store.models import AccessPlan, Customer
 from radius_server.store.records import as_utc, iso
 
-COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until")
+COLUMNS = ("email", "name", "pin", "active", "wifi_access", "valid_from", "valid_until", "plan")
 _ALIASES = {"full_name": "name", "e-mail": "email", "wifi": "wifi_access"}
 MAX_ROWS = 200_000
 # A concurrent admin can take an email or a PIN between the check and the write;
@@ -148,6 +156,10 @@ def _parse_row(line: int, names: list[str], cells: list[str], zone: tzinfo) -> _
         if moment in raw:
             when = parse_when(raw[moment])
             values[moment] = instant(when, zone) if when is not None else None
+    if "plan" in raw:
+        # A name for now: _plan turns it into plan_id against the database.
+        name = raw["plan"].strip()
+        values["plan"] = None if name.lower() in ("", DEFAULT_WORD) else name
     return _Row(line, email, values)
 
 
@@ -197,19 +209,34 @@ def read_rows(stream: TextIO, zone: tzinfo = UTC) -> tuple[list[_Row], list[RowE
     return rows, errors
 
 
+def _with_plan_id(row: _Row, plan_ids: dict[str, int]) -> tuple[_Row, str | None]:
+    """The row with its plan name (if any) as ``plan_id``; or why the name is unknown."""
+    if "plan" not in row.values:
+        return row, None
+    values = dict(row.values)
+    name = values.pop("plan")
+    values["plan_id"] = None if name is None else plan_ids.get(name_key(name))
+    if name is not None and values["plan_id"] is None:
+        return row, f"unknown plan {quote(name)} (see 'plan list')"
+    return _Row(row.line, row.email, values), None
+
+
 def _plan(
     session: Session, rows: list[_Row], report: ImportReport
 ) -> tuple[list[_Row], list[tuple[Customer, dict[str, Any]]]]:
     """Check rows against the database; fill report errors; return creates and updates."""
     existing = {c.email: c for c in session.scalars(select(Customer))}
     holder = {c.pin: c.email for c in existing.values()}
+    plan_ids = {
+        name_key(name): id_ for id_, name in session.execute(select(AccessPlan.id, AccessPlan.name))
+    }
     file_pins: dict[str, int] = {}
     creates: list[_Row] = []
     updates: list[tuple[Customer, dict[str, Any]]] = []
-    for row in rows:
+    for parsed in rows:
+        row, problem = _with_plan_id(parsed, plan_ids)
         pin = row.values.get("pin")
         current = existing.get(row.email)
-        problem = None
         if pin is not None:
             owner = holder.get(pin)
             if owner is not None and owner != row.email:
@@ -296,8 +323,11 @@ def _write(
     taken.update(r.values["pin"] for r in creates if "pin" in r.values)
     taken.update(diff["pin"] for _, diff in updates if "pin" in diff)
     now = utcnow()
+    default_plan = plan_members.default_plan_id(session)
+    plan_jobs = 0
     for current, diff in updates:
         before = disconnects.AccessState.of(current)
+        plan_before = current.plan_id
         if "pin" in diff:
             current.previous_pin = current.pin
         for key, value in diff.items():
@@ -311,6 +341,10 @@ def _write(
             lost = disconnects.PIN_CHANGED
         if lost is not None:
             disconnects.enqueue(session, current.email, lost, actor, now=now)
+        elif "plan_id" in diff:
+            plan_jobs += plan_members.reassigned(
+                session, current.email, plan_before, current.plan_id, actor, default_plan
+            )
     created: list[Customer] = []
     for row in creates:
         pin = row.values.get("pin") or pins.draw_pin(taken)
@@ -324,7 +358,8 @@ def _write(
     session.flush()
     for customer in [c for c, _ in updates] + created:
         record_change(session, CUSTOMER, customer.id)
-    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates))
+    jobs = {"plan_changed_jobs": plan_jobs} if plan_jobs else {}
+    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates), **jobs)
     session.commit()
     return taken
 
@@ -338,6 +373,7 @@ def export_customers(
     writer.writerow(columns)
     count = 0
     with sessions() as session:
+        plan_names = dict(session.execute(select(AccessPlan.id, AccessPlan.name)).all())
         for row in session.scalars(select(Customer).order_by(Customer.email)):
             values = {
                 "email": row.email,
@@ -347,6 +383,8 @@ def export_customers(
                 "wifi_access": "yes" if row.wifi_access else "no",
                 "valid_from": iso(as_utc(row.valid_from)) or "",
                 "valid_until": iso(as_utc(row.valid_until)) or "",
+                # Empty: the default plan (whichever it is when the file is imported).
+                "plan": plan_names.get(row.plan_id, "") if row.plan_id is not None else "",
             }
             writer.writerow([values[c] for c in columns])
             count += 1

@@ -16,13 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
 from radius_server.rules.validation import (
+    DEFAULT_WORD,
     MAX_EMAIL,
     check_device_limit,
     check_name,
     has_control,
     quote,
 )
-from radius_server.store import disconnects
+from radius_server.store import disconnects, plan_members
+from radius_server.store.access_plans import plan_by_name
 from radius_server.store.database import begin_write
 from radius_server.store.errors import AlreadyExists, InvalidValue, NotFound, PinTaken, checked
 from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
@@ -79,6 +81,9 @@ class CustomerChanges:
     # Devices online at once (0 = unlimited); clear_device_limit: the server's setting again.
     device_limit: int | None = None
     clear_device_limit: bool = False
+    # A plan by name; clear_plan: the default plan (members online get plan_changed jobs).
+    plan: str | None = None
+    clear_plan: bool = False
 
 
 def to_utc(value: datetime | None) -> datetime | None:
@@ -141,8 +146,12 @@ class CustomerRepository:
         wifi_access: bool = True,
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
+        plan: str | None = None,
     ) -> CustomerRecord:
-        """Create a customer with ``pin`` or, by default, a freshly drawn one."""
+        """Create a customer with ``pin`` or, by default, a freshly drawn one.
+
+        ``plan``: a plan's name; None gives the default plan.
+        """
         self.warnings = []
         address = normalize_email(email)
         name = checked(check_name, full_name)
@@ -157,6 +166,8 @@ class CustomerRepository:
             taken = used_pins(session)
             if pin is not None and pin in taken:
                 raise taken_error(session, pin)
+            chosen_plan = plan_by_name(session, plan) if plan is not None else None
+            plan_id = chosen_plan.id if chosen_plan is not None else None
             for _ in range(_DRAW_ATTEMPTS):
                 chosen = pin if pin is not None else pins.draw_pin(taken)
                 now = utcnow()
@@ -171,6 +182,7 @@ class CustomerRepository:
                     created_at=now,
                     updated_at=now,
                     pin_changed_at=now,
+                    plan_id=plan_id,
                 )
                 try:
                     # A savepoint: a unique violation from a concurrent writer
@@ -194,6 +206,7 @@ class CustomerRepository:
                     "customer.add",
                     address,
                     pin_source="random" if pin is None else "admin",
+                    **({"plan": chosen_plan.name} if chosen_plan is not None else {}),
                 )
                 session.commit()
                 self._check_fullness(taken | {chosen})
@@ -211,8 +224,12 @@ class CustomerRepository:
         active: bool | None = None,
         wifi_access: bool | None = None,
         search: str | None = None,
+        plan: str | None = None,
     ) -> list[CustomerRecord]:
-        """Customers ordered by email, optionally filtered."""
+        """Customers ordered by email, optionally filtered.
+
+        ``plan``: members who get that plan (for the default plan, members without one too).
+        """
         query = select(Customer).order_by(Customer.email)
         if active is not None:
             query = query.where(Customer.active.is_(active))
@@ -226,6 +243,9 @@ class CustomerRepository:
                 | func.lower(Customer.full_name).contains(text, autoescape=True)
             )
         with self._sessions() as session:
+            if plan is not None:
+                chosen = plan_by_name(session, plan)
+                query = query.where(plan_members.members_of(session, [chosen.id]))
             return [to_record(row) for row in session.scalars(query)]
 
     def count(self) -> int:
@@ -279,11 +299,26 @@ class CustomerRepository:
         raise PinTaken("could not draw a free PIN after several attempts; try again")
 
     def update(self, email: str, changes: CustomerChanges) -> CustomerRecord:
-        """Apply field changes (name, active, Wi-Fi access, validity window, device limit)."""
+        """Apply field changes (name, active, Wi-Fi access, validity window, device limit, plan).
+
+        A new plan reaches a member online at once: a plan_changed job (unless the
+        change takes their access away, which disconnects them anyway).
+        """
+        if changes.plan is not None and changes.clear_plan:
+            raise InvalidValue("give a plan or the default plan, not both")
         with self._sessions() as session:
             row = self._load(session, email)
             before = disconnects.AccessState.of(row)
             changed = self._apply(row, changes)
+            plan_before = row.plan_id
+            plan_name = None
+            if changes.plan is not None:
+                chosen = plan_by_name(session, changes.plan)
+                row.plan_id, plan_name = chosen.id, chosen.name
+            elif changes.clear_plan:
+                row.plan_id, plan_name = None, DEFAULT_WORD
+            if row.plan_id != plan_before:
+                changed.append("plan")
             if changed:
                 row.updated_at = now = utcnow()
                 session.flush()
@@ -292,8 +327,15 @@ class CustomerRepository:
                 if lost is not None:
                     # Sessions that may no longer be online end now (RFC 5176).
                     disconnects.enqueue(session, row.email, lost, self.actor, now=now)
+                elif "plan" in changed:
+                    default = plan_members.default_plan_id(session)
+                    plan_members.reassigned(
+                        session, row.email, plan_before, row.plan_id, self.actor, default
+                    )
                 # The device limit is no secret: its new value helps whoever reads the trail.
                 limit = {"device_limit": row.device_limit} if "device_limit" in changed else {}
+                if "plan" in changed:
+                    limit["plan"] = plan_name
                 audit(
                     session,
                     self.actor,

@@ -56,6 +56,7 @@ class CustomerRecord:
             "updated_at": iso(self.updated_at),
             "pin_changed_at": iso(self.pin_changed_at),
             "device_limit": self.device_limit,
+            "plan_id": self.plan_id,
         }
         if include_pin:
             data["pin"] = self.pin

@@ -288,7 +288,7 @@ def test_export_import_round_trip(cli: Cli, store: Store, tmp_path: Path) -> Non
     assert result.code == 0, result.err
     assert "exported 3 customer(s)" in result.err
     text = target.read_text(encoding="utf-8")
-    assert text.splitlines()[0] == "email,name,pin,active,wifi_access,valid_from,valid_until"
+    assert text.splitlines()[0] == "email,name,pin,active,wifi_access,valid_from,valid_until,plan"
     # Re-importing over the same data is a no-op ...
     same = cli("customer", "import", str(target))
     assert same.code == 0 and "unchanged 3" in same.out
@@ -307,7 +307,7 @@ def test_export_to_stdout_without_pin(cli: Cli, store: Store) -> None:
     result = cli("customer", "export", "--without-pin")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == "email,name,active,wifi_access,valid_from,valid_until"
+    assert lines[0] == "email,name,active,wifi_access,valid_from,valid_until,plan"
     assert lines[1].startswith("ana@example.com,Ana,yes,yes")
     assert ana.pin not in result.out and bob.pin not in result.out
     back = cli("customer", "import", "-", stdin=result.out)
@@ -400,7 +400,11 @@ def test_export_text_matches_repository(store: Store) -> None:
     ana, bob = seed(store)
     store.repo.update("bob@example.com", CustomerChanges(active=False))
     full = export_text(store.sessions).splitlines()
-    assert full[1:] == ["ana@example.com,Ana,40517,yes,yes,,", "bob@example.com,Bob,59326,no,yes,,"]
+    # The last column, plan, is empty: the default plan.
+    assert full[1:] == [
+        "ana@example.com,Ana,40517,yes,yes,,,",
+        "bob@example.com,Bob,59326,no,yes,,,",
+    ]
     bare = export_text(store.sessions, include_pin=False)
     assert ana.pin not in bare and bob.pin not in bare
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from radius_server.rules.directory import Client, Member
+from radius_server.rules.plans import Location, PlanDefinition
 from radius_server.runtime.snapshot_file import SnapshotFile
 
 MEMBER = Member(
@@ -59,6 +60,37 @@ def test_dynamic_authorization_settings_round_trip(tmp_path: Path) -> None:
     (tmp_path / "view.json").write_text(json.dumps(data))
     older = snapshot.load()
     assert older is not None and [c.coa_port for c in older.clients] == [None, None]
+
+
+def test_plans_and_locations_round_trip(tmp_path: Path) -> None:
+    """Plans, locations and who is on which plan survive the file; older files load without."""
+    plan = PlanDefinition(
+        id=2,
+        name="hot-desk",
+        vlan=20,
+        down_kbps=50_000,
+        hours="Mon-Fri 08:00-19:00",
+        location_ids=frozenset({1, 5}),
+        reply_attributes=(("Filter-Id", "members"),),
+    )
+    default = PlanDefinition(id=1, name="default", is_default=True)
+    location = Location(id=5, name="Madrid", timezone="Europe/Madrid")
+    member = replace(MEMBER, plan_id=2)
+    client = replace(CLIENT, vendor="mikrotik", location_id=5, coa=True)
+    snapshot = SnapshotFile(tmp_path / "view.json")
+    snapshot.save([member], [client], [plan, default], [location])
+    saved = snapshot.load()
+    assert saved is not None
+    assert saved.plans == [plan, default] and saved.locations == [location]
+    assert saved.members == [member] and saved.clients == [client]
+    data = json.loads((tmp_path / "view.json").read_text())
+    del data["plans"], data["locations"], data["members"][0]["plan_id"]
+    for key in ("vendor", "location_id", "coa"):
+        del data["clients"][0][key]
+    (tmp_path / "view.json").write_text(json.dumps(data))
+    older = snapshot.load()
+    assert older is not None and older.plans == [] and older.locations == []
+    assert older.members == [MEMBER] and older.clients == [CLIENT]
 
 
 def test_file_is_private_and_replaced_atomically(tmp_path: Path) -> None:
