@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules.validation import DEFAULT_WORD
 from radius_server.rules.validity import window_end, window_start
+from radius_server.store.access_plans import PlanRepository
 from radius_server.store.csv_io import ImportReport, export_customers, import_customers
 from radius_server.store.customers import CustomerChanges, CustomerRepository
 from radius_server.store.journal import recent_audit
@@ -113,9 +114,13 @@ class CustomerAdmin:
         active: bool | None = None,
         wifi_access: bool | None = None,
         search: str | None = None,
+        plan: str | None = None,
     ) -> list[CustomerRecord]:
-        """Customers matching every filter given."""
-        return self._repo().find(active=active, wifi_access=wifi_access, search=search)
+        """Customers matching every filter given; ``plan`` "default": the default plan's."""
+        repo = self._repo()
+        if plan is not None and plan_name(plan) is None:
+            plan = PlanRepository(self._sessions).default_name() or plan
+        return repo.find(active=active, wifi_access=wifi_access, search=search, plan=plan)
 
     def set_pin(self, email: str, pin: str) -> CustomerResult:
         """Give a customer ``pin``; the same PIN again changes nothing (``changed`` False).

@@ -80,6 +80,10 @@ class LocationAdmin:
         """Create a location; its time zone defaults to the space's (setting timezone)."""
         return self._repo.add(name, timezone or self.timezone)
 
+    def get(self, name: str) -> LocationRecord:
+        """One location (NotFound names it)."""
+        return self._repo.get(name)
+
     def show(self, name: str) -> LocationView:
         """One location and the NAS and plans using it."""
         return self._repo.show(name)

@@ -60,6 +60,11 @@ def register(subparsers: Any) -> None:
     state.add_argument("--disabled", dest="active", action="store_false")
     lst.add_argument("--wifi", type=yes_no, metavar="yes|no", help="filter on Wi-Fi access")
     lst.add_argument("--search", help="substring of email or name")
+    lst.add_argument(
+        "--plan",
+        metavar=f"NAME|{DEFAULT_WORD}",
+        help="members who get this plan (the default plan's include members without one)",
+    )
     lst.add_argument("--show-pins", action="store_true", help="include PINs")
     lst.set_defaults(handler=cmd_list)
 
@@ -225,7 +230,7 @@ def cmd_add(ctx: AppContext, args: argparse.Namespace) -> int:
 def cmd_list(ctx: AppContext, args: argparse.Namespace) -> int:
     """customer list."""
     records = ctx.admin.customers.find(
-        active=args.active, wifi_access=args.wifi, search=args.search
+        active=args.active, wifi_access=args.wifi, search=args.search, plan=args.plan
     )
     plans = _PlanNames(ctx)
     if ctx.json_output:

@@ -201,9 +201,8 @@ def cmd_show(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_update(ctx: AppContext, args: argparse.Namespace) -> int:
     """plan update."""
-    replies = () if args.clear_replies else (tuple(args.reply) if args.reply else None)
-    if args.clear_replies and args.reply:
-        replies = tuple(args.reply)  # "clear, then these": the same as --reply alone
+    # --reply replaces the list ("--clear-replies --reply X" too); --clear-replies alone empties it.
+    replies = tuple(args.reply) if args.reply else (() if args.clear_replies else None)
     changes = PlanChanges(
         name=args.new_name,
         settings=_settings(args),

@@ -63,6 +63,30 @@ SESSION_CONTEXT_NOT_FOUND: Final = 503
 # Added by encode_request itself; a second copy would make the packet ambiguous.
 _RESERVED = frozenset({c.MESSAGE_AUTHENTICATOR})
 
+CHARGEABLE_USER_IDENTITY: Final = 89  # RFC 4372
+# What a CoA-Request's new authorization may not carry (RFC 5176 3.6 table: 0 in a
+# CoA-Request; the identification attributes name the session, from the accounting,
+# and one more copy of them would select another or no session (RFC 5176 3);
+# Event-Timestamp and Message-Authenticator are added once, by us).
+_NOT_AUTHORIZATION: Final = frozenset(
+    {
+        c.USER_NAME,
+        c.USER_PASSWORD,
+        c.CHAP_PASSWORD,
+        c.NAS_IP_ADDRESS,
+        c.NAS_IDENTIFIER,
+        c.NAS_IPV6_ADDRESS,
+        c.CALLING_STATION_ID,
+        c.ACCT_SESSION_ID,
+        c.ACCT_MULTI_SESSION_ID,
+        CHARGEABLE_USER_IDENTITY,
+        c.EVENT_TIMESTAMP,
+        c.CHAP_CHALLENGE,
+        c.MESSAGE_AUTHENTICATOR,
+        c.ERROR_CAUSE,
+    }
+)
+
 
 class ReplyKind(StrEnum):
     """What the access point answered."""
@@ -191,6 +215,39 @@ def session_attributes(
         attrs.append((kind, address.packed))
     attrs.append(integer_attribute(c.EVENT_TIMESTAMP, int(now)))
     return attrs
+
+
+def coa_attributes(
+    identification: Sequence[Attribute], authorization: Sequence[Attribute]
+) -> list[Attribute]:
+    """A CoA-Request's attributes: the session, then its new authorization (RFC 5176 3.3).
+
+    Args:
+        identification: what :func:`session_attributes` returns for the session
+            (its last attribute, Event-Timestamp, stays last).
+        authorization: the attributes the session should have from now on, as an
+            Access-Accept would carry them (Session-Timeout, tunnel attributes,
+            vendor attributes...), pre-encoded ``(type, value)`` pairs.
+
+    A DAS applies the CoA-Request's attributes to the session it names, so the
+    authorization may not name a session itself, nor carry what a CoA-Request
+    never does (User-Password, Error-Cause...): those raise.
+
+    Raises:
+        EncodeError: an attribute the authorization may not carry (named by
+            number, never by value), or an empty authorization (a CoA-Request
+            changing nothing is refused by DASes with Error-Cause 402).
+    """
+    if not authorization:
+        raise EncodeError("a CoA-Request needs at least one authorization attribute")
+    for attr_type, _ in authorization:
+        if attr_type in _NOT_AUTHORIZATION:
+            raise EncodeError(
+                f"attribute {attr_type} cannot be part of a CoA-Request's authorization"
+            )
+    head = list(identification)
+    tail = [head.pop()] if head and head[-1][0] == c.EVENT_TIMESTAMP else []
+    return [*head, *authorization, *tail]
 
 
 def inspect_response(

@@ -31,8 +31,9 @@ transition instant (the first wall time after the gap); a time that occurs twice
 02:00-02:30 again an hour later, the member may sign in again for that half hour.
 
 Pure: the zone object is handed in; parsing precomputes sorted interval bounds, so
-evaluation is one local-time conversion, one bisect, and (once per continuous
-stretch and zone, then cached) one wall-to-instant conversion.
+evaluation is one local-time conversion, one bisect and one wall-to-instant
+conversion, and later sign-ins in the same stretch (same zone, no clock change
+before its end) are answered from a one-entry cache per zone.
 """
 
 from __future__ import annotations
@@ -95,9 +96,10 @@ class Hours:
             else WEEK
         )
         self._text = _render(merged)
-        # zone -> (checked at, ends): inside [checked at, ends) access is continuous,
-        # so later sign-ins in the same stretch skip the wall-to-instant conversion.
-        self._cache: dict[tzinfo, tuple[float, float]] = {}
+        # zone -> (checked at, answer): inside [checked at, answer.ends) access is
+        # continuous, so later sign-ins in the same stretch skip the local-time and
+        # wall-to-instant conversions (and allocate nothing).
+        self._cache: dict[tzinfo, tuple[float, HoursCheck]] = {}
 
     def __str__(self) -> str:
         return self._text
@@ -123,8 +125,8 @@ class Hours:
         if self.always:
             return _ALWAYS_OK
         cached = self._cache.get(zone)
-        if cached is not None and cached[0] <= now < cached[1]:
-            return HoursCheck(True, cached[1])
+        if cached is not None and cached[0] <= now < cached[1].ends:  # type: ignore[operator]
+            return cached[1]
         local = datetime.fromtimestamp(now, zone)
         second = (
             local.weekday() * DAY
@@ -143,10 +145,14 @@ class Hours:
             timedelta(days=local.weekday())
         )
         ends = wall_to_instant(monday + timedelta(seconds=end), zone, now)
-        if len(self._cache) > 64:
-            self._cache.clear()
-        self._cache[zone] = (now, ends)
-        return HoursCheck(True, ends)
+        answer = HoursCheck(True, ends)
+        # Remembered only when no clock change lies between: a fall back could set the
+        # wall clock back before the window's start, outside it for a while.
+        if datetime.fromtimestamp(ends, zone).utcoffset() == local.utcoffset():
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[zone] = (now, answer)
+        return answer
 
 
 def wall_to_instant(wall: datetime, zone: tzinfo, after: float) -> float:
@@ -191,6 +197,11 @@ def parse_hours(text: str) -> Hours:
     return Hours(intervals)
 
 
+def canonical_hours(text: str) -> str:
+    """The canonical form of admin text, as the store keeps it; ValueError names the bad part."""
+    return str(parse_hours(text))
+
+
 def _parse_entry(entry: str) -> list[tuple[int, int]]:
     match = _DAYS_THEN_TIMES.match(entry)
     if match is None:
@@ -226,7 +237,8 @@ def _day(word: str) -> int:
 def _parse_window(text: str) -> tuple[int, int]:
     match = _WINDOW.match(text.strip())
     if match is None:
-        raise ValueError(f"hours: {text.strip()!r} is not a window like 08:00-19:00")
+        hint = " (separate entries with ';')" if any(ch.isalpha() for ch in text) else ""
+        raise ValueError(f"hours: {text.strip()!r} is not a window like 08:00-19:00{hint}")
     start = _time(match.group(1), end=False)
     end = _time(match.group(2), end=True)
     if start == end:
@@ -277,7 +289,8 @@ def _render(merged: list[tuple[int, int]]) -> str:
             per_day[day].append((start - day * DAY, stop - day * DAY))
             start, day = stop, day + 1
     # Join "22:00-24:00" with the next day's "00:00-06:00" into "22:00-06:00" on the
-    # first day, when the morning piece is shorter than a day and ends by the start.
+    # first day, when the morning piece ends before the evening one starts (a 24-hour
+    # "15:00-15:00" would read as empty).
     for day in range(7):
         today, tomorrow = per_day[day], per_day[(day + 1) % 7]
         if (
@@ -287,7 +300,7 @@ def _render(merged: list[tuple[int, int]]) -> str:
             and today[-1][0] > 0
             and tomorrow[0][0] == 0
             and tomorrow[0][1] < DAY
-            and tomorrow[0][1] <= today[-1][0]
+            and tomorrow[0][1] < today[-1][0]
         ):
             today[-1] = (today[-1][0], DAY + tomorrow[0][1])
             tomorrow.pop(0)

@@ -8,9 +8,18 @@ naming the field, so the command line prints one line.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final
 
-from radius_server.rules.validation import MAX_DEVICE_LIMIT, TextError, check_text, quote
+from radius_server.rules.hours import parse_hours
+from radius_server.rules.plans import (
+    MAX_DEVICE_LIMIT,
+    MAX_IDLE_TIMEOUT,
+    MAX_KBPS,
+    MAX_SESSION_TIMEOUT,
+    MIN_TIMEOUT,
+)
+from radius_server.rules.validation import TextError, check_text, quote
 
 # Column sizes in store/models.py (plans.name, locations.name, plans.hours).
 MAX_PLAN_NAME: Final = 64
@@ -22,17 +31,16 @@ MAX_REPLY_ATTRIBUTES: Final = 32
 MAX_ATTRIBUTE_NAME: Final = 64
 MAX_ATTRIBUTE_VALUE: Final = 253
 
-# The optional numbers of a plan, with the range each may take. VLAN ids 1-4094
-# (IEEE 802.1Q: 0 and 4095 are reserved); times in seconds fit RADIUS integers
-# (RFC 2865 5.27, 5.28; RFC 2869 5.16), bandwidth in kbit/s up to 100 Gbit/s.
-_SECONDS: Final = (1, 2**31 - 1)
+# The optional numbers of a plan, with the range each may take: the bounds
+# rules/plans.py compiles with (a plan saved is a plan every server loads). VLAN ids
+# 1-4094 (IEEE 802.1Q: 0 and 4095 are reserved).
 NUMBER_FIELDS: Final[dict[str, tuple[int, int]]] = {
     "vlan": (1, 4094),
-    "down_kbps": (1, 100_000_000),
-    "up_kbps": (1, 100_000_000),
-    "session_timeout": _SECONDS,
-    "idle_timeout": _SECONDS,
-    "interim_interval": _SECONDS,
+    "down_kbps": (1, MAX_KBPS),
+    "up_kbps": (1, MAX_KBPS),
+    "session_timeout": (MIN_TIMEOUT, MAX_SESSION_TIMEOUT),
+    "idle_timeout": (MIN_TIMEOUT, MAX_IDLE_TIMEOUT),
+    "interim_interval": (MIN_TIMEOUT, MAX_IDLE_TIMEOUT),
     "device_limit": (0, MAX_DEVICE_LIMIT),
 }
 # Every optional field of a plan: the numbers and the access hours. None clears one.
@@ -48,14 +56,23 @@ def _label(field: str) -> str:
 def check_label(value: str, what: str, max_length: int) -> str:
     """A plan or location name: trimmed, 1 to ``max_length`` printable characters, no comma.
 
-    No comma: ``--locations A,B`` lists names separated by commas.
+    No comma: ``--locations A,B`` lists names separated by commas. NFC, so a name
+    typed on two systems is one name.
     """
-    text = value.strip()
+    text = unicodedata.normalize("NFC", value.strip())
     if not text or len(text) > max_length or not text.isprintable() or "," in text:
         raise TextError(
             f"{what} must be 1-{max_length} printable characters without a comma: {quote(text)}"
         )
     return text
+
+
+def name_key(name: str) -> str:
+    """What makes two plan (or location) names the same: case and Unicode form ignored.
+
+    Compared in Python, not with SQL ``lower()``, which SQLite applies to ASCII only.
+    """
+    return unicodedata.normalize("NFC", name.strip()).casefold()
 
 
 def check_plan_name(value: str) -> str:
@@ -88,14 +105,20 @@ def parse_number(field: str, text: str) -> int | None:
 
 
 def check_hours(value: str) -> str:
-    """Access hours as stored: spaces collapsed, within the column, no control characters.
+    """Access hours in their canonical text (rules/hours.py), which is what the store keeps.
 
-    Whether the windows make sense is ``compile_plan``'s call (it parses them).
+    Equal sets of windows are stored alike (``mon-fri 8:00-19:00`` as
+    ``Mon-Fri 08:00-19:00``); TextError names what cannot be read.
     """
-    text = " ".join(check_text(value, "hours", MAX_HOURS).split())
-    if not text:
-        raise TextError("hours must not be empty (use none to allow any time)")
-    return text
+    text = check_text(value.strip(), "hours", MAX_HOURS)
+    try:
+        canonical = str(parse_hours(text))
+    except ValueError as exc:
+        message = str(exc)
+        raise TextError(message if message.startswith("hours") else f"hours: {message}") from None
+    if len(canonical) > MAX_HOURS:
+        raise TextError(f"hours are longer than {MAX_HOURS} characters once written out")
+    return canonical
 
 
 def parse_reply_attribute(text: str) -> tuple[str, str]:

@@ -167,7 +167,8 @@ def plan_check(
     """Whether ``plan`` lets its member on at this NAS now: (refusal, end of hours window).
 
     A plan limited to locations refuses a NAS without a location (fail closed). Hours
-    are read in the location's zone, else in ``zone`` (the space's).
+    are read in the location's zone, else (no location, or a zone unknown to this
+    machine's zone database) in ``zone``, the space's.
     """
     ids = plan.location_ids
     if ids is not None and (client is None or client.location_id not in ids):
@@ -175,7 +176,14 @@ def plan_check(
     hours = plan.hours
     if hours is None:
         return None, None
-    verdict = hours.check(now, location.zone if location is not None else zone)
+    if location is not None:
+        # A zone this machine does not know: the space's, rather than no answer.
+        # (try/except, not contextlib.suppress: this runs on every sign-in with hours.)
+        try:  # noqa: SIM105
+            zone = location.zone
+        except ValueError:
+            pass
+    verdict = hours.check(now, zone)
     if not verdict.allowed:
         return Reason.OUTSIDE_HOURS, None
     return None, verdict.ends
@@ -288,11 +296,12 @@ def judge(
         plan_name = None
         if plan is not None:
             plan_name = plan.name
-            refusal, hours_end = plan_check(
-                plan, client, location, now, rules.zone if rules is not None else UTC
-            )
-            if refusal is not None:
-                return _plan_reject(refusal, member, plan), Tally.NOTHING, None
+            if plan.location_ids is not None or plan.hours is not None:
+                refusal, hours_end = plan_check(
+                    plan, client, location, now, rules.zone if rules is not None else UTC
+                )
+                if refusal is not None:
+                    return _plan_reject(refusal, member, plan), Tally.NOTHING, None
         if rules is not None:
             # The device limit: the member's own, else the plan's, else the server's
             # (0: unlimited). A station already online is the same device again

@@ -14,6 +14,15 @@ NAS has no dynamic authorization port is logged ``disconnect_unsupported``.
 Each job ends with one ``disconnect_job_done`` line and its counts in the
 job's ``result``.
 
+A ``plan_changed`` job (the member's plan edited or reassigned) first tries to
+keep each session: where its NAS takes CoA-Requests (``nas --coa``), it sends one
+with the new plan's attributes (runtime/plan_change.py) and logs ``coa_sent``,
+then ``coa_acked`` (the session stays open), ``coa_nak`` (with the Error-Cause),
+``coa_timeout`` or ``coa_error``; anything but an ACK falls back to a
+Disconnect-Request, as does a NAS without the flag or a plan no longer valid
+there, so the member signs in again under the new plan. Its result line adds
+``coa_acked``, ``coa_nak``, ``coa_timeout`` and ``coa_error``.
+
 Now and then the runner also queues ``validity_ended`` jobs for members whose
 validity ran out while they were online, and prunes old completed jobs.
 Database work happens in one worker thread (BoundedCalls), one call at a time.
@@ -29,13 +38,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.dynauth import session_attributes
+from radius_server.protocol.dynauth import coa_attributes, session_attributes
 from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute
-from radius_server.rules.directory import Directory
+from radius_server.rules.directory import Client, Directory
+from radius_server.rules.policy import SessionRules, session_rules
 from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.runtime.plan_change import MemberPlan, PlanLoader, change_for
 from radius_server.store.disconnects import (
     CLAIM_BATCH,
+    COA_RESULT_KEYS,
+    PLAN_CHANGED,
     SETTLE_BATCH,
     DisconnectJobRecord,
     DisconnectQueue,
@@ -56,6 +69,10 @@ PRUNE_EVERY_SECONDS = 3600.0
 DRAIN_SECONDS = 2.0
 # What a session's Disconnect-Request came to; the counts of a job's result line.
 ACKED, NAK, TIMEOUT, UNSUPPORTED, ERROR = "acked", "nak", "timeout", "unsupported", "error"
+# What a plan_changed job's CoA-Request came to: "coa_" + the sender's status.
+COA_ACKED = "coa_acked"
+# Acct-Interim-Interval when no settings are given (the setting's default).
+DEFAULT_INTERIM = 600
 
 
 class Outcome(Protocol):
@@ -139,6 +156,8 @@ class Disconnector:
         validity_every: float = VALIDITY_CHECK_SECONDS,
         retention_seconds: float | None = None,
         max_jobs: int = CLAIM_BATCH,
+        plan_of: PlanLoader | None = None,
+        rules: SessionRules | None = None,
     ) -> None:
         self.queue = queue
         self.sessions = sessions
@@ -151,6 +170,12 @@ class Disconnector:
         self.validity_every = validity_every
         self.retention_seconds = retention_seconds
         self.max_jobs = max_jobs
+        # A member's current plan, from the database (plan_changed jobs); None: no
+        # plan lookup, every session of such a job is disconnected.
+        self.plan_of = plan_of
+        # What an Accept carries by the server's settings (interim, time zone): a
+        # CoA-Request carries the same. Default: the settings' defaults.
+        self.rules = rules or session_rules(0, DEFAULT_INTERIM)
         self.calls = BoundedCalls("disconnector", deadline)
         # BoundedCalls takes one call at a time; jobs running side by side queue here.
         self._db_lock = asyncio.Lock()
@@ -234,9 +259,17 @@ class Disconnector:
         started = time.perf_counter()
         try:
             sessions = await self._db(self._sessions_of, job)
-            outcomes = await asyncio.gather(*(self._disconnect(job, s) for s in sessions))
-            counts = Counter(outcomes)
-            acked = [s.id for s, o in zip(sessions, outcomes, strict=True) if o == ACKED]
+            counts: Counter[str] = Counter()
+            if job.reason == PLAN_CHANGED:
+                found = await self._plan_of(job) if sessions else None
+                outcomes = await asyncio.gather(*(self._change(job, s, found) for s in sessions))
+                counts.update({key: 0 for key in COA_RESULT_KEYS})
+            else:
+                single = await asyncio.gather(*(self._disconnect(job, s) for s in sessions))
+                outcomes = [(o,) for o in single]
+            for outcome in outcomes:
+                counts.update(outcome)
+            acked = [s.id for s, o in zip(sessions, outcomes, strict=True) if ACKED in o]
             if acked:
                 await self._db(self._close, acked, self.clock())
             await self._db(self.queue.complete, job.id, self.clock(), format_result(counts))
@@ -270,35 +303,80 @@ class Disconnector:
             timeout=counts[TIMEOUT],
             unsupported=counts[UNSUPPORTED],
             error=counts[ERROR],
+            **{key: counts[key] for key in COA_RESULT_KEYS if key in counts},
             duration_ms=round(1000 * (time.perf_counter() - started)) if started else 0,
         )
 
-    async def _disconnect(self, job: DisconnectJobRecord, session: SessionRecord) -> str:
-        """One Disconnect-Request for one session; what came of it."""
-        fields = {
+    async def _plan_of(self, job: DisconnectJobRecord) -> MemberPlan | None:
+        """The member and their plan now (from the database); None without a loader or one."""
+        if self.plan_of is None or not job.member_email:
+            return None
+        return await self._db(self.plan_of, job.member_email)
+
+    def _fields(self, job: DisconnectJobRecord, session: SessionRecord) -> dict[str, Any]:
+        return {
             "job": job.id,
             "reason": job.reason,
             "user": job.member_email,
             "session": session.id,
             "client": session.client_name,
         }
-        client = self.directory.clients.by_name(session.client_name)
+
+    def _reachable(
+        self, fields: Mapping[str, Any], session: SessionRecord, fresh: MemberPlan | None = None
+    ) -> Client | None:
+        """The session's NAS if it takes RFC 5176 requests; else logs why not.
+
+        From ``fresh`` (read with the job's plan) when given, else the directory.
+        """
+        if fresh is not None:
+            client = fresh.clients.get(session.client_name)
+        else:
+            client = self.directory.clients.by_name(session.client_name)
         if client is None or client.coa_port is None:
             self.log.info(
                 "disconnect_unsupported",
                 **fields,
                 detail="unknown_client" if client is None else "no_coa_port",
             )
+            return None
+        return client
+
+    async def _disconnect(
+        self,
+        job: DisconnectJobRecord,
+        session: SessionRecord,
+        extra: Mapping[str, Any] | None = None,
+        fresh: MemberPlan | None = None,
+    ) -> str:
+        """One Disconnect-Request for one session; what came of it.
+
+        ``extra``: more log fields; ``fresh``: NAS records read with a plan_changed
+        job's plan (else the directory's).
+        """
+        fields = {**self._fields(job, session), **(extra or {})}
+        client = self._reachable(fields, session, fresh)
+        if client is None:
             return UNSUPPORTED
         try:
             attributes = request_attributes(session, self.clock())
         except EncodeError:
             self.log.warning("disconnect_error", **fields, detail="bad_session_attributes")
             return ERROR
+        return await self._send(client, session, c.Code.DISCONNECT_REQUEST, attributes, fields)
+
+    async def _send(
+        self,
+        client: Client,
+        session: SessionRecord,
+        code: int,
+        attributes: Sequence[Attribute],
+        fields: Mapping[str, Any],
+    ) -> str:
         outcome = await self.send(
-            (target_host(session.nas_address), client.coa_port),
+            (target_host(session.nas_address), client.coa_port or 0),
             client.dynauth_secret,
-            c.Code.DISCONNECT_REQUEST,
+            code,
             attributes,
             timeouts=self.timeouts,
             log=self.log,
@@ -306,6 +384,42 @@ class Disconnector:
         )
         status = str(outcome.status)
         return status if status in (ACKED, NAK, TIMEOUT) else ERROR
+
+    async def _change(
+        self, job: DisconnectJobRecord, session: SessionRecord, found: MemberPlan | None
+    ) -> tuple[str, ...]:
+        """A plan_changed session: a CoA-Request, or a Disconnect-Request when that fails.
+
+        Returns what came of each request sent (``coa_acked``; ``coa_nak`` then the
+        disconnect's ``acked``...; or the disconnect's alone).
+        """
+        plan = found.plan if found is not None else None
+        plan_field = {"plan": plan.name if plan is not None else None}
+        fields = {**self._fields(job, session), **plan_field}
+        client = self._reachable(fields, session, found)
+        if client is None:
+            return (UNSUPPORTED,)
+        location = None
+        if client.location_id is not None:
+            locations = found.locations if found is not None else self.directory.locations
+            location = locations.get(client.location_id)
+        change = change_for(found, client, location, self.clock(), self.rules)
+        if change.disconnect_because is not None:
+            fallback = {**plan_field, "fallback": change.disconnect_because}
+            return (await self._disconnect(job, session, fallback, found),)
+        try:
+            attributes = coa_attributes(
+                request_attributes(session, self.clock()), change.attributes
+            )
+        except EncodeError:
+            self.log.warning("coa_error", **fields, detail="bad_session_attributes")
+            coa = ERROR
+        else:
+            coa = await self._send(client, session, c.Code.COA_REQUEST, attributes, fields)
+        if coa == ACKED:
+            return (COA_ACKED,)
+        fallback = {**plan_field, "fallback": f"coa_{coa}"}
+        return (f"coa_{coa}", await self._disconnect(job, session, fallback, found))
 
     async def run(self) -> None:
         """Poll until stop() is called, then let jobs in flight finish (bounded)."""

@@ -14,12 +14,14 @@ from radius_server.logging import flush_logs
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
+from radius_server.rules.policy import session_rules
 from radius_server.runtime.accounting import AccountingWriter
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.online import SessionFollower, observe_rows
+from radius_server.runtime.plan_change import plan_loader
 from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.runtime.spool import Spool, SpoolError
 from radius_server.runtime.stale_sessions import SessionUpkeep, stale_after
@@ -118,6 +120,8 @@ def _disconnector(
         deadline=deadline,
         timeouts=settings.disconnect_timeouts,
         retention_seconds=settings.session_retention_days * 86400.0,
+        plan_of=plan_loader(factory),
+        rules=session_rules(settings.device_limit, settings.acct_interim_interval, settings.zone()),
     )
 
 

@@ -95,6 +95,18 @@ def check_settings(settings: Mapping[str, Setting]) -> dict[str, Setting]:
     return checked_settings
 
 
+def _named(
+    session: Session, model: type[AccessPlan] | type[SiteLocation], name: str
+) -> tuple[int, str] | None:
+    """The id and name of the row called ``name`` (plan_text.name_key: any case)."""
+    key = plan_text.name_key(name)
+    # A handful of rows: compared here, the same on SQLite and PostgreSQL.
+    for row_id, row_name in session.execute(select(model.id, model.name)):
+        if plan_text.name_key(row_name) == key:
+            return row_id, row_name
+    return None
+
+
 def unique_name(
     session: Session,
     model: type[AccessPlan] | type[SiteLocation],
@@ -103,21 +115,17 @@ def unique_name(
     own_id: int | None = None,
 ) -> None:
     """Refuse ``name`` when another plan (or location) has it in any case, naming that one."""
-    other = session.execute(
-        select(model.id, model.name).where(func.lower(model.name) == name.lower())
-    ).first()
-    if other is not None and other.id != own_id:
-        raise AlreadyExists(f"a {what} named {quote(other.name)} already exists")
+    other = _named(session, model, name)
+    if other is not None and other[0] != own_id:
+        raise AlreadyExists(f"a {what} named {quote(other[1])} already exists")
 
 
 def plan_by_name(session: Session, name: str) -> AccessPlan:
     """The plan called ``name`` (any case), or NotFound naming it."""
-    wanted = name.strip()
-    row = session.scalars(
-        select(AccessPlan).where(func.lower(AccessPlan.name) == wanted.lower())
-    ).first()
+    found = _named(session, AccessPlan, name)
+    row = session.get(AccessPlan, found[0]) if found is not None else None
     if row is None:
-        raise NotFound(f"no plan named {quote(wanted)}")
+        raise NotFound(f"no plan named {quote(name.strip())}")
     return row
 
 
@@ -130,10 +138,10 @@ def _where(names: tuple[str, ...] | None) -> tuple[str, ...] | None:
 
 def locations_by_name(session: Session, names: tuple[str, ...]) -> list[SiteLocation]:
     """The locations called ``names`` (any case), in order; NotFound names the first unknown."""
-    rows = {row.name.lower(): row for row in session.scalars(select(SiteLocation))}
+    rows = {plan_text.name_key(row.name): row for row in session.scalars(select(SiteLocation))}
     found = []
     for name in names:
-        row = rows.get(name.strip().lower())
+        row = rows.get(plan_text.name_key(name))
         if row is None:
             raise NotFound(f"no location named {quote(name.strip())} (see 'location list')")
         found.append(row)
@@ -163,6 +171,16 @@ def _record(session: Session, row: AccessPlan) -> PlanRecord:
     return plan_to_record(row, None if row.all_locations else _location_ids(session, row.id))
 
 
+def _lock_plans(session: Session) -> None:
+    """Lock every plan row, in id order, first thing in a transaction moving the default.
+
+    Two admins moving the flag at once then take turns (PostgreSQL; SQLite's BEGIN
+    IMMEDIATE already did), and one default remains. Taken before any other plan
+    row is written, so two such transactions cannot deadlock.
+    """
+    session.scalars(select(AccessPlan.id).order_by(AccessPlan.id).with_for_update()).all()
+
+
 def _compile(record: PlanRecord) -> None:
     """The plan as a server will compile it; PlanError becomes InvalidValue, same message."""
     try:
@@ -179,10 +197,10 @@ class PlanRepository:
         self.actor = actor
 
     def _take_default(self, session: Session, row: AccessPlan) -> list[str]:
-        """Make ``row`` the default plan; the members this moves who are online."""
-        # Lock every plan row (PostgreSQL) so two admins moving the flag at once
-        # take turns and one default remains; SQLite's BEGIN IMMEDIATE did it already.
-        session.scalars(select(AccessPlan.id).with_for_update()).all()
+        """Make ``row`` the default plan; the members this moves who are online.
+
+        The caller took :func:`_lock_plans` before touching any plan row.
+        """
         previous = plan_members.default_plan_id(session)
         if previous == row.id:
             return []
@@ -210,6 +228,8 @@ class PlanRepository:
             raise InvalidValue(str(exc)) from None
         with self._sessions() as session:
             begin_write(session)
+            if default:
+                _lock_plans(session)
             unique_name(session, AccessPlan, label, "plan")
             where = None if locations is None else locations_by_name(session, locations)
             now = utcnow()
@@ -304,6 +324,8 @@ class PlanRepository:
                 raise InvalidValue(str(exc)) from None
         with self._sessions() as session:
             begin_write(session)
+            if changes.make_default:
+                _lock_plans(session)
             row = plan_by_name(session, name)
             before = _record(session, row)
             changed = [key for key, value in values.items() if getattr(row, key) != value]

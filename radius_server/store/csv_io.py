@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
+from radius_server.rules.plan_text import name_key
 from radius_server.rules.validation import (
     DEFAULT_WORD,
     MAX_EMAIL,
@@ -214,7 +215,7 @@ def _with_plan_id(row: _Row, plan_ids: dict[str, int]) -> tuple[_Row, str | None
         return row, None
     values = dict(row.values)
     name = values.pop("plan")
-    values["plan_id"] = None if name is None else plan_ids.get(name.lower())
+    values["plan_id"] = None if name is None else plan_ids.get(name_key(name))
     if name is not None and values["plan_id"] is None:
         return row, f"unknown plan {quote(name)} (see 'plan list')"
     return _Row(row.line, row.email, values), None
@@ -227,7 +228,7 @@ def _plan(
     existing = {c.email: c for c in session.scalars(select(Customer))}
     holder = {c.pin: c.email for c in existing.values()}
     plan_ids = {
-        name.lower(): id_ for id_, name in session.execute(select(AccessPlan.id, AccessPlan.name))
+        name_key(name): id_ for id_, name in session.execute(select(AccessPlan.id, AccessPlan.name))
     }
     file_pins: dict[str, int] = {}
     creates: list[_Row] = []
@@ -323,6 +324,7 @@ def _write(
     taken.update(diff["pin"] for _, diff in updates if "pin" in diff)
     now = utcnow()
     default_plan = plan_members.default_plan_id(session)
+    plan_jobs = 0
     for current, diff in updates:
         before = disconnects.AccessState.of(current)
         plan_before = current.plan_id
@@ -340,7 +342,7 @@ def _write(
         if lost is not None:
             disconnects.enqueue(session, current.email, lost, actor, now=now)
         elif "plan_id" in diff:
-            plan_members.reassigned(
+            plan_jobs += plan_members.reassigned(
                 session, current.email, plan_before, current.plan_id, actor, default_plan
             )
     created: list[Customer] = []
@@ -356,7 +358,8 @@ def _write(
     session.flush()
     for customer in [c for c, _ in updates] + created:
         record_change(session, CUSTOMER, customer.id)
-    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates))
+    jobs = {"plan_changed_jobs": plan_jobs} if plan_jobs else {}
+    audit(session, actor, "customer.import", "", created=len(creates), updated=len(updates), **jobs)
     session.commit()
     return taken
 

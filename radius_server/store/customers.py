@@ -224,8 +224,12 @@ class CustomerRepository:
         active: bool | None = None,
         wifi_access: bool | None = None,
         search: str | None = None,
+        plan: str | None = None,
     ) -> list[CustomerRecord]:
-        """Customers ordered by email, optionally filtered."""
+        """Customers ordered by email, optionally filtered.
+
+        ``plan``: members who get that plan (for the default plan, members without one too).
+        """
         query = select(Customer).order_by(Customer.email)
         if active is not None:
             query = query.where(Customer.active.is_(active))
@@ -239,6 +243,9 @@ class CustomerRepository:
                 | func.lower(Customer.full_name).contains(text, autoescape=True)
             )
         with self._sessions() as session:
+            if plan is not None:
+                chosen = plan_by_name(session, plan)
+                query = query.where(plan_members.members_of(session, [chosen.id]))
             return [to_record(row) for row in session.scalars(query)]
 
     def count(self) -> int:

@@ -56,6 +56,8 @@ SYSTEM_ACTOR = "system"
 _VALIDITY_LOCK_KEY = 0x52534443  # "RSDC"
 # The counts a runner writes into ``result`` ("acked=1 nak=0 ..."), in this order.
 RESULT_KEYS = ("acked", "nak", "timeout", "unsupported", "error")
+# A plan_changed job's CoA-Requests, after those (see format_result).
+COA_RESULT_KEYS = ("coa_acked", "coa_nak", "coa_timeout", "coa_error")
 
 
 def _when(seconds: float) -> datetime:
@@ -104,8 +106,15 @@ class DisconnectJobRecord:
 
 
 def format_result(counts: Mapping[str, int]) -> str:
-    """``acked=1 nak=0 timeout=0 unsupported=0 error=0``: what ``complete`` stores."""
-    return " ".join(f"{key}={int(counts.get(key, 0))}" for key in RESULT_KEYS)
+    """``acked=1 nak=0 timeout=0 unsupported=0 error=0``: what ``complete`` stores.
+
+    The CoA counts (``coa_acked=1 ...``) follow when ``counts`` has any of them,
+    zero included: a plan_changed job's line has them, other jobs' lines do not.
+    """
+    keys = RESULT_KEYS
+    if any(key in counts for key in COA_RESULT_KEYS):
+        keys = RESULT_KEYS + COA_RESULT_KEYS
+    return " ".join(f"{key}={int(counts.get(key, 0))}" for key in keys)
 
 
 def parse_result(result: str | None) -> dict[str, int]:
@@ -113,7 +122,7 @@ def parse_result(result: str | None) -> dict[str, int]:
     counts: dict[str, int] = {}
     for word in (result or "").split():
         key, sep, value = word.partition("=")
-        if sep and key in RESULT_KEYS and value.isdigit():
+        if sep and (key in RESULT_KEYS or key in COA_RESULT_KEYS) and value.isdigit():
             counts[key] = int(value)
     return counts
 

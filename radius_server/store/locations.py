@@ -66,6 +66,17 @@ def _users(session: Session, location_id: int) -> tuple[tuple[str, ...], tuple[s
     return tuple(clients), tuple(plans)
 
 
+# How many names an error message lists before "and N more".
+_LISTED = 5
+
+
+def _listing(names: tuple[str, ...]) -> str:
+    """Names for a one-line message: the first few, then how many more."""
+    shown = ", ".join(names[:_LISTED])
+    rest = len(names) - _LISTED
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
 class LocationRepository:
     """Location operations on top of a session factory."""
 
@@ -173,8 +184,8 @@ class LocationRepository:
             row = locations_by_name(session, (name,))[0]
             clients, plans = _users(session, row.id)
             if clients or plans:
-                users = [f"NAS {', '.join(clients)}"] if clients else []
-                users += [f"plan(s) {', '.join(plans)}"] if plans else []
+                users = [f"NAS {_listing(clients)}"] if clients else []
+                users += [f"plan(s) {_listing(plans)}"] if plans else []
                 raise InvalidValue(
                     f"location {quote(row.name)} is used by {' and '.join(users)}: "
                     "move them first (nas update NAME --location, plan update NAME --locations)"

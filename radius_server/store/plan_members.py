@@ -25,12 +25,7 @@ def default_plan_id(session: Session) -> int | None:
     return session.scalar(select(AccessPlan.id).where(AccessPlan.is_default.is_(True)).limit(1))
 
 
-def effective_plan_id(session: Session, plan_id: int | None) -> int | None:
-    """The plan a member with ``plan_id`` gets: their own, else the default."""
-    return plan_id if plan_id is not None else default_plan_id(session)
-
-
-def _members_of(session: Session, plan_ids: Collection[int]) -> ColumnElement[bool]:
+def members_of(session: Session, plan_ids: Collection[int]) -> ColumnElement[bool]:
     """Customers whose plan, own or default, is one of ``plan_ids``."""
     if not plan_ids:
         return false()
@@ -62,7 +57,7 @@ def online_members(
         .order_by(Customer.email)
     )
     if plan_ids is not None:
-        query = query.where(_members_of(session, plan_ids))
+        query = query.where(members_of(session, plan_ids))
     if unassigned:
         query = query.where(Customer.plan_id.is_(None))
     if clients is not None:

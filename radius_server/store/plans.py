@@ -12,7 +12,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from radius_server.store.models import AccessPlan, PlanLocation, SiteLocation
+from radius_server.store.models import AccessPlan, Customer, PlanLocation, SiteLocation
 from radius_server.store.records import LocationRecord, PlanRecord, as_utc
 
 
@@ -82,3 +82,24 @@ def load_locations(session: Session) -> list[LocationRecord]:
     """Every location, by name."""
     rows = session.scalars(select(SiteLocation).order_by(SiteLocation.name))
     return [location_to_record(row) for row in rows]
+
+
+def current_plan(session: Session, email: str) -> PlanRecord | None:
+    """The plan a member has now: their own, else the default one; None if neither exists.
+
+    Read from the database, not a server's directory: a plan change and its
+    ``plan_changed`` job commit together, and the job may be worked before the
+    change feed has brought the change to this server.
+    """
+    plan_id = session.scalar(select(Customer.plan_id).where(Customer.email == email))
+    row = session.get(AccessPlan, plan_id) if plan_id is not None else None
+    if row is None:
+        row = session.scalars(select(AccessPlan).where(AccessPlan.is_default)).first()
+    if row is None:
+        return None
+    limited = None
+    if not row.all_locations:
+        limited = frozenset(
+            session.scalars(select(PlanLocation.location_id).where(PlanLocation.plan_id == row.id))
+        )
+    return plan_to_record(row, limited)

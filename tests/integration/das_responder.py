@@ -4,7 +4,8 @@ Written apart from the server's code on purpose (hashlib and hmac only), so a
 mistake in our Disconnect-Request encoding cannot hide behind the same mistake
 in the check. Like hostapd's DAS it drops a request whose Request Authenticator
 or Message-Authenticator is wrong, and answers ACK, NAK (with an Error-Cause) or
-nothing, as the test asks. It counts distinct requests: a retransmission (same
+nothing, as the test asks, to Disconnect-Requests and CoA-Requests alike or (with
+``coa_mode``) to CoA-Requests differently. It counts distinct requests: a retransmission (same
 Identifier and Request Authenticator, RFC 5176 2.3) is the same request.
 """
 
@@ -21,6 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 DISCONNECT_REQUEST, DISCONNECT_ACK, DISCONNECT_NAK = 40, 41, 42
+COA_REQUEST, COA_ACK, COA_NAK = 43, 44, 45
+# A request code to its (ACK, NAK) codes (RFC 5176 2.1, 2.2).
+_ANSWERS = {DISCONNECT_REQUEST: (DISCONNECT_ACK, DISCONNECT_NAK), COA_REQUEST: (COA_ACK, COA_NAK)}
 MESSAGE_AUTHENTICATOR = 80
 ERROR_CAUSE = 101
 
@@ -30,6 +34,7 @@ class Received:
     """One datagram that passed the checks."""
 
     at: float  # time.time() on arrival
+    code: int
     identifier: int
     authenticator: bytes
     attributes: dict[int, list[bytes]]
@@ -42,10 +47,14 @@ class Received:
 
 @dataclass
 class DasResponder:
-    """A UDP DAS on 127.0.0.1. ``mode``: ack | nak | silent (change it any time)."""
+    """A UDP DAS on 127.0.0.1. ``mode``: ack | nak | silent (change it any time).
+
+    ``coa_mode``, when set, is the answer to CoA-Requests instead of ``mode``.
+    """
 
     secret: bytes
     mode: str = "ack"
+    coa_mode: str | None = None
     error_cause: int = 503
     received: list[Received] = field(default_factory=list)
     dropped: int = 0
@@ -67,12 +76,13 @@ class DasResponder:
         self._thread.join(5)
         self._sock.close()
 
-    def distinct(self) -> list[Received]:
-        """The requests, a retransmission counted once (first arrival kept)."""
+    def distinct(self, code: int | None = None) -> list[Received]:
+        """The requests (of ``code`` if given), a retransmission counted once (first kept)."""
         seen: dict[tuple[int, bytes], Received] = {}
         with self._lock:
             for item in self.received:
-                seen.setdefault((item.identifier, item.authenticator), item)
+                if code is None or item.code == code:
+                    seen.setdefault((item.identifier, item.authenticator), item)
         return list(seen.values())
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
@@ -98,16 +108,19 @@ class DasResponder:
             with self._lock:
                 self.received.append(request)
                 mode = self.mode
+                if request.code == COA_REQUEST and self.coa_mode is not None:
+                    mode = self.coa_mode
             if mode == "silent":
                 continue
-            code = DISCONNECT_ACK if mode == "ack" else DISCONNECT_NAK
+            ack, nak = _ANSWERS[request.code]
+            code = ack if mode == "ack" else nak
             attributes = (
                 b"" if mode == "ack" else _attr(ERROR_CAUSE, struct.pack("!I", self.error_cause))
             )
             self._sock.sendto(self._reply(code, request, attributes), source)
 
     def _check(self, data: bytes) -> Received | None:
-        if len(data) < 20 or data[0] != DISCONNECT_REQUEST:
+        if len(data) < 20 or data[0] not in _ANSWERS:
             return None
         length = struct.unpack("!H", data[2:4])[0]
         if length != len(data):
@@ -128,7 +141,7 @@ class DasResponder:
         mac = hmac.new(self.secret, blank, hashlib.md5).digest()
         if not hmac.compare_digest(mac, found[0]):
             return None
-        return Received(time.time(), data[1], data[4:20], attributes)
+        return Received(time.time(), data[0], data[1], data[4:20], attributes)
 
     def _reply(self, code: int, request: Received, attributes: bytes) -> bytes:
         # Message-Authenticator over the reply with the request's authenticator in place.

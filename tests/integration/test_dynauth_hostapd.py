@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.dynauth import decode_response, encode_request, session_attributes
+from radius_server.protocol.attributes import integer_attribute
+from radius_server.protocol.dynauth import (
+    coa_attributes,
+    decode_response,
+    encode_request,
+    session_attributes,
+)
+from radius_server.protocol.packet import Attribute
 from radius_server.runtime.dynauth import DynAuthOutcome, DynAuthStatus, send_request
 from tests.conftest import require_tool, skip_or_fail
 from tests.unit.engine_harness import RecordingLog
@@ -149,8 +156,12 @@ def disconnect(
     secret: bytes = DAS_SECRET,
     nas_identifier: str = NAS_IDENTIFIER,
     timeouts: tuple[float, ...] = (1.0, 2.0, 4.0),
+    authorization: list[Attribute] | None = None,
 ) -> DynAuthOutcome:
-    """Our Disconnect-Request for a session hostapd does not have."""
+    """Our Disconnect-Request for a session hostapd does not have.
+
+    With ``authorization``: a CoA-Request giving the session those attributes instead.
+    """
     attributes = session_attributes(
         now=time.time(),
         user_name="ana@example.com",
@@ -159,11 +170,14 @@ def disconnect(
         nas_identifier=nas_identifier,
         nas_ip_address="127.0.0.1",
     )
+    code = c.Code.DISCONNECT_REQUEST
+    if authorization is not None:
+        code, attributes = c.Code.COA_REQUEST, coa_attributes(attributes, authorization)
     return asyncio.run(
         send_request(
             ("127.0.0.1", hostapd.das_port),
             secret,
-            c.Code.DISCONNECT_REQUEST,
+            code,
             attributes,
             timeouts=timeouts,
             log=log,
@@ -243,3 +257,24 @@ def test_nas_port_is_refused_as_unsupported(hostapd: Hostapd) -> None:
     )
     assert outcome.status is DynAuthStatus.NAK, hostapd.output()
     assert (outcome.error_cause, outcome.error_name) == (401, "Unsupported-Attribute")
+
+
+def test_coa_request_is_refused(hostapd: Hostapd) -> None:
+    """Debian's hostapd takes no new authorization by CoA-Request: a verified CoA-NAK.
+
+    Its DAS (src/radius/radius_das.c, radius_das_coa) allows in a CoA-Request only the
+    session identification attributes and, with Hotspot 2.0 support (Debian's build
+    has it), the WFA terms-and-conditions VSA: any authorization attribute
+    (Session-Timeout here, tunnel or bandwidth attributes alike) gets Error-Cause 401
+    before any session is looked up. So for a hostapd NAS
+    the plan_changed job must fall back to a Disconnect-Request (README, "Sending
+    members away").
+    """
+    log = RecordingLog()
+    outcome = disconnect(hostapd, log, authorization=[integer_attribute(c.SESSION_TIMEOUT, 3600)])
+    assert outcome.status is DynAuthStatus.NAK, hostapd.output()
+    assert outcome.reply is not None and outcome.reply.code == c.Code.COA_NAK
+    assert (outcome.error_cause, outcome.error_name) == (401, "Unsupported-Attribute")
+    hostapd.wait_for_line("DAS: Unsupported attribute 27 in CoA-Request")
+    [nak] = log.named("coa_nak")
+    assert nak["error_cause"] == outcome.error_cause

@@ -79,6 +79,10 @@ def test_the_readme_example(cli: Cli, sessions: sessionmaker[Session]) -> None:
 
     listing = ok(cli("customer", "list")).out
     assert "hot-desk" in listing and "default (guests)" in listing
+    # The default plan's members include those without a plan of their own.
+    on_default = as_json(cli("customer", "list", "--plan", "default", "--json"))
+    assert isinstance(on_default, list)
+    assert [c["email"] for c in on_default] == ["bo@example.com"]
     member = as_json(cli("customer", "show", "bo@example.com", "--json"))
     assert isinstance(member, dict)
     assert (member["plan"], member["plan_id"]) == (None, None)
@@ -89,10 +93,10 @@ def test_update_clears_and_replaces(cli: Cli, sessions: sessionmaker[Session]) -
     ok(cli("plan", "add", "staff", "--vlan", "10", "--hours", "Mon-Sun 06:00-23:00",
            "--reply", "Filter-Id = staff"))  # fmt: skip
     ok(cli("plan", "update", "staff", "--vlan", "none", "--hours", "none", "--reply",
-           "Filter-Id = crew", "--reply", "Class = x", "--name", "crew"))  # fmt: skip
+           "Filter-Id = crew", "--reply", "Framed-MTU = 1400", "--name", "crew"))  # fmt: skip
     record = PlanRepository(sessions).get("crew")
     assert (record.vlan, record.hours) == (None, None)
-    assert record.reply_attributes == (("Filter-Id", "crew"), ("Class", "x"))
+    assert record.reply_attributes == (("Filter-Id", "crew"), ("Framed-MTU", "1400"))
     ok(cli("plan", "update", "crew", "--clear-replies"))
     assert PlanRepository(sessions).get("crew").reply_attributes == ()
     shown = ok(cli("plan", "show", "crew")).out

@@ -102,6 +102,10 @@ def test_add_show_and_list_with_member_counts(
     counts = {v.record.name: v.members for v in plans.find()}
     # Members without a plan count for the default plan.
     assert counts == {"default": 2, "Hot desk": 1}
+    assert [c.email for c in members.find(plan="HOT DESK")] == [ANA]
+    assert [c.email for c in members.find(plan="default")] == [BO, CY]
+    with pytest.raises(NotFound, match="nope"):
+        members.find(plan="nope")
     assert plans.get("hot desk").definition().location_ids == hot.location_ids
 
 
@@ -119,7 +123,12 @@ def test_names_are_unique_ignoring_case_and_sane(plans: PlanRepository) -> None:
         plans.add("bad", locations=("Nowhere",))
     with pytest.raises(InvalidValue, match="at least one location"):
         plans.add("bad", locations=())
-    assert [v.record.name for v in plans.find()] == ["Day pass", "default"]
+    # Case is ignored beyond ASCII too, on SQLite as on PostgreSQL.
+    plans.add("Ñandú")
+    assert plans.get("ñANDÚ").name == "Ñandú"
+    with pytest.raises(AlreadyExists, match="Ñandú"):
+        plans.add("ÑANDÚ")
+    assert [v.record.name for v in plans.find()] == ["Day pass", "default", "Ñandú"]
 
 
 def test_compile_errors_become_invalid_value_and_nothing_is_written(
@@ -136,6 +145,32 @@ def test_compile_errors_become_invalid_value_and_nothing_is_written(
     assert [v.record.name for v in plans.find()] == ["default"]
     assert plans.get("default").vlan is None
     assert plan_changes(sessions) == []
+
+
+@pytest.mark.parametrize(
+    ("pair", "needle"),
+    [
+        (("Not-An-Attribute", "1"), "'Not-An-Attribute' is not in the dictionary"),
+        (("Framed-MTU", "abc"), "'Framed-MTU': 'abc'"),
+        (("Class", "x"), "'Class' cannot be set by a plan"),
+    ],
+)
+def test_the_dictionary_refuses_a_bad_reply_attribute_by_name(
+    plans: PlanRepository, pair: tuple[str, str], needle: str
+) -> None:
+    with pytest.raises(InvalidValue, match=needle):
+        plans.add("x", reply_attributes=(pair,))
+    with pytest.raises(InvalidValue, match=needle):
+        plans.update("default", PlanChanges(reply_attributes=(pair,)))
+    assert [v.record.name for v in plans.find()] == ["default"]
+    assert plans.get("default").reply_attributes == ()
+
+
+def test_hours_are_stored_canonical_and_bad_hours_refused(plans: PlanRepository) -> None:
+    assert plans.add("x", {"hours": "mon-fri 8:00-19:00"}).hours == "Mon-Fri 08:00-19:00"
+    with pytest.raises(InvalidValue, match="hours"):
+        plans.update("x", PlanChanges(settings={"hours": "Funday 08:00-09:00"}))
+    assert plans.get("x").hours == "Mon-Fri 08:00-19:00"
 
 
 def test_exactly_one_default_and_it_cannot_be_removed(
@@ -290,6 +325,12 @@ def test_locations(
         places.remove("Madrid")
     view = places.show("madrid")
     assert (view.clients, view.plans) == (("ap1",), ("local",))
+    for n in range(2, 8):
+        nas.add(f"ap{n}", f"10.0.0.{n}", location="Madrid")
+    with pytest.raises(InvalidValue, match="NAS ap1, ap2, ap3, ap4, ap5 and 2 more and plan"):
+        places.remove("Madrid")
+    for n in range(2, 8):
+        nas.remove(f"ap{n}")
     # A new time zone moves the hours of plans with hours, for members online at its NAS.
     members.add(ANA, plan="hot")
     members.add(BO)
@@ -355,7 +396,117 @@ def test_csv_plan_column(
     assert members.get(BO).plan_id is None and members.get(CY).plan_id is None
     # Bo was online and left staff for the default plan: one job.
     assert jobs(sessions) == [(BO, disconnects.PLAN_CHANGED)]
+    assert audit_actions(sessions)[-1][0::2] == (
+        "customer.import",
+        {"created": 1, "updated": 2, "plan_changed_jobs": 1},
+    )
     # A file from before plans leaves every plan as it is.
     old = "email,name\nana@example.com,Ana\n"
     assert import_customers(sessions, io.StringIO(old), actor="tester").ok
     assert members.get(ANA).plan_id == plans.get("staff").id
+
+
+def test_the_admin_service_acts_as_its_caller(sessions: sessionmaker[Session]) -> None:
+    """Through the admin layer (as an HTTP API would call it): actor, defaults, words."""
+    from radius_server.admin import Admin
+    from radius_server.admin.clients import NewClient, PlanSetup
+    from radius_server.admin.customers import CustomerUpdate, NewCustomer
+    from radius_server.admin.plans import NewPlan
+    from radius_server.config import Settings
+
+    admin = Admin(Settings(timezone="Europe/Madrid"), sessions, "web:alice")
+    assert admin.locations.add("Centro").timezone == "Europe/Madrid"
+    view = admin.plans.add(NewPlan("hot", {"vlan": 20}, locations=("centro",)))
+    assert (view.members, [loc.name for loc in view.locations or ()]) == (0, ["Centro"])
+    admin.customers.add(NewCustomer(ANA, plan="HOT"))
+    assert admin.plans.show("hot").members == 1
+    record = admin.customers.update(ANA, CustomerUpdate(plan="Default")).record
+    assert record.plan_id is None
+    admin.clients.add(NewClient("ap1", "10.0.0.1", location="none", vendor="openwrt"))
+    result = admin.clients.update("ap1", plans=PlanSetup(location="CENTRO", coa=True))
+    assert result.record.location_id == admin.locations.get("Centro").id
+    assert result.record.coa is True
+    assert admin.locations.show("centro").clients == ("ap1",)
+    admin.clients.update("ap1", plans=PlanSetup(location="none"))
+    assert admin.clients.get("ap1").location_id is None
+    actors = {(action, target) for action, target, _ in audit_actions(sessions)}
+    assert ("plan.add", "hot") in actors and ("location.add", "Centro") in actors
+    with sessions() as session:
+        assert set(session.scalars(select(AuditEvent.actor))) == {"web:alice"}
+
+
+def test_two_admins_moving_the_default_at_once_leave_one_default(
+    plans: PlanRepository, sessions: sessionmaker[Session]
+) -> None:
+    import threading
+
+    names = [f"p{n}" for n in range(4)]
+    for name in names:
+        plans.add(name)
+    errors: list[BaseException] = []
+
+    def make_default(name: str) -> None:
+        # A field changed too: the plan row is written before the flag moves.
+        changes = PlanChanges(settings={"vlan": 10 + len(errors)}, make_default=True)
+        try:
+            PlanRepository(sessions, actor=name).update(name, changes)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=make_default, args=(n,)) for n in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with sessions() as session:
+            defaults = session.scalars(select(AccessPlan.name).where(AccessPlan.is_default))
+            assert len(list(defaults)) == 1
+    assert errors == []
+
+
+def test_a_running_servers_view_follows_every_admin_change(
+    plans: PlanRepository,
+    places: LocationRepository,
+    members: CustomerRepository,
+    sessions: sessionmaker[Session],
+) -> None:
+    """The change-feed rows these repositories write are what the directory sync applies."""
+    import asyncio
+
+    from radius_server.rules.directory import Directory
+    from radius_server.runtime.sync import DirectorySync
+    from radius_server.store.feed import ChangeFeed
+    from tests.integration.test_change_feed import Log
+
+    nas = ClientRepository(sessions, actor="tester")
+    nas.add("ap1", "10.0.0.1")
+    members.add(ANA)
+    sync = DirectorySync(ChangeFeed(sessions), Directory(), Log())
+    view = sync.directory
+
+    async def poll() -> None:
+        await sync.poll_once()
+
+    asyncio.run(poll())  # the full load
+    assert view.plans.for_member(None) is not None
+    centro = places.add("Centro", "Europe/Madrid")
+    hot = plans.add("hot", {"vlan": 20, "hours": "Mon-Fri 08:00-19:00"}, locations=("Centro",))
+    members.update(ANA, CustomerChanges(plan="hot"))
+    nas.update("ap1", vendor="mikrotik", location="Centro", coa=True)
+    places.update("Centro", timezone="Europe/Lisbon")
+    asyncio.run(poll())
+    member = view.members.get(ANA)
+    assert member is not None and member.plan_id == hot.id
+    plan = view.plans.for_member(member.plan_id)
+    assert plan is not None and plan.name == "hot" and plan.location_ids == {centro.id}
+    assert plan.reply_for("mikrotik")  # VLAN attributes, pre-encoded
+    client = view.clients.by_name("ap1")
+    assert client is not None
+    assert (client.vendor, client.location_id, client.coa) == ("mikrotik", centro.id, True)
+    assert view.locations[centro.id].timezone == "Europe/Lisbon"
+    plans.update("hot", PlanChanges(settings={"vlan": None}, name="hot desk"))
+    asyncio.run(poll())
+    renamed = view.plans.for_member(hot.id)
+    assert renamed is not None and renamed.name == "hot desk"
+    assert renamed.reply_for("mikrotik") == ()

@@ -5,7 +5,10 @@ access point and wpa_supplicant the member's device (``tests/integration/wired_l
 in front of ``radius-server serve`` on PostgreSQL. A device signs in with PEAP and
 ``session list`` shows it online; ``customer set-pin`` makes the access point receive a
 Disconnect-Request and close the port within 2 seconds, and the session is closed; a
-second device past the member's limit is refused with ``device_limit``. Needs root,
+second device past the member's limit is refused with ``device_limit``. Issue 13: the
+member's plan changes while online, hostapd (marked as taking CoA-Requests) refuses the
+CoA-Request with a CoA-NAK (Error-Cause 401, test_dynauth_hostapd.py), and the
+Disconnect-Request that follows de-authorizes the port. Needs root,
 hostapd, wpasupplicant and freeradius-utils: under CI=true a missing one fails.
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.wired_lab import LabSite, WiredLab, free_udp_port, lab_site, require_lab
+from tests.integration.wired_lab import LabSite, WiredLab, lab_site, require_lab
 
 pytestmark = [pytest.mark.tools, pytest.mark.lab]
 
@@ -44,10 +47,7 @@ def site(pg_url: str, tmp_path: Path) -> Iterator[LabSite]:
 @pytest.fixture
 def lab(site: LabSite, tmp_path: Path) -> Iterator[WiredLab]:
     """An access point whose DAS port the NAS record names (``nas update --coa-port``)."""
-    das_port = free_udp_port()
-    done = site.cli("nas", "update", "lab", "--coa-port", str(das_port))
-    assert done.code == 0, done.err
-    with site.lab(work_dir=tmp_path / "ap", das_port=das_port) as made:
+    with site.lab_with_das(tmp_path / "ap") as made:
         yield made
 
 
@@ -134,3 +134,49 @@ def test_a_device_over_the_limit_is_refused(site: LabSite, lab: WiredLab) -> Non
         "access", since=since, outcome="accept", calling_station=first.calling_station_id
     )
     assert lab.port_authorized(first.mac)
+
+
+def test_hostapd_naks_the_coa_and_the_disconnect_follows(site: LabSite, lab: WiredLab) -> None:
+    since = site.server.mark()
+    done = site.cli("nas", "update", "lab", "--coa")
+    assert done.code == 0, done.err
+    site.server.wait_for("client_updated", since=since, client="lab")
+    done = site.cli("plan", "add", "hot-desk", "--session-timeout", "7200")
+    assert done.code == 0, done.err
+
+    since = site.server.mark()
+    device = lab.start_device(MEMBER, MEMBER_PIN)
+    _timing("sign-in", device.wait_authorized())
+    site.server.wait_for(
+        "accounting", since=since, status_type="start", calling_station=device.calling_station_id
+    )
+
+    since = site.server.mark()
+    log_mark = lab.log_mark()
+    changed = time.monotonic()
+    done = site.cli("customer", "update", MEMBER, "--plan", "hot-desk")
+    assert done.code == 0, done.err
+    # hostapd got our CoA-Request (Session-Timeout of the new plan) and refused it...
+    lab.wait_for_log(r"DAS: Unsupported attribute 27 in CoA-Request", since=log_mark)
+    nak = site.server.wait_for("coa_nak", since=since, user=MEMBER)
+    assert (nak["error_cause"], nak["error_name"]) == (401, "Unsupported-Attribute")
+    assert (nak["reason"], nak["plan"]) == ("plan_changed", "hot-desk")
+    # ...so the Disconnect-Request followed, and the port is closed.
+    device.wait_unauthorized(timeout=10.0)
+    _timing("customer update --plan run to port unauthorized", time.monotonic() - changed)
+    lab.wait_for_log(rf"RADIUS DAS: Found a matching session {device.mac}", since=log_mark)
+    acked = site.server.wait_for("disconnect_acked", since=since, user=MEMBER)
+    assert (acked["fallback"], acked["plan"]) == ("coa_nak", "hot-desk")
+    finished = site.server.wait_for("disconnect_job_done", since=since, reason="plan_changed")
+    assert (finished["coa_nak"], finished["acked"], finished["coa_acked"]) == (1, 1, 0)
+    assert not lab.port_authorized(device.mac)
+
+    # The device signs in again (the PIN is unchanged), under the new plan.
+    since = site.server.mark()
+    device.reauthenticate()
+    device.wait_authorized()
+    again = site.server.wait_for(
+        "access", since=since, outcome="accept", calling_station=device.calling_station_id
+    )
+    assert again["plan"] == "hot-desk"
+    assert lab.port_authorized(device.mac)

@@ -971,6 +971,16 @@ class LabSite:
             **options,
         )
 
+    @contextlib.contextmanager
+    def lab_with_das(self, work_dir: Path, nas_name: str = "lab") -> Iterator[WiredLab]:
+        """A started lab whose DAS port the NAS record names (``nas update --coa-port``),
+        so the server sends it Disconnect- and CoA-Requests."""
+        das_port = free_udp_port()
+        done = self.cli("nas", "update", nas_name, "--coa-port", str(das_port))
+        assert done.code == 0, done.err
+        with self.lab(work_dir=work_dir, das_port=das_port) as made:
+            yield made
+
 
 @contextlib.contextmanager
 def lab_site(

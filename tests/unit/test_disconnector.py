@@ -141,10 +141,19 @@ class Outcome:
 
 
 class FakeSender:
-    """Answers per Acct-Session-Id; records what was sent and how many were in flight."""
+    """Answers per Acct-Session-Id; records what was sent and how many were in flight.
 
-    def __init__(self, answers: Mapping[str, str] | None = None, delay: float = 0.01) -> None:
+    CoA-Requests are answered from ``coa`` (default ACK), Disconnect-Requests from ``answers``.
+    """
+
+    def __init__(
+        self,
+        answers: Mapping[str, str] | None = None,
+        delay: float = 0.01,
+        coa: Mapping[str, str] | None = None,
+    ) -> None:
         self.answers = dict(answers or {})
+        self.coa = dict(coa or {})
         self.delay = delay
         self.sent: list[Sent] = []
         self.in_flight = 0
@@ -169,7 +178,8 @@ class FakeSender:
         await asyncio.sleep(self.delay)
         self.in_flight -= 1
         session_id = dict(attributes)[c.ACCT_SESSION_ID].decode()
-        return Outcome(self.answers.get(session_id, "acked"))
+        answers = self.coa if code == c.Code.COA_REQUEST else self.answers
+        return Outcome(answers.get(session_id, "acked"))
 
 
 def directory(*clients: Client) -> Directory:

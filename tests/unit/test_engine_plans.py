@@ -121,3 +121,34 @@ def test_plain_mschapv2_accept_carries_the_plan_beside_the_mppe_keys() -> None:
     assert reply.vendor_attribute(c.VENDOR_MICROSOFT, c.MS_MPPE_SEND_KEY) is not None
     assert carries(list(reply.attributes), 3, "mikrotik")
     assert log.access()[-1]["plan"] == "anywhere"
+
+
+# Proxy-State a chain of proxies adds (3.3 KB), all echoed in every reply (RFC 2865 5.33).
+PROXY_CHAIN = [bytes((n,)) * 250 for n in range(13)] + [b"z" * 50]
+
+
+def test_eap_accept_with_a_plan_still_fits_beside_a_proxy_chain(certs) -> None:  # type: ignore[no-untyped-def]
+    engine, log, _ = eap_engine(certs, fragment_size=1024)
+    with_plans(engine.directory, 3)
+    peer = Peer(CASES[0][0], ca_file=certs.ca_cert, fragment=500)
+    end = converse(engine, peer, proxy_states=PROXY_CHAIN)
+    assert end.reply.code == c.Code.ACCESS_ACCEPT
+    assert carries(list(end.reply.attributes), 3, "mikrotik")
+    assert end.reply.vendor_attribute(c.VENDOR_MICROSOFT, c.MS_MPPE_SEND_KEY) is not None
+    assert log.access()[-1]["reason"] == "ok"
+
+
+def test_a_plan_too_large_beside_the_proxy_chain_is_a_clean_reject(certs) -> None:  # type: ignore[no-untyped-def]
+    engine, log, handler = eap_engine(certs, fragment_size=1024)
+    big = PlanDefinition(
+        9, "big", reply_attributes=tuple(("Filter-Id", "f" * 250) for _ in range(4))
+    )
+    engine.directory.plans.replace_all([compile_plan(big)])
+    for m in engine.directory.members.all():
+        engine.directory.members.put(replace(m, plan_id=9))
+    peer = Peer(CASES[0][0], ca_file=certs.ca_cert, fragment=500)
+    end = converse(engine, peer, proxy_states=PROXY_CHAIN)
+    assert end.reply.code == c.Code.ACCESS_REJECT
+    line = log.access()[-1]
+    assert (line["outcome"], line["reason"]) == ("reject", "reply_too_large")
+    assert len(handler.sessions) == 0

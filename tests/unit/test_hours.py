@@ -3,12 +3,13 @@ midnight, week boundaries and DST changes in a northern and a southern zone."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from radius_server.rules.hours import NEVER, parse_hours, wall_to_instant
+from radius_server.rules.hours import NEVER, canonical_hours, parse_hours, wall_to_instant
 
 MADRID = ZoneInfo("Europe/Madrid")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -37,6 +38,8 @@ def utc(text: str) -> float:
         ("every day 07:00-23:00", "Mon-Sun 07:00-23:00"),
         ("Mon 00:00-24:00; Tue 00:00-24:00", "Mon-Tue 00:00-24:00"),
         ("Mon 22:00-24:00; Tue 00:00-06:00", "Mon 22:00-06:00"),
+        # 24 hours from 15:00: not "15:00-15:00", which would read as empty.
+        ("Mon 15:00-24:00; Tue 00:00-15:00", "Mon 15:00-24:00; Tue 00:00-15:00"),
         ("Mon 08:00-12:00; Mon 11:00-14:00", "Mon 08:00-14:00"),
         ("Mon 08:00-12:00; Mon 12:00-14:00", "Mon 08:00-14:00"),
         ("Sat-Mon 10:00-12:00; Wed 10:00-12:00", "Sat-Mon,Wed 10:00-12:00"),
@@ -174,3 +177,47 @@ def test_wall_to_instant_rules() -> None:
     twice = datetime.fromisoformat("2026-10-25 02:30")
     assert wall_to_instant(twice, MADRID, utc("2026-10-24 00:00")) == utc("2026-10-25 00:30")
     assert wall_to_instant(twice, MADRID, utc("2026-10-25 00:30")) == utc("2026-10-25 01:30")
+
+
+def test_no_cached_answer_across_a_fall_back() -> None:
+    # Sun 02:30-05:00 on Madrid's fall-back day: at 02:45 CEST access runs to 05:00 CET,
+    # but after the change the wall clock shows 02:00-02:30 CET, before the window.
+    hours = parse_hours("Sun 02:30-05:00")
+    first = hours.check(utc("2026-10-25 00:45"), MADRID)
+    assert (first.allowed, first.ends) == (True, utc("2026-10-25 04:00"))
+    assert not hours.check(utc("2026-10-25 01:10"), MADRID).allowed
+    assert hours.check(utc("2026-10-25 01:40"), MADRID).allowed
+
+
+def test_canonical_text_round_trips_for_many_random_sets() -> None:
+    rng = random.Random(13)
+    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    for _ in range(2000):
+        entries = []
+        for _ in range(rng.randint(1, 4)):
+            first, last = rng.randrange(7), rng.randrange(7)
+            days = names[first] if rng.random() < 0.5 else f"{names[first]}-{names[last]}"
+            start, end = rng.randrange(96) * 15, rng.randrange(1, 97) * 15
+            if start == end % 1440:
+                continue
+            entries.append(
+                f"{days} {start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+            )
+        if not entries:
+            continue
+        hours = parse_hours("; ".join(entries))
+        again = parse_hours(str(hours))
+        assert again == hours
+        assert str(again) == str(hours)
+
+
+def test_a_missing_semicolon_gets_a_hint() -> None:
+    with pytest.raises(ValueError, match="separate entries with ';'"):
+        parse_hours("Mon-Fri 08:00-19:00 Sat 10:00-14:00")
+
+
+def test_canonical_hours_is_what_the_store_keeps() -> None:
+    assert canonical_hours("mon-fri 8:00-19:00") == "Mon-Fri 08:00-19:00"
+    assert canonical_hours("daily") == "Mon-Sun 00:00-24:00"
+    with pytest.raises(ValueError, match="'funday'"):
+        canonical_hours("funday")

@@ -208,3 +208,10 @@ def test_plan_reply_for_coa() -> None:
     expired = replace(MEMBER, valid_until=NOW - 1)
     assert policy.plan_reply(DESK, AP_MADRID, expired, NOW, RULES, MADRID) is None
     assert policy.plan_reply(None, AP_MADRID, MEMBER, NOW, RULES) == (RULES.interim,)
+
+
+def test_a_location_zone_unknown_here_falls_back_to_the_spaces() -> None:
+    odd = Location(1, "madrid", "Mars/Olympus_Mons")
+    decision, _, _ = judge(location=odd)
+    assert decision.reason is Reason.OK
+    assert timeout(decision.attributes) == 9 * 3600  # read in Europe/Madrid (RULES.zone)

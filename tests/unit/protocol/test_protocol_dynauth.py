@@ -22,6 +22,7 @@ from radius_server.protocol.dynauth import (
     DynAuthReply,
     Refusal,
     ReplyKind,
+    coa_attributes,
     decode_response,
     encode_request,
     error_cause_name,
@@ -326,3 +327,109 @@ def test_garbage_never_raises() -> None:
             length = rng.randint(20, size)
             data[2:4] = length.to_bytes(2, "big")
         assert isinstance(inspect_response(bytes(data), 9, authenticator, SECRET), Refusal)
+
+
+# --- CoA-Request (RFC 5176 3.3): the session plus its new authorization ------------------
+
+# Session-Timeout 3600, VLAN 20 (RFC 3580 3.31), WISPr-Bandwidth-Max-Down 10 Mbit/s.
+AUTHORIZATION = [
+    (c.SESSION_TIMEOUT, (3600).to_bytes(4, "big")),
+    (c.TUNNEL_TYPE, (13).to_bytes(4, "big")),
+    (c.TUNNEL_MEDIUM_TYPE, (6).to_bytes(4, "big")),
+    (c.TUNNEL_PRIVATE_GROUP_ID, b"20"),
+    (c.VENDOR_SPECIFIC, bytes.fromhex("0000372a080600989680")),
+]
+# Written out by hand, type/length/value: what the authorization looks like on the wire.
+AUTHORIZATION_WIRE = bytes.fromhex(
+    " ".join(
+        [
+            "1b06 00000e10",  # Session-Timeout = 3600
+            "4006 0000000d",  # Tunnel-Type = VLAN (13)
+            "4106 00000006",  # Tunnel-Medium-Type = IEEE-802 (6)
+            "5104 3230",  # Tunnel-Private-Group-Id = "20"
+            "1a0c 0000372a 0806 00989680",  # WISPr (14122) Bandwidth-Max-Down = 10000000
+        ]
+    )
+)
+COA_GOLDEN = bytes.fromhex(
+    "2b090094a5f89ba4c0b7e9a02ff175ca145447ec5012f742e6c3afea729fc25780af6d425a1f01116"
+    "16e61406578616d706c652e636f6d2c12354133463043314432453342344135391f1330322d30302d"
+    "30302d30302d30302d3031200a61702d6c6f6262790406c000020a"
+    + AUTHORIZATION_WIRE.hex()
+    + "37066553f100"
+)
+
+
+def coa(identifier: int = 9, secret: bytes = SECRET) -> bytes:
+    """Our CoA-Request for SESSION with AUTHORIZATION."""
+    attributes = coa_attributes(session_attributes(now=NOW, **SESSION), AUTHORIZATION)
+    return encode_request(c.Code.COA_REQUEST, identifier, secret, attributes)
+
+
+def test_coa_request_golden_bytes() -> None:
+    packet = coa()
+    assert packet == COA_GOLDEN
+    assert packet[0] == 43 and packet[1] == 9  # CoA-Request, RFC 5176 2.2
+    # Message-Authenticator first, then the session, the authorization, Event-Timestamp last.
+    assert packet[20:22] == b"\x50\x12"
+    assert (
+        AUTHORIZATION_WIRE + bytes.fromhex("37066553f100") == packet[-len(AUTHORIZATION_WIRE) - 6 :]
+    )
+    attributes = coa_attributes(session_attributes(now=NOW, **SESSION), AUTHORIZATION)
+    assert packet == ref.sign_request(c.Code.COA_REQUEST, 9, SECRET, attributes)
+    assert ref.request_is_authentic(packet, SECRET)
+    assert not ref.request_is_authentic(packet, b"wrong-secret")
+
+
+def test_coa_request_pyrad_verifies_it_and_reads_the_attributes() -> None:
+    packet = coa()
+    received = CoAPacket(packet=packet, secret=SECRET, dict=load_dictionary())
+    assert received.code == 43
+    assert received.VerifyCoARequest()
+    assert received.verify_message_authenticator()
+    assert received["Session-Timeout"] == [3600]
+    assert received["Tunnel-Type"] == ["VLAN"]
+    assert received["Tunnel-Private-Group-Id"] == ["20"]
+    assert received["WISPr-Bandwidth-Max-Down"] == [10_000_000]
+    assert received["User-Name"] == [SESSION["user_name"]]
+    assert received["Event-Timestamp"]
+
+
+def test_coa_attributes_order_and_refusals() -> None:
+    identification = session_attributes(now=NOW, user_name="bo")
+    assert coa_attributes(identification, AUTHORIZATION[:1]) == [
+        (c.USER_NAME, b"bo"),
+        (c.SESSION_TIMEOUT, (3600).to_bytes(4, "big")),
+        (c.EVENT_TIMESTAMP, int(NOW).to_bytes(4, "big")),
+    ]
+    with pytest.raises(EncodeError, match="at least one"):
+        coa_attributes(identification, [])
+    for forbidden in (
+        c.USER_NAME,
+        c.ACCT_SESSION_ID,
+        c.CALLING_STATION_ID,
+        c.NAS_IP_ADDRESS,
+        c.EVENT_TIMESTAMP,
+        c.MESSAGE_AUTHENTICATOR,
+        c.USER_PASSWORD,
+        c.ERROR_CAUSE,
+    ):
+        with pytest.raises(EncodeError, match=f"attribute {forbidden} "):
+            coa_attributes(identification, [(forbidden, b"\x00\x00\x00\x01")])
+
+
+def test_coa_ack_and_nak_answer_only_a_coa_request() -> None:
+    packet = coa()
+    ack = ref.sign_reply(c.Code.COA_ACK, 9, packet[4:20], SECRET, [])
+    reply = decode_response(ack, 9, packet[4:20], SECRET, request_code=c.Code.COA_REQUEST)
+    assert reply is not None and reply.acked and reply.code == 44
+    nak = ref.sign_reply(c.Code.COA_NAK, 9, packet[4:20], SECRET, [(101, (401).to_bytes(4, "big"))])
+    reply = decode_response(nak, 9, packet[4:20], SECRET, request_code=c.Code.COA_REQUEST)
+    assert reply is not None and not reply.acked
+    assert (reply.code, reply.error_cause, reply.error_name) == (45, 401, "Unsupported-Attribute")
+    # A Disconnect-ACK is no answer to a CoA-Request.
+    wrong = ref.sign_reply(c.Code.DISCONNECT_ACK, 9, packet[4:20], SECRET, [])
+    assert (
+        inspect_response(wrong, 9, packet[4:20], SECRET, request_code=c.Code.COA_REQUEST)
+        is Refusal.UNEXPECTED_CODE
+    )
