@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import Cli, create_pg_database, drop_pg_database, require_tool
+from tests.integration.radclient_auth import radclient_auth
 from tests.integration.server_process import ServerProcess, running_server
 
 pytestmark = pytest.mark.tools
@@ -147,15 +148,7 @@ class Reply:
 
 def radclient(site: Site, pairs: str) -> Reply:
     """One Access-Request from Debian's radclient (``pairs`` in its syntax)."""
-    tool = require_tool("radclient")
-    proc = subprocess.run(
-        [tool, "-x", "-r", "2", "-t", "3", f"127.0.0.1:{site.server.auth_port}", "auth", SECRET],
-        input=f"{pairs}, Message-Authenticator = 0x00\n",
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    proc = radclient_auth(site.server.auth_port, SECRET, pairs)
     output = proc.stdout + proc.stderr
     match = re.search(r"^Received (\S+) Id", output, re.MULTILINE)
     if match is None:

@@ -12,7 +12,6 @@ CI=true a missing one fails.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, require_tool
+from tests.conftest import Cli
+from tests.integration.radclient_auth import radclient_auth
 from tests.integration.server_process import ServerProcess, running_server
 from tests.integration.udp_client import SECRET, prepare_site
 
@@ -39,15 +39,12 @@ def _timing(step: str, seconds: float) -> None:
 
 def filter_id(server: ServerProcess, pin: str) -> str | None:
     """One PAP sign-in with radclient: the Accept's Filter-Id (None: no Accept, or none)."""
-    tool = require_tool("radclient")
-    done = subprocess.run(
-        [tool, "-x", "-r", "1", "-t", "1", f"127.0.0.1:{server.auth_port}", "auth", SECRET],
-        # A NAS record requires Message-Authenticator by default (BlastRADIUS).
-        input=f'User-Name = "{EMAIL}", User-Password = "{pin}", Message-Authenticator = 0x00\n',
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    done = radclient_auth(
+        server.auth_port,
+        SECRET,
+        f'User-Name = "{EMAIL}", User-Password = "{pin}"',
+        retries=1,
+        timeout=1,
     )
     if "Received Access-Accept" not in done.stdout:
         return None
