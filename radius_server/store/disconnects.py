@@ -201,9 +201,17 @@ def enqueue(
     return job
 
 
-def _open_of(email: str) -> Any:
-    return exists().where(
-        AccountingSession.member_email == email, AccountingSession.stopped_at.is_(None)
+def has_open_session(session: Session, email: str) -> bool:
+    """Whether the member ``email`` (normalised) has a session online."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    AccountingSession.member_email == email,
+                    AccountingSession.stopped_at.is_(None),
+                )
+            )
+        )
     )
 
 
@@ -378,7 +386,7 @@ class DisconnectRequests:
         """
         address = email.strip().lower()
         with self._sessions() as session:
-            if not session.scalar(select(_open_of(address))):
+            if not has_open_session(session, address):
                 raise NotFound(f"no open session of {address}")
             job = enqueue(session, address, ADMIN, self.actor)
             session.flush()

@@ -74,20 +74,6 @@ def enqueue_all(session: Session, emails: Collection[str], actor: str) -> int:
     return len(emails)
 
 
-def has_open_session(session: Session, email: str) -> bool:
-    """Whether ``email`` has a session online."""
-    return bool(
-        session.scalar(
-            select(AccountingSession.id)
-            .where(
-                AccountingSession.member_email == email,
-                AccountingSession.stopped_at.is_(None),
-            )
-            .limit(1)
-        )
-    )
-
-
 def reassigned(
     session: Session,
     email: str,
@@ -104,7 +90,7 @@ def reassigned(
     """
     old = before if before is not None else default
     new = after if after is not None else default
-    if old == new or not has_open_session(session, email):
+    if old == new or not disconnects.has_open_session(session, email):
         return False
     disconnects.enqueue(session, email, disconnects.PLAN_CHANGED, actor)
     return True
