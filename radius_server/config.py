@@ -149,6 +149,14 @@ class Settings:
     smtp_sender_name: str = ""
     smtp_timeout: float = 30.0
     smtp_rate_per_minute: int = 60
+    # The HTTP API (``radius-server web``): where it listens, which proxies' X-Forwarded-*
+    # headers it believes (comma-separated addresses; empty: none), and how many failed
+    # authentications one source may make per window before it is answered 429.
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_trusted_proxies: str = ""
+    web_auth_failures: int = 10
+    web_auth_window: float = 60.0
 
     def database_url_resolved(self) -> str:
         """Return the SQLAlchemy URL, defaulting to a SQLite file in ``data_dir``."""
@@ -202,7 +210,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "eap_default_method": ("peap", "ttls"),
 }
 # Ports to listen on may be 0 ("any free port"); a port to connect to may not.
-_PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1}
+_PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1, "web_port": 0}
 _SECRET_NAMES = ("smtp_password", "throttle_key")
 
 
@@ -311,6 +319,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "setting disconnect_timeouts: 1 to 10 waits, each more than 0 and at most 60 seconds"
         )
+    if settings.web_auth_failures <= 0 or settings.web_auth_window <= 0:
+        raise ConfigError("setting web_auth_failures/web_auth_window: must be greater than 0")
     if settings.smtp_rate_per_minute <= 0:
         raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
     url = settings.database_url

@@ -24,6 +24,7 @@ from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
 from radius_server.admin.sessions import SessionAdmin
 from radius_server.admin.templates import TemplateAdmin
+from radius_server.admin.tokens import TokenAdmin
 from radius_server.config import Settings
 from radius_server.rules.validation import MAX_ACTOR, clean_label
 from radius_server.runtime.guard import throttle_settings
@@ -104,6 +105,11 @@ class Admin:
     def reminders(self) -> ReminderAdmin:
         """PIN reminders by email."""
         return ReminderAdmin(self.sessions, self.actor, self.settings)
+
+    @cached_property
+    def tokens(self) -> TokenAdmin:
+        """Bearer tokens of the HTTP API."""
+        return TokenAdmin(self.sessions, self.actor, self.settings.zone())
 
     @cached_property
     def accounting(self) -> SessionAdmin:

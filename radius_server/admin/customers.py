@@ -115,12 +115,24 @@ class CustomerAdmin:
         wifi_access: bool | None = None,
         search: str | None = None,
         plan: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[CustomerRecord]:
-        """Customers matching every filter given; ``plan`` "default": the default plan's."""
+        """Customers matching every filter given; ``plan`` "default": the default plan's.
+
+        ``after`` (an email) and ``limit``: one page, in email order.
+        """
         repo = self._repo()
         if plan is not None and plan_name(plan) is None:
             plan = PlanRepository(self._sessions).default_name() or plan
-        return repo.find(active=active, wifi_access=wifi_access, search=search, plan=plan)
+        return repo.find(
+            active=active,
+            wifi_access=wifi_access,
+            search=search,
+            plan=plan,
+            after=after,
+            limit=limit,
+        )
 
     def set_pin(self, email: str, pin: str) -> CustomerResult:
         """Give a customer ``pin``; the same PIN again changes nothing (``changed`` False).

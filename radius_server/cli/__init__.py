@@ -35,6 +35,8 @@ from radius_server.cli import (
     serve,
     session,
     template,
+    token,
+    web,
 )
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, first_line, mask_url, print_error, warn
@@ -53,6 +55,7 @@ from radius_server.store.errors import StoreError
 # Modules that add sub-commands, in the order --help lists them.
 COMMAND_MODULES = [
     serve,
+    web,
     customer,
     plan,
     location,
@@ -67,6 +70,7 @@ COMMAND_MODULES = [
     template,
     mail,
     certs,
+    token,
 ]
 
 EXIT_OK = 0

@@ -225,12 +225,21 @@ class CustomerRepository:
         wifi_access: bool | None = None,
         search: str | None = None,
         plan: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[CustomerRecord]:
         """Customers ordered by email, optionally filtered.
 
         ``plan``: members who get that plan (for the default plan, members without one too).
+        ``after``/``limit``: one page (keyset on the unique email index: a page costs the
+        same however deep it is, and a member added meanwhile is neither skipped nor
+        repeated).
         """
         query = select(Customer).order_by(Customer.email)
+        if after is not None:
+            query = query.where(Customer.email > after)
+        if limit is not None:
+            query = query.limit(limit)
         if active is not None:
             query = query.where(Customer.active.is_(active))
         if wifi_access is not None:

@@ -313,3 +313,26 @@ class DisconnectJob(Base):
         Index("ix_disconnect_jobs_done_at", "done_at"),
         {"sqlite_autoincrement": True},
     )
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API: only its SHA-256 is kept (the token is shown once).
+
+    A token is 32 random bytes, so a fast hash is enough: nobody can brute-force a
+    preimage, and a look-up by hash costs one index probe per request.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Unique, stored as typed; it is the actor in the audit trail ("token:NAME").
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # readonly | operator | admin
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, shown in listings so an admin can tell them apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
