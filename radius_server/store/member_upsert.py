@@ -123,7 +123,10 @@ def member_row(line: int, email: str, fields: Mapping[str, Any], zone: tzinfo) -
     ``date`` (a whole day in ``zone``) or ``datetime``. Raises InvalidValue
     (a ``FieldError`` naming the field) with a message that holds no PIN.
     """
-    address = normalize_email(email)
+    try:
+        address = normalize_email(email)
+    except InvalidValue as exc:
+        raise FieldError(str(exc), "email") from None
     values: dict[str, Any] = {}
     if fields.get("name") is not None:
         try:
