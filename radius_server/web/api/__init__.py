@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from radius_server.web.api import audit, clients, customers, lockouts
+from radius_server.web.api import audit, clients, customers, locations, lockouts, plans, tokens
 
 api_router = APIRouter(prefix="/api/v1")
-for _module in (customers, clients, lockouts, audit):
+for _module in (customers, clients, plans, locations, lockouts, audit, tokens):
     api_router.include_router(_module.router)
