@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from radius_server.web.api import audit, clients, customers, locations, lockouts, plans, tokens
+from radius_server.web.api import (
+    audit,
+    clients,
+    customers,
+    locations,
+    lockouts,
+    plans,
+    sessions,
+    tokens,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for _module in (customers, clients, plans, locations, lockouts, audit, tokens):
+for _module in (customers, clients, plans, locations, lockouts, audit, tokens, sessions):
     api_router.include_router(_module.router)
