@@ -12,9 +12,20 @@ from radius_server.web.api import (
     lockouts,
     plans,
     sessions,
+    templates,
     tokens,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for _module in (customers, clients, plans, locations, lockouts, audit, tokens, sessions):
+for _module in (
+    customers,
+    clients,
+    plans,
+    locations,
+    lockouts,
+    sessions,
+    audit,
+    templates,
+    tokens,
+):
     api_router.include_router(_module.router)
