@@ -147,3 +147,11 @@ def test_bad_input_is_a_problem_and_writes_nothing(api: Api) -> None:
     assert_hidden(refused, " padded ")
     assert [c.name for c in api.admin.clients.find()] == ["ap-1"]
     assert_problem(api.patch(f"{CLIENTS}/ap-9", json={"coa": True}), 404, "not-found")
+
+
+def test_a_refused_update_changes_nothing(api: Api) -> None:
+    """A good address beside an unknown vendor: 422, and the address is as it was."""
+    api.post(CLIENTS, json={"name": "ap-1", "address": "10.0.0.1"})
+    refused = api.patch(f"{CLIENTS}/ap-1", json={"address": "10.9.9.9", "vendor": "acme"})
+    assert_problem(refused, 422, "invalid-value")
+    assert api.get(f"{CLIENTS}/ap-1").json()["address"] == "10.0.0.1/32"

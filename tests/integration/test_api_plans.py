@@ -153,3 +153,12 @@ def test_bad_fields_are_named(api: Api) -> None:
         problem = assert_problem(api.post(PLANS, json=body), status, slug, field)
         assert problem["detail"]
     assert [p["name"] for p in api.get(PLANS).json()] == ["default"]
+
+
+def test_a_refused_update_changes_nothing(api: Api) -> None:
+    """A rename beside an unknown location: 404, and the plan is as it was."""
+    api.post(PLANS, json={"name": "day-pass", "vlan": 5})
+    refused = api.patch(f"{PLANS}/day-pass", json={"name": "night", "vlan": 6, "locations": ["X"]})
+    assert_problem(refused, 404, "not-found")
+    plan = api.get(f"{PLANS}/day-pass").json()
+    assert (plan["name"], plan["vlan"], plan["locations"]) == ("day-pass", 5, None)
