@@ -11,7 +11,17 @@ from tests.integration.api_fixtures import Api, api, api_factory
 __all__ = ["api", "api_factory"]
 
 # The resource modules tested here (customers and PINs are tested on their own).
-NAMES = "audit clients locations lockouts plans reminders sessions templates tokens".split()
+NAMES = [
+    "audit",
+    "clients",
+    "locations",
+    "lockouts",
+    "plans",
+    "reminders",
+    "sessions",
+    "templates",
+    "tokens",
+]
 MODULES = [import_module(f"radius_server.web.api.{name}") for name in NAMES]
 
 
