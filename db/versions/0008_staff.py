@@ -52,12 +52,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
         sa.UniqueConstraint("session_hash", name=op.f("uq_web_sessions_session_hash")),
     )
-    op.create_index(
-        "ix_web_sessions_subject", "web_sessions", ["kind", "subject_id"], unique=False
-    )
-    op.create_index(
-        "ix_web_sessions_expires_at", "web_sessions", ["expires_at"], unique=False
-    )
+    op.create_index("ix_web_sessions_subject", "web_sessions", ["kind", "subject_id"], unique=False)
+    op.create_index("ix_web_sessions_expires_at", "web_sessions", ["expires_at"], unique=False)
     op.create_table(
         "sign_in_links",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -70,9 +66,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_links")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_sign_in_links_token_hash")),
     )
-    op.create_index(
-        "ix_sign_in_links_expires_at", "sign_in_links", ["expires_at"], unique=False
-    )
+    op.create_index("ix_sign_in_links_expires_at", "sign_in_links", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
