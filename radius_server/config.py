@@ -157,6 +157,12 @@ class Settings:
     web_trusted_proxies: str = ""
     web_auth_failures: int = 10
     web_auth_window: float = 60.0
+    # The web pages: the address people reach them at (links in emails: staff password
+    # set-up, member sign-in), and how long a signed-in browser stays signed in when
+    # idle and at most (seconds).
+    web_public_url: str = ""
+    web_session_idle: float = 3600.0
+    web_session_lifetime: float = 43200.0
 
     def database_url_resolved(self) -> str:
         """Return the SQLAlchemy URL, defaulting to a SQLite file in ``data_dir``."""
@@ -323,6 +329,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting web_auth_failures/web_auth_window: must be greater than 0")
     if settings.smtp_rate_per_minute <= 0:
         raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
+    if not 0 < settings.web_session_idle <= settings.web_session_lifetime:
+        raise ConfigError(
+            "setting web_session_idle: must be greater than 0 and at most web_session_lifetime"
+        )
+    if settings.web_public_url and not settings.web_public_url.startswith(("https://", "http://")):
+        raise ConfigError("setting web_public_url: use https://HOST[:PORT] (or http:// to test)")
     url = settings.database_url
     if url and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
         raise ConfigError(

@@ -12,7 +12,7 @@ from radius_server import __version__
 from radius_server.admin import Admin, open_sessions
 from radius_server.config import Settings
 from radius_server.store import database
-from radius_server.web import problems
+from radius_server.web import pages, problems
 from radius_server.web.access_log import AccessLog
 from radius_server.web.api import api_router
 from radius_server.web.auth import FailureLimiter
@@ -66,6 +66,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.limiter = FailureLimiter(settings.web_auth_failures, settings.web_auth_window)
     problems.install(app)
     app.include_router(api_router)
+    # The web pages (HTML, sessions, CSRF): web/pages/, docs/architecture.md "Web pages".
+    pages.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -4,8 +4,34 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from radius_server.web.api import customers
+from radius_server.web.api import (
+    audit,
+    clients,
+    customer_csv,
+    customer_sync,
+    customers,
+    locations,
+    lockouts,
+    plans,
+    reminders,
+    sessions,
+    templates,
+    tokens,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for _module in (customers,):
+for _module in (
+    customers,
+    customer_sync,
+    customer_csv,
+    clients,
+    plans,
+    locations,
+    lockouts,
+    sessions,
+    reminders,
+    audit,
+    templates,
+    tokens,
+):
     api_router.include_router(_module.router)
