@@ -45,9 +45,7 @@ def audit(sessions: sessionmaker[Session]) -> list[AuditEvent]:
         return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
 
 
-def test_create_prints_the_token_alone_on_stdout(
-    cli: Cli, sessions: sessionmaker[Session]
-) -> None:
+def test_create_prints_the_token_alone_on_stdout(cli: Cli, sessions: sessionmaker[Session]) -> None:
     made = cli("token", "create", "platform", "--role", "operator")
     assert made.code == 0, made.err
     token = made.out.strip()
@@ -125,7 +123,8 @@ def test_list_shows_state_never_the_token(cli: Cli, sessions: sessionmaker[Sessi
     assert lines[1].split()[:3] == ["a-live", "readonly", "active"]
     assert lines[2].split()[:3] == ["b-gone", "operator", "revoked"]
     listed = json.loads(cli("--json", "token", "list").out)
-    assert [(t["name"], t["state"]) for t in listed] == [("a-live", "active"), ("b-gone", "revoked")]
+    states = [(t["name"], t["state"]) for t in listed]
+    assert states == [("a-live", "active"), ("b-gone", "revoked")]
     for token in tokens:
         assert token not in human.out + human.err
         assert token not in json.dumps(listed)
@@ -177,9 +176,7 @@ def test_audit_rows_name_the_actor_and_never_the_token(
         assert token not in text and digest not in text and token[4:20] not in text
 
 
-def test_the_token_is_nowhere_in_the_database_but_as_its_hash(
-    cli: Cli, clean_db_url: str
-) -> None:
+def test_the_token_is_nowhere_in_the_database_but_as_its_hash(cli: Cli, clean_db_url: str) -> None:
     """Every text column of every table: the token never, its hash once."""
     token = cli("token", "create", "platform", "--role", "admin").out.strip()
     cli("token", "list")
