@@ -54,6 +54,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
+        # Under /api/v1 like the docs (auth.PUBLIC_PATHS), not FastAPI's /docs/...
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )
