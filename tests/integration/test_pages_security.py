@@ -200,6 +200,7 @@ def test_sign_in_is_rate_limited_per_source_and_per_email(site: PageSite) -> Non
         assert site.sign_in(attacker, "ann@example.com", "wrong password here").status_code == 401
     limited = site.sign_in(attacker, "bob@example.com")  # other email, same source
     assert limited.status_code == 429
+    assert "Too many failed sign-ins. Try again in" in limited.text
     assert int(limited.headers["retry-after"]) >= 1
     # Per email: failures from many sources lock that email, not the others.
     for n in range(3):
@@ -301,3 +302,19 @@ def test_pages_carry_security_headers(site: PageSite) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     css = site.client().get("/static/style.css")
     assert css.status_code == 200 and "cache-control" not in css.headers
+
+
+def test_a_member_session_never_opens_a_staff_page(site: PageSite) -> None:
+    """A members' portal cookie (kind member) is no staff session, whatever its subject id."""
+    from radius_server.store.web_sessions import MEMBER, open_in
+
+    site.add_staff("ann@example.com", Role.ADMIN)
+    staff_id = site.admin.staff.get("ann@example.com").id
+    with site.admin.sessions() as session:
+        _record, session_id = open_in(
+            session, MEMBER, staff_id, "ann@example.com", timedelta(hours=1)
+        )
+        session.commit()
+    client = site.client()
+    client.cookies.set("rs_session", session_id)
+    assert client.get("/staff/").status_code == 303

@@ -101,7 +101,7 @@ def sign_in(
             {
                 "next": target,
                 "email": email,
-                "error": "Too many failed sign-ins. Wait a minute, then try again.",
+                "error": f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.",
             },
             status_code=429,
         )
