@@ -318,3 +318,20 @@ def test_a_member_session_never_opens_a_staff_page(site: PageSite) -> None:
     client = site.client()
     client.cookies.set("rs_session", session_id)
     assert client.get("/staff/").status_code == 303
+
+
+def test_a_failing_page_is_an_html_500_that_tells_nothing(site: PageSite) -> None:
+    """An unexpected error on a page: the error page, without the exception's text."""
+    from fastapi.testclient import TestClient
+
+    @site.app.get("/staff/test-broken")
+    def _broken(user: Annotated[StaffUser, Depends(staff_page(Role.READONLY))]) -> None:
+        raise RuntimeError("secret detail 12345")
+
+    client = site.signed_in("ann@example.com", Role.READONLY)
+    crashing = TestClient(site.app, raise_server_exceptions=False, follow_redirects=False)
+    crashing.cookies.update(dict(client.cookies))
+    response = crashing.get("/staff/test-broken")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "secret detail" not in response.text and "12345" not in response.text
