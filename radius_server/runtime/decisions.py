@@ -93,7 +93,9 @@ class DecisionRecorder:
         self._carried: dict[int, float] = {}
         self._stopping = asyncio.Event()
         self._failing = False
-        self._dropped_before = 0
+        # queue.dropped at the last successful write: the recovery line reports the
+        # drops since (a burst may overflow the queue before a write even fails).
+        self._dropped_mark = 0
         self.stats = {"written": 0, "batches": 0, "pruned": 0}
         # The hot path's one call: the queue's own append, no wrapper in between.
         self.record: Callable[[Entry], None] = self.queue.append
@@ -178,7 +180,6 @@ class DecisionRecorder:
             return
         # Once per outage: the loop retries every interval while the database is away.
         self._failing = True
-        self._dropped_before = self.queue.dropped
         self.log.warning(
             "decision_log_failed",
             error=type(error).__name__,
@@ -188,11 +189,11 @@ class DecisionRecorder:
         )
 
     def _write_succeeded(self) -> None:
+        dropped = self.queue.dropped
         if self._failing:
             self._failing = False
-            self.log.info(
-                "decision_log_recovered", dropped=self.queue.dropped - self._dropped_before
-            )
+            self.log.info("decision_log_recovered", dropped=dropped - self._dropped_mark)
+        self._dropped_mark = dropped
 
     def close(self) -> None:
         """Release the worker thread (after ``run()`` returned)."""
