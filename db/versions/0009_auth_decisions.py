@@ -43,7 +43,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_decisions")),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_auth_decisions_at", "auth_decisions", ["at"])
     op.create_index("ix_auth_decisions_user", "auth_decisions", ["user_name", "id"])
     op.create_index("ix_auth_decisions_client", "auth_decisions", ["client_name", "id"])
     with op.batch_alter_table("customers") as batch_op:
@@ -53,6 +52,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("customers") as batch_op:
         batch_op.drop_column("last_sign_in_at")
-    for name in ("ix_auth_decisions_client", "ix_auth_decisions_user", "ix_auth_decisions_at"):
+    for name in ("ix_auth_decisions_client", "ix_auth_decisions_user"):
         op.drop_index(name, table_name="auth_decisions")
     op.drop_table("auth_decisions")

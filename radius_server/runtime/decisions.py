@@ -27,6 +27,7 @@ from radius_server.rules.decision_log import (
     DecisionQueue,
     DecisionRow,
     Entry,
+    due_sign_ins,
     last_sign_ins,
     to_rows,
 )
@@ -43,6 +44,10 @@ PRUNE_FIRST_SECONDS = 60.0
 PRUNE_CHUNK = 5000
 # Sign-ins left for later (their member's row was locked) kept at most.
 MAX_CARRIED = 10_000
+# A member's last sign-in is written at most once per this many seconds by a process
+# (it is shown to the minute), and members remembered for it at most.
+SIGN_IN_RESOLUTION_SECONDS = 60.0
+MAX_REMEMBERED = 200_000
 
 
 class DecisionSink(Protocol):
@@ -91,6 +96,8 @@ class DecisionRecorder:
         self.calls = BoundedCalls("decisions", deadline)
         self._next_prune = time.monotonic() + prune_first
         self._carried: dict[int, float] = {}
+        # Member id -> the last sign-in this process wrote for them.
+        self._written: dict[int, float] = {}
         self._stopping = asyncio.Event()
         self._failing = False
         # queue.dropped at the last successful write: the recovery line reports the
@@ -137,7 +144,8 @@ class DecisionRecorder:
             batch = self.queue.take(self.batch_max)
             rows = to_rows(batch, self.member_id)
             sign_ins = self._carried
-            for member, at in last_sign_ins(rows).items():
+            due = due_sign_ins(last_sign_ins(rows), self._written, SIGN_IN_RESOLUTION_SECONDS)
+            for member, at in due.items():
                 if at > sign_ins.get(member, float("-inf")):
                     sign_ins[member] = at
             self._carried = {}
@@ -149,6 +157,7 @@ class DecisionRecorder:
                 self._write_failed(exc)
                 return
             self._write_succeeded()
+            self._remember(sign_ins, later)
             self.stats["written"] += len(rows)
             self.stats["batches"] += 1
             if later:
@@ -172,6 +181,14 @@ class DecisionRecorder:
         if total:
             self.stats["pruned"] += total
             self.log.info("decisions_pruned", count=total)
+
+    def _remember(self, sign_ins: dict[int, float], later: dict[int, float]) -> None:
+        written = self._written
+        if len(written) + len(sign_ins) > MAX_REMEMBERED:
+            written.clear()  # at worst one more UPDATE per member
+        for member, at in sign_ins.items():
+            if member not in later and at > written.get(member, float("-inf")):
+                written[member] = at
 
     # -- reporting ---------------------------------------------------------------
 

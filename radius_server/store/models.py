@@ -367,7 +367,7 @@ class AuthDecision(Base):
     instance: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_auth_decisions_at", "at"),
+        # Recent: the primary key. Pruning reads the oldest ids (store/decisions.py).
         Index("ix_auth_decisions_user", "user_name", "id"),
         Index("ix_auth_decisions_client", "client_name", "id"),
         {"sqlite_autoincrement": True},

@@ -282,6 +282,37 @@ def test_the_server_records_accept_wrong_pin_and_unknown_user(db_url: str, tmp_p
         engine.dispose()
 
 
+def test_two_servers_and_two_workers_share_one_table(pg_url: str, tmp_path: Path) -> None:
+    """Several processes on one PostgreSQL: each records its own, rows name the instance,
+    and the member's last sign-in is the latest of them."""
+    pin = prepare_site(Cli(pg_url, tmp_path))
+    env = {"RADIUS_DEVICE_LIMIT": "0"}
+    with (
+        running_server(pg_url, tmp_path / "one", "--workers", "2", **env) as one,
+        running_server(pg_url, tmp_path / "two", **env) as two,
+    ):
+        one.wait_for_all("server_started", 2)
+        for n in range(4):
+            assert _sign_in(one, EMAIL, pin, f"AA-BB-CC-DD-EE-1{n}") == "Access-Accept"
+        assert _sign_in(two, EMAIL, pin, "AA-BB-CC-DD-EE-20") == "Access-Accept"
+        found = _wait_for_rows(pg_url, 5)
+    assert sorted(d.calling_station or "" for d in found) == [
+        *(f"AA-BB-CC-DD-EE-1{n}" for n in range(4)),
+        "AA-BB-CC-DD-EE-20",
+    ]
+    two_rows = [d for d in found if d.calling_station == "AA-BB-CC-DD-EE-20"]
+    assert len({d.instance for d in found}) >= 2
+    assert two_rows[0].instance not in {d.instance for d in found if d not in two_rows}
+    engine = database.make_engine(pg_url)
+    try:
+        member = found[0].customer_id
+        assert member is not None
+        latest = max(d.at for d in found)
+        assert _last_sign_in(database.make_session_factory(engine), member) == latest
+    finally:
+        engine.dispose()
+
+
 def test_while_the_database_is_down_the_server_answers_and_counts_drops(
     pg_cluster: PgCluster, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from radius_server.rules.decision_log import (
     DecisionQueue,
     DecisionRow,
     Entry,
+    due_sign_ins,
     last_sign_ins,
     storable_user,
     to_rows,
@@ -66,8 +67,9 @@ def test_users_are_stored_lower_cased_when_emails_and_made_safe() -> None:
 
 
 def test_rows_find_members_and_bound_every_text() -> None:
+    long_station = "AA-BB" * 20 + "\x07"
     entries: list[Entry] = [
-        (1.0, "ANA@example.com", "ap\x07", "AA-BB" * 20, "peap-mschapv2", "accept", "ok", "desk"),
+        (1.0, "ANA@example.com", "ap", long_station, "peap-mschapv2", "accept", "ok", "desk"),
         (2.0, "nobody@example.com", "ap", None, None, "reject", "unknown_user", None),
     ]
     rows = to_rows(entries, {"ana@example.com": 7})
@@ -139,18 +141,26 @@ def recorder(store: FakeStore, log: RecordingLog, **kwargs: object) -> DecisionR
     )
 
 
-def test_queued_decisions_are_written_in_batches_with_last_sign_ins() -> None:
+def test_queued_decisions_are_written_in_batches_with_last_sign_ins_to_the_minute() -> None:
     store, log = FakeStore(), RecordingLog()
     rec = recorder(store, log, batch_max=2)
-    for n in range(3):
-        rec.record(entry(n))
-    rec.record(entry(3, "BOB@example.com", "reject"))
+    rec.record(entry(0))
+    rec.record(entry(1))
+    rec.record(entry(30))  # the same minute as the last one written: not again
+    rec.record(entry(31, "BOB@example.com", "reject"))
+    rec.record(entry(61))  # a minute after the last one written
     asyncio.run(rec.write_queued())
     rec.close()
-    assert [len(rows) for rows, _ in store.writes] == [2, 2]
-    assert store.writes[0][1] == {1: 1001.0}
-    assert store.writes[1][1] == {1: 1002.0}  # bob's reject moves nothing
-    assert rec.stats == {"written": 4, "batches": 2, "pruned": 0}
+    assert [len(rows) for rows, _ in store.writes] == [2, 2, 1]
+    assert [sign_ins for _, sign_ins in store.writes] == [{1: 1001.0}, {}, {1: 1061.0}]
+    assert rec.stats == {"written": 5, "batches": 3, "pruned": 0}
+
+
+def test_due_sign_ins_are_a_minute_after_the_last_written() -> None:
+    assert due_sign_ins({1: 100.0, 2: 100.0, 3: 100.0}, {1: 41.0, 2: 40.0}, 60.0) == {
+        2: 100.0,
+        3: 100.0,
+    }
 
 
 def test_an_outage_keeps_the_newest_counts_drops_and_warns_once() -> None:
