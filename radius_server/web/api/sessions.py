@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from radius_server.admin.disconnects import DEFAULT_WAIT_SECONDS, DisconnectResult
+from radius_server.admin.disconnects import DEFAULT_WAIT_SECONDS, DisconnectResult, describe
 from radius_server.admin.sessions import SessionQuery
 from radius_server.store.disconnects import DisconnectJobRecord
 from radius_server.store.journal import utcnow
@@ -92,6 +92,7 @@ class DisconnectOut(BaseModel):
     completed: bool
     all_acked: bool
     job: DisconnectJobOut
+    summary: str = Field(description="one line for people, as 'session disconnect' prints")
 
 
 class DisconnectIn(BaseModel):
@@ -112,12 +113,21 @@ def _job(job: DisconnectJobRecord) -> DisconnectJobOut:
     return DisconnectJobOut(**{k: v for k, v in data.items() if k not in counts}, counts=counts)
 
 
-def _result(result: DisconnectResult, response: Response) -> DisconnectOut:
+def _out(result: DisconnectResult, wait: float | None = None) -> DisconnectOut:
+    return DisconnectOut(
+        completed=result.completed,
+        all_acked=result.all_acked,
+        job=_job(result.job),
+        summary=describe(result, wait),
+    )
+
+
+def _disconnect(caller: Caller, target: str, wait: float, response: Response) -> DisconnectOut:
+    """Queue a disconnect of ``target`` and wait; 202 when no server completed it yet."""
+    result = caller.admin.disconnects.disconnect(target, wait=wait)
     if not result.completed:
         response.status_code = 202
-    return DisconnectOut(
-        completed=result.completed, all_acked=result.all_acked, job=_job(result.job)
-    )
+    return _out(result, wait)
 
 
 def _cursor(key: str | None) -> tuple[datetime, int] | None:
@@ -164,9 +174,7 @@ def list_sessions(
 def show_disconnect(job_id: int, caller: Annotated[Caller, Depends(readonly)]) -> DisconnectOut:
     """A disconnect job as it is now."""
     job = caller.admin.disconnects.job(job_id)
-    return DisconnectOut(
-        completed=job.done, all_acked=DisconnectResult(job, job.done).all_acked, job=_job(job)
-    )
+    return _out(DisconnectResult(job, completed=job.done))
 
 
 @router.get("/{session_id}", response_model=SessionOut)
@@ -187,7 +195,7 @@ def disconnect_member(
     if "@" not in body.member:
         # The admin layer takes digits as a session id: a member is named by email here.
         raise Problem(INVALID_REQUEST, "member: an email address", field="member")
-    return _result(caller.admin.disconnects.disconnect(body.member, wait=body.wait), response)
+    return _disconnect(caller, body.member, body.wait, response)
 
 
 @router.post(
@@ -203,4 +211,4 @@ def disconnect_session(
 ) -> DisconnectOut:
     """End one session with a Disconnect-Request."""
     wait = body.wait if body is not None else DEFAULT_WAIT_SECONDS
-    return _result(caller.admin.disconnects.disconnect(str(session_id), wait=wait), response)
+    return _disconnect(caller, str(session_id), wait, response)
