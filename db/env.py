@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from radius_server.store.models import Base
+from radius_server.store.search_indexes import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,6 +23,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
