@@ -39,6 +39,20 @@ def _sign_in(browser: Browser, web_site: WebSite) -> None:  # noqa: F811
     assert browser.heading() == "Home"
 
 
+def _decision_rows(browser: Browser, path: str | None, count: int) -> list[str]:  # noqa: F811
+    """The table's rows as text, reloading ``path`` until it has ``count`` (written in batches)."""
+    deadline = time.monotonic() + DECISIONS_WITHIN
+    while True:
+        if path is not None:
+            browser.open(path)
+        found = browser.driver.find_elements("css selector", "table.decisions tbody tr")  # type: ignore[attr-defined]
+        texts = [row.text for row in found]
+        if len(texts) >= count or path is None or time.monotonic() > deadline:
+            assert len(texts) == count, texts
+            return texts
+        time.sleep(0.5)
+
+
 def test_admin_adds_an_access_point_and_reads_live_decisions(
     browser: Browser,  # noqa: F811
     web_site: WebSite,  # noqa: F811
@@ -63,32 +77,33 @@ def test_admin_adds_an_access_point_and_reads_live_decisions(
     assert "front-desk" in browser.text() and secret not in browser.driver.page_source  # type: ignore[attr-defined]
 
     with running_server(web_site.database_url, tmp_path / "serve") as radius:
-        for pin, answer in ((WRONG_PIN, "Access-Reject"), (PIN, "Access-Accept")):
+        for user, pin, answer in (
+            ("guest@example.com", PIN, "Access-Reject"),
+            (EMAIL, WRONG_PIN, "Access-Reject"),
+            (EMAIL, PIN, "Access-Accept"),
+        ):
             done = radclient_auth(
-                radius.auth_port, secret, f'User-Name = "{EMAIL}", User-Password = "{pin}"'
+                radius.auth_port, secret, f'User-Name = "{user}", User-Password = "{pin}"'
             )
             assert f"Received {answer}" in done.stdout, done.stdout + done.stderr
-        # The decisions page, filtered by the member, shows both once they are written.
-        deadline = time.monotonic() + DECISIONS_WITHIN
-        while True:
-            browser.open(f"/staff/decisions?member={EMAIL}")
-            rows = browser.driver.find_elements("css selector", "table.decisions tbody tr")  # type: ignore[attr-defined]
-            if len(rows) >= 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        texts = [r.text for r in rows]
-        assert len(texts) == 2, texts
-        newest, oldest = texts
-        assert "accepted" in newest and "front-desk" in newest and "ok" in newest
-        assert "refused" in oldest and "wrong_pin" in oldest and "Wrong PIN." in oldest
+        # The decisions page shows all three once the server has written them.
+        rows = _decision_rows(browser, "/staff/decisions", 3)
+        assert "guest@example.com" in rows[2] and "unknown_user" in rows[2]
+        assert "No member has this email." in rows[2]
         assert browser.heading() == "Live decisions"
         browser.screenshot("staff-live-decisions.png")
-        # Filter by access point with the form, as the front desk would.
+        # Filtered by the member with the form, as the front desk would: newest first.
+        browser.fill("Member", EMAIL)
+        browser.press("Filter")
+        newest, oldest = _decision_rows(browser, None, 2)
+        assert "accepted" in newest and "front-desk" in newest and "ok" in newest
+        assert "refused" in oldest and "wrong_pin" in oldest and "Wrong PIN." in oldest
+        # By access point: all three came through it.
         browser.open("/staff/decisions")
         Select(browser.field("Access point")).select_by_visible_text("front-desk")
         browser.press("Filter")
         assert browser.path == "/staff/decisions?member=&access_point=front-desk"
-        assert len(browser.driver.find_elements("css selector", "table.decisions tbody tr")) == 2  # type: ignore[attr-defined]
+        assert len(_decision_rows(browser, None, 3)) == 3
         log = radius.output()
     assert PIN not in log and WRONG_PIN not in log and secret not in log
     web_log = web_site.web.output()

@@ -10,6 +10,7 @@ PIN or shared secret leaks where it should not.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from html import unescape
 from typing import Any
@@ -21,7 +22,12 @@ from fastapi.testclient import TestClient
 from radius_server.admin import open_sessions
 from radius_server.admin.customers import NewCustomer
 from radius_server.mail.template import DEFAULT_TEMPLATE
+from radius_server.rules.decision_log import DecisionRow
 from radius_server.rules.roles import Role
+from radius_server.rules.throttle import EventKind, ThrottleEvent
+from radius_server.store.decisions import DecisionStore
+from radius_server.store.throttle_log import ThrottleLog
+from radius_server.web.pages.reasons import explain
 from tests.integration.pages_support import PageSite, csrf_of, page_site
 from tests.integration.test_plan_store import seed_default_plan
 
@@ -208,3 +214,131 @@ def test_a_save_over_someone_elses_is_a_conflict(site: PageSite) -> None:
     again = ann.post("/staff/template", data=fields(late.text, subject="Ann's", text="{pin}"))
     assert again.status_code == 303
     assert site.admin.templates.get().template.subject == "Ann's"
+
+
+# -- live decisions -------------------------------------------------------------------------
+
+
+def _decision(at: float, user: str, outcome: str, reason: str, client: str) -> DecisionRow:
+    return DecisionRow(
+        at=at,
+        user_name=user,
+        customer_id=None,
+        client_name=client,
+        calling_station="02-00-00-00-00-01",
+        method="pap",
+        outcome=outcome,
+        reason=reason,
+        plan=None,
+    )
+
+
+_CELL = re.compile(r"<td>(.*?)</td>", re.S)
+
+
+def _table(html: str) -> list[list[list[str]]]:
+    """The decisions table's rows, each cell's text (tags dropped)."""
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    return [
+        [
+            unescape(re.sub(r"<[^>]+>", " ", c)).split()
+            for c in re.findall(r"<td>(.*?)</td>", r, re.S)
+        ]
+        for r in rows
+    ]  # type: ignore[misc]
+
+
+def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> None:
+    """Every role reads them; each reason with its sentence; filters by member and AP."""
+    now = time.time()
+    DecisionStore(open_sessions(site.engine)).write(
+        [
+            _decision(now - 30, "ana@example.com", "reject", "wrong_pin", "lobby"),
+            _decision(now - 20, "bob@example.com", "reject", "expired", "cafe"),
+            _decision(now - 10, "ana@example.com", "accept", "ok", "lobby"),
+            _decision(now - 5, "cy@example.com", "reject", "outside_hours", "cafe"),
+        ],
+        "host:1",
+        {},
+    )
+    client = site.signed_in("ro@example.com", Role.READONLY)
+    page = client.get("/staff/decisions")
+    assert page.status_code == 200 and "<h1>Live decisions</h1>" in page.text
+    rows = _table(page.text)
+    assert [r[1] for r in rows] == [
+        ["cy@example.com"],
+        ["ana@example.com"],
+        ["bob@example.com"],
+        ["ana@example.com"],
+    ]
+    assert [" ".join(r[4]) for r in rows] == ["refused", "accepted", "refused", "refused"]
+    text = unescape(page.text)
+    assert "Outside the hours the member's plan allows." in text
+    assert "The member's access has expired" in text
+    assert "Wrong PIN." in text
+    assert 'http-equiv="refresh"' not in page.text
+    ana = _table(client.get("/staff/decisions", params={"member": "ANA@example.com "}).text)
+    assert [" ".join(r[5]) for r in ana] == [
+        "ok " + " ".join(explain("ok").split()),
+        "wrong_pin " + " ".join(explain("wrong_pin").split()),
+    ]
+    cafe = _table(client.get("/staff/decisions", params={"access_point": "cafe"}).text)
+    assert [r[1] for r in cafe] == [["cy@example.com"], ["bob@example.com"]]
+    none = client.get("/staff/decisions", params={"member": "nobody@example.com"})
+    assert "No sign-in matches these filters." in none.text
+    live = client.get("/staff/decisions", params={"refresh": "1"})
+    assert '<meta http-equiv="refresh" content="10">' in live.text
+    assert "stop refreshing" in live.text
+
+
+def test_live_decisions_are_paginated(site: PageSite) -> None:
+    """50 a page, newest first; Older goes on where the page ended, Newest comes back."""
+    now = time.time()
+    DecisionStore(open_sessions(site.engine)).write(
+        [
+            _decision(now - 100 + n, f"m{n:02d}@example.com", "accept", "ok", "lobby")
+            for n in range(55)
+        ],
+        "host:1",
+        {},
+    )
+    client = site.signed_in("ro@example.com", Role.READONLY)
+    first = client.get("/staff/decisions", params={"access_point": "lobby"})
+    rows = _table(first.text)
+    assert len(rows) == 50 and rows[0][1] == ["m54@example.com"]
+    older = re.search(r'<a href="([^"]+)" rel="next">Older</a>', first.text)
+    assert older is not None and "access_point=lobby" in older.group(1)
+    second = client.get(unescape(older.group(1)))
+    assert [r[1] for r in _table(second.text)] == [
+        [f"m{n:02d}@example.com"] for n in range(4, -1, -1)
+    ]
+    assert 'rel="next"' not in second.text and ">Newest</a>" in second.text
+    assert client.get("/staff/decisions", params={"before": "0"}).status_code == 422
+
+
+def test_a_lockout_says_when_it_clears(site: PageSite) -> None:
+    """A member locked by guessing protection: the sentence names the end of the lock."""
+    now = time.time()
+    events = [
+        ThrottleEvent(
+            EventKind.FAILURE,
+            now - 60 + n,
+            "ana@example.com",
+            device=f"02:00:00:00:00:{n:02x}",
+            fingerprint=bytes([n]) * 16,
+        )
+        for n in range(12)
+    ]
+    sessions = open_sessions(site.engine)
+    log = ThrottleLog(sessions, "host:1")
+    with sessions() as session:
+        log.add(session, events)
+        session.commit()
+    assert any(lock.key == "ana@example.com" for lock in site.admin.guessing.lockouts().locks)
+    DecisionStore(sessions).write(
+        [_decision(now, "ana@example.com", "reject", "locked_out", "lobby")], "host:1", {}
+    )
+    page = site.signed_in("ro@example.com", Role.READONLY).get("/staff/decisions")
+    assert "Locked out by guessing protection" in page.text
+    assert "It clears at " in page.text

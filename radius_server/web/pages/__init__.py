@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from radius_server.admin import Admin
 from radius_server.web.pages import (
     access_points,
+    decisions,
     errors,
     home,
     sign_in,
@@ -38,6 +39,7 @@ pages_router.include_router(sign_in.router)
 pages_router.include_router(home.router)
 pages_router.include_router(access_points.router)
 pages_router.include_router(template_editor.router)
+pages_router.include_router(decisions.router)
 
 
 def install(app: FastAPI) -> None:
