@@ -21,14 +21,14 @@ from fastapi.testclient import TestClient
 
 from radius_server.admin import open_sessions
 from radius_server.admin.customers import NewCustomer
-from radius_server.mail.template import DEFAULT_TEMPLATE
+from radius_server.mail.template import DEFAULT_TEMPLATE, Template
 from radius_server.rules.decision_log import DecisionRow
 from radius_server.rules.roles import Role
 from radius_server.rules.throttle import EventKind, ThrottleEvent
 from radius_server.store.decisions import DecisionStore
 from radius_server.store.throttle_log import ThrottleLog
 from radius_server.web.pages.reasons import explain
-from tests.integration.pages_support import PageSite, csrf_of, page_site
+from tests.integration.pages_support import PageSite, all_routes, csrf_of, page_site
 from tests.integration.test_plan_store import seed_default_plan
 
 PIN = "40517"
@@ -342,3 +342,67 @@ def test_a_lockout_says_when_it_clears(site: PageSite) -> None:
     page = site.signed_in("ro@example.com", Role.READONLY).get("/staff/decisions")
     assert "Locked out by guessing protection" in page.text
     assert "It clears at " in page.text
+
+
+# -- locks ----------------------------------------------------------------------------------
+
+# Each page of this module and the smallest role that opens it (as the API's routes).
+ROLES = {
+    ("GET", "/staff/access-points"): Role.READONLY,
+    ("POST", "/staff/access-points"): Role.ADMIN,
+    ("GET", "/staff/template"): Role.READONLY,
+    ("POST", "/staff/template"): Role.ADMIN,
+    ("POST", "/staff/template/preview"): Role.OPERATOR,
+    ("POST", "/staff/template/reset"): Role.ADMIN,
+    ("GET", "/staff/decisions"): Role.READONLY,
+}
+
+
+def test_each_page_takes_the_role_of_its_api(site: PageSite) -> None:
+    """The enumeration of test_pages_security.py sees these pages with these roles."""
+    found = {}
+    for path, route in all_routes(site.app.routes):
+        for method in route.methods or ():
+            roles = [d.call.role for d in route.dependant.dependencies if hasattr(d.call, "role")]
+            found[(method, path)] = roles
+    for key, role in ROLES.items():
+        assert found[key] == [role], key
+
+
+def test_forms_without_the_csrf_token_do_nothing(site: PageSite) -> None:
+    """An admin's browser tricked into posting: 403 for every form, nothing changed."""
+    admin = site.signed_in("admin@example.com", Role.ADMIN)
+    forms = {
+        "/staff/access-points": {"name": "evil", "address": "192.0.2.66"},
+        "/staff/template": {"subject": "Evil", "text": "{pin}"},
+        "/staff/template/preview": {"email": "ana@example.com"},
+        "/staff/template/reset": {},
+    }
+    site.admin.templates.save(Template("Ours", "PIN {pin}"), via="test")
+    for path, data in forms.items():
+        for token in (None, "", "forged-token-" * 3):
+            sent = data if token is None else {**data, "csrf_token": token}
+            refused = admin.post(path, data=sent)
+            assert refused.status_code == 403, (path, token)
+            assert PIN not in refused.text
+    assert site.admin.clients.find() == []
+    assert site.admin.templates.get().template.subject == "Ours"
+
+
+def test_the_secret_is_on_the_add_answer_and_no_other_page(site: PageSite) -> None:
+    """Every staff page an admin may open, after the add: none shows the secret."""
+    admin = site.signed_in("admin@example.com", Role.ADMIN)
+    added = _post(
+        admin, "/staff/access-points", "/staff/access-points", name="lobby", address="192.0.2.10"
+    )
+    secret = site.admin.clients.get("lobby").secret
+    assert secret in added.text
+    pages = [
+        path
+        for path, route in all_routes(site.app.routes)
+        if path.startswith("/staff") and "GET" in (route.methods or ()) and "{" not in path
+    ]
+    assert {"/staff/access-points", "/staff/decisions", "/staff/template"} <= set(pages)
+    for path in pages:
+        assert secret not in admin.get(path, params={"access_point": "lobby"}).text, path
+    assert secret not in admin.get("/staff/no-such-page").text
