@@ -11,7 +11,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from radius_server.admin import Admin
-from radius_server.web.pages import errors, home, sign_in
+from radius_server.web.pages import (
+    access_points,
+    decisions,
+    errors,
+    home,
+    sign_in,
+    template_editor,
+)
 from radius_server.web.pages.headers import PageHeaders
 from radius_server.web.pages.rendering import STATIC_DIR
 
@@ -30,6 +37,9 @@ PUBLIC_PAGES = frozenset(
 pages_router = APIRouter(include_in_schema=False)
 pages_router.include_router(sign_in.router)
 pages_router.include_router(home.router)
+pages_router.include_router(access_points.router)
+pages_router.include_router(template_editor.router)
+pages_router.include_router(decisions.router)
 
 
 def install(app: FastAPI) -> None:
