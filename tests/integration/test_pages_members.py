@@ -108,7 +108,10 @@ def test_readonly_sees_members_but_no_pin_and_no_forms(site: PageSite) -> None:
     assert "Change PIN" not in page.text and 'method="post" action="/staff/members' not in page.text
     assert client.get("/staff/members/new").status_code == 403
     operator = site.signed_in("op@example.com", Role.OPERATOR)
-    assert f'id="pin">{PINS[ANA]}<' in operator.get(f"/staff/members/{ANA}").text
+    page = operator.get(f"/staff/members/{ANA}").text
+    assert f'id="pin">{PINS[ANA]}<' in page
+    # The browser checks the format before sending (the server checks it anyway).
+    assert 'inputmode="numeric" pattern="[0-9]{5}" maxlength="5"' in page
 
 
 def test_edit_pin_then_redirect_with_a_message_shown_once(site: PageSite) -> None:

@@ -19,6 +19,7 @@ from radius_server.admin.sessions import SessionQuery
 from radius_server.config import ConfigError
 from radius_server.rules.pins import PinError
 from radius_server.rules.plans import PlanError
+from radius_server.rules.validation import DEFAULT_WORD
 from radius_server.rules.validity import show_end, show_start
 from radius_server.store.errors import StoreError
 from radius_server.store.journal import utcnow
@@ -105,7 +106,9 @@ def plan_label(record: CustomerRecord, names: dict[int, str], default: str | Non
     """The member's plan by name; the default plan says so."""
     if record.plan_id is not None and record.plan_id in names:
         return names[record.plan_id]
-    return f"{default} (default)" if default else "default"
+    if not default or default == DEFAULT_WORD:
+        return DEFAULT_WORD
+    return f"{default} (default)"
 
 
 def sentence(exc: BaseException) -> str:
