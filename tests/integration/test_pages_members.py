@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from html import unescape
 from typing import Any
 
 import pytest
@@ -18,6 +19,10 @@ from fastapi.testclient import TestClient
 
 from radius_server.admin.customers import NewCustomer
 from radius_server.rules.roles import Role
+from radius_server.store.decisions import DecisionStore
+from radius_server.store.journal import utcnow
+from radius_server.store.models import AccountingSession
+from radius_server.web.pages import member as member_page
 from radius_server.web.pages import members as members_page
 from tests.integration.pages_support import PageSite, csrf_of, page_site
 from tests.integration.test_mail import MEMBERS, PINS, SENDER, Collector, Smtp, smtp_server
@@ -56,7 +61,7 @@ def site(clean_db_url: str, smtp: Smtp) -> Iterator[PageSite]:
 
 def _message(html: str) -> tuple[str, str] | None:
     found = _MESSAGE.search(html)
-    return (found.group(1), found.group(2)) if found else None
+    return (found.group(1), unescape(found.group(2))) if found else None
 
 
 def post(client: TestClient, path: str, page: str, **data: Any) -> Any:
@@ -318,3 +323,60 @@ def test_unknown_member_pages_are_404_pages_without_a_pin(site: PageSite) -> Non
         "error",
         "The PIN was not changed. No customer with email nobody@example.com.",
     )
+
+
+def _open_session(site: PageSite, key: str, email: str, station: str) -> int:
+    """An open accounting session of ``email`` (as a NAS's Start would leave it)."""
+    now = utcnow()
+    with site.admin.sessions() as session:
+        row = AccountingSession(
+            unique_key=key,
+            client_name="lobby",
+            nas_address="192.0.2.1",
+            acct_session_id=key,
+            user_name=email,
+            member_email=email,
+            customer_id=site.admin.customers.get(email).id,
+            calling_station_id=station,
+            started_at=now,
+            updated_at=now,
+            changed_at=now,
+        )
+        session.add(row)
+        session.commit()
+        return int(row.id)
+
+
+def test_activity_devices_online_and_disconnect(
+    site: PageSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Last sign-in and devices online from the decisions summary; "Disconnect" queues a job."""
+    ana_id = site.admin.customers.get(ANA).id
+    DecisionStore(site.admin.sessions).write([], "host:1", {ana_id: 1_800_000_000.0})
+    ana_session = _open_session(site, "k1", ANA, "aa-bb-cc-00-00-01")
+    _open_session(site, "k2", ANA, "aa-bb-cc-00-00-02")
+    bob_session = _open_session(site, "k3", BOB, "aa-bb-cc-00-00-03")
+    client = site.signed_in("op@example.com", Role.OPERATOR)
+    table = client.get("/staff/members").text
+    row = re.search(rf"{re.escape(ANA)}</a></th>(.*?)</tr>", table, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    assert cells[-2:] == ["2027-01-15 08:00", "2"]  # UTC: the default time zone
+    page = f"/staff/members/{ANA}"
+    shown = client.get(page).text
+    assert "aa-bb-cc-00-00-01" in shown and "aa-bb-cc-00-00-03" not in shown
+    assert 'aria-label="Disconnect the device aa-bb-cc-00-00-01"' in shown
+    # Bob's session through Ana's page: refused, nothing queued.
+    other = follow(client, post(client, f"{page}/disconnect", page, session=str(bob_session)))
+    assert _message(other.text) == (
+        "error",
+        "Not disconnected. That session is not one of this member's.",
+    )
+    monkeypatch.setattr(member_page, "DISCONNECT_WAIT", 0.2)
+    queued = follow(client, post(client, f"{page}/disconnect", page, session=str(ana_session)))
+    kind, text = _message(queued.text) or ("", "")
+    assert kind == "notice" and text.startswith(
+        f"Disconnect of session {ana_session} queued as job"
+    )
+    assert "no server picked it up within 0.2 s" in text
+    assert site.admin.customers.history(1, ANA)[0].action == "session.disconnect"

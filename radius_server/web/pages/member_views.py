@@ -15,7 +15,6 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from radius_server.admin import Admin
-from radius_server.admin.sessions import SessionQuery
 from radius_server.config import ConfigError
 from radius_server.rules.pins import PinError
 from radius_server.rules.plans import PlanError
@@ -31,8 +30,6 @@ MEMBERS_PATH = "/staff/members"
 # Errors an operator's input can cause: shown as a message, never a crash. Their
 # texts name no PIN (admin/__init__.py), so they may be shown and logged.
 REFUSALS = (StoreError, PinError, ConfigError, PlanError)
-# Sessions read at most to count devices online when the decisions summary is absent.
-_ONLINE_SCAN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,30 +73,19 @@ def wifi_of(record: CustomerRecord, zone: tzinfo, now: datetime | None = None) -
 
 
 def activity(admin: Admin, records: Sequence[CustomerRecord]) -> dict[int, Activity]:
-    """Last sign-in and devices online for a page of members (one query when it can).
+    """Last sign-in and devices online for a page of members, in one query.
 
-    The decisions summary (``Admin.decisions``) gives both in one query; without
-    it, devices online are counted from the open accounting sessions and the
-    last sign-in is left blank.
+    From the decisions summary (``Admin.decisions.activity``): the last sign-in
+    the servers recorded, and the member's open accounting sessions counted by
+    device. A member it does not know (removed meanwhile) shows nothing.
     """
-    ids = [record.id for record in records]
-    if not ids:
-        return {}
-    decisions = getattr(admin, "decisions", None)
-    if decisions is not None:
-        found = decisions.activity(ids)
-        return {
-            i: Activity(found[i].last_sign_in_at, found[i].online_devices)
-            if i in found
-            else Activity(None, 0)
-            for i in ids
-        }
-    online = admin.accounting.list(SessionQuery(online=True, limit=_ONLINE_SCAN))
-    counts: dict[int, int] = dict.fromkeys(ids, 0)
-    for session in online.sessions:
-        if session.customer_id in counts:
-            counts[session.customer_id] += 1
-    return {i: Activity(None, counts[i]) for i in ids}
+    found = admin.decisions.activity([record.id for record in records]) if records else {}
+    return {
+        r.id: Activity(found[r.id].last_sign_in_at, found[r.id].online_devices)
+        if r.id in found
+        else Activity(None, 0)
+        for r in records
+    }
 
 
 def plan_label(record: CustomerRecord, names: dict[int, str], default: str | None) -> str:
