@@ -16,9 +16,12 @@ from radius_server.web.pages import (
     decisions,
     errors,
     home,
+    member,
+    members,
     sign_in,
     template_editor,
 )
+from radius_server.web.pages.flash import FlashBox
 from radius_server.web.pages.headers import PageHeaders
 from radius_server.web.pages.rendering import STATIC_DIR
 
@@ -40,6 +43,9 @@ pages_router.include_router(home.router)
 pages_router.include_router(access_points.router)
 pages_router.include_router(template_editor.router)
 pages_router.include_router(decisions.router)
+# The table's fixed paths (/staff/members/bulk...) before /staff/members/{email}.
+pages_router.include_router(members.router)
+pages_router.include_router(member.router)
 
 
 def install(app: FastAPI) -> None:
@@ -49,6 +55,7 @@ def install(app: FastAPI) -> None:
     state.sign_in_limits = sign_in.SignInLimits(
         state.settings.web_auth_failures, state.settings.web_auth_window
     )
+    state.flash_box = FlashBox()
     errors.install(app)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
