@@ -163,6 +163,9 @@ class Settings:
     web_public_url: str = ""
     web_session_idle: float = 3600.0
     web_session_lifetime: float = 43200.0
+    # The Wi-Fi network members join (shown on the members' page, put in their Apple
+    # profile); empty: the space_name. At most 32 octets (IEEE 802.11 SSID).
+    wifi_ssid: str = ""
 
     def database_url_resolved(self) -> str:
         """Return the SQLAlchemy URL, defaulting to a SQLite file in ``data_dir``."""
@@ -335,6 +338,8 @@ def _validate(settings: Settings) -> None:
         )
     if settings.web_public_url and not settings.web_public_url.startswith(("https://", "http://")):
         raise ConfigError("setting web_public_url: use https://HOST[:PORT] (or http:// to test)")
+    if len(settings.wifi_ssid.encode()) > 32:
+        raise ConfigError("setting wifi_ssid: at most 32 octets (an 802.11 network name)")
     url = settings.database_url
     if url and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
         raise ConfigError(
