@@ -1,4 +1,4 @@
-"""The web pages: staff pages under ``/staff/`` (and, later, the members' pages).
+"""The web pages: staff pages under ``/staff/``, the members' page under ``/me/``.
 
 ``install(app)`` adds them to the application of ``web/app.py``: the routers,
 ``/static``, HTML error pages, security headers, the sign-in rate limits and the
@@ -17,6 +17,7 @@ from radius_server.web.pages import (
     errors,
     home,
     member,
+    member_pages,
     members,
     sign_in,
     template_editor,
@@ -27,6 +28,9 @@ from radius_server.web.pages.rendering import STATIC_DIR
 
 # Looks up sessions and checks passwords; its own writes are audited as "web".
 _CHECKER_ACTOR = "web"
+# The members' pages (/me/...): public ones and those taking member_page/member_form
+# (web/pages/member_auth.py; tests/integration/test_member_pages.py enumerates them).
+MEMBER_PREFIX = "/me"
 # Pages anyone may open (the sign-in and one-time link pages); every other page
 # takes staff_page or staff_form (tests/integration/test_pages_security.py).
 PUBLIC_PAGES = frozenset(
@@ -58,5 +62,6 @@ def install(app: FastAPI) -> None:
     state.flash_box = FlashBox()
     errors.install(app)
     app.include_router(pages_router)
+    member_pages.install(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(PageHeaders)
