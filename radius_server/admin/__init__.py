@@ -10,6 +10,7 @@ one-line message that names no PIN or secret. See docs/architecture.md,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -17,14 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.admin.clients import ClientAdmin
 from radius_server.admin.customers import CustomerAdmin
+from radius_server.admin.decisions import DecisionAdmin
 from radius_server.admin.disconnects import DisconnectAdmin
 from radius_server.admin.guessing import GuessingAdmin
 from radius_server.admin.plans import LocationAdmin, PlanAdmin
 from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
 from radius_server.admin.sessions import SessionAdmin
+from radius_server.admin.staff import StaffAdmin
 from radius_server.admin.templates import TemplateAdmin
 from radius_server.admin.tokens import TokenAdmin
+from radius_server.admin.web_sessions import WebSessionAdmin
 from radius_server.config import Settings
 from radius_server.rules.validation import MAX_ACTOR, clean_label
 from radius_server.runtime.guard import throttle_settings
@@ -112,9 +116,24 @@ class Admin:
         return TokenAdmin(self.sessions, self.actor, self.settings.zone())
 
     @cached_property
+    def staff(self) -> StaffAdmin:
+        """Staff accounts of the web pages, their passwords and sign-in."""
+        return StaffAdmin(self.sessions, self.actor, self.settings)
+
+    @cached_property
+    def web_sessions(self) -> WebSessionAdmin:
+        """Signed-in browsers of the web pages."""
+        return WebSessionAdmin(self.sessions, timedelta(seconds=self.settings.web_session_idle))
+
+    @cached_property
     def accounting(self) -> SessionAdmin:
         """Accounting sessions (who is on): ``sessions`` is the database's session factory."""
         return SessionAdmin(self.sessions, self.actor)
+
+    @cached_property
+    def decisions(self) -> DecisionAdmin:
+        """Recent sign-in decisions and members' last sign-in and devices online."""
+        return DecisionAdmin(self.sessions, self.actor)
 
 
 __all__ = ["Admin", "open_sessions"]

@@ -302,9 +302,14 @@ class CustomerAdmin:
         """Write every customer as CSV; return how many."""
         return export_customers(self._sessions, stream, include_pin=include_pin)
 
-    def history(self, limit: int = 50, email: str | None = None) -> list[AuditRecord]:
-        """The audit trail, newest first; only actions on ``email`` when given."""
+    def history(
+        self, limit: int = 50, email: str | None = None, *, before_id: int | None = None
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first; only actions on ``email`` when given.
+
+        ``before_id``: only events older than that one (the next page of a listing).
+        """
         # Not normalize_email: a malformed target finds nothing rather than failing.
         target = email.strip().lower() if email else None
         with self._sessions() as session:
-            return recent_audit(session, limit, target)
+            return recent_audit(session, limit, target, before_id)
