@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,7 +11,8 @@ from sqlalchemy import select
 from radius_server.admin.customers import NewCustomer
 from radius_server.admin.plans import NewPlan
 from radius_server.store.models import DisconnectJob
-from tests.integration.customer_api import Api, open_api, problem
+from tests.integration.api_fixtures import Api, api_factory  # noqa: F401 (a fixture)
+from tests.integration.customer_api import OPERATOR_ACTOR, CustomerApi, problem
 from tests.integration.test_api_customers import ANA, BO
 
 CY = "cy@example.com"
@@ -19,25 +20,24 @@ ODD = "ana.b+wifi@example.com"
 
 
 @pytest.fixture
-def api(clean_db_url: str) -> Iterator[Api]:
-    """The application with one token per role (module database, emptied)."""
-    with open_api(clean_db_url) as opened:
-        yield opened
+def api(api_factory: Callable[..., Api]) -> CustomerApi:  # noqa: F811 (the imported fixture)
+    """The application in Europe/Berlin (dates are whole local days), a token per role."""
+    return CustomerApi(api_factory(timezone="Europe/Berlin"))
 
 
-def put(api: Api, email: str, body: dict[str, Any], role: str = "operator") -> Any:
+def put(api: CustomerApi, email: str, body: dict[str, Any], role: str = "operator") -> Any:
     """PUT a member's state."""
     return api.call("PUT", f"/api/v1/customers/{email}", role, json=body)
 
 
-def jobs(api: Api) -> list[tuple[str, str]]:
+def jobs(api: CustomerApi) -> list[tuple[str, str]]:
     """(member, reason) of every disconnect job."""
     with api.sessions() as session:
         rows = session.scalars(select(DisconnectJob).order_by(DisconnectJob.id))
         return [(r.member_email, r.reason) for r in rows]
 
 
-def test_put_creates_then_is_unchanged_and_writes_nothing(api: Api) -> None:
+def test_put_creates_then_is_unchanged_and_writes_nothing(api: CustomerApi) -> None:
     """201 with the drawn PIN; the same state again: 200 unchanged, no write, no PIN."""
     state = {"name": "Ana", "valid_until": "2030-12-31", "active": True}
     created = put(api, ODD, state)
@@ -47,7 +47,7 @@ def test_put_creates_then_is_unchanged_and_writes_nothing(api: Api) -> None:
     assert (body["result"], body["changed"]) == ("created", ["active", "name", "valid_until"])
     assert body["customer"]["pin"] == api.admin.customers.get(ODD).pin
     assert body["customer"]["plan"] == "default"
-    assert api.audit() == [("token:operator-bot", "customer.upsert", ODD, {"created": True})]
+    assert api.audit() == [(OPERATOR_ACTOR, "customer.upsert", ODD, {"created": True})]
     before = api.writes()
     again = put(api, ODD, state)
     assert again.status_code == 200, again.text
@@ -56,7 +56,7 @@ def test_put_creates_then_is_unchanged_and_writes_nothing(api: Api) -> None:
     assert api.writes() == before
 
 
-def test_put_updates_and_names_the_fields(api: Api) -> None:
+def test_put_updates_and_names_the_fields(api: CustomerApi) -> None:
     """Only what differs is written; fields left out stay; a new PIN is in the answer."""
     api.admin.plans.add(NewPlan("staff"))
     api.admin.customers.add(NewCustomer(ANA, "Ana", pin="11111", device_limit=2))
@@ -67,7 +67,7 @@ def test_put_updates_and_names_the_fields(api: Api) -> None:
     assert body["customer"]["pin"] is None and body["customer"]["device_limit"] == 2
     assert body["customer"]["plan"] == "staff"
     assert api.audit()[-1] == (
-        "token:operator-bot",
+        OPERATOR_ACTOR,
         "customer.upsert",
         ANA,
         {"fields": ["name", "plan"]},
@@ -81,7 +81,7 @@ def test_put_updates_and_names_the_fields(api: Api) -> None:
     assert disabled["changed"] == ["active"] and jobs(api)[-1] == (ANA, "disabled")
 
 
-def test_put_conflicts_and_bad_values_write_nothing(api: Api) -> None:
+def test_put_conflicts_and_bad_values_write_nothing(api: CustomerApi) -> None:
     """Another member's PIN: 409 pin-taken (never the PIN); bad values: 422 with the field."""
     api.admin.customers.add(NewCustomer(BO, pin="13579"))
     api.admin.customers.add(NewCustomer(ANA, pin="11111"))
@@ -100,12 +100,12 @@ def test_put_conflicts_and_bad_values_write_nothing(api: Api) -> None:
     assert api.admin.customers.get(ANA).pin == "11111"
 
 
-def sync(api: Api, members: list[dict[str, Any]], **options: Any) -> Any:
+def sync(api: CustomerApi, members: list[dict[str, Any]], **options: Any) -> Any:
     """POST a full sync."""
     return api.call("POST", "/api/v1/customers:sync", json={"members": members, **options})
 
 
-def test_sync_reports_each_member_in_one_audited_write(api: Api) -> None:
+def test_sync_reports_each_member_in_one_audited_write(api: CustomerApi) -> None:
     """created, updated (with fields), unchanged; PINs only for those the sync chose."""
     api.admin.customers.add(NewCustomer(ANA, "Ana", pin="11111"))
     api.admin.customers.add(NewCustomer(BO, "Bo", pin="22222"))
@@ -131,7 +131,7 @@ def test_sync_reports_each_member_in_one_audited_write(api: Api) -> None:
     assert results[CY]["pin"] == "33333"
     assert results[ODD]["pin"] == api.admin.customers.get(ODD).pin
     assert [a[:3] for a in api.audit() if a[1] == "customer.sync"] == [
-        ("token:operator-bot", "customer.sync", "")
+        (OPERATOR_ACTOR, "customer.sync", "")
     ]
     assert jobs(api) == [(BO, "wifi_revoked")]
     before = api.writes()
@@ -140,7 +140,7 @@ def test_sync_reports_each_member_in_one_audited_write(api: Api) -> None:
     assert again["written"] is False and api.writes() == before
 
 
-def test_sync_disables_missing_members_only_when_asked(api: Api) -> None:
+def test_sync_disables_missing_members_only_when_asked(api: CustomerApi) -> None:
     """Members not in the feed stay as they are, unless disable_missing; dry run writes nothing."""
     for email in (ANA, BO, CY):
         api.admin.customers.add(NewCustomer(email))
@@ -165,7 +165,7 @@ def test_sync_disables_missing_members_only_when_asked(api: Api) -> None:
     problem(sync(api, [], disable_missing=True), 422, "invalid-value")
 
 
-def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: Api) -> None:
+def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: CustomerApi) -> None:
     """Every bad item (with index and field) in one 422; none of the feed is written."""
     api.admin.customers.add(NewCustomer(BO, pin="22222"))
     feed = [
@@ -194,7 +194,7 @@ def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: Api) -> None:
     )
 
 
-def test_csv_import_and_export(api: Api) -> None:
+def test_csv_import_and_export(api: CustomerApi) -> None:
     """text/csv in (dry run, all or nothing), out (PINs only for operators who ask)."""
     csv_type = {"Content-Type": "text/csv"}
     text = "email,name,pin\nana@example.com,Ana,11111\nbo@example.com,Bo,\n"
@@ -204,7 +204,7 @@ def test_csv_import_and_export(api: Api) -> None:
     assert len(api.admin.customers.find()) == 0
     done = api.call("POST", "/api/v1/customers:import", content=text, headers=csv_type).json()
     assert (done["ok"], done["created"], done["written"]) == (True, 2, True)
-    assert api.audit()[-1][:2] == ("token:operator-bot", "customer.import")
+    assert api.audit()[-1][:2] == (OPERATOR_ACTOR, "customer.import")
     before = api.writes()
     bad = "email,pin\ncy@example.com,11111\nnot-an-email,\n"
     refused = problem(
