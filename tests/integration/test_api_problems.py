@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -259,3 +260,11 @@ def test_kinds_are_distinct_and_well_formed() -> None:
     for kind in KINDS:
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", kind.slug)
         assert 400 <= kind.status < 600 and kind.title
+
+
+def test_every_kind_is_documented_in_the_readme() -> None:
+    """The README's table of problem types is the contract clients code against."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| `type` (`urn:radius-server:problem:`", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z-]+)` \| (\d{3}) \|", table, re.MULTILINE))
+    assert documented == {(kind.slug, str(kind.status)) for kind in KINDS}
