@@ -92,7 +92,9 @@ def test_unknown_api_route_is_a_404_problem(api: Api) -> None:
 
 
 def test_wrong_method_is_a_405_problem_naming_the_allowed(api: Api) -> None:
-    response = api.client.request("TRACE", "/api/v1/customers")
+    response = api.client.request(
+        "TRACE", "/api/v1/customers", headers=api.tokens.header(Role.READONLY)
+    )
     assert_problem(response, 405, "method-not-allowed")
     assert "GET" in response.headers["allow"]
 
