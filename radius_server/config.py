@@ -157,6 +157,12 @@ class Settings:
     web_trusted_proxies: str = ""
     web_auth_failures: int = 10
     web_auth_window: float = 60.0
+    # The web pages: the address people reach them at (links in emails: staff password
+    # set-up, member sign-in), and how long a signed-in browser stays signed in when
+    # idle and at most (seconds).
+    web_public_url: str = ""
+    web_session_idle: float = 3600.0
+    web_session_lifetime: float = 43200.0
     # Recent decisions (accept/reject and reason) recorded in the database for the
     # front desk, in batches off the hot path; kept this many days; at most
     # decision_queue_max wait in memory while the database is away (older ones dropped).
@@ -329,6 +335,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting web_auth_failures/web_auth_window: must be greater than 0")
     if settings.smtp_rate_per_minute <= 0:
         raise ConfigError("setting smtp_rate_per_minute: must be greater than 0")
+    if not 0 < settings.web_session_idle <= settings.web_session_lifetime:
+        raise ConfigError(
+            "setting web_session_idle: must be greater than 0 and at most web_session_lifetime"
+        )
+    if settings.web_public_url and not settings.web_public_url.startswith(("https://", "http://")):
+        raise ConfigError("setting web_public_url: use https://HOST[:PORT] (or http:// to test)")
     if settings.decision_retention_days <= 0:
         raise ConfigError("setting decision_retention_days: must be greater than 0")
     if not 1 <= settings.decision_queue_max <= 10_000_000:

@@ -70,6 +70,9 @@ if [ "$want_tests" = 1 ]; then
   command -v hostapd >/dev/null || [ -x /usr/sbin/hostapd ] || missing+=(hostapd)
   command -v wpa_supplicant >/dev/null || [ -x /usr/sbin/wpa_supplicant ] || missing+=(wpasupplicant)
   command -v ip >/dev/null || missing+=(iproute2)
+  # The web pages' browser tests drive Debian's Chromium through its chromedriver.
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || echo "warning: could not install ${missing[*]}; tests that need them will skip (and fail under CI=true)" >&2
   fi

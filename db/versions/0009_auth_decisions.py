@@ -1,15 +1,12 @@
 """auth decisions and customers.last_sign_in_at
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 
 The recent sign-in decisions (accept or reject, with the log's reason) that
 servers record in batches off the hot path, for the front desk's "why can't I
 get on?" (never a PIN or password), and each member's last accepted sign-in.
-
-RE-CHAIN: 0008 (staff accounts) is being written on another branch; once it is
-on main this revision's ``down_revision`` must become "0008".
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

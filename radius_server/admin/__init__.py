@@ -10,6 +10,7 @@ one-line message that names no PIN or secret. See docs/architecture.md,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -24,8 +25,10 @@ from radius_server.admin.plans import LocationAdmin, PlanAdmin
 from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
 from radius_server.admin.sessions import SessionAdmin
+from radius_server.admin.staff import StaffAdmin
 from radius_server.admin.templates import TemplateAdmin
 from radius_server.admin.tokens import TokenAdmin
+from radius_server.admin.web_sessions import WebSessionAdmin
 from radius_server.config import Settings
 from radius_server.rules.validation import MAX_ACTOR, clean_label
 from radius_server.runtime.guard import throttle_settings
@@ -111,6 +114,16 @@ class Admin:
     def tokens(self) -> TokenAdmin:
         """Bearer tokens of the HTTP API."""
         return TokenAdmin(self.sessions, self.actor, self.settings.zone())
+
+    @cached_property
+    def staff(self) -> StaffAdmin:
+        """Staff accounts of the web pages, their passwords and sign-in."""
+        return StaffAdmin(self.sessions, self.actor, self.settings)
+
+    @cached_property
+    def web_sessions(self) -> WebSessionAdmin:
+        """Signed-in browsers of the web pages."""
+        return WebSessionAdmin(self.sessions, timedelta(seconds=self.settings.web_session_idle))
 
     @cached_property
     def accounting(self) -> SessionAdmin:

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.rules.validation import DEFAULT_WORD
+from radius_server.rules import pins
+from radius_server.rules.validation import DEFAULT_WORD, MAX_EMAIL
 from radius_server.rules.validity import window_end, window_start
 from radius_server.store.access_plans import PlanRepository
 from radius_server.store.csv_io import ImportReport, export_customers, import_customers
 from radius_server.store.customers import CustomerChanges, CustomerRepository
+from radius_server.store.errors import InvalidValue, PinTaken
 from radius_server.store.journal import recent_audit
+from radius_server.store.member_upsert import (
+    PUBLIC_NAMES,
+    FieldError,
+    MemberRow,
+    RowError,
+    member_row,
+    upsert_members,
+)
 from radius_server.store.records import AuditRecord, CustomerRecord
 
 # A day an admin typed, or an exact instant.
@@ -34,6 +45,8 @@ class NewCustomer:
     valid_until: When | None = None
     # A plan's name; None: the default plan.
     plan: str | None = None
+    # Devices online at once (0 = unlimited); None: the device_limit setting.
+    device_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,33 @@ class CustomerResult:
 
     record: CustomerRecord
     changed: bool = True
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """A member's state as a membership platform pushes it.
+
+    ``fields`` uses the public names (name, pin, active, wifi_access, valid_from,
+    valid_until, plan, device_limit): a key left out keeps the member's value (a
+    new member gets the default); a None PIN keeps it (draws one for a new
+    member); a None date clears that end of the window; a None plan is the default
+    plan. Dates are whole local days, datetimes exact instants.
+    """
+
+    email: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What a push did to one member: ``outcome`` created, updated or unchanged."""
+
+    outcome: str
+    record: CustomerRecord
+    changed: tuple[str, ...] = ()
+    # Whether this push chose the member's PIN (drawn or given): only then is it shown.
+    pin_set: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -101,6 +141,7 @@ class CustomerAdmin:
             wifi_access=new.wifi_access,
             **self._window(new.valid_from, new.valid_until),
             plan=plan_name(new.plan),
+            device_limit=new.device_limit,
         )
         return CustomerResult(record, warnings=tuple(repo.warnings))
 
@@ -176,6 +217,77 @@ class CustomerAdmin:
         record = repo.update(email, changes)
         return CustomerResult(record, warnings=tuple(repo.warnings))
 
+    def upsert(self, email: str, fields: Mapping[str, Any]) -> UpsertResult:
+        """Create or update one member to the state ``fields`` (see MemberState), one transaction.
+
+        Idempotent: the same state again is ``unchanged`` and writes nothing (no
+        audit row). A PIN another member holds: PinTaken naming the holder.
+        """
+        if fields.get("pin"):
+            pins.check_format(fields["pin"].strip())
+        row = member_row(0, email, fields, self.zone)
+        report = upsert_members(
+            self._sessions, [row], actor=self.actor, action="customer.upsert", single=True
+        )
+        if report.errors:
+            error = report.errors[0]
+            if error.conflict:
+                raise PinTaken(error.reason)
+            raise FieldError(error.reason, error.field or "email")
+        if report.created:
+            outcome, changed = "created", sorted(PUBLIC_NAMES.get(k, k) for k in row.values)
+        else:
+            outcome = "updated" if report.updated else "unchanged"
+            changed = report.changes.get(row.email, [])
+        return UpsertResult(
+            outcome,
+            self._repo().get(row.email),
+            tuple(changed),
+            pin_set=row.email in report.pins,
+            warnings=tuple(report.warnings),
+        )
+
+    def sync(
+        self,
+        states: Sequence[MemberState],
+        *,
+        disable_missing: bool = False,
+        dry_run: bool = False,
+    ) -> ImportReport:
+        """Bring every member in ``states`` to that state in one transaction (a full sync).
+
+        All or nothing: any bad item (its ``line`` is its index from 0) and nothing
+        is written. ``disable_missing``: active members the feed leaves out are
+        disabled; refused with an empty feed, which would disable everyone.
+        """
+        if disable_missing and not states:
+            raise InvalidValue("an empty feed with disable_missing would disable every member")
+        rows: list[MemberRow] = []
+        errors: list[RowError] = []
+        seen: dict[str, int] = {}
+        for index, state in enumerate(states):
+            try:
+                row = member_row(index, state.email, state.fields, self.zone)
+            except InvalidValue as exc:
+                where = getattr(exc, "field", None)
+                errors.append(RowError(index, state.email.strip()[:MAX_EMAIL], str(exc), where))
+                continue
+            if row.email in seen:
+                reason = f"duplicate email (first at index {seen[row.email]})"
+                errors.append(RowError(index, row.email, reason, "email"))
+                continue
+            seen[row.email] = index
+            rows.append(row)
+        return upsert_members(
+            self._sessions,
+            rows,
+            errors,
+            actor=self.actor,
+            action="customer.sync",
+            dry_run=dry_run,
+            disable_missing=disable_missing,
+        )
+
     def remove(self, email: str) -> CustomerRecord:
         """Delete a customer; their PIN stops working on every server."""
         return self._repo().remove(email)
@@ -190,9 +302,14 @@ class CustomerAdmin:
         """Write every customer as CSV; return how many."""
         return export_customers(self._sessions, stream, include_pin=include_pin)
 
-    def history(self, limit: int = 50, email: str | None = None) -> list[AuditRecord]:
-        """The audit trail, newest first; only actions on ``email`` when given."""
+    def history(
+        self, limit: int = 50, email: str | None = None, *, before_id: int | None = None
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first; only actions on ``email`` when given.
+
+        ``before_id``: only events older than that one (the next page of a listing).
+        """
         # Not normalize_email: a malformed target finds nothing rather than failing.
         target = email.strip().lower() if email else None
         with self._sessions() as session:
-            return recent_audit(session, limit, target)
+            return recent_audit(session, limit, target, before_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.store.customers import normalize_email
-from radius_server.store.disconnects import DisconnectJobRecord, DisconnectRequests
+from radius_server.store.disconnects import RESULT_KEYS, DisconnectJobRecord, DisconnectRequests
 
 # How long ``disconnect`` waits for a server by default: the sender's retries
 # (1 + 2 + 4 s by default) and a few polls.
@@ -35,6 +35,27 @@ class DisconnectResult:
         """Completed, and every session it found was acknowledged by its NAS."""
         counts = self.job.counts()
         return self.completed and sum(counts.values()) == counts.get("acked", 0)
+
+
+def describe(result: DisconnectResult, wait: float | None = None) -> str:
+    """One line for people about how the job went (``wait``: how long its caller waited)."""
+    job = result.job
+    who = f"session {job.session_id}" if job.session_id is not None else job.member_email
+    if not result.completed:
+        within = f" within {wait:g} s" if wait is not None else " yet"
+        where = (
+            f"server {job.claimed_by} is still working on it"
+            if job.claimed_by
+            else "no server picked it up"
+        )
+        return (
+            f"disconnect of {who} queued as job {job.id}; {where}{within} "
+            "(it stays queued: a running server sends it)"
+        )
+    counts = job.counts()
+    tally = ", ".join(f"{counts.get(key, 0)} {key}" for key in RESULT_KEYS)
+    headline = f"disconnected {who}" if result.all_acked else f"disconnect of {who} done"
+    return f"{headline}: {tally} (job {job.id}, by {job.claimed_by})"
 
 
 class DisconnectAdmin:

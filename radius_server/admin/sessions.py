@@ -28,6 +28,8 @@ class SessionQuery:
     member_email: str | None = None
     client_name: str | None = None
     limit: int = 100
+    # (started_at, id) of the last session of the previous page: only older ones.
+    before: tuple[datetime, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,11 @@ class SessionAdmin:
         nas = None if query.client_name is None else query.client_name.strip()
         # One more than asked, to tell the caller whether the limit cut the list.
         found = self._store.find(
-            online=query.online, member_email=email, client_name=nas, limit=query.limit + 1
+            online=query.online,
+            member_email=email,
+            client_name=nas,
+            limit=query.limit + 1,
+            before=query.before,
         )
         return SessionList(tuple(found[: query.limit]), utcnow(), len(found) > query.limit)
 

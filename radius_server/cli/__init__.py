@@ -34,6 +34,7 @@ from radius_server.cli import (
     remind,
     serve,
     session,
+    staff,
     template,
     token,
     web,
@@ -71,6 +72,7 @@ COMMAND_MODULES = [
     mail,
     certs,
     token,
+    staff,
 ]
 
 EXIT_OK = 0

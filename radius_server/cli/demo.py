@@ -123,6 +123,12 @@ def _try_lines(settings: Settings, email: str, pin: str, secret: str) -> str:
     )
 
 
+def _api_line(settings: Settings, admin: str) -> str:
+    """How to start the HTTP API beside this server (same data) and get a token for it."""
+    docs = f"http://{settings.web_host}:{settings.web_port}/api/v1/docs"
+    return f"HTTP API: {admin} token create NAME --role operator, then {admin} web ({docs})"
+
+
 def cmd_demo(ctx: AppContext, args: argparse.Namespace) -> int:
     """Create (once) the demo client and customer, print how to try them, then serve."""
     settings = server_settings(ctx, args)
@@ -160,6 +166,7 @@ Try it from another terminal{try_where}:
 {eap_note}
 Manage members{where}:
   {admin} customer add you@example.org --name "You"
+{_api_line(ctx.settings, admin)}
 Stop with Ctrl-C.
 """,
         file=sys.stderr,

@@ -8,10 +8,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from radius_server.admin.disconnects import DEFAULT_WAIT_SECONDS, DisconnectResult
+from radius_server.admin.disconnects import DEFAULT_WAIT_SECONDS, describe
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import print_json, terminal_text
-from radius_server.store.disconnects import RESULT_KEYS
 
 EXIT_NOT_ALL = 1
 
@@ -42,26 +41,6 @@ def add_parser(sub: Any) -> None:
         help=f"how long to wait for a running server to send it (default {DEFAULT_WAIT_SECONDS:g})",
     )
     cmd.set_defaults(handler=cmd_disconnect)
-
-
-def describe(result: DisconnectResult, wait: float) -> str:
-    """One line for people about how the job went."""
-    job = result.job
-    who = f"session {job.session_id}" if job.session_id is not None else job.member_email
-    if not result.completed:
-        where = (
-            f"server {job.claimed_by} is still working on it"
-            if job.claimed_by
-            else "no server picked it up"
-        )
-        return (
-            f"disconnect of {who} queued as job {job.id}; {where} within {wait:g} s "
-            "(it stays queued: a running server sends it)"
-        )
-    counts = job.counts()
-    tally = ", ".join(f"{counts.get(key, 0)} {key}" for key in RESULT_KEYS)
-    headline = f"disconnected {who}" if result.all_acked else f"disconnect of {who} done"
-    return f"{headline}: {tally} (job {job.id}, by {job.claimed_by})"
 
 
 def cmd_disconnect(ctx: AppContext, args: argparse.Namespace) -> int:

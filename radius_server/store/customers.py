@@ -147,15 +147,22 @@ class CustomerRepository:
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
         plan: str | None = None,
+        device_limit: int | None = None,
     ) -> CustomerRecord:
         """Create a customer with ``pin`` or, by default, a freshly drawn one.
 
-        ``plan``: a plan's name; None gives the default plan.
+        ``plan``: a plan's name; None gives the default plan. ``device_limit``: devices
+        online at once (0 = unlimited); None follows the server's setting.
         """
         self.warnings = []
         address = normalize_email(email)
         name = checked(check_name, full_name)
         check_window(valid_from, valid_until)
+        if device_limit is not None:
+            try:
+                check_device_limit(device_limit)
+            except ValueError as exc:
+                raise InvalidValue(str(exc)) from None
         if pin is not None:
             pins.check_format(pin)
         valid_from, valid_until = to_utc(valid_from), to_utc(valid_until)
@@ -183,6 +190,7 @@ class CustomerRepository:
                     updated_at=now,
                     pin_changed_at=now,
                     plan_id=plan_id,
+                    device_limit=device_limit,
                 )
                 try:
                     # A savepoint: a unique violation from a concurrent writer

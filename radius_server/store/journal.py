@@ -42,11 +42,15 @@ def audit(session: Session, actor: str, action: str, target: str, **details: Any
     )
 
 
-def recent_audit(session: Session, limit: int = 50, target: str | None = None) -> list[AuditRecord]:
-    """Newest audit events first."""
+def recent_audit(
+    session: Session, limit: int = 50, target: str | None = None, before_id: int | None = None
+) -> list[AuditRecord]:
+    """Newest audit events first; ``before_id``: only older ones (the next page)."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if target:
         query = query.where(AuditEvent.target == target)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
     return [
         AuditRecord(e.id, as_utc(e.at), e.actor, e.action, e.target, e.details)
         for e in session.scalars(query)

@@ -342,6 +342,68 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class StaffUser(Base):
+    """A person who signs in to the staff pages: an email, a role, an Argon2 hash.
+
+    ``password_hash`` is NULL until a password is set (by a one-time link or typed
+    once at the command line): such an account cannot sign in.
+    """
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased
+    role: Mapped[str] = mapped_column(String(16))  # readonly | operator | admin
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser (staff or member): only the SHA-256 of its cookie is kept.
+
+    The id is 32 random bytes, so a fast hash is enough (as for API tokens); the
+    row is the session, so deleting it signs the browser out at its next request.
+    ``subject_id`` is a staff_users id or a customers id, by ``kind``.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # staff | member
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    subject_email: Mapped[str] = mapped_column(String(254))
+    # The token every form of this session carries (synchronizer token, per session).
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # absolute end
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # idle end from it
+
+    __table_args__ = (
+        Index("ix_web_sessions_subject", "kind", "subject_id"),
+        Index("ix_web_sessions_expires_at", "expires_at"),
+    )
+
+
+class SignInLink(Base):
+    """A one-time link (staff password set-up, member sign-in): only its token's SHA-256."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))  # staff-password | member-sign-in
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_sign_in_links_expires_at", "expires_at"),)
+
+
 class AuthDecision(Base):
     """One Access-Request's outcome (accept or reject) and reason, as the ``access`` log says.
 

@@ -81,8 +81,12 @@ def reassigned(
     after: int | None,
     actor: str,
     default: int | None,
+    online: Collection[str] | None = None,
 ) -> bool:
     """Queue a job when a member's plan really changes and they are online; whether it did.
+
+    ``online``: the members online, when the caller already has them (a bulk
+    upsert asks once, not once per member).
 
     ``before``/``after`` are ``customers.plan_id`` values (None: the default plan,
     ``default``), so moving a member from "default" to the default plan by name
@@ -90,7 +94,10 @@ def reassigned(
     """
     old = before if before is not None else default
     new = after if after is not None else default
-    if old == new or not disconnects.has_open_session(session, email):
+    if old == new:
+        return False
+    known = online is not None
+    if not (email in online if known else disconnects.has_open_session(session, email)):
         return False
     disconnects.enqueue(session, email, disconnects.PLAN_CHANGED, actor)
     return True

@@ -700,10 +700,15 @@ class SessionStore:
         member_email: str | None = None,
         client_name: str | None = None,
         limit: int = 1000,
+        before: tuple[datetime, int] | None = None,
     ) -> list[SessionRecord]:
-        """Sessions, newest first, filtered."""
+        """Sessions, newest first, filtered; ``before`` (started_at, id): only older ones."""
         c = _TABLE.c
         stmt = select(_TABLE).order_by(c.started_at.desc(), c.id.desc()).limit(limit)
+        if before is not None:
+            # Keyset on the sort key itself: the next page, however many rows came since.
+            at, last_id = before
+            stmt = stmt.where(or_(c.started_at < at, and_(c.started_at == at, c.id < last_id)))
         if online:
             stmt = stmt.where(c.stopped_at.is_(None))
         if member_email is not None:

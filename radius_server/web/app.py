@@ -12,7 +12,7 @@ from radius_server import __version__
 from radius_server.admin import Admin, open_sessions
 from radius_server.config import Settings
 from radius_server.store import database
-from radius_server.web import problems
+from radius_server.web import pages, problems
 from radius_server.web.access_log import AccessLog
 from radius_server.web.api import api_router
 from radius_server.web.auth import FailureLimiter
@@ -54,6 +54,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
+        # Under /api/v1 like the docs (auth.PUBLIC_PATHS), not FastAPI's /docs/...
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -64,6 +66,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.limiter = FailureLimiter(settings.web_auth_failures, settings.web_auth_window)
     problems.install(app)
     app.include_router(api_router)
+    # The web pages (HTML, sessions, CSRF): web/pages/, docs/architecture.md "Web pages".
+    pages.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

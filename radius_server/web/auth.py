@@ -38,9 +38,17 @@ class FailureLimiter:
     ``max_sources`` push out the least recently failing one.
     """
 
-    def __init__(self, budget: int, window: float, max_sources: int = 10_000) -> None:
+    def __init__(
+        self,
+        budget: int,
+        window: float,
+        max_sources: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``budget`` failures per ``window`` seconds; ``clock``: seconds (tests pass their own)."""
         self.budget = budget
         self.window = window
+        self._clock = clock
         self._max_sources = max_sources
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = Lock()
@@ -58,7 +66,7 @@ class FailureLimiter:
 
     def retry_after(self, source: str, now: float | None = None) -> float:
         """Seconds until ``source`` may try again; 0 when it may now."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         with self._lock:
             times = self._recent(source, now)
             if times is None or len(times) < self.budget:
@@ -67,7 +75,7 @@ class FailureLimiter:
 
     def fail(self, source: str, now: float | None = None) -> None:
         """Count one failed authentication from ``source``."""
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         with self._lock:
             times = self._recent(source, now) or deque()
             times.append(now)

@@ -59,6 +59,8 @@ INVALID_PIN = ProblemKind("invalid-pin", 422, "Not a valid PIN")
 INVALID_VALUE = ProblemKind("invalid-value", 422, "A value is not valid")
 INVALID_REQUEST = ProblemKind("invalid-request", 422, "The request is not valid")
 REFUSED = ProblemKind("refused", 422, "The change was refused")
+# A bulk change (CSV import, sync) with bad rows: ``errors`` lists each; nothing written.
+INVALID_ROWS = ProblemKind("invalid-rows", 422, "Some rows are not valid; nothing was written")
 METHOD_NOT_ALLOWED = ProblemKind("method-not-allowed", 405, "Method not allowed")
 DATABASE_UNAVAILABLE = ProblemKind("database-unavailable", 503, "The database is unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
@@ -75,6 +77,7 @@ KINDS = (
     INVALID_VALUE,
     INVALID_REQUEST,
     REFUSED,
+    INVALID_ROWS,
     METHOD_NOT_ALLOWED,
     DATABASE_UNAVAILABLE,
     INTERNAL,

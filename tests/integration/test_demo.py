@@ -137,6 +137,12 @@ def test_run_sh_serves_and_the_lines_it_prints_work(checkout: Path, tmp_path: Pa
         assert added.returncode == 0 and "created you@example.org" in added.stdout, added.stderr
         listed = run_line(".venv/bin/radius-server customer list", checkout, env)
         assert "2 customer(s)" in listed.stdout + listed.stderr, listed
+        # The HTTP API line: its token command, as printed, makes a token on the demo's data.
+        api_line = next(line for line in banner.splitlines() if line.startswith("HTTP API: "))
+        token_command = api_line.removeprefix("HTTP API: ").split(", then ")[0]
+        made = run_line(token_command.replace("NAME", "demo"), checkout, env)
+        assert made.returncode == 0 and made.stdout.startswith("rsk_"), made.stderr
+        assert ".venv/bin/radius-server web (http://127.0.0.1:8080/api/v1/docs)" in api_line
     finally:
         code = stop_with_ctrl_c(server)
     assert code == 0, server.output()[-3000:]

@@ -481,10 +481,10 @@ def test_pin_taken_during_the_import_is_reported_and_nothing_written(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another admin takes a PIN between the check and the write: a report, not a traceback."""
-    from radius_server.store import csv_io
+    from radius_server.store import member_upsert
 
     seed(store)
-    real_plan = csv_io._plan
+    real_plan = member_upsert._check
     calls = []
 
     def plan_then_race(*args: object, **kwargs: object) -> object:
@@ -494,7 +494,7 @@ def test_pin_taken_during_the_import_is_reported_and_nothing_written(
         calls.append(1)
         return planned
 
-    monkeypatch.setattr(csv_io, "_plan", plan_then_race)
+    monkeypatch.setattr(member_upsert, "_check", plan_then_race)
     before = store.snapshot()
     text = "email,pin\nana@example.com,81524\nnew@example.com,70263\n"
     report = import_customers(store.sessions, io.StringIO(text), actor="test")

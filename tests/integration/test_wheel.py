@@ -40,9 +40,16 @@ def test_wheel_ships_and_finds_its_data(tmp_path: Path) -> None:
     assert "radius_server/_data/db/env.py" in names
     assert "radius_server/_data/dictionaries/dictionary" in names
     assert any(n.startswith("radius_server/_data/db/versions/0001") for n in names)
+    # The web pages' templates and static files (issue 15) are package data.
+    assert "radius_server/web/templates/base.html" in names
+    assert "radius_server/web/templates/staff/sign_in.html" in names
+    assert "radius_server/web/static/style.css" in names
     script = (
         "import radius_server.resources as r, radius_server.protocol as p;"
+        "import radius_server.web.pages.rendering as w;"
         "print(r.migrations_dir()); print(r.dictionary_path());"
+        "print(w.TEMPLATES_DIR); print(w.STATIC_DIR);"
+        "assert w.templates.get_template('staff/sign_in.html');"
         "p.load_dictionary()"
     )
     env = {
