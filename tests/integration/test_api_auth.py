@@ -257,3 +257,16 @@ def test_a_change_is_audited_as_the_token(api: Api) -> None:
             session.scalars(select(AuditEvent).where(AuditEvent.target == "ana@example.org"))
         )
     assert events and {e.actor for e in events} == {"token:t-operator"}
+
+
+def test_the_openapi_document_says_every_route_needs_the_token(api: Api) -> None:
+    """Clients (and the docs' Authorize button) learn the scheme from the document."""
+    document = api.client.get("/api/v1/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert [s["scheme"] for s in schemes.values()] == ["bearer"]
+    missing = []
+    for endpoint in all_endpoints(api):
+        operation = document["paths"].get(endpoint.path, {}).get(endpoint.method.lower())
+        if operation is None or not any(set(r) & set(schemes) for r in operation.get("security", [])):
+            missing.append(str(endpoint))
+    assert not missing, missing
