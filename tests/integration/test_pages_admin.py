@@ -219,11 +219,13 @@ def test_a_save_over_someone_elses_is_a_conflict(site: PageSite) -> None:
 # -- live decisions -------------------------------------------------------------------------
 
 
-def _decision(at: float, user: str, outcome: str, reason: str, client: str) -> DecisionRow:
+def _decision(
+    at: float, user: str, outcome: str, reason: str, client: str, customer: int | None = None
+) -> DecisionRow:
     return DecisionRow(
         at=at,
         user_name=user,
-        customer_id=None,
+        customer_id=customer,
         client_name=client,
         calling_station="02-00-00-00-00-01",
         method="pap",
@@ -252,11 +254,12 @@ def _table(html: str) -> list[list[list[str]]]:
 def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> None:
     """Every role reads them; each reason with its sentence; filters by member and AP."""
     now = time.time()
+    ana = site.admin.customers.get("ana@example.com").id
     DecisionStore(open_sessions(site.engine)).write(
         [
             _decision(now - 30, "ana@example.com", "reject", "wrong_pin", "lobby"),
             _decision(now - 20, "bob@example.com", "reject", "expired", "cafe"),
-            _decision(now - 10, "ana@example.com", "accept", "ok", "lobby"),
+            _decision(now - 10, "ana@example.com", "accept", "ok", "lobby", ana),
             _decision(now - 5, "cy@example.com", "reject", "outside_hours", "cafe"),
         ],
         "host:1",
@@ -278,6 +281,9 @@ def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> N
     assert "The member's access has expired" in text
     assert "Wrong PIN." in text
     assert 'http-equiv="refresh"' not in page.text
+    # A member's email opens their page; what a device sent for no member is plain text.
+    assert page.text.count('<a href="/staff/members/ana%40example.com">') == 1
+    assert "/staff/members/bob" not in page.text
     ana = _table(client.get("/staff/decisions", params={"member": "ANA@example.com "}).text)
     assert [" ".join(r[5]) for r in ana] == [
         "ok " + " ".join(explain("ok").split()),

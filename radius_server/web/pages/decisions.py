@@ -50,6 +50,7 @@ class DecisionRow:
     at: str
     at_iso: str
     user: str
+    known: bool  # a member's email (their page exists), not just what a device sent
     client: str
     method: str
     outcome: str
@@ -80,6 +81,7 @@ def _rows(user: StaffUser, decisions: Any, zone: tzinfo) -> list[DecisionRow]:
             at=_when(d.at, zone),
             at_iso=d.at.isoformat(),
             user=d.user,
+            known=d.customer_id is not None,
             client=d.client,
             method=d.method or "",
             outcome=d.outcome,
