@@ -291,6 +291,9 @@ def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> N
     ]
     cafe = _table(client.get("/staff/decisions", params={"access_point": "cafe"}).text)
     assert [r[1] for r in cafe] == [["cy@example.com"], ["bob@example.com"]]
+    refused = client.get("/staff/decisions", params={"outcome": "reject", "access_point": "lobby"})
+    assert [r[1] for r in _table(refused.text)] == [["ana@example.com"]]
+    assert client.get("/staff/decisions", params={"outcome": "maybe"}).status_code == 422
     none = client.get("/staff/decisions", params={"member": "nobody@example.com"})
     assert "No sign-in matches these filters." in none.text
     live = client.get("/staff/decisions", params={"refresh": "1"})
