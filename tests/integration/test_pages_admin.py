@@ -102,6 +102,11 @@ def test_a_typed_secret_and_refusals_next_to_their_field(site: PageSite) -> None
     bad = _post(admin, page, page, name="desk", address="not-an-address", secret=TYPED_SECRET)
     assert bad.status_code == 422 and 'id="f-address-error"' in bad.text
     assert TYPED_SECRET not in missing.text + bad.text  # a password field is never echoed
+    vendor = _post(admin, page, page, name="desk", address="192.0.2.1", vendor="acme")
+    assert vendor.status_code == 422 and 'id="f-vendor-error"' in vendor.text
+    where = _post(admin, page, page, name="desk", address="192.0.2.1", location="Mars")
+    assert where.status_code == 422 and 'id="f-location-error"' in where.text
+    assert site.admin.clients.find() == []
     done = _post(admin, page, page, name="desk", address="192.0.2.0/28", secret=TYPED_SECRET)
     assert done.status_code == 200 and TYPED_SECRET in done.text
     # Message-Authenticator left unticked: optional, with the admin layer's warning.
