@@ -169,6 +169,9 @@ class Settings:
     decision_log_enabled: bool = True
     decision_retention_days: float = 30.0
     decision_queue_max: int = 10_000
+    # The Wi-Fi network members join (shown on the members' page, put in their Apple
+    # profile); empty: the space_name. At most 32 octets (IEEE 802.11 SSID).
+    wifi_ssid: str = ""
 
     def database_url_resolved(self) -> str:
         """Return the SQLAlchemy URL, defaulting to a SQLite file in ``data_dir``."""
@@ -345,6 +348,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting decision_retention_days: must be greater than 0")
     if not 1 <= settings.decision_queue_max <= 10_000_000:
         raise ConfigError("setting decision_queue_max: must be between 1 and 10000000")
+    if len(settings.wifi_ssid.encode()) > 32:
+        raise ConfigError("setting wifi_ssid: at most 32 octets (an 802.11 network name)")
     url = settings.database_url
     if url and not url.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
         raise ConfigError(

@@ -22,6 +22,7 @@ from radius_server.admin.decisions import DecisionAdmin
 from radius_server.admin.disconnects import DisconnectAdmin
 from radius_server.admin.guessing import GuessingAdmin
 from radius_server.admin.plans import LocationAdmin, PlanAdmin
+from radius_server.admin.portal import PortalAdmin
 from radius_server.admin.reminders import ReminderAdmin
 from radius_server.admin.schema import open_sessions
 from radius_server.admin.sessions import SessionAdmin
@@ -124,6 +125,11 @@ class Admin:
     def web_sessions(self) -> WebSessionAdmin:
         """Signed-in browsers of the web pages."""
         return WebSessionAdmin(self.sessions, timedelta(seconds=self.settings.web_session_idle))
+
+    @cached_property
+    def portal(self) -> PortalAdmin:
+        """The members' page: sign-in links, member sessions, the Wi-Fi profile."""
+        return PortalAdmin(self.sessions, self.actor, self.settings)
 
     @cached_property
     def accounting(self) -> SessionAdmin:

@@ -402,6 +402,8 @@ class SignInLink(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_sign_in_links_expires_at", "expires_at"),)
+
+
 class AuthDecision(Base):
     """One Access-Request's outcome (accept or reject) and reason, as the ``access`` log says.
 

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -91,7 +92,9 @@ def test_unknown_api_route_is_a_404_problem(api: Api) -> None:
 
 
 def test_wrong_method_is_a_405_problem_naming_the_allowed(api: Api) -> None:
-    response = api.client.request("TRACE", "/api/v1/customers")
+    response = api.client.request(
+        "TRACE", "/api/v1/customers", headers=api.tokens.header(Role.READONLY)
+    )
     assert_problem(response, 405, "method-not-allowed")
     assert "GET" in response.headers["allow"]
 
@@ -259,3 +262,11 @@ def test_kinds_are_distinct_and_well_formed() -> None:
     for kind in KINDS:
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", kind.slug)
         assert 400 <= kind.status < 600 and kind.title
+
+
+def test_every_kind_is_documented_in_the_readme() -> None:
+    """The README's table of problem types is the contract clients code against."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| `type` (`urn:radius-server:problem:`", 1)[1].split("\n\n", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z-]+)` \| (\d{3}) \|", table, re.MULTILINE))
+    assert documented == {(kind.slug, str(kind.status)) for kind in KINDS}

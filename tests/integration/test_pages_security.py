@@ -19,7 +19,7 @@ from sqlalchemy import update
 from radius_server.rules.roles import Role
 from radius_server.store.journal import utcnow
 from radius_server.store.models import SignInLink, WebSession
-from radius_server.web.pages import PUBLIC_PAGES
+from radius_server.web.pages import MEMBER_PREFIX, PUBLIC_PAGES
 from radius_server.web.pages.staff_auth import StaffUser, staff_form, staff_page
 from tests.integration.pages_support import PASSWORD, PageSite, all_routes, csrf_of, page_site
 
@@ -40,6 +40,8 @@ def _page_routes(site: PageSite) -> list[tuple[str, str, Role]]:
     for path, route in all_routes(site.app.routes):
         if path.startswith("/api/") or path in PUBLIC_PAGES or path == "/healthz":
             continue
+        if path == MEMBER_PREFIX or path.startswith(MEMBER_PREFIX + "/"):
+            continue  # members' pages: test_member_pages.py
         roles = [
             d.call.role  # type: ignore[attr-defined]
             for d in route.dependant.dependencies

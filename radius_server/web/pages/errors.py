@@ -30,6 +30,11 @@ def is_page(path: str) -> bool:
     return not path.startswith("/api/") and path != "/healthz"
 
 
+def _home_of(path: str) -> str:
+    # A member who hits an error goes back to the members' page, not the staff's.
+    return "/me/" if path == "/me" or path.startswith("/me/") else "/staff/"
+
+
 def error_page(
     request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
 ) -> Response:
@@ -37,7 +42,7 @@ def error_page(
     response = render(
         request,
         "error.html",
-        {"status": status, "title": title, "detail": detail},
+        {"status": status, "title": title, "detail": detail, "home": _home_of(request.url.path)},
         status_code=status,
     )
     for name, value in (headers or {}).items():

@@ -33,8 +33,11 @@ def render(
     *,
     status_code: int = 200,
     user: Any = None,
+    member: Any = None,
 ) -> HTMLResponse:
     """The template ``name`` as an HTML response; ``user``: a StaffUser (signed in) or None.
+
+    ``member``: a signed-in member (members' page, web/pages/member_auth.py) instead.
 
     Anonymous pages get a CSRF token from a cookie (double submit, see csrf.py),
     set here when the browser has none yet.
@@ -43,9 +46,12 @@ def render(
     new_cookie: str | None = None
     if user is not None:
         token = user.csrf_token
+    elif member is not None:
+        token = member.csrf_token
     else:
         token, new_cookie = anonymous_token(request)
     values.setdefault("user", user)
+    values.setdefault("member", member)
     values["csrf_token"] = token
     values["nav"] = sections_for(user.role if user is not None else None)
     values["space_name"] = request.app.state.settings.space_name
