@@ -380,3 +380,31 @@ def test_activity_devices_online_and_disconnect(
     )
     assert "no server picked it up within 0.2 s" in text
     assert site.admin.customers.history(1, ANA)[0].action == "session.disconnect"
+
+
+def test_no_pin_in_any_log_line_or_error_page(site: PageSite, smtp: Smtp) -> None:
+    """Every member form, refused and accepted: no PIN in a log event or an error page."""
+    client = site.signed_in("op@example.com", Role.OPERATOR)
+    page = f"/staff/members/{ANA}"
+    typed = ["70531", PINS[BOB], "1234x", "99999"]
+    with structlog.testing.capture_logs() as events:
+        answers = [
+            post(client, f"{page}/pin", page, pin=typed[0]),
+            post(client, f"{page}/pin", page, pin=typed[1]),  # Bob's: refused
+            post(client, f"{page}/pin", page, pin=typed[2]),  # not 5 digits
+            post(client, "/staff/members/new", "/staff/members", email="x", pin=typed[3]),
+            post(client, "/staff/members/new", "/staff/members", email=CY, pin=typed[3]),
+            post(client, f"{page}/pin/regenerate", page),
+            post(client, "/staff/members/remind", "/staff/members", email=[ANA, CY]),
+            client.get("/staff/members/nobody@example.com"),
+            client.post(f"{page}/pin", data={"pin": typed[3]}),  # no CSRF token
+        ]
+        shown = [client.get(a.headers["location"]) for a in answers if a.status_code == 303]
+    current = site.admin.customers.get(ANA).pin
+    errors = [a for a in answers + shown if a.status_code >= 400]
+    assert {a.status_code for a in errors} == {403, 404, 422}
+    assert events and any(e.get("event") == "web_reminders" for e in events)
+    text = repr(events) + "".join(a.text for a in errors)
+    assert not any(pin in text for pin in {*PINS.values(), *typed, current})
+    # The emails carried the PINs; nothing else did.
+    assert current in smtp.handler.to(ANA).message.get_content()
