@@ -408,3 +408,22 @@ def test_no_pin_in_any_log_line_or_error_page(site: PageSite, smtp: Smtp) -> Non
     assert not any(pin in text for pin in {*PINS.values(), *typed, current})
     # The emails carried the PINs; nothing else did.
     assert current in smtp.handler.to(ANA).message.get_content()
+
+
+def test_odd_searches_are_answered_not_crashed(site: PageSite) -> None:
+    """Wildcards, quotes, an unknown status, a cursor past the end, an over-long query."""
+    client = site.signed_in("ro@example.com", Role.READONLY)
+    for params in (
+        {"q": "%"},
+        {"q": "_"},
+        {"q": "' OR 1=1 --"},
+        {"q": "é\u0000"},
+        {"status": "bogus"},
+        {"after": "zzz@example.com"},
+    ):
+        answer = client.get("/staff/members", params=params)
+        assert answer.status_code == 200, params
+    assert "No members" in client.get("/staff/members", params={"q": "%"}).text
+    assert ANA in client.get("/staff/members", params={"status": "bogus"}).text
+    too_long = client.get("/staff/members", params={"q": "x" * 201})
+    assert too_long.status_code == 422 and "text/html" in too_long.headers["content-type"]
