@@ -18,6 +18,7 @@ import structlog
 from fastapi.testclient import TestClient
 
 from radius_server.admin.customers import NewCustomer
+from radius_server.admin.plans import NewPlan
 from radius_server.rules.roles import Role
 from radius_server.store.decisions import DecisionStore
 from radius_server.store.journal import utcnow
@@ -427,3 +428,25 @@ def test_odd_searches_are_answered_not_crashed(site: PageSite) -> None:
     assert ANA in client.get("/staff/members", params={"status": "bogus"}).text
     too_long = client.get("/staff/members", params={"q": "x" * 201})
     assert too_long.status_code == 422 and "text/html" in too_long.headers["content-type"]
+
+
+def test_plan_chosen_from_the_list_and_history_shown(site: PageSite) -> None:
+    """The plan select lists every plan; choosing one moves the member; history on the page."""
+    site.admin.plans.add(NewPlan(name="Day pass"))
+    client = site.signed_in("op@example.com", Role.OPERATOR)
+    page = f"/staff/members/{CY}"
+    form = client.get(page).text
+    assert '<option value="default" selected>the default plan</option>' in form
+    assert '<option value="Day pass">Day pass</option>' in form
+    data = {"wifi_access": "1", "plan": "Day pass"}
+    moved = follow(client, post(client, f"{page}/access", page, **data))
+    assert '<option value="Day pass" selected>Day pass</option>' in moved.text
+    assert "<dt>Plan</dt><dd>Day pass</dd>" in moved.text
+    table = client.get("/staff/members", params={"q": "cy@"}).text
+    assert "<td>Day pass</td>" in table
+    history = re.search(r'<section aria-labelledby="h-history">(.*?)</section>', moved.text, re.S)
+    assert history is not None
+    assert "staff:op@example.com" in history.group(1) and "customer.update" in history.group(1)
+    assert "customer.add" in history.group(1)
+    back = follow(client, post(client, f"{page}/access", page, wifi_access="1", plan="default"))
+    assert "<dt>Plan</dt><dd>default</dd>" in back.text
