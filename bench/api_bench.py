@@ -222,6 +222,14 @@ class Web:
 
 # --- measuring -------------------------------------------------------------------------
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
 
 @dataclass
 class Result:
@@ -232,6 +240,8 @@ class Result:
     latencies: list[float]
     seconds: float
     failures: int
+    # CPU the web process spent per request (ms): its cost, whatever the machine's load.
+    cpu_ms: float
 
     def percentile(self, share: float) -> float:
         """Latency in ms below which ``share`` of the requests fell (nearest rank)."""
@@ -246,6 +256,7 @@ class Result:
 
 
 async def measure(
+    web_pid: int,
     base_url: str,
     headers: dict[str, str],
     name: str,
@@ -276,11 +287,12 @@ async def measure(
 
         warmup = WARMUP // concurrency + 1
         await asyncio.gather(*(worker(warmup, False) for _ in range(concurrency)))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(web_pid)
         share, extra = divmod(requests, concurrency)
         await asyncio.gather(*(worker(share + (i < extra), True) for i in range(concurrency)))
         seconds = time.perf_counter() - started
-    return Result(name, concurrency, latencies, seconds, failures)
+        cpu = cpu_seconds(web_pid) - cpu
+    return Result(name, concurrency, latencies, seconds, failures, cpu * 1000 / requests)
 
 
 def walk(client: httpx.Client) -> tuple[float, int, list[str]]:
@@ -343,17 +355,27 @@ def read_kinds(everyone: list[Member], deep: list[str]) -> dict[str, Paths]:
     }
 
 
-def print_reads(results: list[Result]) -> None:
-    """The read table."""
-    head = f"{'request':28} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'fail':>5}"
-    print(f"\n{head}  target")
-    for r in results:
-        p99 = r.percentile(0.99)
-        verdict = "ok" if p99 < TARGET_READ_P99_MS and not r.failures else "MISSED"
-        print(
-            f"{r.name:28} {r.concurrency:>4} {r.percentile(0.5):>8.1f} {p99:>8.1f} "
-            f"{r.rate:>8.0f} {r.failures:>5}  {verdict}"
-        )
+def load() -> str:
+    """The machine's 1-minute load average (the numbers mean little when it is high)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def read_header() -> None:
+    """The read table's heading."""
+    head = f"{'request':28} {'conc':>4} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>6} {'cpu ms':>6}"
+    head += f" {'fail':>4}"
+    print(f"\n{head}  target", flush=True)
+
+
+def print_read(r: Result) -> None:
+    """One row of the read table, printed as soon as it is measured."""
+    p99 = r.percentile(0.99)
+    verdict = "ok" if p99 < TARGET_READ_P99_MS and not r.failures else "MISSED"
+    print(
+        f"{r.name:28} {r.concurrency:>4} {r.percentile(0.5):>7.1f} {p99:>7.1f} "
+        f"{r.rate:>6.0f} {r.cpu_ms:>6.2f} {r.failures:>4}  {verdict}  load {load()}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             row = conn.execute("SELECT id FROM plans WHERE name = 'desk'").fetchone()
         assert row is not None
         seconds = seed(url, seeded, row[0])
-        print(f"seeded {len(seeded):,} members by COPY in {seconds:.1f} s")
+        print(f"seeded {len(seeded):,} members by COPY in {seconds:.1f} s", flush=True)
         token = json.loads(cli(url, "--json", "token", "create", "bench", "--role", "operator"))
         headers = {"Authorization": f"Bearer {token['token']}"}
         workdir = Path(tempfile.mkdtemp(prefix="api_bench_"))
@@ -401,20 +423,23 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     took, counts = sync(client, feed)
                     verdict = "ok" if took < TARGET_SYNC_SECONDS else "MISSED"
-                    print(f"  {label:32} {took:>8.2f}  {verdict}  {counts}")
+                    print(f"  {label:32} {took:>8.2f}  {verdict}  {counts}", flush=True)
                 took, seen, cursors = walk(client)
                 print(
                     f"\nwalk of the whole list, {WALK_PAGE} a page: {seen:,} members, "
                     f"{len(cursors) + 1} pages, {took:.2f} s"
                 )
             deep = cursors[len(cursors) // 2 :] or cursors
-            results = []
+            read_header()
             for level in levels:
                 for name, paths in read_kinds(everyone, deep).items():
-                    results.append(
-                        asyncio.run(measure(base_url, headers, name, paths, level, args.requests))
+                    print_read(
+                        asyncio.run(
+                            measure(
+                                web.proc.pid, base_url, headers, name, paths, level, args.requests
+                            )
+                        )
                     )
-            print_reads(results)
         finally:
             web.stop()
             shutil.rmtree(workdir, ignore_errors=True)

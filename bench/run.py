@@ -254,6 +254,7 @@ def our_server(
     workers: int = 1,
     database: str = DB_NAME,
     source: Path | None = None,
+    decisions: bool = True,
 ) -> Iterator[Target]:
     """``radius-server serve`` on free ports, JSON log lines (info) to a file.
 
@@ -270,6 +271,8 @@ def our_server(
     argv += ["--workers", str(workers)]
     env = server_env(throttle, database)
     env["RADIUS_DATA_DIR"] = str(workdir / f"data-{slug}")
+    if not decisions:
+        env["RADIUS_DECISION_LOG_ENABLED"] = "false"
     if source is not None:
         env["PYTHONPATH"] = str(source)
     process = start_process(argv, logfile, env=env)
@@ -505,6 +508,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="measure our columns this many times, alternately (the spread shows the noise)",
     )
+    parser.add_argument(
+        "--decisions",
+        choices=("on", "off", "both"),
+        default="on",
+        help="our recent-decisions recording (decision_log_enabled): on (the default), off "
+        "('-decisions-off'), or both as two columns",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
@@ -553,20 +563,21 @@ def run_all(
         throttles = ("defaults", "off") if args.throttle == "both" else (args.throttle,)
         plans = {"off": (False,), "on": (True,), "both": (False, True)}[args.plans]
         # (source, members on plans): the baseline checkout first, on the default plan.
-        variants = [(None, on_plans) for on_plans in plans]
+        recording = {"on": (True,), "off": (False,), "both": (False, True)}[args.decisions]
+        variants = [(None, on_plans, rec) for on_plans in plans for rec in recording]
         if args.baseline_src:
-            variants.insert(0, (Path(args.baseline_src), False))
+            variants.insert(0, (Path(args.baseline_src), False, True))
         if len(variants) > 1 or args.rounds > 1:
             settle_disconnect_jobs(workdir, credentials[0])
         # Every other round in reverse order, so no column always runs first (a busy
         # machine drifts).
         runs = [
-            (round_, throttle, source, on_plans)
+            (round_, throttle, source, on_plans, rec)
             for round_ in range(1, args.rounds + 1)
             for throttle in throttles
-            for source, on_plans in (variants if round_ % 2 else variants[::-1])
+            for source, on_plans, rec in (variants if round_ % 2 else variants[::-1])
         ]
-        for round_, throttle, source, on_plans in runs:
+        for round_, throttle, source, on_plans, rec in runs:
             forget_throttle_history()
             if args.plans != "off":
                 assign_plans(on_plans)
@@ -574,12 +585,14 @@ def run_all(
             label += "-throttle-off" if throttle == "off" else ""
             if on_plans:
                 label += "+plans"
+            if not rec:
+                label += "-decisions-off"
             if args.workers > 1:
                 label += f" x{args.workers}"
             if args.rounds > 1:
                 label += f" #{round_}"
             with our_server(
-                workdir, credentials[0], throttle, label, args.workers, source=source
+                workdir, credentials[0], throttle, label, args.workers, source=source, decisions=rec
             ) as target:
                 log(f"{label}: radius-server pid {target.process.pid}, port {target.port}")
                 result = measure(target, credentials, **phase)  # type: ignore[arg-type]

@@ -163,6 +163,12 @@ class Settings:
     web_public_url: str = ""
     web_session_idle: float = 3600.0
     web_session_lifetime: float = 43200.0
+    # Recent decisions (accept/reject and reason) recorded in the database for the
+    # front desk, in batches off the hot path; kept this many days; at most
+    # decision_queue_max wait in memory while the database is away (older ones dropped).
+    decision_log_enabled: bool = True
+    decision_retention_days: float = 30.0
+    decision_queue_max: int = 10_000
     # The Wi-Fi network members join (shown on the members' page, put in their Apple
     # profile); empty: the space_name. At most 32 octets (IEEE 802.11 SSID).
     wifi_ssid: str = ""
@@ -338,6 +344,10 @@ def _validate(settings: Settings) -> None:
         )
     if settings.web_public_url and not settings.web_public_url.startswith(("https://", "http://")):
         raise ConfigError("setting web_public_url: use https://HOST[:PORT] (or http:// to test)")
+    if settings.decision_retention_days <= 0:
+        raise ConfigError("setting decision_retention_days: must be greater than 0")
+    if not 1 <= settings.decision_queue_max <= 10_000_000:
+        raise ConfigError("setting decision_queue_max: must be between 1 and 10000000")
     if len(settings.wifi_ssid.encode()) > 32:
         raise ConfigError("setting wifi_ssid: at most 32 octets (an 802.11 network name)")
     url = settings.database_url

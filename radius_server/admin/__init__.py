@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.admin.clients import ClientAdmin
 from radius_server.admin.customers import CustomerAdmin
+from radius_server.admin.decisions import DecisionAdmin
 from radius_server.admin.disconnects import DisconnectAdmin
 from radius_server.admin.guessing import GuessingAdmin
 from radius_server.admin.plans import LocationAdmin, PlanAdmin
@@ -134,6 +135,11 @@ class Admin:
     def accounting(self) -> SessionAdmin:
         """Accounting sessions (who is on): ``sessions`` is the database's session factory."""
         return SessionAdmin(self.sessions, self.actor)
+
+    @cached_property
+    def decisions(self) -> DecisionAdmin:
+        """Recent sign-in decisions and members' last sign-in and devices online."""
+        return DecisionAdmin(self.sessions, self.actor)
 
 
 __all__ = ["Admin", "open_sessions"]

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from radius_server.config import ConfigError, Settings
 from radius_server.mail.reminders import recipient_of, render_for
 from radius_server.mail.sender import SmtpConfig
-from radius_server.mail.template import DEFAULT_TEMPLATE, Rendered, Template, parse_file
+from radius_server.mail.template import (
+    DEFAULT_TEMPLATE,
+    Rendered,
+    Template,
+    parse_file,
+    validate,
+)
 from radius_server.store.customers import CustomerRepository
 from radius_server.store.templates import StoredTemplate, TemplateRepository
 
@@ -59,10 +65,17 @@ class TemplateAdmin:
         """Go back to the built-in default; False when it was already in use."""
         return self._repo().reset(via=via)
 
-    def preview(self, email: str) -> Preview:
-        """The message ``email`` would get; works before SMTP is configured."""
+    def preview(self, email: str, template: Template | None = None) -> Preview:
+        """The message ``email`` would get; works before SMTP is configured.
+
+        ``template``: an edit not saved yet (validated first: TemplateError lists
+        every problem); None previews the template in use.
+        """
+        if template is not None:
+            validate(template)
         record = CustomerRepository(self._sessions, actor=self.actor).get(email)
-        rendered = render_for(self._repo().get().template, record, self.settings.space_name)
+        chosen = template if template is not None else self._repo().get().template
+        rendered = render_for(chosen, record, self.settings.space_name)
         try:
             sender = str(SmtpConfig.from_settings(self.settings).sender)
         except ConfigError:

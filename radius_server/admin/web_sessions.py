@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from radius_server.store.sign_in_links import SignInLinkRepository
 from radius_server.store.web_sessions import SessionRecord, WebSessionRepository
 
 
@@ -14,6 +15,7 @@ class WebSessionAdmin:
 
     def __init__(self, sessions: sessionmaker[Session], idle: timedelta) -> None:
         self._repo = WebSessionRepository(sessions)
+        self._links = SignInLinkRepository(sessions, "web")
         self.idle = idle
 
     def find(self, session_id: str) -> SessionRecord | None:
@@ -25,5 +27,6 @@ class WebSessionAdmin:
         return self._repo.close(session_id)
 
     def purge(self) -> int:
-        """Delete ended sessions; how many went."""
+        """Delete ended sessions and links expired a week ago; how many sessions went."""
+        self._links.purge()
         return self._repo.purge(self.idle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from radius_server.cli.args import when
@@ -45,10 +46,13 @@ def cmd_create(ctx: AppContext, args: argparse.Namespace) -> int:
     if ctx.json_output:
         print_json({**record.to_dict(), "token": token})
         return 0
+    # The token alone on stdout (TOKEN=$(radius-server token create ...)); the note
+    # on stderr, where a person still reads it.
     print(token)
     print(
         f"# token {record.name!r} ({record.role.label}) created; it is shown only now: "
-        "send it as 'Authorization: Bearer <token>'"
+        "send it as 'Authorization: Bearer <token>'",
+        file=sys.stderr,
     )
     return 0
 
@@ -84,9 +88,12 @@ def cmd_list(ctx: AppContext, _args: argparse.Namespace) -> int:
 
 def cmd_revoke(ctx: AppContext, args: argparse.Namespace) -> int:
     """token revoke NAME."""
+    before = next((t for t in ctx.admin.tokens.list() if t.name == args.name.strip()), None)
     record = ctx.admin.tokens.revoke(args.name)
     if ctx.json_output:
         print_json(record.to_dict())
+    elif before is not None and before.revoked_at is not None:
+        print(f"token {record.name!r} was already revoked")
     else:
         print(f"revoked token {record.name!r}")
     return 0

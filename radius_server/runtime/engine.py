@@ -32,6 +32,7 @@ from radius_server.rules.accounting import (
     record_from_request,
 )
 from radius_server.rules.decision import Decision, Outcome, Reason, drop
+from radius_server.rules.decision_log import Entry
 from radius_server.rules.directory import Client, Directory
 from radius_server.rules.methods import MethodHandler, builtin_methods, method_name
 from radius_server.rules.online import OnlineDevices
@@ -58,6 +59,7 @@ TOKEN_POOL = 4096
 _MAX_ATTRIBUTE = 2 + c.MAX_ATTRIBUTE_VALUE_LENGTH
 _ACCT_STATUS = {1: "start", 2: "stop", 3: "interim-update", 7: "accounting-on", 8: "accounting-off"}
 _ACCOUNTED = Decision(Outcome.ACCEPT, Reason.ACCOUNTING)
+_ACCESS_REQUEST = int(c.Code.ACCESS_REQUEST)
 # Where a kept accounting record is bound for the sessions table (runtime/accounting.py):
 # what the devices-online view may count. A record the database refused is not.
 _DURABLE = frozenset({STORED_DATABASE, STORED_SPOOL})
@@ -121,8 +123,12 @@ class Engine:
         accounting: AccountingSink | None = None,
         online: OnlineDevices | None = None,
         token: Callable[[int], bytes] = os.urandom,
+        record_decision: Callable[[Entry], None] | None = None,
     ) -> None:
         self.directory = directory
+        # Where each Access-Request's accept or reject goes besides the log line
+        # (runtime/decisions.py's queue: one append); None: not recorded.
+        self.record_decision = record_decision
         # Where accounting records go before they are acknowledged; None (tests of the
         # bare engine): acknowledged at once. ``send`` delivers a deferred reply
         # (runtime/server.py sets it to the accounting socket's).
@@ -470,6 +476,21 @@ class Engine:
             self.log.debug(event, **fields)
         else:
             self.log.info(event, **fields)
+            record = self.record_decision
+            if record is not None and request is not None and request.code == _ACCESS_REQUEST:
+                # One tuple (rules/decision_log.Entry); cleaned and written off the hot path.
+                record(
+                    (
+                        self.clock(),
+                        fields.get("user"),
+                        ctx.client.name,
+                        fields.get("calling_station"),
+                        ctx.method,
+                        fields["outcome"],
+                        fields["reason"],
+                        decision.plan,
+                    )
+                )
 
 
 class _Verify:

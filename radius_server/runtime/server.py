@@ -17,6 +17,7 @@ from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import session_rules
 from radius_server.runtime.accounting import AccountingWriter
 from radius_server.runtime.bounded import describe_error, repeat_until_stopped
+from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
@@ -30,6 +31,7 @@ from radius_server.runtime.throttle_key import load_throttle_key
 from radius_server.runtime.transport import open_endpoint
 from radius_server.store import database
 from radius_server.store.database import check_schema
+from radius_server.store.decisions import DecisionStore
 from radius_server.store.disconnects import DisconnectQueue
 from radius_server.store.errors import SchemaNotReady
 from radius_server.store.feed import ChangeFeed
@@ -173,6 +175,28 @@ def _online_devices(
     return online, follower, upkeep
 
 
+def _decision_recorder(
+    settings: Settings, db_engine: Any, directory: Directory, log: Any, deadline: float
+) -> DecisionRecorder | None:
+    """The recent-decisions writer (runtime/decisions.py); None when the setting is off."""
+    if not settings.decision_log_enabled:
+        return None
+
+    def member_id(email: str) -> int | None:
+        member = directory.members.get(email)
+        return None if member is None else member.id
+
+    return DecisionRecorder(
+        DecisionStore(database.make_session_factory(db_engine)),
+        log,
+        member_id,
+        instance=instance_name(),
+        bound=settings.decision_queue_max,
+        retention_seconds=settings.decision_retention_days * 86400.0,
+        deadline=deadline,
+    )
+
+
 async def serve(
     settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
 ) -> None:
@@ -220,6 +244,10 @@ async def serve(
     online, follower, upkeep = _online_devices(settings, online_engine, log, deadline)
     if from_database:
         await follower.poll_once()  # the limit holds from the first request
+    # Decisions write through their own engine too: a round cut by the watchdog there
+    # never cuts accounting's or the directory's connections.
+    decisions_engine = database.make_engine(url, timeout=settings.database_timeout)
+    recorder = _decision_recorder(settings, decisions_engine, directory, log, deadline)
     engine = Engine(
         directory,
         log,
@@ -236,6 +264,7 @@ async def serve(
         methods=methods,
         accounting=writer,
         online=online,
+        record_decision=None if recorder is None else recorder.record,
     )
     auth = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
@@ -276,6 +305,7 @@ async def serve(
     disconnector = _disconnector(settings, db_engine, directory, log, deadline)
     disconnect_task = asyncio.create_task(disconnector.run())
     writer_task = asyncio.create_task(writer.run())
+    recorder_task = None if recorder is None else asyncio.create_task(recorder.run())
     try:
         await stop.wait()
     finally:
@@ -293,6 +323,11 @@ async def serve(
         follower.stop()
         upkeep.stop()
         disconnector.stop()
+        if recorder is not None and recorder_task is not None:
+            # After the auth socket closed: every decision made is queued by now.
+            recorder.stop()
+            await recorder_task
+            recorder.close()
         await sync_task
         await guard_task
         await asyncio.gather(*online_tasks)
@@ -309,4 +344,5 @@ async def serve(
         guard_engine.dispose()
         sessions_engine.dispose()
         online_engine.dispose()
+        decisions_engine.dispose()
         log.info("server_stopped")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from radius_server.store.models import AuditEvent, Change
@@ -27,6 +28,14 @@ def utcnow() -> datetime:
 def record_change(session: Session, entity: str, entity_id: int) -> None:
     """Append to the change feed that running servers follow."""
     session.add(Change(entity=entity, entity_id=entity_id, at=utcnow()))
+
+
+def record_changes(session: Session, entity: str, entity_ids: Iterable[int]) -> None:
+    """Append many changes in one executemany (a bulk upsert's thousands of members)."""
+    now = utcnow()
+    rows = [{"entity": entity, "entity_id": id_, "at": now} for id_ in entity_ids]
+    if rows:
+        session.execute(insert(Change), rows)
 
 
 def audit(session: Session, actor: str, action: str, target: str, **details: Any) -> None:

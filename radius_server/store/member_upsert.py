@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +32,7 @@ from radius_server.rules.validity import window_end, window_start
 from radius_server.store import disconnects, plan_members
 from radius_server.store.customers import check_window, normalize_email
 from radius_server.store.errors import InvalidValue, StoreError, checked
-from radius_server.store.journal import CUSTOMER, audit, record_change, utcnow
+from radius_server.store.journal import CUSTOMER, audit, record_changes, utcnow
 from radius_server.store.models import AccessPlan, AccountingSession, Customer
 from radius_server.store.records import as_utc
 
@@ -41,6 +41,17 @@ from radius_server.store.records import as_utc
 _WRITE_ATTEMPTS = 3
 # Emails per "IN (...)" query: well under every driver's parameter limit.
 _CHUNK = 1000
+# A new member's fields where its row gives none (executemany needs every key in every row).
+_NEW: dict[str, Any] = {
+    "full_name": "",
+    "active": True,
+    "wifi_access": True,
+    "valid_from": None,
+    "valid_until": None,
+    "plan_id": None,
+    "device_limit": None,
+    "previous_pin": None,
+}
 # Model attribute -> the field name callers use (CSV column, JSON key).
 PUBLIC_NAMES = {"full_name": "name", "plan_id": "plan"}
 FIELDS = ("name", "pin", "active", "wifi_access", "valid_from", "valid_until", "plan")
@@ -312,6 +323,27 @@ def upsert_members(
     )
 
 
+def _insert(
+    session: Session, creates: list[MemberRow], taken: set[str], report: ImportReport, now: datetime
+) -> list[int]:
+    """Insert new members in executemany batches (not one ORM object each); return their ids."""
+    rows: list[dict[str, Any]] = []
+    for row in creates:
+        pin = row.values.get("pin") or pins.draw_pin(taken)
+        taken.add(pin)
+        report.pins[row.email] = pin
+        rows.append({**_NEW, **row.values, "email": row.email, "pin": pin})
+    for batch in _chunks(rows):
+        session.execute(
+            insert(Customer),
+            [{**r, "created_at": now, "updated_at": now, "pin_changed_at": now} for r in batch],
+        )
+    ids: list[int] = []
+    for chunk in _chunks([r.email for r in creates]):
+        ids.extend(session.scalars(select(Customer.id).where(Customer.email.in_(chunk))))
+    return ids
+
+
 def _online(session: Session) -> set[str]:
     """Members with a session open: one query, for every plan change of the upsert."""
     query = select(AccountingSession.member_email).where(AccountingSession.stopped_at.is_(None))
@@ -355,23 +387,13 @@ def _write(
         current.active = False
         current.updated_at = now
         disconnects.enqueue(session, current.email, disconnects.DISABLED, actor, now=now)
-    created: list[Customer] = []
-    for row in plan.creates:
-        pin = row.values.get("pin") or pins.draw_pin(taken)
-        taken.add(pin)
-        report.pins[row.email] = pin
-        fields_ = {"full_name": "", "active": True, "wifi_access": True, **row.values}
-        fields_["pin"] = pin
-        created.append(
-            Customer(email=row.email, created_at=now, updated_at=now, pin_changed_at=now, **fields_)
-        )
-    session.add_all(created)
     session.flush()
-    for customer in [c for c, _ in plan.updates] + plan.disables + created:
-        record_change(session, CUSTOMER, customer.id)
+    created = _insert(session, plan.creates, taken, report, now)
+    changed = [c.id for c, _ in plan.updates] + [c.id for c in plan.disables] + created
+    record_changes(session, CUSTOMER, changed)
     jobs = {"plan_changed_jobs": plan_jobs} if plan_jobs else {}
     if single:
-        email = created[0].email if created else plan.updates[0][0].email
+        email = plan.creates[0].email if created else plan.updates[0][0].email
         result = {"created": True} if created else {"fields": report.changes[email]}
         audit(session, actor, action, email, **result, **jobs)
     else:

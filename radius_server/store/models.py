@@ -72,6 +72,10 @@ class Customer(Base):
     device_limit: Mapped[int | None] = mapped_column(Integer)
     # The member's access plan; NULL: the default plan. A plan in use cannot be removed.
     plan_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("plans.id"), index=True)
+    # The last accepted sign-in, kept by the servers' decision writers
+    # (store/decisions.py); outlives the decisions' retention. Not indexed, so the
+    # update stays a heap-only one (see docs/architecture.md "Recent decisions").
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RadiusClient(Base):
@@ -398,3 +402,35 @@ class SignInLink(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_sign_in_links_expires_at", "expires_at"),)
+
+
+class AuthDecision(Base):
+    """One Access-Request's outcome (accept or reject) and reason, as the ``access`` log says.
+
+    Recorded by the servers in batches off the hot path (runtime/decisions.py) so the
+    front desk can see why a member cannot get on; a convenience record, lossy while
+    the database is away, pruned after ``decision_retention_days``. Never a PIN.
+    """
+
+    __tablename__ = "auth_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The member's email, else the User-Name as sent (lower-cased when it is an email).
+    user_name: Mapped[str] = mapped_column(String(254))
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    client_name: Mapped[str] = mapped_column(String(100))
+    calling_station: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(8))  # accept | reject
+    reason: Mapped[str] = mapped_column(String(40))
+    plan: Mapped[str | None] = mapped_column(String(64))
+    # The server process that decided (runtime/guard.instance_name).
+    instance: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        # Recent: the primary key. Pruning reads the oldest ids (store/decisions.py).
+        Index("ix_auth_decisions_user", "user_name", "id"),
+        Index("ix_auth_decisions_client", "client_name", "id"),
+        {"sqlite_autoincrement": True},
+    )

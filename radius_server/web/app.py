@@ -15,7 +15,7 @@ from radius_server.store import database
 from radius_server.web import pages, problems
 from radius_server.web.access_log import AccessLog
 from radius_server.web.api import api_router
-from radius_server.web.auth import FailureLimiter
+from radius_server.web.auth import FailureLimiter, TokenGate
 
 # Checks tokens; its actor is never used (authenticating writes no audit row).
 _CHECKER_ACTOR = "web"
@@ -74,5 +74,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Alive (no database access, no data): for a load balancer or systemd."""
         return {"status": "ok"}
 
+    # Inside AccessLog (added after it), so its refusals are logged too.
+    app.add_middleware(TokenGate)
     app.add_middleware(AccessLog)
     return app

@@ -13,14 +13,23 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from radius_server.admin import Admin
 from radius_server.rules.roles import Role
 from radius_server.store.tokens import TokenRecord
-from radius_server.web.problems import FORBIDDEN, TOO_MANY_ATTEMPTS, UNAUTHORIZED, Problem
+from radius_server.web.problems import (
+    FORBIDDEN,
+    TOO_MANY_ATTEMPTS,
+    UNAUTHORIZED,
+    Problem,
+    problem_response,
+)
 
 # Routes anyone may read: the API's own description.
 PUBLIC_PATHS = frozenset(
@@ -118,6 +127,71 @@ def actor_for(token: TokenRecord) -> str:
     return f"token:{token.name}"
 
 
+def authenticate(state: Any, source: str, authorization: str | None) -> TokenRecord:
+    """The usable token an ``Authorization`` header carries, else a 401/429 Problem.
+
+    ``state``: the application's state (limiter, token_checker). Only a wrong token
+    counts as a failure: a missing header or another scheme costs no look-up.
+    """
+    wait = state.limiter.retry_after(source)
+    if wait > 0:
+        raise Problem(
+            TOO_MANY_ATTEMPTS,
+            "too many failed authentications from this address; try again later",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    # As fastapi.security.HTTPBearer reads it: "Bearer" (any case), a space, the token.
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise Problem(UNAUTHORIZED, "send 'Authorization: Bearer <token>'", headers=_CHALLENGE)
+    token = state.token_checker.authenticate(credentials)
+    if token is None:
+        state.limiter.fail(source)
+        raise Problem(UNAUTHORIZED, "the token is unknown, revoked or expired", headers=_CHALLENGE)
+    return token
+
+
+def is_guarded(path: str) -> bool:
+    """Whether ``path`` is the API's and needs a token (every /api/ path but PUBLIC_PATHS)."""
+    return path.startswith("/api/") and path not in PUBLIC_PATHS
+
+
+class TokenGate:
+    """ASGI middleware: authenticate an API request before its body is read.
+
+    FastAPI reads and parses a body (a sync of thousands of members) before it runs
+    a route's dependencies, so without this an anonymous client could make the
+    server parse megabytes of JSON, and a broken body would be a 422 rather than a
+    401. The token found is left in the request's state for ``require``, which
+    still decides the role (a 403 needs the route).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 401/429 for a guarded path without a usable token; else pass on."""
+        if scope["type"] != "http" or not is_guarded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            # The look-up is a blocking database call: off the event loop.
+            token = await run_in_threadpool(
+                authenticate,
+                request.app.state,
+                source_of(request),
+                request.headers.get("authorization"),
+            )
+        except Problem as exc:
+            response = problem_response(exc.kind, exc.detail, request, headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        request.state.token = token
+        request.state.actor = actor_for(token)
+        await self.app(scope, receive, send)
+
+
 def require(role: Role) -> Callable[..., Caller]:
     """A dependency admitting tokens of ``role`` or larger; use as ``Depends(require(...))``."""
 
@@ -126,22 +200,12 @@ def require(role: Role) -> Callable[..., Caller]:
         credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
     ) -> Caller:
         state = request.app.state
-        source = source_of(request)
-        wait = state.limiter.retry_after(source)
-        if wait > 0:
-            raise Problem(
-                TOO_MANY_ATTEMPTS,
-                "too many failed authentications from this address; try again later",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
-        if credentials is None:
-            raise Problem(UNAUTHORIZED, "send 'Authorization: Bearer <token>'", headers=_CHALLENGE)
-        token = state.token_checker.authenticate(credentials.credentials)
+        # TokenGate authenticated it already; without the gate (an app built without
+        # it), authenticate here.
+        token: TokenRecord | None = getattr(request.state, "token", None)
         if token is None:
-            state.limiter.fail(source)
-            raise Problem(
-                UNAUTHORIZED, "the token is unknown, revoked or expired", headers=_CHALLENGE
-            )
+            header = f"Bearer {credentials.credentials}" if credentials else None
+            token = authenticate(state, source_of(request), header)
         request.state.actor = actor_for(token)
         if not token.role.allows(role):
             raise Problem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 from collections.abc import Iterator
@@ -38,6 +39,32 @@ class _Server(uvicorn.Server):
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+class _UvicornLog(logging.Handler):
+    """uvicorn's own warnings and errors as JSON events (``uvicorn``), without tracebacks.
+
+    Unconfigured, they reach stderr as bare text, and an unexpected error's traceback
+    would quote the exception, which may hold request data (a PIN); the app's handler
+    has already logged ``request_failed`` with the error's type.
+    """
+
+    def __init__(self, log: Any) -> None:
+        super().__init__(logging.WARNING)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Log the record's one-line message at its level."""
+        write = getattr(self._log, record.levelname.lower(), self._log.warning)
+        first_line = (record.getMessage().splitlines() or [""])[0]
+        write("uvicorn", message=first_line[:300])
+
+
+def _route_uvicorn_logs(log: Any) -> None:
+    uvicorn_log = logging.getLogger("uvicorn")
+    uvicorn_log.handlers = [_UvicornLog(log)]
+    uvicorn_log.setLevel(logging.WARNING)
+    uvicorn_log.propagate = False
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` (0: any free port), IPv6 or IPv4."""
     family, kind, proto, _name, address = socket.getaddrinfo(
@@ -71,6 +98,7 @@ def run(settings: Settings, log: Any) -> None:
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_STOP_SECONDS,
     )
+    _route_uvicorn_logs(log)
     server = _Server(config)
     host, port = sock.getsockname()[:2]
     log.info("web_started", host=host, port=port, api="/api/v1", docs="/api/v1/docs")

@@ -70,7 +70,7 @@ def api_factory(clean_db_url: str) -> Iterator[Callable[..., Api]]:
     clients: list[TestClient] = []
 
     def start(**overrides: Any) -> Api:
-        settings = Settings(database_url=clean_db_url, timezone="UTC", **overrides)
+        settings = Settings(**{"database_url": clean_db_url, "timezone": "UTC", **overrides})
         engine = database.make_engine(clean_db_url)
         engines.append(engine)
         sessions = database.make_session_factory(engine)

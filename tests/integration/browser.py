@@ -134,6 +134,14 @@ class Browser:
         ActionChains(self.driver).send_keys(Keys.TAB).perform()  # type: ignore[arg-type]
         return self.focused()
 
+    def fits_width(self, width: int, height: int = 844) -> bool:
+        """Whether the page, in a window ``width`` CSS pixels wide, needs no sideways scrolling."""
+        self.driver.set_window_size(width, height)  # type: ignore[attr-defined]
+        overflow = self.driver.execute_script(  # type: ignore[attr-defined]
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        return int(overflow) <= 0
+
     def cookie(self, name: str) -> dict[str, object] | None:
         """A cookie of the site as the browser keeps it (flags included)."""
         return self.driver.get_cookie(name)  # type: ignore[attr-defined]

@@ -1,41 +1,50 @@
-"""The customer API on a real database (SQLite and PostgreSQL) through FastAPI's TestClient."""
+"""The customer API tests' view of the shared ``api`` fixture (tests/integration/api_fixtures.py).
+
+``call`` sends an operator's token unless told another role (the customer routes
+are an operator's work); ``writes`` and ``audit`` tell what a request wrote.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.testclient import TestClient
+import httpx
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.admin import Admin
-from radius_server.config import Settings
 from radius_server.rules.roles import Role
-from radius_server.store import database
 from radius_server.store.models import AuditEvent, Change
-from radius_server.web.app import create_app
-from tests.integration.test_plan_store import seed_default_plan
+from tests.integration.api_fixtures import Api, assert_problem
 
-PROBLEM = "application/problem+json"
+# The audit actor of the operator token the shared fixture makes.
+OPERATOR_ACTOR = "token:test-operator"
 
 
 @dataclass
-class Api:
-    """A client of the application and a token of each role (``as_`` picks one)."""
+class CustomerApi:
+    """The shared fixture's application, with the customer tests' helpers."""
 
-    client: TestClient
-    sessions: sessionmaker[Session]
-    admin: Admin
-    tokens: dict[str, str]
+    api: Api
 
-    def call(self, method: str, path: str, role: str = "operator", **kwargs: Any) -> Any:
-        """One request with the token of ``role``."""
-        headers = {"Authorization": f"Bearer {self.tokens[role]}", **kwargs.pop("headers", {})}
-        return self.client.request(method, path, headers=headers, **kwargs)
+    @property
+    def client(self) -> Any:
+        """The TestClient."""
+        return self.api.client
+
+    @property
+    def admin(self) -> Any:
+        """The admin layer, for setting up data."""
+        return self.api.admin
+
+    @property
+    def sessions(self) -> Any:
+        """Sessions on the test's database."""
+        return self.api.sessions
+
+    def call(self, method: str, path: str, role: str = "operator", **kw: Any) -> httpx.Response:
+        """One request with the token of ``role`` (a role's label)."""
+        return self.api.request(method, path, Role.parse(role), **kw)
 
     def writes(self) -> tuple[int, int]:
         """Number of change-feed rows and audit rows."""
@@ -45,12 +54,12 @@ class Api:
                 session.scalar(select(func.count(AuditEvent.id))) or 0,
             )
 
-    def audit(self, action_prefix: str = "customer.") -> list[tuple[str, str, str, dict[str, Any]]]:
+    def audit(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         """(actor, action, target, details) of the customer audit rows, oldest first."""
         with self.sessions() as session:
             rows = session.scalars(
                 select(AuditEvent)
-                .where(AuditEvent.action.startswith(action_prefix))
+                .where(AuditEvent.action.startswith("customer."))
                 .order_by(AuditEvent.id)
             )
             return [
@@ -59,29 +68,6 @@ class Api:
             ]
 
 
-@contextmanager
-def open_api(clean_db_url: str) -> Iterator[Api]:
-    """The application on an emptied database (default plan seeded), one token per role."""
-    settings = Settings(database_url=clean_db_url, timezone="Europe/Berlin")
-    engine = database.make_engine(clean_db_url)
-    sessions = database.make_session_factory(engine)
-    seed_default_plan(sessions)
-    admin = Admin(settings, sessions, "test:seed")
-    tokens = {
-        role.label: admin.tokens.create(f"{role.label}-bot", role)[1]
-        for role in (Role.READONLY, Role.OPERATOR, Role.ADMIN)
-    }
-    try:
-        with TestClient(create_app(settings, engine)) as client:
-            yield Api(client, sessions, admin, tokens)
-    finally:
-        engine.dispose()
-
-
-def problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     """The problem body, after checking its status, media type and type."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"urn:radius-server:problem:{slug}", body
-    return body
+    return assert_problem(response, status, slug)

@@ -144,6 +144,30 @@ def test_no_token_is_401_problem_with_challenge(api: Api) -> None:
     assert audit_rows(api.sessions) == before
 
 
+def test_no_token_is_401_before_the_body_is_read(api: Api) -> None:
+    """A broken body without a token is a 401, not a 422: the body was never parsed."""
+    faults = []
+    for endpoint in all_endpoints(api):
+        for headers in ({}, bearer(api.tokens.revoked)):
+            response = api.client.request(
+                endpoint.method,
+                endpoint.url(),
+                content=b'{"members": [{"email": ',
+                headers={**headers, "content-type": "application/json"},
+            )
+            if response.status_code != 401:
+                faults.append(f"{endpoint}: {response.status_code} {response.text[:120]}")
+    assert not faults, "\n".join(faults)
+
+
+def test_unknown_api_paths_and_methods_need_a_token_too(api: Api) -> None:
+    """Without a token nothing under /api/ tells a route from a missing one."""
+    for method, path in (("GET", "/api/v1/no-such-thing"), ("TRACE", "/api/v1/customers")):
+        response = api.client.request(method, path)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["type"] == UNAUTHORIZED.type
+
+
 def test_revoked_token_is_401(api: Api) -> None:
     assert refusals(api, bearer(api.tokens.revoked), 401) == []
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
 from radius_server.admin.customers import NewCustomer
 from radius_server.admin.plans import NewPlan
-from tests.integration.customer_api import Api, open_api, problem
+from tests.integration.api_fixtures import Api, api_factory  # noqa: F401 (a fixture)
+from tests.integration.customer_api import OPERATOR_ACTOR, CustomerApi, problem
 
 ANA = "ana@example.com"
 BO = "bo@example.com"
@@ -18,13 +19,12 @@ ODD = "Ana.B+wifi@Example.com"
 
 
 @pytest.fixture
-def api(clean_db_url: str) -> Iterator[Api]:
-    """The application with one token per role (module database, emptied)."""
-    with open_api(clean_db_url) as opened:
-        yield opened
+def api(api_factory: Callable[..., Api]) -> CustomerApi:  # noqa: F811 (the imported fixture)
+    """The application in Europe/Berlin (dates are whole local days), a token per role."""
+    return CustomerApi(api_factory(timezone="Europe/Berlin"))
 
 
-def test_create_answers_201_with_location_pin_and_plan_name(api: Api) -> None:
+def test_create_answers_201_with_location_pin_and_plan_name(api: CustomerApi) -> None:
     """A create carries the drawn PIN, names the plan and is audited as the token."""
     response = api.call("POST", "/api/v1/customers", json={"email": ANA, "name": "Ana"})
     assert response.status_code == 201, response.text
@@ -33,10 +33,10 @@ def test_create_answers_201_with_location_pin_and_plan_name(api: Api) -> None:
     assert body["email"] == ANA and body["name"] == "Ana" and body["plan"] == "default"
     assert body["plan_id"] is None and body["warnings"] == [] and body["changed"] is True
     assert len(body["pin"]) == 5 and body["pin"] == api.admin.customers.get(ANA).pin
-    assert api.audit() == [("token:operator-bot", "customer.add", ANA, {"pin_source": "random"})]
+    assert api.audit() == [(OPERATOR_ACTOR, "customer.add", ANA, {"pin_source": "random"})]
 
 
-def test_create_with_every_field(api: Api) -> None:
+def test_create_with_every_field(api: CustomerApi) -> None:
     """PIN, flags, a day (through its end, Berlin) and an instant, a named plan, device limit."""
     api.admin.plans.add(NewPlan("staff"))
     response = api.call(
@@ -89,7 +89,7 @@ def test_create_with_every_field(api: Api) -> None:
     ],
 )
 def test_create_refuses_bad_input_and_writes_nothing(
-    api: Api, body: dict[str, object], status: int, slug: str, field: str | None
+    api: CustomerApi, body: dict[str, object], status: int, slug: str, field: str | None
 ) -> None:
     """Each bad value is a problem naming its kind (and field where known); nothing written."""
     before = api.writes()
@@ -100,7 +100,7 @@ def test_create_refuses_bad_input_and_writes_nothing(
     assert api.writes() == before
 
 
-def test_create_conflicts(api: Api) -> None:
+def test_create_conflicts(api: CustomerApi) -> None:
     """An email or PIN already in use: 409, naming the holder but never the PIN."""
     api.admin.customers.add(NewCustomer(BO, pin="13579"))
     taken = problem(
@@ -113,7 +113,7 @@ def test_create_conflicts(api: Api) -> None:
     problem(again, 409, "already-exists")
 
 
-def test_show_and_list_name_the_plan_and_hide_pins_from_readonly(api: Api) -> None:
+def test_show_and_list_name_the_plan_and_hide_pins_from_readonly(api: CustomerApi) -> None:
     """readonly reads members but never a PIN; operator gets one only when asking."""
     api.admin.plans.add(NewPlan("staff"))
     api.admin.customers.add(NewCustomer(ANA, pin="11235", plan="staff"))
@@ -133,7 +133,7 @@ def test_show_and_list_name_the_plan_and_hide_pins_from_readonly(api: Api) -> No
     problem(api.call("GET", "/api/v1/customers/nobody@example.com"), 404, "not-found")
 
 
-def test_patch_changes_clears_and_audits(api: Api) -> None:
+def test_patch_changes_clears_and_audits(api: CustomerApi) -> None:
     """Partial update: null clears dates, device limit and plan; untouched fields stay."""
     api.admin.plans.add(NewPlan("staff"))
     api.admin.customers.add(
@@ -163,8 +163,8 @@ def test_patch_changes_clears_and_audits(api: Api) -> None:
     assert cleared["valid_until"] is not None and cleared["name"] == "Ana M"
     updates = [a for a in api.audit() if a[1] == "customer.update"]
     assert [(a[0], a[3]["fields"]) for a in updates] == [
-        ("token:operator-bot", ["full_name", "plan", "valid_until"]),
-        ("token:operator-bot", ["device_limit", "plan", "valid_from"]),
+        (OPERATOR_ACTOR, ["full_name", "plan", "valid_until"]),
+        (OPERATOR_ACTOR, ["device_limit", "plan", "valid_from"]),
     ]
     before = api.writes()
     problem(api.call("PATCH", path, json={"name": None}), 422, "invalid-request")
@@ -175,17 +175,17 @@ def test_patch_changes_clears_and_audits(api: Api) -> None:
     assert api.writes() == before
 
 
-def test_delete_answers_204_then_404(api: Api) -> None:
+def test_delete_answers_204_then_404(api: CustomerApi) -> None:
     """Remove a member (audited as the token); a second remove is not found."""
     api.admin.customers.add(NewCustomer(ODD))
     path = "/api/v1/customers/ana.b+wifi@example.com"
     removed = api.call("DELETE", path)
     assert removed.status_code == 204 and removed.content == b""
     problem(api.call("DELETE", path), 404, "not-found")
-    assert api.audit()[-1][:3] == ("token:operator-bot", "customer.remove", ODD.lower())
+    assert api.audit()[-1][:3] == (OPERATOR_ACTOR, "customer.remove", ODD.lower())
 
 
-def test_set_pin(api: Api) -> None:
+def test_set_pin(api: CustomerApi) -> None:
     """PUT .../pin gives the PIN and answers with it; the same again changes nothing."""
     api.admin.customers.add(NewCustomer(ANA, pin="11111"))
     api.admin.customers.add(NewCustomer(BO, pin="22222"))
@@ -208,18 +208,18 @@ def test_set_pin(api: Api) -> None:
     assert actions.count("customer.set_pin") == 1
 
 
-def test_regenerate_pin(api: Api) -> None:
+def test_regenerate_pin(api: CustomerApi) -> None:
     """POST .../pin:regenerate draws a new PIN and answers with it."""
     api.admin.customers.add(NewCustomer(ODD, pin="11111"))
     answer = api.call("POST", "/api/v1/customers/ana.b+wifi@example.com/pin:regenerate")
     assert answer.status_code == 200, answer.text
     pin = answer.json()["pin"]
     assert pin != "11111" and pin == api.admin.customers.get(ODD).pin
-    assert api.audit()[-1][:2] == ("token:operator-bot", "customer.regenerate_pin")
+    assert api.audit()[-1][:2] == (OPERATOR_ACTOR, "customer.regenerate_pin")
     problem(api.call("POST", f"/api/v1/customers/{BO}/pin:regenerate"), 404, "not-found")
 
 
-def test_colon_routes_are_not_taken_for_an_email(api: Api) -> None:
+def test_colon_routes_are_not_taken_for_an_email(api: CustomerApi) -> None:
     """/customers:sync and :export are their own routes, never /customers/{email}."""
     api.admin.customers.add(NewCustomer(ANA))
     problem(api.call("GET", "/api/v1/customers:sync"), 405, "method-not-allowed")
@@ -228,7 +228,7 @@ def test_colon_routes_are_not_taken_for_an_email(api: Api) -> None:
     assert api.admin.customers.get(ANA).email == ANA
 
 
-def test_openapi_documents_the_customer_routes(api: Api) -> None:
+def test_openapi_documents_the_customer_routes(api: CustomerApi) -> None:
     """Every customer route and its typed bodies are in the OpenAPI document."""
     document = api.client.get("/api/v1/openapi.json").json()
     paths = document["paths"]

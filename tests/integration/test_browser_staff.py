@@ -57,7 +57,10 @@ def test_staff_signs_in_sees_home_and_signs_out(
     assert skip.get_attribute("href").endswith("#main")  # type: ignore[attr-defined]
     assert skip.text == "Skip to the content"  # type: ignore[attr-defined]
 
+    # Readable on a phone: nothing wider than a 360-pixel screen.
+    assert browser.fits_width(360)
     browser.press("Sign out")
+    assert browser.fits_width(360)
     assert browser.path == "/staff/sign-in?signed_out=1"
     assert "You are signed out." in browser.text()
     browser.open("/staff/")

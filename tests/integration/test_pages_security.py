@@ -202,6 +202,7 @@ def test_sign_in_is_rate_limited_per_source_and_per_email(site: PageSite) -> Non
         assert site.sign_in(attacker, "ann@example.com", "wrong password here").status_code == 401
     limited = site.sign_in(attacker, "bob@example.com")  # other email, same source
     assert limited.status_code == 429
+    assert "Too many failed sign-ins. Try again in" in limited.text
     assert int(limited.headers["retry-after"]) >= 1
     # Per email: failures from many sources lock that email, not the others.
     for n in range(3):
@@ -303,3 +304,36 @@ def test_pages_carry_security_headers(site: PageSite) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     css = site.client().get("/static/style.css")
     assert css.status_code == 200 and "cache-control" not in css.headers
+
+
+def test_a_member_session_never_opens_a_staff_page(site: PageSite) -> None:
+    """A members' portal cookie (kind member) is no staff session, whatever its subject id."""
+    from radius_server.store.web_sessions import MEMBER, open_in
+
+    site.add_staff("ann@example.com", Role.ADMIN)
+    staff_id = site.admin.staff.get("ann@example.com").id
+    with site.admin.sessions() as session:
+        _record, session_id = open_in(
+            session, MEMBER, staff_id, "ann@example.com", timedelta(hours=1)
+        )
+        session.commit()
+    client = site.client()
+    client.cookies.set("rs_session", session_id)
+    assert client.get("/staff/").status_code == 303
+
+
+def test_a_failing_page_is_an_html_500_that_tells_nothing(site: PageSite) -> None:
+    """An unexpected error on a page: the error page, without the exception's text."""
+    from fastapi.testclient import TestClient
+
+    @site.app.get("/staff/test-broken")
+    def _broken(user: Annotated[StaffUser, Depends(staff_page(Role.READONLY))]) -> None:
+        raise RuntimeError("secret detail 12345")
+
+    client = site.signed_in("ann@example.com", Role.READONLY)
+    crashing = TestClient(site.app, raise_server_exceptions=False, follow_redirects=False)
+    crashing.cookies.update(dict(client.cookies))
+    response = crashing.get("/staff/test-broken")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "secret detail" not in response.text and "12345" not in response.text

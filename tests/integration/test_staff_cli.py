@@ -7,7 +7,12 @@ real SMTP server (aiosmtpd).
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import select
+import subprocess
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -15,7 +20,7 @@ from radius_server.admin.staff import verify_password
 from radius_server.store import database
 from radius_server.store.sign_in_links import STAFF_PASSWORD, SignInLinkRepository
 from radius_server.store.staff import StaffRepository
-from tests.conftest import Cli
+from tests.conftest import Cli, console_script
 from tests.integration.test_mail import Smtp, smtp_server, use_smtp  # noqa: F401 (fixture)
 
 PASSWORD = "a password long enough"
@@ -149,3 +154,51 @@ def test_send_link_emails_the_link(clean_cli: Cli, smtp_server: Callable[..., Sm
     again = clean_cli("staff", "link", "ann@example.com", "--send")
     assert again.code == 0, again.err
     assert len(smtp.handler.received) == 2
+
+
+def _read_until(fd: int, marker: bytes, timeout: float = 30.0) -> bytes:
+    """Read a pseudo-terminal until ``marker`` (or its end); what was read."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data and time.monotonic() < deadline:
+        ready, _w, _x = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_set_password_on_a_terminal_is_typed_once_without_echo(sqlite_cli: Cli) -> None:
+    """On a terminal the password is asked for once and never shown back."""
+
+    assert sqlite_cli("staff", "add", "ann@example.com", "--role", "admin").code == 0
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [console_script(), "staff", "set-password", "ann@example.com"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=sqlite_cli.env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        prompt = _read_until(master, b"Password: ")
+        assert prompt.endswith(b"Password: "), prompt
+        os.write(master, (PASSWORD + "\n").encode())
+        rest = _read_until(master, b"signed out\r\n")
+        assert proc.wait(timeout=60) == 0, rest
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert b"password set for ann@example.com" in rest
+    assert PASSWORD.encode() not in prompt + rest
+    _record, stored = _repo(sqlite_cli).credentials("ann@example.com") or (None, None)
+    assert verify_password(stored, PASSWORD)

@@ -10,6 +10,7 @@ from radius_server.web.api import (
     customer_csv,
     customer_sync,
     customers,
+    decisions,
     locations,
     lockouts,
     plans,
@@ -33,5 +34,6 @@ for _module in (
     audit,
     templates,
     tokens,
+    decisions,
 ):
     api_router.include_router(_module.router)

@@ -11,7 +11,18 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from radius_server.admin import Admin
-from radius_server.web.pages import errors, home, member_pages, sign_in
+from radius_server.web.pages import (
+    access_points,
+    decisions,
+    errors,
+    home,
+    member,
+    member_pages,
+    members,
+    sign_in,
+    template_editor,
+)
+from radius_server.web.pages.flash import FlashBox
 from radius_server.web.pages.headers import PageHeaders
 from radius_server.web.pages.rendering import STATIC_DIR
 
@@ -33,6 +44,12 @@ PUBLIC_PAGES = frozenset(
 pages_router = APIRouter(include_in_schema=False)
 pages_router.include_router(sign_in.router)
 pages_router.include_router(home.router)
+pages_router.include_router(access_points.router)
+pages_router.include_router(template_editor.router)
+pages_router.include_router(decisions.router)
+# The table's fixed paths (/staff/members/bulk...) before /staff/members/{email}.
+pages_router.include_router(members.router)
+pages_router.include_router(member.router)
 
 
 def install(app: FastAPI) -> None:
@@ -42,6 +59,7 @@ def install(app: FastAPI) -> None:
     state.sign_in_limits = sign_in.SignInLimits(
         state.settings.web_auth_failures, state.settings.web_auth_window
     )
+    state.flash_box = FlashBox()
     errors.install(app)
     app.include_router(pages_router)
     member_pages.install(app)

@@ -23,6 +23,7 @@ class Section:
 
 SECTIONS: list[Section] = [
     Section("/staff/", "Home", Role.READONLY, "Where to go."),
+    Section("/staff/members", "Members", Role.READONLY, "Find members, their PINs, reminders."),
 ]
 
 

@@ -101,7 +101,7 @@ def sign_in(
             {
                 "next": target,
                 "email": email,
-                "error": "Too many failed sign-ins. Wait a minute, then try again.",
+                "error": f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.",
             },
             status_code=429,
         )
@@ -122,6 +122,8 @@ def sign_in(
     if old:
         # A new id at every sign-in (no session fixation); the old one ends.
         state.page_checker.web_sessions.close(old)
+    # Housekeeping where it is cheap and rare enough: ended sessions and old links go.
+    state.page_checker.web_sessions.purge()
     _log.info("staff_sign_in", outcome="ok", email=done.staff.email, source=source)
     response = RedirectResponse(target, status_code=303)
     set_cookie(request, response, SESSION, done.session_id)
