@@ -459,3 +459,20 @@ def test_no_pin_or_link_token_in_logs_or_error_pages(site: PageSite, smtp: Smtp)
     assert "/me/link" in paths and all("?" not in p and "token" not in p for p in paths)
     outcomes = [e["outcome"] for e in events if e.get("event") == "member_link"]
     assert outcomes == ["sent"]
+
+
+def test_over_https_the_member_cookie_is_secure_and_host_only(site: PageSite, smtp: Smtp) -> None:
+    """``__Host-rs_member``, Secure, HttpOnly, SameSite=Lax, Path=/; the plain name is ignored."""
+    client = site.client(https=True)
+    assert ask_link(client, ANA).status_code == 200
+    done = use_link(client, link_in(smtp, ANA))
+    assert done.status_code == 303
+    cookie = done.headers["set-cookie"]
+    assert cookie.startswith("__Host-rs_member=")
+    for flag in ("Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+        assert flag in cookie, flag
+    assert "Domain" not in cookie
+    assert ANA_PIN in client.get("/me/").text
+    plain = site.client(https=True)
+    plain.cookies.set("rs_member", client.cookies["__Host-rs_member"])
+    assert plain.get("/me/").status_code == 303
