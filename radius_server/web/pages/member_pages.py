@@ -139,7 +139,7 @@ def request_link(request: Request, background: BackgroundTasks, email: _Email = 
     """Answer "check your email" for every address; send the link in the background."""
     key, source = _email_key(email), source_of(request)
     context = {"title": "Your Wi-Fi PIN", "email": email}
-    if not _looks_like_email(key):
+    if not _looks_like_email(email.strip()):
         context["error"] = "Enter your email address, like name@example.com."
         return render(request, "member/sign_in.html", context, status_code=422)
     wait = _limits(request).link_wait(source, key)
@@ -147,7 +147,7 @@ def request_link(request: Request, background: BackgroundTasks, email: _Email = 
         _log.warning("member_link", outcome="limited", email=key, source=source)
         context["error"] = (
             "Too many sign-in links asked for. Wait a few minutes, then try again; "
-            "the last link we sent still works for 15 minutes."
+            "a link already on its way still works for 15 minutes."
         )
         response = render(request, "member/sign_in.html", context, status_code=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
