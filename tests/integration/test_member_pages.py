@@ -477,3 +477,23 @@ def test_over_https_the_member_cookie_is_secure_and_host_only(site: PageSite, sm
     plain = site.client(https=True)
     plain.cookies.set("rs_member", client.cookies["__Host-rs_member"])
     assert plain.get("/me/").status_code == 303
+
+
+def test_a_source_trying_many_bad_links_is_held_off(
+    clean_db_url: str, data_dir: Path, smtp: Smtp
+) -> None:
+    """Past web_auth_failures unusable links, 429 before any look-up; others unaffected."""
+    with _site(clean_db_url, data_dir, smtp, web_auth_failures=3) as site:
+        _with_members(site)
+        ask_link(site.client(source="10.1.1.1"), ANA)
+        path = link_in(smtp, ANA)
+        guesser = site.client(source="10.9.9.9")
+        for _ in range(3):
+            guessed = guesser.get("/me/link", params={"token": secrets.token_urlsafe(32)})
+            assert guessed.status_code == 410
+        held = guesser.get(path)  # even a good link, from that source, for now
+        assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
+        assert "Too many links that do not work" in held.text
+        with site.admin.sessions() as session:
+            assert session.scalars(select(SignInLink.used_at)).one() is None
+        assert use_link(site.client(source="10.1.1.1"), path).status_code == 303
