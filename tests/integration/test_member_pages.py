@@ -418,6 +418,7 @@ def test_a_member_asks_for_their_own_reminder_a_few_times(site: PageSite, smtp: 
     assert len(smtp.handler.received) == REMINDERS_PER_MEMBER
     trail = [e for e in site.admin.customers.history(20) if e.action == "customer.pin_reminder"]
     assert {e.actor for e in trail} == {f"member:{ANA}"}
+    assert all('"via": "members-page"' in e.details for e in trail)
 
 
 def test_sign_out_and_disabling_end_the_member_session(site: PageSite, smtp: Smtp) -> None:
