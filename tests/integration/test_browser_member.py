@@ -120,6 +120,7 @@ def test_a_member_signs_in_by_email_sees_the_pin_and_gets_the_profile(
     link = _emailed_link(smtp)
     browser.open(link)
     assert browser.heading() == "Sign in"  # opening the link did not use it
+    assert browser.focused().text == "Sign in"  # type: ignore[attr-defined]  (Enter signs in)
     browser.press("Sign in")
     assert browser.path == "/me/"
     assert browser.heading() == "Your Wi-Fi"
