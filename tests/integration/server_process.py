@@ -48,16 +48,10 @@ class ServerProcess:
                 continue
             with self._lock:
                 self.events.append(event)
-            if self._is_start(event):
+            if event.get("event") == "server_started":
+                self.auth_port = int(event["auth_port"])
+                self.acct_port = int(event["acct_port"])
                 self._started.set()
-
-    def _is_start(self, event: dict[str, Any]) -> bool:
-        """Whether ``event`` says the process is listening (and note its ports)."""
-        if event.get("event") != "server_started":
-            return False
-        self.auth_port = int(event["auth_port"])
-        self.acct_port = int(event["acct_port"])
-        return True
 
     def wait_started(self, timeout: float = 20.0) -> None:
         """Block until the server is listening, or raise with its output."""
@@ -208,40 +202,3 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ServerProcess:
         argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     return ServerProcess(proc)
-
-
-class WebProcess(ServerProcess):
-    """A running ``radius-server web``: its TCP port comes from the ``web_started`` line."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.port = 0
-        super().__init__(proc)
-
-    def _is_start(self, event: dict[str, Any]) -> bool:
-        if event.get("event") != "web_started":
-            return False
-        self.port = int(event["port"])
-        return True
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``, for an HTTP client."""
-        return f"http://127.0.0.1:{self.port}"
-
-
-@contextmanager
-def running_web(database_url: str, data_dir: Path, *args: str, **env: str) -> Iterator[WebProcess]:
-    """Start ``radius-server web`` on 127.0.0.1 with a free port; stop it afterwards."""
-    proc = subprocess.Popen(
-        [console_script(), "web", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=server_env(database_url, data_dir, **env),
-    )
-    web = WebProcess(proc)
-    try:
-        web.wait_started()
-        yield web
-    finally:
-        web.stop()

@@ -22,13 +22,9 @@ import pytest
 
 from tests.conftest import Cli
 from tests.integration.radclient_auth import radclient_auth
-from tests.integration.server_process import (
-    ServerProcess,
-    WebProcess,
-    running_server,
-    running_web,
-)
+from tests.integration.server_process import ServerProcess, running_server
 from tests.integration.udp_client import SECRET
+from tests.integration.web_process import WebProcess, running_web
 
 pytestmark = pytest.mark.tools
 
@@ -106,7 +102,7 @@ def deployment(pg_url: str, tmp_path: Path) -> Iterator[Deployment]:
         running_web(pg_url, tmp_path / "web") as web,
         running_server(pg_url, tmp_path / "serve") as radius,
         httpx.Client(
-            base_url=web.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+            base_url=web.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
         ) as api,
     ):
         yield Deployment(api, web, radius)
