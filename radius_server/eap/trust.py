@@ -1,12 +1,13 @@
 """What a member's device must trust to join the Wi-Fi: the CA behind the EAP certificate.
 
-Read from the files EAP serves (the caller passes ``Settings.tls_files()``, docs/wpa-enterprise.md
-section 1). The anchor handed to members is the self-signed certificate of the
-chain (the generated ``ca.pem``, or the root of ``tls_ca_file``); when the chain
-has none, a self-signed server certificate is its own anchor; otherwise the
-server certificate comes from a CA devices already trust (a public CA) and
-there is nothing to hand out. The server's DNS names are what a device checks
-the certificate against (Apple's TLSTrustedServerNames).
+Read from the files EAP serves (``Settings.tls_files()``, docs/wpa-enterprise.md
+section 1), which the caller passes (the eap package reads no settings). The
+anchor handed to members is the self-signed certificate of the chain (the
+generated ``ca.pem``, or the root of ``tls_ca_file``); when the chain has none,
+a self-signed server certificate is its own anchor; otherwise the server
+certificate comes from a CA devices already trust (a public CA) and there is
+nothing to hand out. The server's DNS names are what a device checks the
+certificate against (Apple's TLSTrustedServerNames).
 """
 
 from __future__ import annotations
@@ -84,9 +85,9 @@ def _certs(path: Path) -> list[x509.Certificate]:
 
 
 def eap_trust(cert_file: Path, chain_file: Path | None) -> EapTrust | None:
-    """What to trust for this server's EAP, or None when EAP has no readable certificate.
+    """What to trust for the EAP certificate ``cert_file`` (and its chain), None if unreadable.
 
-    The files are the server certificate and chain EAP serves (``Settings.tls_files()``).
+    The paths are ``Settings.tls_files()``'s (the admin layer passes them).
     """
     try:
         server = _certs(cert_file)[0]

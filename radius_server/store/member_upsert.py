@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -176,7 +176,8 @@ class _Plan:
 
     creates: list[MemberRow] = field(default_factory=list)
     updates: list[tuple[Customer, dict[str, Any]]] = field(default_factory=list)
-    disables: list[Customer] = field(default_factory=list)
+    # (id, email) of members to disable: no ORM rows, one UPDATE per chunk.
+    disables: list[tuple[int, str]] = field(default_factory=list)
     holders: dict[str, str] = field(default_factory=dict)
 
 
@@ -195,19 +196,13 @@ def _load(session: Session, emails: Sequence[str]) -> dict[str, Customer]:
     return found
 
 
-def _missing(session: Session, wanted: Collection[str]) -> list[Customer]:
-    """Active members the feed leaves out (ids first: the rows loaded are only these)."""
-    ids = [
-        id_
-        for id_, email in session.execute(
-            select(Customer.id, Customer.email).where(Customer.active.is_(True))
-        )
-        if email not in wanted
-    ]
-    rows: list[Customer] = []
-    for chunk in _chunks(ids):
-        rows.extend(session.scalars(select(Customer).where(Customer.id.in_(chunk))))
-    return sorted(rows, key=lambda c: c.email)
+def _missing(session: Session, wanted: Collection[str]) -> list[tuple[int, str]]:
+    """(id, email) of the active members the feed leaves out, by email."""
+    query = select(Customer.id, Customer.email).where(Customer.active.is_(True))
+    return sorted(
+        ((id_, email) for id_, email in session.execute(query) if email not in wanted),
+        key=lambda pair: pair[1],
+    )
 
 
 def _with_plan_id(row: MemberRow, plan_ids: dict[str, int]) -> tuple[MemberRow, str | None]:
@@ -274,7 +269,7 @@ def _check(
                 report.unchanged.append(row.email)
     if disable_missing and report.ok:
         plan.disables = _missing(session, {r.email for r in rows})
-        report.disabled = [c.email for c in plan.disables]
+        report.disabled = [email for _, email in plan.disables]
     report.errors.sort(key=lambda e: e.line)
     return plan
 
@@ -363,6 +358,8 @@ def _write(
     default_plan = plan_members.default_plan_id(session)
     online = _online(session) if any("plan_id" in d for _, d in plan.updates) else set()
     plan_jobs = 0
+    # (member, reason) of the disconnect jobs: written together after the loop.
+    lost_jobs: list[tuple[str, str]] = []
     for current, diff in plan.updates:
         before = disconnects.AccessState.of(current)
         plan_before = current.plan_id
@@ -378,18 +375,23 @@ def _write(
         if lost is None and "pin" in diff:
             lost = disconnects.PIN_CHANGED
         if lost is not None:
-            disconnects.enqueue(session, current.email, lost, actor, now=now)
+            lost_jobs.append((current.email, lost))
         elif "plan_id" in diff:
             plan_jobs += plan_members.reassigned(
                 session, current.email, plan_before, current.plan_id, actor, default_plan, online
             )
-    for current in plan.disables:
-        current.active = False
-        current.updated_at = now
-        disconnects.enqueue(session, current.email, disconnects.DISABLED, actor, now=now)
     session.flush()
+    for chunk in _chunks([id_ for id_, _ in plan.disables]):
+        # No ORM row of these is loaded: nothing in the session to synchronise.
+        disable = update(Customer).where(Customer.id.in_(chunk))
+        session.execute(
+            disable.values(active=False, updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    lost_jobs += [(email, disconnects.DISABLED) for _, email in plan.disables]
+    disconnects.enqueue_many(session, lost_jobs, actor, now=now)
     created = _insert(session, plan.creates, taken, report, now)
-    changed = [c.id for c, _ in plan.updates] + [c.id for c in plan.disables] + created
+    changed = [c.id for c, _ in plan.updates] + [id_ for id_, _ in plan.disables] + created
     record_changes(session, CUSTOMER, changed)
     jobs = {"plan_changed_jobs": plan_jobs} if plan_jobs else {}
     if single:

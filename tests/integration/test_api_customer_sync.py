@@ -53,6 +53,7 @@ def test_put_creates_then_is_unchanged_and_writes_nothing(api: CustomerApi) -> N
     assert again.status_code == 200, again.text
     assert (again.json()["result"], again.json()["changed"]) == ("unchanged", [])
     assert again.json()["customer"]["pin"] is None and "Location" not in again.headers
+    assert created.headers["Cache-Control"] == "no-store" and "Cache-Control" not in again.headers
     assert api.writes() == before
 
 
@@ -230,7 +231,9 @@ def test_csv_import_and_export(api: CustomerApi) -> None:
     problem(
         api.call("GET", "/api/v1/customers:export?include_pin=true", "readonly"), 403, "forbidden"
     )
-    with_pins = api.call("GET", "/api/v1/customers:export?include_pin=true").text
+    exported_pins = api.call("GET", "/api/v1/customers:export?include_pin=true")
+    assert exported_pins.headers["Cache-Control"] == "no-store"
+    with_pins = exported_pins.text
     assert "ana@example.com,Ana,11111," in with_pins
     back = api.call("POST", "/api/v1/customers:import", content=with_pins, headers=csv_type)
     assert (back.json()["unchanged"], back.json()["written"]) == (2, False)

@@ -30,6 +30,7 @@ def test_create_answers_201_with_location_pin_and_plan_name(api: CustomerApi) ->
     assert response.status_code == 201, response.text
     body = response.json()
     assert response.headers["Location"] == f"/api/v1/customers/{ANA}"
+    assert response.headers["Cache-Control"] == "no-store"
     assert body["email"] == ANA and body["name"] == "Ana" and body["plan"] == "default"
     assert body["plan_id"] is None and body["warnings"] == [] and body["changed"] is True
     assert len(body["pin"]) == 5 and body["pin"] == api.admin.customers.get(ANA).pin
@@ -193,6 +194,7 @@ def test_set_pin(api: CustomerApi) -> None:
     changed = api.call("PUT", path, json={"pin": "54321"})
     assert changed.status_code == 200, changed.text
     assert (changed.json()["pin"], changed.json()["changed"]) == ("54321", True)
+    assert changed.headers["Cache-Control"] == "no-store"
     assert api.admin.customers.get(ANA).pin == "54321"
     before = api.writes()
     same = api.call("PUT", path, json={"pin": "54321"}).json()

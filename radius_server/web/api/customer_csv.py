@@ -73,5 +73,9 @@ def export_customers(
     return Response(
         buffer.getvalue(),
         media_type=f"{CSV}; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="customers.csv"',
+            # PINs in it: kept out of every cache (as web/api/common.no_store).
+            **({"Cache-Control": "no-store"} if include_pin else {}),
+        },
     )

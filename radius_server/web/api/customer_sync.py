@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from radius_server.admin.customers import MemberState
 from radius_server.store.member_upsert import ImportReport
+from radius_server.web.api.common import no_store
 from radius_server.web.api.customer_models import (
     MemberStateIn,
     SyncCounts,
@@ -51,6 +52,8 @@ def upsert_customer(
     drawn for a new member).
     """
     result = caller.admin.customers.upsert(email, body.fields())
+    if result.pin_set:
+        no_store(response)
     if result.outcome == "created":
         response.status_code = status.HTTP_201_CREATED
         response.headers["Location"] = location(result.record.email)
@@ -83,7 +86,9 @@ def _results(report: ImportReport, show_pins: bool) -> list[SyncResult]:
     response_model=SyncOut,
     responses={422: {"description": "invalid-rows: every bad member listed; nothing written"}},
 )
-def sync_customers(body: SyncIn, caller: Annotated[Caller, Depends(operator)]) -> SyncOut:
+def sync_customers(
+    body: SyncIn, caller: Annotated[Caller, Depends(operator)], response: Response
+) -> SyncOut:
     """A full sync: bring every member sent to its state, in one transaction.
 
     All or nothing: one bad member (or a PIN another member holds) and nothing is
@@ -105,6 +110,8 @@ def sync_customers(body: SyncIn, caller: Annotated[Caller, Depends(operator)]) -
                 for e in report.errors
             ],
         )
+    if report.pins:
+        no_store(response)
     return SyncOut(
         dry_run=report.dry_run,
         written=report.written,

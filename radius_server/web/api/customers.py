@@ -16,6 +16,7 @@ from radius_server.admin.customers import CustomerResult, CustomerUpdate, NewCus
 from radius_server.rules.plan_text import name_key
 from radius_server.rules.validation import DEFAULT_WORD
 from radius_server.rules.validation import quote as quote_text
+from radius_server.web.api.common import no_store
 from radius_server.web.api.customer_models import (
     CustomerOut,
     CustomerPage,
@@ -50,8 +51,12 @@ def check_plan(caller: Caller, name: str | None) -> None:
         raise Problem(INVALID_VALUE, f"unknown plan {quote_text(name)}", field="plan")
 
 
-def written(caller: Caller, result: CustomerResult, *, include_pin: bool) -> CustomerWritten:
+def written(
+    caller: Caller, result: CustomerResult, response: Response, *, include_pin: bool
+) -> CustomerWritten:
     """The answer to a change (the PIN when the change chose it and the role may see it)."""
+    if include_pin:
+        no_store(response)
     shown = customer_out(
         result.record,
         include_pin=include_pin and caller.sees_pins,
@@ -94,6 +99,7 @@ def list_customers(
 def show_customer(
     email: EmailPath,
     caller: Annotated[Caller, Depends(readonly)],
+    response: Response,
     include_pin: Annotated[
         bool, Query(description="also the PIN (operator and admin tokens only)")
     ] = False,
@@ -101,6 +107,8 @@ def show_customer(
     """One member; the PIN only when asked and the token's role may see it."""
     if include_pin and not caller.sees_pins:
         raise Problem(FORBIDDEN, "a readonly token never sees PINs", field="include_pin")
+    if include_pin:
+        no_store(response)
     record = caller.admin.customers.get(email)
     return customer_out(record, include_pin=include_pin, plans=caller.admin.plans.names())
 
@@ -130,7 +138,7 @@ def create_customer(
         )
     )
     response.headers["Location"] = location(result.record.email)
-    return written(caller, result, include_pin=True)
+    return written(caller, result, response, include_pin=True)
 
 
 _NOT_NULL = ("name", "active", "wifi_access")
@@ -138,7 +146,10 @@ _NOT_NULL = ("name", "active", "wifi_access")
 
 @router.patch("/{email}", response_model=CustomerWritten)
 def update_customer(
-    email: EmailPath, body: CustomerPatch, caller: Annotated[Caller, Depends(operator)]
+    email: EmailPath,
+    body: CustomerPatch,
+    caller: Annotated[Caller, Depends(operator)],
+    response: Response,
 ) -> CustomerWritten:
     """Change some fields (see the body); one transaction, audited; never the PIN."""
     given = body.model_fields_set
@@ -158,7 +169,9 @@ def update_customer(
         clear_device_limit="device_limit" in given and body.device_limit is None,
         plan=(body.plan or DEFAULT_WORD) if "plan" in given else None,
     )
-    return written(caller, caller.admin.customers.update(email, update), include_pin=False)
+    return written(
+        caller, caller.admin.customers.update(email, update), response, include_pin=False
+    )
 
 
 @router.delete(
@@ -172,16 +185,20 @@ def remove_customer(email: EmailPath, caller: Annotated[Caller, Depends(operator
 
 @router.put("/{email}/pin", response_model=CustomerWritten)
 def set_pin(
-    email: EmailPath, body: PinIn, caller: Annotated[Caller, Depends(operator)]
+    email: EmailPath,
+    body: PinIn,
+    caller: Annotated[Caller, Depends(operator)],
+    response: Response,
 ) -> CustomerWritten:
     """Give the member this PIN (409 pin-taken if another member has it); the answer has it."""
     result = caller.admin.customers.set_pin(email, body.pin.strip())
-    return written(caller, result, include_pin=True)
+    return written(caller, result, response, include_pin=True)
 
 
 @router.post("/{email}/pin:regenerate", response_model=CustomerWritten)
 def regenerate_pin(
-    email: EmailPath, caller: Annotated[Caller, Depends(operator)]
+    email: EmailPath, caller: Annotated[Caller, Depends(operator)], response: Response
 ) -> CustomerWritten:
     """Give the member a new random PIN; the answer has it."""
-    return written(caller, caller.admin.customers.regenerate_pin(email), include_pin=True)
+    result = caller.admin.customers.regenerate_pin(email)
+    return written(caller, result, response, include_pin=True)

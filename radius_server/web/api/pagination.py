@@ -22,6 +22,12 @@ def decode_cursor(cursor: str | None) -> str | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        # validate=True: plain decoding drops unknown characters, so "%%%" would be
+        # the empty key (the first page) instead of a refusal.
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        key = raw.decode()
     except (ValueError, binascii.Error, UnicodeError):
         raise Problem(INVALID_REQUEST, "not a cursor this API gave", field="cursor") from None
+    if not key:
+        raise Problem(INVALID_REQUEST, "not a cursor this API gave", field="cursor")
+    return key
