@@ -176,6 +176,8 @@ def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: CustomerApi) -> 
         {"email": ANA},
         {"email": ODD, "plan": "nope"},
         {"email": "dy@example.com", "pin": "12"},
+        {"email": "ed@example.com", "pin": "44444"},
+        {"email": "fy@example.com", "pin": "44444"},
     ]
     before = api.writes()
     answer = problem(sync(api, feed, disable_missing=True), 422, "invalid-rows")
@@ -185,7 +187,9 @@ def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: CustomerApi) -> 
         (3, "email"),
         (4, "plan"),
         (5, "pin"),
+        (7, "pin"),
     ]
+    assert answer["errors"][-1]["reason"] == "PIN also given on index 6"
     assert "22222" not in str(answer) and BO in answer["errors"][1]["reason"]
     assert api.writes() == before and len(api.admin.customers.find()) == 1
     problem(
