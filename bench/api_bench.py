@@ -276,9 +276,13 @@ async def measure(
         async def worker(count: int, record: bool) -> None:
             nonlocal failures
             for _ in range(count):
-                path = paths(rng)
+                call = paths(rng)
                 started = time.perf_counter()
-                answer = await client.get(path)
+                if isinstance(call, str):
+                    answer = await client.get(call)
+                else:
+                    method, path, body = call
+                    answer = await client.request(method, path, json=body)
                 elapsed = time.perf_counter() - started
                 if answer.status_code != 200:
                     failures += 1
@@ -336,7 +340,8 @@ def feed_of(rows: list[Member], suffix: str = "") -> list[dict[str, Any]]:
 # --- the run ---------------------------------------------------------------------------
 
 
-Paths = Callable[[random.Random], str]
+# The next request: a path to GET, or (method, path, JSON body).
+Paths = Callable[[random.Random], str | tuple[str, str, dict[str, Any]]]
 
 
 def read_kinds(everyone: list[Member], deep: list[str]) -> dict[str, Paths]:
@@ -358,6 +363,18 @@ def read_kinds(everyone: list[Member], deep: list[str]) -> dict[str, Paths]:
 def load() -> str:
     """The machine's 1-minute load average (the numbers mean little when it is high)."""
     return f"{os.getloadavg()[0]:.1f}"
+
+
+def write_kinds(everyone: list[Member]) -> dict[str, Paths]:
+    """Single writes a platform pushes one at a time: each really changes something."""
+    base = "/api/v1/customers"
+    return {
+        "upsert: rename one (PUT)": lambda rng: (
+            "PUT",
+            f"{base}/{rng.choice(everyone).email}",
+            {"name": f"Renamed {rng.randrange(10**9)}"},
+        ),
+    }
 
 
 def read_header() -> None:
@@ -385,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync", type=int, default=10_000, help="members in the sync feed")
     parser.add_argument("--concurrency", default="1,4", help="client counts, comma-separated")
     parser.add_argument("--requests", type=int, default=1000, help="requests per kind")
+    parser.add_argument("--writes", type=int, default=200, help="single writes (one client)")
     parser.add_argument(
         "--skip-sync", action="store_true", help="seed every member by COPY; measure reads only"
     )
@@ -431,15 +449,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
             deep = cursors[len(cursors) // 2 :] or cursors
             read_header()
-            for level in levels:
-                for name, paths in read_kinds(everyone, deep).items():
-                    print_read(
-                        asyncio.run(
-                            measure(
-                                web.proc.pid, base_url, headers, name, paths, level, args.requests
-                            )
-                        )
-                    )
+            writes = [(1, name, paths) for name, paths in write_kinds(everyone).items()]
+            reads = [
+                (level, name, paths)
+                for level in levels
+                for name, paths in read_kinds(everyone, deep).items()
+            ]
+            for level, name, paths in reads + writes:
+                count = args.requests if (level, name, paths) in reads else args.writes
+                print_read(
+                    asyncio.run(measure(web.proc.pid, base_url, headers, name, paths, level, count))
+                )
         finally:
             web.stop()
             shutil.rmtree(workdir, ignore_errors=True)

@@ -106,7 +106,8 @@ class PortalAdmin:
 
     def trust(self) -> EapTrust | None:
         """The CA certificate and server names of this server's EAP (None: EAP not set up)."""
-        return eap_trust(self.settings)
+        cert_file, _key, chain_file = self.settings.tls_files()
+        return eap_trust(cert_file, chain_file)
 
     def apple_profile(self, email: str) -> bytes | None:
         """The member's ``.mobileconfig`` (None when EAP has no certificate yet)."""

@@ -9,7 +9,7 @@ wrong password and gets the same answer (no way to learn which emails exist).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from urllib.parse import urlencode
@@ -22,8 +22,9 @@ from radius_server.config import ConfigError, Settings
 from radius_server.mail.message import build_message, mailbox
 from radius_server.mail.sender import Delivery, SmtpConfig, SmtpSender
 from radius_server.mail.template import Rendered
-from radius_server.rules.passwords import PasswordRefused, check_password
+from radius_server.rules.passwords import MAX_PASSWORD, PasswordRefused, check_password
 from radius_server.rules.roles import Role
+from radius_server.rules.validation import MAX_EMAIL
 from radius_server.store.errors import InvalidValue
 from radius_server.store.sign_in_links import STAFF_PASSWORD, SignInLinkRepository
 from radius_server.store.staff import LINK_NOT_VALID, LinkNotValid, StaffRecord, StaffRepository
@@ -67,11 +68,14 @@ def verify_password(stored: str | None, password: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class SignIn:
-    """A successful sign-in: the account, its new session and the id for the cookie."""
+    """A successful sign-in: the account, its new session and the id for the cookie.
+
+    ``repr`` hides the id: it signs a browser in.
+    """
 
     staff: StaffRecord
     session: SessionRecord
-    session_id: str
+    session_id: str = field(repr=False)
 
 
 def password_link(public_url: str, token: str) -> str:
@@ -179,10 +183,11 @@ class StaffAdmin:
 
     def sign_in(self, email: str, password: str, lifetime: timedelta) -> SignIn | None:
         """A new session if ``email`` and ``password`` match an enabled account, else None."""
-        found = self._repo.credentials(email) if len(email) <= 254 else None
+        found = self._repo.credentials(email) if len(email) <= MAX_EMAIL else None
         record, stored = found if found is not None else (None, None)
-        if len(password) > 1024:
-            password = password[:1024]  # the rules cap it; a longer one cannot match
+        if len(password) > MAX_PASSWORD:
+            # No stored password is that long: refused, after the same work as any other.
+            record, stored, password = None, None, password[:MAX_PASSWORD]
         ok = verify_password(stored, password)
         if not ok or record is None or record.disabled_at is not None:
             return None

@@ -1,12 +1,13 @@
 """What a member's device must trust to join the Wi-Fi: the CA behind the EAP certificate.
 
 Read from the files EAP serves (``Settings.tls_files()``, docs/wpa-enterprise.md
-section 1). The anchor handed to members is the self-signed certificate of the
-chain (the generated ``ca.pem``, or the root of ``tls_ca_file``); when the chain
-has none, a self-signed server certificate is its own anchor; otherwise the
-server certificate comes from a CA devices already trust (a public CA) and
-there is nothing to hand out. The server's DNS names are what a device checks
-the certificate against (Apple's TLSTrustedServerNames).
+section 1), which the caller passes (the eap package reads no settings). The
+anchor handed to members is the self-signed certificate of the chain (the
+generated ``ca.pem``, or the root of ``tls_ca_file``); when the chain has none,
+a self-signed server certificate is its own anchor; otherwise the server
+certificate comes from a CA devices already trust (a public CA) and there is
+nothing to hand out. The server's DNS names are what a device checks the
+certificate against (Apple's TLSTrustedServerNames).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from radius_server.config import Settings
 from radius_server.eap.certificates import fingerprint
 
 
@@ -84,9 +84,11 @@ def _certs(path: Path) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(path.read_bytes())
 
 
-def eap_trust(settings: Settings) -> EapTrust | None:
-    """What to trust for this server's EAP, or None when EAP has no readable certificate."""
-    cert_file, _key, chain_file = settings.tls_files()
+def eap_trust(cert_file: Path, chain_file: Path | None) -> EapTrust | None:
+    """What to trust for the EAP certificate ``cert_file`` (and its chain), None if unreadable.
+
+    The paths are ``Settings.tls_files()``'s (the admin layer passes them).
+    """
     try:
         server = _certs(cert_file)[0]
         chain = _certs(chain_file) if chain_file is not None else []

@@ -117,7 +117,10 @@ class DecisionRecorder:
     async def run(self) -> None:
         """Write every ``interval`` seconds until ``stop()``; then write what is queued once."""
         while not self._stopping.is_set():
-            await self.run_once()
+            try:
+                await self.run_once()
+            except Exception as exc:  # a bug must not end recording (nor the server)
+                self.log.error("internal_error", where="decision_log", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
         # A last try, so a graceful stop loses nothing while the database answers.

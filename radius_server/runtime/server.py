@@ -179,7 +179,7 @@ def _decision_recorder(
     settings: Settings, db_engine: Any, directory: Directory, log: Any, deadline: float
 ) -> DecisionRecorder | None:
     """The recent-decisions writer (runtime/decisions.py); None when the setting is off."""
-    if not settings.decision_log_enabled:
+    if not settings.decision_log_enabled or db_engine is None:
         return None
 
     def member_id(email: str) -> int | None:
@@ -246,7 +246,11 @@ async def serve(
         await follower.poll_once()  # the limit holds from the first request
     # Decisions write through their own engine too: a round cut by the watchdog there
     # never cuts accounting's or the directory's connections.
-    decisions_engine = database.make_engine(url, timeout=settings.database_timeout)
+    decisions_engine = (
+        database.make_engine(url, timeout=settings.database_timeout)
+        if settings.decision_log_enabled
+        else None
+    )
     recorder = _decision_recorder(settings, decisions_engine, directory, log, deadline)
     engine = Engine(
         directory,
@@ -344,5 +348,6 @@ async def serve(
         guard_engine.dispose()
         sessions_engine.dispose()
         online_engine.dispose()
-        decisions_engine.dispose()
+        if decisions_engine is not None:
+            decisions_engine.dispose()
         log.info("server_stopped")

@@ -8,6 +8,7 @@ in ``PUBLIC_PATHS`` (the API's description, which holds no data) are open.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -118,8 +119,22 @@ class Caller:
 
 
 def source_of(request: Request) -> str:
-    """The client's address (uvicorn applies trusted proxies' X-Forwarded-For)."""
-    return request.client.host if request.client else "unknown"
+    """Who failed, for the limiter: the client's address, an IPv6 one as its /64.
+
+    uvicorn has applied trusted proxies' X-Forwarded-For. One IPv6 host usually holds
+    a whole /64 (RFC 4291 2.5.1; privacy addresses, RFC 8981, rotate within it), so
+    counting single addresses would hand it 2^64 budgets.
+    """
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 def actor_for(token: TokenRecord) -> str:

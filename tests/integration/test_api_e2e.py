@@ -22,7 +22,12 @@ import pytest
 
 from tests.conftest import Cli
 from tests.integration.radclient_auth import radclient_auth
-from tests.integration.server_process import ServerProcess, running_server, running_web
+from tests.integration.server_process import (
+    ServerProcess,
+    WebProcess,
+    running_server,
+    running_web,
+)
 from tests.integration.udp_client import SECRET
 
 pytestmark = pytest.mark.tools
@@ -41,9 +46,10 @@ def _timing(step: str, seconds: float) -> None:
 
 @dataclass
 class Deployment:
-    """The API (an authenticated httpx client) and the RADIUS server beside it."""
+    """The API (an authenticated httpx client), its process, and the RADIUS server beside it."""
 
     api: httpx.Client
+    web: WebProcess
     radius: ServerProcess
 
 
@@ -103,7 +109,7 @@ def deployment(pg_url: str, tmp_path: Path) -> Iterator[Deployment]:
             base_url=web.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
         ) as api,
     ):
-        yield Deployment(api, radius)
+        yield Deployment(api, web, radius)
         # Every request was answered and logged as one access line, never with the token.
         assert token not in web.output()
     assert "Traceback" not in web.output()
@@ -143,6 +149,9 @@ def test_pin_changed_through_the_api_reaches_the_running_server(deployment: Depl
     assert shown.json()["pin"] == new_pin
     # Without asking, no PIN in the answer.
     assert api.get(f"/api/v1/customers/{EMAIL}").json().get("pin") is None
+    # Nor in the web process's log, though requests carried them both.
+    log = deployment.web.output()
+    assert f'"{pin}"' not in log and f'"{new_pin}"' not in log
 
 
 def test_upsert_disabling_a_member_reaches_the_running_server(deployment: Deployment) -> None:

@@ -81,10 +81,17 @@ def bool_queries(route: Route) -> list[str]:
     return names
 
 
+def values_for(endpoint: Endpoint) -> dict[str, str]:
+    """Path parameters naming things that exist (a plan's {name} is the default plan)."""
+    if endpoint.path.startswith("/api/v1/plans/"):
+        return {**VALUES, "name": "default"}
+    return VALUES
+
+
 def calls(world: World, endpoint: Endpoint, role: Role) -> Iterator[httpx.Response]:
     """The endpoint as ``role``: plainly, then with each boolean option set."""
     body = {} if endpoint.method in ("POST", "PUT", "PATCH") else None
-    url = endpoint.url(VALUES)
+    url = endpoint.url(values_for(endpoint))
     headers = world.tokens.header(role)
     for query in [None, *({name: "true"} for name in bool_queries(endpoint.route))]:
         yield world.client.request(endpoint.method, url, params=query, headers=headers, json=body)

@@ -117,3 +117,20 @@ def test_revoked_and_expired_tokens_count_as_failures(
         for token in (tokens.revoked, tokens.expired, tokens.revoked):
             assert client.get(LIST, headers=bearer(token)).status_code == 401
         assert client.get(LIST, headers=bearer(tokens.expired)).status_code == 429
+
+
+def test_an_ipv6_host_is_counted_by_its_slash_64(world: tuple[FastAPI, Tokens, Clock]) -> None:
+    """Addresses of one /64 share a budget (privacy addresses rotate inside it)."""
+    app, tokens, _clock = world
+    with ExitStack() as stack:
+        rotating = [source(stack, app, f"2001:db8:1:2::{n:x}") for n in range(1, BUDGET + 2)]
+        for client in rotating[:BUDGET]:
+            assert client.get(LIST, headers=WRONG).status_code == 401
+        assert rotating[BUDGET].get(LIST, headers=WRONG).status_code == 429
+        other_net = source(stack, app, "2001:db8:1:3::1")
+        assert other_net.get(LIST, headers=tokens.header(Role.READONLY)).status_code == 200
+        mapped = source(stack, app, "::ffff:192.0.2.50")
+        plain = source(stack, app, "192.0.2.50")
+        for _ in range(BUDGET):
+            assert mapped.get(LIST, headers=WRONG).status_code == 401
+        assert plain.get(LIST, headers=WRONG).status_code == 429

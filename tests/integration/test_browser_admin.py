@@ -13,7 +13,13 @@ import re
 import time
 from pathlib import Path
 
-from tests.integration.browser import Browser, WebSite, browser, web_site  # noqa: F401 (fixtures)
+from tests.integration.browser import (  # noqa: F401 (fixtures)
+    WAIT_SECONDS,
+    Browser,
+    WebSite,
+    browser,
+    web_site,
+)
 from tests.integration.radclient_auth import radclient_auth
 from tests.integration.server_process import running_server
 
@@ -102,9 +108,53 @@ def test_admin_adds_an_access_point_and_reads_live_decisions(
         browser.open("/staff/decisions")
         Select(browser.field("Access point")).select_by_visible_text("front-desk")
         browser.press("Filter")
-        assert browser.path == "/staff/decisions?member=&access_point=front-desk"
+        assert browser.path == "/staff/decisions?member=&access_point=front-desk&outcome="
         assert len(_decision_rows(browser, None, 3)) == 3
         log = radius.output()
     assert PIN not in log and WRONG_PIN not in log and secret not in log
     web_log = web_site.web.output()
     assert PIN not in web_log and secret not in web_log and PASSWORD not in web_log
+
+
+def _preview_shows(browser: Browser, wanted: str) -> str:  # noqa: F811
+    """The preview section's text once it contains ``wanted`` (the script refreshes it)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        shown = browser.find("#preview").text  # type: ignore[attr-defined]
+        if wanted in shown or time.monotonic() > deadline:
+            assert wanted in shown, shown
+            return shown
+        time.sleep(0.2)
+
+
+def test_admin_edits_the_reminder_with_a_live_preview(
+    browser: Browser,  # noqa: F811
+    web_site: WebSite,  # noqa: F811
+) -> None:
+    """Preview button for a member; typing refreshes the preview and the field's errors."""
+    added = web_site.cli("customer", "add", EMAIL, "--name", "Ana Example", "--pin", PIN)
+    assert added.code == 0, added.err
+    _sign_in(browser, web_site)
+    browser.open("/staff/template")
+    assert browser.heading() == "Reminder email"
+    browser.fill("Preview for the member", EMAIL)
+    browser.press("Preview")
+    assert PIN in _preview_shows(browser, "Ana Example")
+    # Typing in the body: the script posts the form and swaps in the new preview.
+    browser.fill("Plain-text body", "Hello {name}, your PIN is {pin}. See you!")
+    _preview_shows(browser, f"Hello Ana Example, your PIN is {PIN}. See you!")
+    browser.fill("Subject", "Your PIN {pin}")
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not browser.driver.find_elements("css selector", "#f-subject-error"):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "no error shown next to the subject"
+        time.sleep(0.2)
+    browser.press("Save")
+    assert "must not contain {pin}" in browser.find("#f-subject-error").text  # type: ignore[attr-defined]
+    assert browser.field("Subject").get_attribute("aria-invalid") == "true"  # type: ignore[attr-defined]
+    browser.fill("Subject", "Wi-Fi at {space_name}")
+    browser.press("Save")
+    assert browser.path == "/staff/template?done=saved"
+    assert "The template is saved." in browser.text()
+    shown = web_site.cli("template", "show")
+    assert "Hello {name}, your PIN is {pin}. See you!" in shown.out, shown.err
+    assert PIN not in web_site.web.output()

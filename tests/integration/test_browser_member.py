@@ -120,6 +120,7 @@ def test_a_member_signs_in_by_email_sees_the_pin_and_gets_the_profile(
     link = _emailed_link(smtp)
     browser.open(link)
     assert browser.heading() == "Sign in"  # opening the link did not use it
+    assert browser.focused().text == "Sign in"  # type: ignore[attr-defined]  (Enter signs in)
     browser.press("Sign in")
     assert browser.path == "/me/"
     assert browser.heading() == "Your Wi-Fi"
@@ -131,7 +132,8 @@ def test_a_member_signs_in_by_email_sees_the_pin_and_gets_the_profile(
     assert browser.cookie("rs_session") is None  # not a staff session
     browser.screenshot("member-page.png")
     # On a phone: nothing wider than the screen (no sideways scrolling), PIN still there.
-    browser.driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+    # A phone's width; tall enough that the screenshot shows the whole page.
+    browser.driver.set_window_size(390, 1500)  # type: ignore[attr-defined]
     overflow = browser.driver.execute_script(  # type: ignore[attr-defined]
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )

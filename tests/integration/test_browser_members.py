@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 from radius_server.admin import Admin
 from radius_server.admin.customers import CustomerUpdate, NewCustomer
@@ -135,8 +138,6 @@ def seconds_until(
 
 def tick(browser: Browser, email: str) -> None:
     """Tick the member's box in the table (by its value, as its hidden label names it)."""
-    from selenium.webdriver.common.by import By
-
     box = browser.driver.find_element(  # type: ignore[attr-defined]
         By.CSS_SELECTOR, f'input[type="checkbox"][name="email"][value="{email}"]'
     )
@@ -172,8 +173,6 @@ def test_front_desk_edits_a_pin_and_sends_reminders(desk: FrontDesk) -> None:
     assert browser.path.startswith("/staff/members?q=lima")
     found = browser.text()
     assert ana in found and "bob@example.com" not in found
-    from selenium.webdriver.common.by import By
-
     browser.driver.find_element(By.LINK_TEXT, ana).click()  # type: ignore[attr-defined]
     browser.find("#pin")
     assert browser.heading() == ana_name
@@ -198,9 +197,14 @@ def test_front_desk_edits_a_pin_and_sends_reminders(desk: FrontDesk) -> None:
     browser.press("Send PIN reminder")
     assert browser.heading() == "Send PIN reminders?"
     assert "Send a PIN reminder email to 3 members?" in browser.text()
+    # The keyboard starts on the answer; the question is its description.
+    focused = browser.focused()
+    assert focused.text == "Yes, do it"  # type: ignore[attr-defined]
+    assert focused.get_attribute("aria-describedby") == "confirm-what"  # type: ignore[attr-defined]
     assert desk.smtp.handler.received == []
-    browser.press("Yes, do it")
-    assert browser.path == "/staff/members/reminders"
+    # Pressed where the focus is (Enter), as a keyboard user would.
+    focused.send_keys(Keys.ENTER)  # type: ignore[attr-defined]
+    WebDriverWait(browser.driver, 30).until(lambda _d: browser.path == "/staff/members/reminders")
     assert "Reminders: 3 sent, 0 failed, 0 skipped." in browser.text()
     rows = browser.driver.find_elements(By.CSS_SELECTOR, "tbody tr")  # type: ignore[attr-defined]
     assert sorted(row.text.split()[0:2] for row in rows) == [[e, "sent"] for e in sorted(chosen)]
@@ -211,6 +215,15 @@ def test_front_desk_edits_a_pin_and_sends_reminders(desk: FrontDesk) -> None:
         body = desk.smtp.handler.to(email).message.get_content()
         assert pins[email] in body
         assert not any(pin in body for other, pin in pins.items() if other != email)
+
+    # On a phone the page does not scroll sideways: only the table's own box may.
+    browser.driver.set_window_size(390, 844)  # type: ignore[attr-defined]
+    for path in ("/staff/members", f"/staff/members/{ana}"):
+        browser.open(path)
+        widths = browser.driver.execute_script(  # type: ignore[attr-defined]
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert widths[0] <= widths[1], (path, widths)
 
     log = desk.web.output()
     assert PASSWORD not in log

@@ -259,8 +259,9 @@ def test_a_bad_email_or_missing_mail_settings_get_a_clear_answer(
     """Not an email: 422; no SMTP sender or public URL: 503 for every email alike."""
     with _site(clean_db_url, data_dir, smtp) as site:
         _with_members(site)
-        bad = ask_link(site.client(), "not an email")
-        assert bad.status_code == 422 and "Enter your email address" in bad.text
+        for bad_email in ("not an email", "a@b", "a" * 300 + "@example.com"):
+            bad = ask_link(site.client(), bad_email)
+            assert bad.status_code == 422 and "Enter your email address" in bad.text
     for missing in ({"smtp_sender_address": ""}, {"web_public_url": ""}):
         with _site(clean_db_url, data_dir, smtp, **missing) as site:
             for email in (ANA, "nobody@example.com"):
@@ -417,6 +418,7 @@ def test_a_member_asks_for_their_own_reminder_a_few_times(site: PageSite, smtp: 
     assert len(smtp.handler.received) == REMINDERS_PER_MEMBER
     trail = [e for e in site.admin.customers.history(20) if e.action == "customer.pin_reminder"]
     assert {e.actor for e in trail} == {f"member:{ANA}"}
+    assert all('"via": "members-page"' in e.details for e in trail)
 
 
 def test_sign_out_and_disabling_end_the_member_session(site: PageSite, smtp: Smtp) -> None:
@@ -459,3 +461,40 @@ def test_no_pin_or_link_token_in_logs_or_error_pages(site: PageSite, smtp: Smtp)
     assert "/me/link" in paths and all("?" not in p and "token" not in p for p in paths)
     outcomes = [e["outcome"] for e in events if e.get("event") == "member_link"]
     assert outcomes == ["sent"]
+
+
+def test_over_https_the_member_cookie_is_secure_and_host_only(site: PageSite, smtp: Smtp) -> None:
+    """``__Host-rs_member``, Secure, HttpOnly, SameSite=Lax, Path=/; the plain name is ignored."""
+    client = site.client(https=True)
+    assert ask_link(client, ANA).status_code == 200
+    done = use_link(client, link_in(smtp, ANA))
+    assert done.status_code == 303
+    cookie = done.headers["set-cookie"]
+    assert cookie.startswith("__Host-rs_member=")
+    for flag in ("Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+        assert flag in cookie, flag
+    assert "Domain" not in cookie
+    assert ANA_PIN in client.get("/me/").text
+    plain = site.client(https=True)
+    plain.cookies.set("rs_member", client.cookies["__Host-rs_member"])
+    assert plain.get("/me/").status_code == 303
+
+
+def test_a_source_trying_many_bad_links_is_held_off(
+    clean_db_url: str, data_dir: Path, smtp: Smtp
+) -> None:
+    """Past web_auth_failures unusable links, 429 before any look-up; others unaffected."""
+    with _site(clean_db_url, data_dir, smtp, web_auth_failures=3) as site:
+        _with_members(site)
+        ask_link(site.client(source="10.1.1.1"), ANA)
+        path = link_in(smtp, ANA)
+        guesser = site.client(source="10.9.9.9")
+        for _ in range(3):
+            guessed = guesser.get("/me/link", params={"token": secrets.token_urlsafe(32)})
+            assert guessed.status_code == 410
+        held = guesser.get(path)  # even a good link, from that source, for now
+        assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
+        assert "Too many links that do not work" in held.text
+        with site.admin.sessions() as session:
+            assert session.scalars(select(SignInLink.used_at)).one() is None
+        assert use_link(site.client(source="10.1.1.1"), path).status_code == 303

@@ -102,6 +102,11 @@ def test_a_typed_secret_and_refusals_next_to_their_field(site: PageSite) -> None
     bad = _post(admin, page, page, name="desk", address="not-an-address", secret=TYPED_SECRET)
     assert bad.status_code == 422 and 'id="f-address-error"' in bad.text
     assert TYPED_SECRET not in missing.text + bad.text  # a password field is never echoed
+    vendor = _post(admin, page, page, name="desk", address="192.0.2.1", vendor="acme")
+    assert vendor.status_code == 422 and 'id="f-vendor-error"' in vendor.text
+    where = _post(admin, page, page, name="desk", address="192.0.2.1", location="Mars")
+    assert where.status_code == 422 and 'id="f-location-error"' in where.text
+    assert site.admin.clients.find() == []
     done = _post(admin, page, page, name="desk", address="192.0.2.0/28", secret=TYPED_SECRET)
     assert done.status_code == 200 and TYPED_SECRET in done.text
     # Message-Authenticator left unticked: optional, with the admin layer's warning.
@@ -219,11 +224,13 @@ def test_a_save_over_someone_elses_is_a_conflict(site: PageSite) -> None:
 # -- live decisions -------------------------------------------------------------------------
 
 
-def _decision(at: float, user: str, outcome: str, reason: str, client: str) -> DecisionRow:
+def _decision(
+    at: float, user: str, outcome: str, reason: str, client: str, customer: int | None = None
+) -> DecisionRow:
     return DecisionRow(
         at=at,
         user_name=user,
-        customer_id=None,
+        customer_id=customer,
         client_name=client,
         calling_station="02-00-00-00-00-01",
         method="pap",
@@ -252,11 +259,12 @@ def _table(html: str) -> list[list[list[str]]]:
 def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> None:
     """Every role reads them; each reason with its sentence; filters by member and AP."""
     now = time.time()
+    ana = site.admin.customers.get("ana@example.com").id
     DecisionStore(open_sessions(site.engine)).write(
         [
             _decision(now - 30, "ana@example.com", "reject", "wrong_pin", "lobby"),
             _decision(now - 20, "bob@example.com", "reject", "expired", "cafe"),
-            _decision(now - 10, "ana@example.com", "accept", "ok", "lobby"),
+            _decision(now - 10, "ana@example.com", "accept", "ok", "lobby", ana),
             _decision(now - 5, "cy@example.com", "reject", "outside_hours", "cafe"),
         ],
         "host:1",
@@ -278,6 +286,9 @@ def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> N
     assert "The member's access has expired" in text
     assert "Wrong PIN." in text
     assert 'http-equiv="refresh"' not in page.text
+    # A member's email opens their page; what a device sent for no member is plain text.
+    assert page.text.count('<a href="/staff/members/ana%40example.com">') == 1
+    assert "/staff/members/bob" not in page.text
     ana = _table(client.get("/staff/decisions", params={"member": "ANA@example.com "}).text)
     assert [" ".join(r[5]) for r in ana] == [
         "ok " + " ".join(explain("ok").split()),
@@ -285,6 +296,9 @@ def test_live_decisions_newest_first_explained_and_filtered(site: PageSite) -> N
     ]
     cafe = _table(client.get("/staff/decisions", params={"access_point": "cafe"}).text)
     assert [r[1] for r in cafe] == [["cy@example.com"], ["bob@example.com"]]
+    refused = client.get("/staff/decisions", params={"outcome": "reject", "access_point": "lobby"})
+    assert [r[1] for r in _table(refused.text)] == [["ana@example.com"]]
+    assert client.get("/staff/decisions", params={"outcome": "maybe"}).status_code == 422
     none = client.get("/staff/decisions", params={"member": "nobody@example.com"})
     assert "No sign-in matches these filters." in none.text
     live = client.get("/staff/decisions", params={"refresh": "1"})

@@ -18,6 +18,7 @@ import structlog
 from fastapi.testclient import TestClient
 
 from radius_server.admin.customers import NewCustomer
+from radius_server.admin.plans import NewPlan
 from radius_server.rules.roles import Role
 from radius_server.store.decisions import DecisionStore
 from radius_server.store.journal import utcnow
@@ -380,3 +381,72 @@ def test_activity_devices_online_and_disconnect(
     )
     assert "no server picked it up within 0.2 s" in text
     assert site.admin.customers.history(1, ANA)[0].action == "session.disconnect"
+
+
+def test_no_pin_in_any_log_line_or_error_page(site: PageSite, smtp: Smtp) -> None:
+    """Every member form, refused and accepted: no PIN in a log event or an error page."""
+    client = site.signed_in("op@example.com", Role.OPERATOR)
+    page = f"/staff/members/{ANA}"
+    typed = ["70531", PINS[BOB], "1234x", "99999"]
+    with structlog.testing.capture_logs() as events:
+        answers = [
+            post(client, f"{page}/pin", page, pin=typed[0]),
+            post(client, f"{page}/pin", page, pin=typed[1]),  # Bob's: refused
+            post(client, f"{page}/pin", page, pin=typed[2]),  # not 5 digits
+            post(client, "/staff/members/new", "/staff/members", email="x", pin=typed[3]),
+            post(client, "/staff/members/new", "/staff/members", email=CY, pin=typed[3]),
+            post(client, f"{page}/pin/regenerate", page),
+            post(client, "/staff/members/remind", "/staff/members", email=[ANA, CY]),
+            client.get("/staff/members/nobody@example.com"),
+            client.post(f"{page}/pin", data={"pin": typed[3]}),  # no CSRF token
+        ]
+        shown = [client.get(a.headers["location"]) for a in answers if a.status_code == 303]
+    current = site.admin.customers.get(ANA).pin
+    errors = [a for a in answers + shown if a.status_code >= 400]
+    assert {a.status_code for a in errors} == {403, 404, 422}
+    assert events and any(e.get("event") == "web_reminders" for e in events)
+    text = repr(events) + "".join(a.text for a in errors)
+    assert not any(pin in text for pin in {*PINS.values(), *typed, current})
+    # The emails carried the PINs; nothing else did.
+    assert current in smtp.handler.to(ANA).message.get_content()
+
+
+def test_odd_searches_are_answered_not_crashed(site: PageSite) -> None:
+    """Wildcards, quotes, an unknown status, a cursor past the end, an over-long query."""
+    client = site.signed_in("ro@example.com", Role.READONLY)
+    for params in (
+        {"q": "%"},
+        {"q": "_"},
+        {"q": "' OR 1=1 --"},
+        {"q": "é\u0000"},
+        {"status": "bogus"},
+        {"after": "zzz@example.com"},
+    ):
+        answer = client.get("/staff/members", params=params)
+        assert answer.status_code == 200, params
+    assert "No members" in client.get("/staff/members", params={"q": "%"}).text
+    assert ANA in client.get("/staff/members", params={"status": "bogus"}).text
+    too_long = client.get("/staff/members", params={"q": "x" * 201})
+    assert too_long.status_code == 422 and "text/html" in too_long.headers["content-type"]
+
+
+def test_plan_chosen_from_the_list_and_history_shown(site: PageSite) -> None:
+    """The plan select lists every plan; choosing one moves the member; history on the page."""
+    site.admin.plans.add(NewPlan(name="Day pass"))
+    client = site.signed_in("op@example.com", Role.OPERATOR)
+    page = f"/staff/members/{CY}"
+    form = client.get(page).text
+    assert '<option value="default" selected>the default plan</option>' in form
+    assert '<option value="Day pass">Day pass</option>' in form
+    data = {"wifi_access": "1", "plan": "Day pass"}
+    moved = follow(client, post(client, f"{page}/access", page, **data))
+    assert '<option value="Day pass" selected>Day pass</option>' in moved.text
+    assert "<dt>Plan</dt><dd>Day pass</dd>" in moved.text
+    table = client.get("/staff/members", params={"q": "cy@"}).text
+    assert "<td>Day pass</td>" in table
+    history = re.search(r'<section aria-labelledby="h-history">(.*?)</section>', moved.text, re.S)
+    assert history is not None
+    assert "staff:op@example.com" in history.group(1) and "customer.update" in history.group(1)
+    assert "customer.add" in history.group(1)
+    back = follow(client, post(client, f"{page}/access", page, wifi_access="1", plan="default"))
+    assert "<dt>Plan</dt><dd>default</dd>" in back.text

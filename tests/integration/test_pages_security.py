@@ -212,6 +212,29 @@ def test_sign_in_is_rate_limited_per_source_and_per_email(site: PageSite) -> Non
     assert site.sign_in(site.client(source="203.0.113.9"), "nobody@example.com").status_code == 401
 
 
+def test_sign_in_comes_back_to_the_page_asked_for(site: PageSite) -> None:
+    """An anonymous GET of a page with a query: after sign-in, the same page and query."""
+    _add_test_pages(site)
+    site.add_staff("ann@example.com", Role.ADMIN)
+    client = site.client()
+    redirect = client.get("/staff/test-admin-page?q=ann&page=2")
+    assert redirect.headers["location"] == (
+        "/staff/sign-in?next=%2Fstaff%2Ftest-admin-page%3Fq%3Dann%26page%3D2"
+    )
+    form = client.get(redirect.headers["location"])
+    assert 'name="next" value="/staff/test-admin-page?q=ann&amp;page=2"' in form.text
+    done = client.post(
+        "/staff/sign-in",
+        data={
+            "email": "ann@example.com",
+            "password": PASSWORD,
+            "next": "/staff/test-admin-page?q=ann&page=2",
+            "csrf_token": csrf_of(form.text),
+        },
+    )
+    assert done.headers["location"] == "/staff/test-admin-page?q=ann&page=2"
+
+
 def test_open_redirects_are_refused(site: PageSite) -> None:
     """``next`` only ever leads to a staff page of ours."""
     site.add_staff("ann@example.com", Role.READONLY)

@@ -38,6 +38,7 @@ def test_every_refused_sign_in_costs_one_verification(
     admin.staff.add("dis@example.com", Role.ADMIN, PASSWORD)
     admin.staff.set_disabled("dis@example.com", True)
     admin.staff.add("new@example.com", Role.ADMIN)
+    admin.staff.add("long@example.com", Role.ADMIN, "y" * 1024)  # the longest allowed
     calls: list[str] = []
     original = PasswordHasher.verify
 
@@ -52,9 +53,10 @@ def test_every_refused_sign_in_costs_one_verification(
         ("new@example.com", PASSWORD),
         ("ann@example.com", "a wrong password"),
         ("x" * 300 + "@example.com", PASSWORD),
+        ("long@example.com", "y" * 1025),  # its password, and one more character
     ):
         assert admin.staff.sign_in(email, password, HOUR) is None
-    assert calls == ["$argon2id"] * 5
+    assert calls == ["$argon2id"] * 6
     with admin.sessions() as session:
         assert session.scalar(select(func.count()).select_from(WebSession)) == 0
 

@@ -43,7 +43,9 @@ def test_wheel_ships_and_finds_its_data(tmp_path: Path) -> None:
     # The web pages' templates and static files (issue 15) are package data.
     assert "radius_server/web/templates/base.html" in names
     assert "radius_server/web/templates/staff/sign_in.html" in names
+    assert "radius_server/web/templates/member/home.html" in names
     assert "radius_server/web/static/style.css" in names
+    assert "radius_server/web/static/template-preview.js" in names
     script = (
         "import radius_server.resources as r, radius_server.protocol as p;"
         "import radius_server.web.pages.rendering as w;"

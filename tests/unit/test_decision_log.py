@@ -250,3 +250,32 @@ def test_the_engine_records_accepts_and_rejects_only_and_never_a_pin() -> None:
     ]
     assert all(e[0] == h.clock.now for e in recorded)
     assert not any("24680" in repr(e) or "13579" in repr(e) for e in recorded)
+
+
+def test_a_bug_in_one_round_is_logged_and_recording_goes_on() -> None:
+    store, log = FakeStore(), RecordingLog()
+    calls = iter([KeyError, None, None])
+
+    def member_id(email: str) -> int | None:
+        failure = next(calls, None)
+        if failure is not None:
+            raise failure(email)
+        return None
+
+    rec = DecisionRecorder(store, log, member_id, instance="test:1", interval=0.01)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(rec.run())
+        rec.record(entry(0))
+        while not log.named("internal_error"):
+            await asyncio.sleep(0.01)
+        rec.record(entry(1))
+        while not store.writes:
+            await asyncio.sleep(0.01)
+        rec.stop()
+        await task
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    rec.close()
+    assert log.named("internal_error")[0]["where"] == "decision_log"
+    assert [row.at for rows, _ in store.writes for row in rows] == [1001.0]

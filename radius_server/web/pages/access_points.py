@@ -153,7 +153,8 @@ def add_access_point(
     new = NewClient(
         name.strip(),
         address.strip(),
-        secret.strip() or None,
+        # A typed secret is kept exactly as typed (the access point must match it).
+        secret if secret.strip() else None,
         require_message_authenticator=bool(require_ma),
         vendor=vendor.strip().lower() or "generic",
         location=location.strip() or None,

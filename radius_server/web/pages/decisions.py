@@ -1,7 +1,7 @@
 """``/staff/decisions``: recent sign-ins, so the front desk answers "why can't I get on?".
 
 Every role reads it (the API's ``/decisions`` is readonly too: no PIN is ever
-recorded). Newest first, filtered by member and by access point, a page at a
+recorded). Newest first, filtered by member, access point and outcome, a page at a
 time (``before``: the id the previous page ended at, from ``Admin.decisions``).
 Each reason comes with a sentence to read to the member (reasons.py); a
 lockout's says when it clears, from guessing protection's current locks. The
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -50,6 +50,7 @@ class DecisionRow:
     at: str
     at_iso: str
     user: str
+    known: bool  # a member's email (their page exists), not just what a device sent
     client: str
     method: str
     outcome: str
@@ -80,6 +81,7 @@ def _rows(user: StaffUser, decisions: Any, zone: tzinfo) -> list[DecisionRow]:
             at=_when(d.at, zone),
             at_iso=d.at.isoformat(),
             user=d.user,
+            known=d.customer_id is not None,
             client=d.client,
             method=d.method or "",
             outcome=d.outcome,
@@ -101,6 +103,7 @@ def decisions(
     user: Annotated[StaffUser, Depends(staff_page(Role.READONLY))],
     member: Annotated[str, Query(max_length=254)] = "",
     access_point: Annotated[str, Query(max_length=100)] = "",
+    outcome: Annotated[Literal["", "accept", "reject"], Query()] = "",
     before: Annotated[int | None, Query(ge=1)] = None,
     refresh: Annotated[bool, Query()] = False,
 ) -> Response:
@@ -111,16 +114,18 @@ def decisions(
     page = user.admin.decisions.recent(
         user=member or None,
         client=access_point or None,
+        outcome=outcome or None,
         limit=PAGE_SIZE,
         before_id=before,
     )
-    filters = {"member": member, "access_point": access_point}
+    filters = {"member": member, "access_point": access_point, "outcome": outcome}
     live = refresh and before is None  # an older page does not change: nothing to refresh
     context = {
         "title": "Live decisions",
         "rows": _rows(user, page.decisions, zone),
         "member": member,
         "access_point": access_point,
+        "outcome": outcome,
         "access_points": sorted(c.name for c in user.admin.clients.find()),
         "zone": settings.timezone,
         "older": _link(**filters, before=page.next_before) if page.next_before else "",

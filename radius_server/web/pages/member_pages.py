@@ -10,9 +10,10 @@
   button (link scanners and preview fetchers in mail systems open links, and
   must not use them up); the POST (CSRF checked) uses the link once and sets
   the member cookie. A used, expired, unknown or malformed link gets the same
-  410 page. The token is in the query string, which the access log never
-  records (web/access_log.py), and Referrer-Policy no-referrer keeps it from
-  leaving in a Referer.
+  410 page; past ``web_auth_failures`` of those per ``web_auth_window`` a
+  source gets 429 before any look-up. The token is in the query string, which
+  the access log never records (web/access_log.py), and Referrer-Policy
+  no-referrer keeps it from leaving in a Referer.
 - ``/me/``: the PIN (read-only), the network name, the method, the CA to
   trust with its fingerprint, downloads (Apple profile, CA certificate), a
   reminder email (``REMINDERS_PER_MEMBER`` per ``REMINDER_WINDOW``), sign-out.
@@ -72,11 +73,13 @@ _log = get_logger("web")
 
 
 class MemberLimits:
-    """Sign-in link requests per email and per source, reminders per member (in memory)."""
+    """Link requests per email and per source, bad links per source, reminders (in memory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: int, window: float) -> None:
+        """``failures`` unusable links per ``window`` seconds per source (web_auth_*)."""
         self.by_email = FailureLimiter(LINKS_PER_EMAIL, LINK_WINDOW)
         self.by_source = FailureLimiter(LINKS_PER_SOURCE, LINK_WINDOW)
+        self.bad_links = FailureLimiter(failures, window)
         self.reminders = FailureLimiter(REMINDERS_PER_MEMBER, REMINDER_WINDOW)
 
     def link_wait(self, source: str, email: str) -> float:
@@ -139,7 +142,7 @@ def request_link(request: Request, background: BackgroundTasks, email: _Email = 
     """Answer "check your email" for every address; send the link in the background."""
     key, source = _email_key(email), source_of(request)
     context = {"title": "Your Wi-Fi PIN", "email": email}
-    if not _looks_like_email(key):
+    if not _looks_like_email(email.strip()):
         context["error"] = "Enter your email address, like name@example.com."
         return render(request, "member/sign_in.html", context, status_code=422)
     wait = _limits(request).link_wait(source, key)
@@ -147,7 +150,7 @@ def request_link(request: Request, background: BackgroundTasks, email: _Email = 
         _log.warning("member_link", outcome="limited", email=key, source=source)
         context["error"] = (
             "Too many sign-in links asked for. Wait a few minutes, then try again; "
-            "the last link we sent still works for 15 minutes."
+            "a link already on its way still works for 15 minutes."
         )
         response = render(request, "member/sign_in.html", context, status_code=429)
         response.headers["Retry-After"] = str(int(wait) + 1)
@@ -167,6 +170,8 @@ def request_link(request: Request, background: BackgroundTasks, email: _Email = 
 
 
 def _link_gone(request: Request) -> Response:
+    """The one page for a used, expired or unknown link; counted against the source."""
+    _limits(request).bad_links.fail(source_of(request))
     signed_in = current_member(request) is not None
     return render(
         request,
@@ -176,9 +181,29 @@ def _link_gone(request: Request) -> Response:
     )
 
 
+def _too_many_bad_links(request: Request) -> Response | None:
+    """429 before any look-up when this source has tried too many unusable links."""
+    wait = _limits(request).bad_links.retry_after(source_of(request))
+    if wait <= 0:
+        return None
+    _log.warning("member_sign_in", outcome="limited", source=source_of(request))
+    response = error_page(
+        request,
+        429,
+        "Too many links that do not work",
+        "This device has opened several sign-in links that are not valid. Wait a minute, "
+        "then open the link from your latest email again.",
+    )
+    response.headers["Retry-After"] = str(int(wait) + 1)
+    return response
+
+
 @router.get(MEMBER_LINK_PATH)
 def link_page(request: Request, token: str = "") -> Response:
     """The "Sign in" button for a usable link; the link is not used by opening it."""
+    limited = _too_many_bad_links(request)
+    if limited is not None:
+        return limited
     if not _checker(request).portal.link_usable(token):
         return _link_gone(request)
     return render(request, "member/link.html", {"title": "Sign in", "token": token})
@@ -187,6 +212,9 @@ def link_page(request: Request, token: str = "") -> Response:
 @router.post(MEMBER_LINK_PATH, dependencies=[Depends(check_anonymous_form)])
 def use_link(request: Request, token: _Token = "") -> Response:
     """Use the link once: a member session and its cookie, or the "not valid" page."""
+    limited = _too_many_bad_links(request)
+    if limited is not None:
+        return limited
     state = request.app.state
     lifetime = timedelta(seconds=state.settings.web_session_lifetime)
     done = _checker(request).portal.sign_in(token, lifetime)
@@ -282,7 +310,8 @@ for _path, _form in CA_PATHS.items():
 
 def install(app: FastAPI) -> None:
     """Add the members' pages, their rate limits and their sign-in redirect to ``app``."""
-    app.state.member_limits = MemberLimits()
+    settings = app.state.settings
+    app.state.member_limits = MemberLimits(settings.web_auth_failures, settings.web_auth_window)
 
     @app.exception_handler(MemberSignInRequired)
     async def _sign_in(_request: Request, _exc: MemberSignInRequired) -> Response:

@@ -69,10 +69,15 @@ def members(
 ) -> Response:
     """One page of members matching the search, with their activity."""
     admin = user.admin
+    # Control characters match no email or name (and PostgreSQL refuses a NUL in text).
+    search = "".join(c for c in q if c.isprintable()).strip()
     status = status if status in STATUSES else "all"
     active = {"active": True, "disabled": False}.get(status)
     found = admin.customers.find(
-        active=active, search=q.strip() or None, after=after or None, limit=PAGE_SIZE + 1
+        active=active,
+        search=search or None,
+        after="".join(c for c in after if c.isprintable()) or None,
+        limit=PAGE_SIZE + 1,
     )
     page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
     zone = admin.settings.zone()

@@ -120,7 +120,9 @@ def current_staff(request: Request) -> StaffUser | None:
 def _admit(request: Request, role: Role) -> StaffUser:
     user = current_staff(request)
     if user is None:
-        path = request.url.path
+        # Back to the same page (and search) after signing in; a POST's form is lost anyway.
+        query = request.url.query
+        path = request.url.path + (f"?{query}" if query else "")
         raise SignInRequired(path if request.method == "GET" else HOME_PATH)
     if not user.role.allows(role):
         raise PageForbidden(
