@@ -14,15 +14,17 @@ process, JSON access log), and an operator token made with the CLI drives it.
    the list, a deep page (a real cursor from the second half of a walk through the
    whole list), a search matching many members (a surname), a search matching one
    member (part of an email), filters (``active=false``: 10 %, ``plan=desk``: 20 %),
-   and one member by email. p50/p99 latency (each request, sent to answer read) and
-   requests per second. The walk itself (every page of 500) is reported too.
+   and one member by email. p50/p99 latency (each request, sent to answer read),
+   requests per second, and the web process's CPU per request (its cost, which the
+   machine's load moves less than the latency). The walk (every page of 500) too.
+3. **Single writes**, one client: ``--writes`` PUT upserts each renaming a member.
 
 Five digits give 100,000 PINs, so 100,000 members use every code, trivial ones included
 (the seed assigns them; only the server's random draw avoids trivial codes): the sync
 feed carries PINs, as a platform that keeps them does.
 
     .venv/bin/python bench/api_bench.py [--customers 100000] [--sync 10000] \\
-        [--concurrency 1,4] [--requests 1000]
+        [--concurrency 1,4] [--requests 1000] [--writes 200] [--skip-sync]
 
 Targets (issue 14): reads p99 < 50 ms, the 10,000-member sync < 10 s.
 """
