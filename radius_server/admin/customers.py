@@ -286,6 +286,7 @@ class CustomerAdmin:
             action="customer.sync",
             dry_run=dry_run,
             disable_missing=disable_missing,
+            unit="index",
         )
 
     def remove(self, email: str) -> CustomerRecord:

@@ -223,7 +223,11 @@ def _differs(current: Customer, key: str, value: Any) -> bool:
 
 
 def _check(
-    session: Session, rows: list[MemberRow], report: ImportReport, disable_missing: bool
+    session: Session,
+    rows: list[MemberRow],
+    report: ImportReport,
+    disable_missing: bool,
+    unit: str,
 ) -> _Plan:
     """Check rows against the database; fill report errors and lists; return the plan."""
     existing = _load(session, [r.email for r in rows])
@@ -244,7 +248,7 @@ def _check(
                 # The holder, never the PIN: as the one-member operations say it.
                 problem, where, conflict = f"PIN taken by {owner}", "pin", True
             elif pin in given_pins:
-                problem, where = f"PIN also given on line {given_pins[pin]}", "pin"
+                problem, where = f"PIN also given on {unit} {given_pins[pin]}", "pin"
             else:
                 given_pins[pin] = row.line
         start = row.values.get("valid_from", current.valid_from if current else None)
@@ -284,6 +288,7 @@ def upsert_members(
     dry_run: bool = False,
     disable_missing: bool = False,
     single: bool = False,
+    unit: str = "line",
 ) -> ImportReport:
     """Check every row, then (unless dry run or any error) write them in one transaction.
 
@@ -291,12 +296,13 @@ def upsert_members(
     ``action``: the audit action. A bulk upsert writes one audit row with the counts;
     ``single`` (one member, the API's PUT) writes the member's own row instead. Nothing
     to change writes nothing, not even an audit row, so a retried push is harmless.
-    ``disable_missing``: active members not among ``rows`` are disabled.
+    ``disable_missing``: active members not among ``rows`` are disabled. ``unit``: what
+    a row's ``line`` is, in messages ("line" of a file, "index" in a feed).
     """
     for _ in range(_WRITE_ATTEMPTS):
         report = ImportReport(dry_run=dry_run, errors=list(errors), rows=len(rows) + len(errors))
         with sessions() as session:
-            plan = _check(session, rows, report, disable_missing)
+            plan = _check(session, rows, report, disable_missing, unit)
             if not report.ok or dry_run:
                 return report
             if not (plan.creates or plan.updates or plan.disables):

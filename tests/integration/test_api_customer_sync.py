@@ -14,6 +14,7 @@ from radius_server.store.models import DisconnectJob
 from tests.integration.api_fixtures import Api, api_factory  # noqa: F401 (a fixture)
 from tests.integration.customer_api import OPERATOR_ACTOR, CustomerApi, problem
 from tests.integration.test_api_customers import ANA, BO
+from tests.integration.test_disconnect_jobs import open_session
 
 CY = "cy@example.com"
 ODD = "ana.b+wifi@example.com"
@@ -176,6 +177,8 @@ def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: CustomerApi) -> 
         {"email": ANA},
         {"email": ODD, "plan": "nope"},
         {"email": "dy@example.com", "pin": "12"},
+        {"email": "ed@example.com", "pin": "44444"},
+        {"email": "fy@example.com", "pin": "44444"},
     ]
     before = api.writes()
     answer = problem(sync(api, feed, disable_missing=True), 422, "invalid-rows")
@@ -185,7 +188,9 @@ def test_sync_is_all_or_nothing_and_lists_every_bad_member(api: CustomerApi) -> 
         (3, "email"),
         (4, "plan"),
         (5, "pin"),
+        (7, "pin"),
     ]
+    assert answer["errors"][-1]["reason"] == "PIN also given on index 6"
     assert "22222" not in str(answer) and BO in answer["errors"][1]["reason"]
     assert api.writes() == before and len(api.admin.customers.find()) == 1
     problem(
@@ -243,3 +248,16 @@ def test_csv_import_and_export(api: CustomerApi) -> None:
         403,
         "forbidden",
     )
+
+
+def test_sync_moves_online_members_to_their_new_plan(api: CustomerApi) -> None:
+    """A plan changed by a sync reaches a member online (plan_changed job), not one offline."""
+    api.admin.plans.add(NewPlan("staff"))
+    api.admin.customers.add(NewCustomer(ANA))
+    api.admin.customers.add(NewCustomer(BO))
+    open_session(api.sessions, ANA, "s1")
+    open_session(api.sessions, BO, "s2", stopped=True)
+    answer = sync(api, [{"email": ANA, "plan": "staff"}, {"email": BO, "plan": "staff"}])
+    assert answer.json()["counts"]["updated"] == 2, answer.text
+    assert jobs(api) == [(ANA, "plan_changed")]
+    assert api.audit()[-1][3] == {"created": 0, "updated": 2, "plan_changed_jobs": 1}

@@ -9,6 +9,7 @@ test_pages_security.py, which enumerates the application's pages.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from html import unescape
 from typing import Any
@@ -20,9 +21,12 @@ from fastapi.testclient import TestClient
 from radius_server.admin.customers import NewCustomer
 from radius_server.admin.plans import NewPlan
 from radius_server.rules.roles import Role
+from radius_server.rules.throttle import EventKind, ThrottleEvent
+from radius_server.runtime.guard import throttle_settings
 from radius_server.store.decisions import DecisionStore
 from radius_server.store.journal import utcnow
 from radius_server.store.models import AccountingSession
+from radius_server.store.throttle_log import ThrottleLog
 from radius_server.web.pages import member as member_page
 from radius_server.web.pages import members as members_page
 from tests.integration.pages_support import PageSite, csrf_of, page_site
@@ -450,3 +454,24 @@ def test_plan_chosen_from_the_list_and_history_shown(site: PageSite) -> None:
     assert "customer.add" in history.group(1)
     back = follow(client, post(client, f"{page}/access", page, wifi_access="1", plan="default"))
     assert "<dt>Plan</dt><dd>default</dd>" in back.text
+
+
+def test_a_locked_member_is_shown_locked_and_cleared(site: PageSite) -> None:
+    """Wrong PINs from unknown devices past the budget (as a server logs them): locked; Clear."""
+    now, budget = time.time(), throttle_settings(site.settings).user_budget
+    ThrottleLog(site.admin.sessions, "server-a").append(
+        [
+            ThrottleEvent(EventKind.FAILURE, now - 10 + i / 10, BOB, fingerprint=bytes([i]))
+            for i in range(budget + 1)
+        ]
+    )
+    readonly = site.signed_in("ro@example.com", Role.READONLY)
+    page = f"/staff/members/{BOB}"
+    seen = readonly.get(page).text
+    assert "Locked out after wrong PINs, until " in seen and "Clear the lockout" not in seen
+    client = site.signed_in("op@example.com", Role.OPERATOR)
+    assert "Clear the lockout" in client.get(page).text
+    cleared = follow(client, post(client, f"{page}/lockout/clear", page))
+    assert _message(cleared.text) == ("notice", "Lockout cleared: they may try again now.")
+    assert "<p>Not locked out.</p>" in cleared.text
+    assert site.admin.guessing.lockouts().locks == ()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from radius_server.rules.validation import DEFAULT_WORD, MAX_EMAIL
-from radius_server.store.csv_io import parse_when
+from radius_server.store.csv_io import MAX_ROWS, parse_when
 from radius_server.store.records import CustomerRecord
 
 
@@ -155,7 +155,7 @@ class SyncIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    members: list[SyncMemberIn] = Field(max_length=200_000)
+    members: list[SyncMemberIn] = Field(max_length=MAX_ROWS, description="every member")
     disable_missing: bool = Field(
         default=False, description="disable (active=false) active members not in the feed"
     )

@@ -24,7 +24,7 @@ from radius_server.web.api.customer_models import (
     UpsertOut,
     customer_out,
 )
-from radius_server.web.api.customers import EmailPath, location
+from radius_server.web.api.customers import EmailPath, location, plan_names
 from radius_server.web.auth import Caller, operator
 from radius_server.web.problems import INVALID_ROWS, Problem
 
@@ -63,7 +63,7 @@ def upsert_customer(
         customer=customer_out(
             result.record,
             include_pin=result.pin_set and caller.sees_pins,
-            plans=caller.admin.plans.names(),
+            plans=plan_names(caller, result.record),
         ),
         warnings=list(result.warnings),
     )

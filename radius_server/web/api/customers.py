@@ -16,6 +16,7 @@ from radius_server.admin.customers import CustomerResult, CustomerUpdate, NewCus
 from radius_server.rules.plan_text import name_key
 from radius_server.rules.validation import DEFAULT_WORD
 from radius_server.rules.validation import quote as quote_text
+from radius_server.store.records import CustomerRecord
 from radius_server.web.api.common import no_store
 from radius_server.web.api.customer_models import (
     CustomerOut,
@@ -43,6 +44,13 @@ def location(email: str) -> str:
     return f"/api/v1/customers/{quote(email, safe='@')}"
 
 
+def plan_names(caller: Caller, *records: CustomerRecord) -> dict[int, str]:
+    """Plan id -> name for showing ``records``; no query when all have the default plan."""
+    if all(r.plan_id is None for r in records):
+        return {}
+    return caller.admin.plans.names()
+
+
 def check_plan(caller: Caller, name: str | None) -> None:
     """A 422 naming ``plan`` for an unknown plan (the store's NotFound would read as a 404)."""
     if name is None or name.strip().lower() == DEFAULT_WORD:
@@ -60,7 +68,7 @@ def written(
     shown = customer_out(
         result.record,
         include_pin=include_pin and caller.sees_pins,
-        plans=caller.admin.plans.names(),
+        plans=plan_names(caller, result.record),
     )
     return CustomerWritten(
         **shown.model_dump(), changed=result.changed, warnings=list(result.warnings)
@@ -88,7 +96,7 @@ def list_customers(
     )
     page = records[:limit]
     more = len(records) > limit
-    plans = caller.admin.plans.names()
+    plans = plan_names(caller, *page)
     return CustomerPage(
         items=[customer_out(r, plans=plans) for r in page],
         next_cursor=encode_cursor(page[-1].email) if more and page else None,
@@ -110,7 +118,7 @@ def show_customer(
     if include_pin:
         no_store(response)
     record = caller.admin.customers.get(email)
-    return customer_out(record, include_pin=include_pin, plans=caller.admin.plans.names())
+    return customer_out(record, include_pin=include_pin, plans=plan_names(caller, record))
 
 
 @router.post(
