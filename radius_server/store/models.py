@@ -285,6 +285,9 @@ class AccountingSession(Base):
         Index("ix_sessions_client_station", "client_name", "calling_station_id"),
         Index("ix_sessions_changed_at", "changed_at"),
         Index("ix_sessions_stopped_at", "stopped_at"),
+        # The session list's order (newest first, id breaks ties): a page reads its
+        # rows from the index instead of sorting the table (migration 0010).
+        Index("ix_sessions_started_at_id", "started_at", "id"),
         {"sqlite_autoincrement": True},
     )
 

@@ -1,4 +1,4 @@
-"""customer search: trigram indexes (PostgreSQL)
+"""customer search: trigram indexes (PostgreSQL); the session list's order
 
 Revision ID: 0010
 Revises: 0009
@@ -11,6 +11,10 @@ PostgreSQL read every row, about 25 ms at 100,000 members on a quiet machine and
 indexes serve such patterns from three characters on (PostgreSQL manual, pg_trgm,
 "Index Support"); shorter ones match so many members that the email order finds a page
 at once. Not in the models (store/search_indexes.py says why). SQLite: nothing.
+
+The session list (newest first) sorted the whole ``sessions`` table for each page: about
+60 ms at 100,000 sessions. An index on (started_at, id) serves that order on both
+databases.
 
 pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may create it.
 A role that may not gets no indexes and a warning; search still works, only slower.
@@ -49,6 +53,7 @@ def _have_trigrams() -> bool:
 
 
 def upgrade() -> None:
+    op.create_index("ix_sessions_started_at_id", "sessions", ["started_at", "id"])
     if op.get_bind().dialect.name != "postgresql" or not _have_trigrams():
         return
     op.execute(f"CREATE INDEX {EMAIL_TRIGRAMS} ON customers USING gin (email gin_trgm_ops)")
@@ -58,6 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sessions_started_at_id", table_name="sessions")
     if op.get_bind().dialect.name != "postgresql":
         return
     # The extension stays: other objects may use it, and dropping it needs its owner.
