@@ -1,4 +1,5 @@
-# radius_server: a small image that runs the RADIUS server.
+# radius_server: a small image that runs the RADIUS server (and, with CMD web, the HTTP API
+# and web pages: set RADIUS_WEB_HOST=0.0.0.0 and put a TLS proxy in front).
 # Build: docker build -t radius-server .
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -17,6 +18,6 @@ ENV RADIUS_DATA_DIR=/data \
     RADIUS_LOG_FORMAT=json \
     PYTHONUNBUFFERED=1
 VOLUME /data
-EXPOSE 1812/udp 1813/udp
+EXPOSE 1812/udp 1813/udp 8080/tcp
 ENTRYPOINT ["radius-server"]
 CMD ["serve"]
