@@ -9,15 +9,15 @@ only, never the PIN: the PIN is shown on the page behind it.
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.config import ConfigError, Settings
 from radius_server.eap.apple_profile import ProfileFor, profile_bytes
 from radius_server.eap.trust import EapTrust, eap_trust
-from radius_server.mail.message import build_message, mailbox
-from radius_server.mail.sender import Delivery, SmtpConfig, SmtpSender
+from radius_server.mail.links import link_address, send_link_message
+from radius_server.mail.message import mailbox
+from radius_server.mail.sender import Delivery, SmtpConfig
 from radius_server.mail.template import Rendered
 from radius_server.store.member_sign_in import MemberSignIn, MemberSignInRepository
 from radius_server.store.records import CustomerRecord
@@ -31,7 +31,7 @@ MEMBER_LINK_PATH = "/me/link"
 
 def member_link(public_url: str, token: str) -> str:
     """The address of the sign-in page for ``token``."""
-    return f"{public_url.rstrip('/')}{MEMBER_LINK_PATH}?{urlencode({'token': token})}"
+    return link_address(public_url, MEMBER_LINK_PATH, token)
 
 
 def link_message(space_name: str, url: str) -> Rendered:
@@ -80,13 +80,8 @@ class PortalAdmin:
             return None
         member, token = issued
         url = member_link(self.settings.web_public_url, token)
-        message = build_message(
-            link_message(self.settings.space_name, url),
-            sender=config.sender,
-            recipient=mailbox(member.email, member.full_name),
-        )
-        with SmtpSender(config) as sender:
-            return sender.send(message)
+        rendered = link_message(self.settings.space_name, url)
+        return send_link_message(config, rendered, mailbox(member.email, member.full_name))
 
     def link_usable(self, token: str) -> bool:
         """Whether ``token`` is an unused, unexpired member link (it is not used by asking)."""

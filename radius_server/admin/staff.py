@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.config import ConfigError, Settings
-from radius_server.mail.message import build_message, mailbox
-from radius_server.mail.sender import Delivery, SmtpConfig, SmtpSender
+from radius_server.mail.links import link_address, send_link_message
+from radius_server.mail.message import mailbox
+from radius_server.mail.sender import Delivery, SmtpConfig
 from radius_server.mail.template import Rendered
 from radius_server.rules.passwords import MAX_PASSWORD, PasswordRefused, check_password
 from radius_server.rules.roles import Role
@@ -80,7 +80,7 @@ class SignIn:
 
 def password_link(public_url: str, token: str) -> str:
     """The address of the password page for ``token``."""
-    return f"{public_url.rstrip('/')}{SET_PASSWORD_PATH}?{urlencode({'token': token})}"
+    return link_address(public_url, SET_PASSWORD_PATH, token)
 
 
 def _link_message(space_name: str, url: str) -> Rendered:
@@ -156,13 +156,8 @@ class StaffAdmin:
         """Email a password link to its account (ConfigError: SMTP or web_public_url)."""
         url = self.link_url(token)
         config = SmtpConfig.from_settings(self.settings)
-        message = build_message(
-            _link_message(self.settings.space_name, url),
-            sender=config.sender,
-            recipient=mailbox(record.email),
-        )
-        with SmtpSender(config) as sender:
-            return sender.send(message)
+        rendered = _link_message(self.settings.space_name, url)
+        return send_link_message(config, rendered, mailbox(record.email))
 
     def link_email(self, token: str) -> str | None:
         """The email a usable password link is for, without using it; None if not usable."""
