@@ -131,8 +131,10 @@ class Listener:
     """LISTENs on a dedicated PostgreSQL connection in a thread and wakes the loops.
 
     ``connect`` returns a new psycopg connection (the thread makes it autocommit
-    and closes it). ``ignore`` maps a channel to the payload of this process's own
-    writes, which wake nobody. Logs ``listen_started``, ``listen_lost``,
+    and closes it). After ``health_interval`` seconds without a notification it
+    checks that the database answers within ``answer_timeout`` (one tiny query).
+    ``ignore`` maps a channel to the payload of this process's own writes, which
+    wake nobody. Logs ``listen_started``, ``listen_lost``,
     ``listen_failed`` (connecting failed; once per outage) and ``listen_stopped``.
     """
 
@@ -141,12 +143,14 @@ class Listener:
         connect: Callable[[], Any],
         log: Any,
         *,
-        health_interval: float = 30.0,
+        health_interval: float = 2.0,
+        answer_timeout: float = 3.0,
         ignore: dict[str, str] | None = None,
     ) -> None:
         self._connect = connect
         self.log = log
         self.health_interval = health_interval
+        self.answer_timeout = answer_timeout
         self.ignore = dict(ignore or {})
         self.listening = False
         self._wakeups: dict[str, list[Wakeup]] = {}
@@ -248,6 +252,8 @@ class Listener:
         with contextlib.suppress(Exception):
             conn.rollback()
         conn.autocommit = True
+        # Operators (and tests) tell this connection apart in pg_stat_activity.
+        conn.execute("SET application_name = 'radius-server listen'")
         channels = sorted(self._wakeups)
         for channel in channels:
             # Channel names are our constants, quoted as identifiers anyway.
@@ -266,11 +272,35 @@ class Listener:
             if self._stop_r in ready:
                 return
             if not ready:
-                # Quiet for a while: make sure the connection still works (a lost one
-                # raises here, so the loops fall back to polling).
-                conn.execute("SELECT 1")
+                # Quiet for a while: make sure the database still answers. A lost or
+                # frozen one raises here, so the loops fall back to polling and notice
+                # the outage themselves (directory_degraded) within seconds.
+                self._ping(conn)
             # Also after a statement: notifications it received wait in psycopg's backlog.
             self._drain(conn)
+
+    def _ping(self, conn: Any) -> None:
+        """``SELECT 1``, answered within ``answer_timeout`` or TimeoutError.
+
+        At the libpq level with our own deadline: a frozen server (SIGSTOP, a paused
+        VM) keeps the socket open and statement_timeout never fires.
+        """
+        pgconn = conn.pgconn
+        pgconn.send_query(b"SELECT 1")
+        while pgconn.flush():  # 1: more to send
+            select.select([], [pgconn.socket], [], self.answer_timeout)
+        deadline = time.monotonic() + self.answer_timeout
+        while True:
+            pgconn.consume_input()  # notifications read here go to psycopg's backlog
+            if not pgconn.is_busy():
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no answer from the database within {self.answer_timeout:g} s")
+            select.select([pgconn.socket], [], [], remaining)
+        while (result := pgconn.get_result()) is not None:
+            if result.error_message:
+                raise ConnectionError(result.error_message.decode("utf-8", "replace"))
 
     def _drain(self, conn: Any) -> None:
         """Hand over the notifications received (without waiting for more)."""

@@ -60,7 +60,10 @@ def make_listener(
     listener = Listener(
         _connector(url, settings.database_timeout),
         log,
-        health_interval=safety,
+        # A quiet connection is checked this often: a frozen database is noticed
+        # (and reported by the loops) within seconds, as when they polled.
+        health_interval=min(2.0, safety),
+        answer_timeout=min(3.0, settings.database_timeout),
         # This process's own throttle events wake nobody: they are applied already.
         ignore={THROTTLE: guard.store.instance if guard.store is not None else ""},
     )
