@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import freeradius
+import propagation
 from harness import (
     Measurement,
     Target,
@@ -518,6 +519,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
+        "--propagation",
+        type=int,
+        default=50,
+        metavar="N",
+        help="PIN changes per mode of the propagation phase (bench/propagation.py); 0 skips",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="after the measured phases, profile our server with py-spy, raw stacks into DIR",
@@ -650,11 +658,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="radius-bench-"))
     created_db = False
+    spread: list[propagation.Row] = []
     try:
         admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         admin_sql(f'CREATE DATABASE "{DB_NAME}"')
         created_db = True
         results, profile = run_all(args, wanted, fr_binary, workdir)
+        if args.propagation > 0 and "ours" in wanted:
+            spread = propagation.measure(workdir, changes=args.propagation, idle=10.0)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         return 130
@@ -667,6 +678,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_results(results, args, fr_version, wanted)
+    if spread:
+        print()
+        print("PIN-change propagation, 2 servers on one PostgreSQL (bench/propagation.py):")
+        print(propagation.report(spread))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")
