@@ -32,8 +32,9 @@ _TRIGGERS = (
         "throttle_events",
         "throttle_events_notify",
         "INSERT",
-        "ROW",
-        "radius_notify_instance",
+        # One call per statement (a batch of events is one INSERT), not per row.
+        "STATEMENT",
+        "radius_notify_writers",
         "radius_throttle",
     ),
     (
@@ -68,20 +69,23 @@ def upgrade() -> None:
         $$
         """
     )
-    # One notification per writing instance and transaction (identical ones fold).
+    # One notification per writing instance (the rows' ``instance``), read from the
+    # statement's transition table.
     op.execute(
         """
-        CREATE OR REPLACE FUNCTION radius_notify_instance() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE OR REPLACE FUNCTION radius_notify_writers() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM pg_notify(TG_ARGV[0], coalesce(NEW.instance, ''));
+            PERFORM pg_notify(TG_ARGV[0], coalesce(writer, ''))
+                FROM (SELECT DISTINCT instance AS writer FROM new_rows) AS writers;
             RETURN NULL;
         END
         $$
         """
     )
     for table, trigger, events, level, function, channel in _TRIGGERS:
+        rows = " REFERENCING NEW TABLE AS new_rows" if function == "radius_notify_writers" else ""
         op.execute(
-            f"CREATE TRIGGER {trigger} AFTER {events} ON {table} "
+            f"CREATE TRIGGER {trigger} AFTER {events} ON {table}{rows} "
             f"FOR EACH {level} EXECUTE FUNCTION {function}('{channel}')"
         )
 
@@ -91,5 +95,5 @@ def downgrade() -> None:
         return
     for table, trigger, *_rest in _TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-    op.execute("DROP FUNCTION IF EXISTS radius_notify_instance()")
+    op.execute("DROP FUNCTION IF EXISTS radius_notify_writers()")
     op.execute("DROP FUNCTION IF EXISTS radius_notify()")

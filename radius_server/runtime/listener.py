@@ -188,6 +188,8 @@ class Listener:
             os.write(self._stop_w, b"x")
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return  # stuck connecting: it exits on its own; its pipe stays open till then
         for fd in (self._stop_r, self._stop_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
