@@ -45,7 +45,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Target, cpu_seconds, format_table, free_udp_ports, log, start_process, stop_process
+from harness import (
+    Target,
+    cpu_seconds,
+    format_table,
+    free_udp_ports,
+    log,
+    start_process,
+    stop_process,
+)
 from loadgen import Credential, LoadGenerator, percentiles
 
 VENV_BIN = Path(sys.executable).parent
