@@ -62,6 +62,7 @@ PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 SECRET = "bench-sweep-secret-0123456789"
 DOMAIN = "sweep.test"
 DISTINCT_PINS = 100_000
+DEFAULT_RATE = 500.0  # requests/s of the load during the reload
 
 
 @dataclass(slots=True)
@@ -389,7 +390,7 @@ def outage_and_reload(pid: int, logfile: Path) -> float:
 # -- the sweep ---------------------------------------------------------------------------
 
 
-def sweep(sizes: list[int], rate: float = 500.0, keep: bool = False) -> list[SweepRow]:
+def sweep(sizes: list[int], rate: float = DEFAULT_RATE, keep: bool = False) -> list[SweepRow]:
     """Measure every size in turn; the sweep database is dropped at the end in any case."""
     workdir = Path(tempfile.mkdtemp(prefix="radius-sweep-"))
     rows = []
@@ -464,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the sweep and print the table; 1 when any request went unanswered or wrong."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", default="10000,100000,1000000", type=parse_sizes)
-    parser.add_argument("--rate", type=float, default=500.0, help="load during the reload, req/s")
+    parser.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE, help="load during the reload, req/s"
+    )
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)

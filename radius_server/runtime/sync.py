@@ -246,6 +246,7 @@ class DirectorySync:
         self.last_error: str | None = None  # the last failure, one line (start-up reports it)
         self._stopping = asyncio.Event()
         self._decoder = MemberDecoder()
+        self._saving: asyncio.Task[None] | None = None  # the snapshot write under way
         # The server process (not tests sharing one interpreter): full loads run with
         # the cyclic GC paused and freeze the loaded view out of its reach after.
         self.manage_gc = manage_gc
@@ -325,6 +326,7 @@ class DirectorySync:
             feed_position=head.last_seq,
             ms=round(1000 * (time.perf_counter() - started)),
         )
+        await self.wait_saved()  # a write under way may still be walking the old shards
         await asyncio.to_thread(old.dispose, _pause)
 
     def _load_page(self, table: MemberTable, after: int) -> tuple[int, int]:
@@ -443,8 +445,14 @@ class DirectorySync:
             self.log.info("directory_recovered")
 
     async def _maybe_save(self) -> None:
-        """Write the view to the snapshot file after a full load, or now and then after changes."""
+        """Start writing the view to the snapshot file after a full load, or now and then.
+
+        The write runs in the background (at a million members it takes seconds):
+        the loop goes on serving and applying changes, one write at a time.
+        """
         if self.snapshot is None or not (self._unsaved or self._save_now):
+            return
+        if self._saving is not None and not self._saving.done():
             return
         if self.cursor.needs_full_reload or self.directory.degraded:
             return  # only a view the database just confirmed is worth keeping
@@ -454,14 +462,25 @@ class DirectorySync:
             return
         self._unsaved = self._save_now = False
         self._last_save = now
-        # Only this loop changes the members and it waits for the save: the thread
-        # walks the shards as they are (each copied in one short step), never
-        # copying a million members on the loop at once.
+        # The thread walks the shards as they are, each copied in one short step
+        # (so changes applied meanwhile are safe), never a million members on the
+        # loop at once. A full load waits for this write before emptying the
+        # shards it walks (wait_saved).
         shards = self.directory.members.shards()
         members = (m for shard in shards for m in list(shard.values()))
         clients = self.directory.clients.all()
         plans = [plan.definition for plan in self.directory.plans.all()]
         locations = list(self.directory.locations.values())
+        self._saving = asyncio.create_task(self._save(members, clients, plans, locations))
+
+    async def _save(
+        self,
+        members: Iterable[Member],
+        clients: list[Client],
+        plans: list[PlanDefinition],
+        locations: list[Location],
+    ) -> None:
+        assert self.snapshot is not None
         try:
             size = await asyncio.to_thread(self.snapshot.save, members, clients, plans, locations)
         except Exception as exc:  # disk full, read-only...: serving goes on regardless
@@ -479,6 +498,11 @@ class DirectorySync:
             self._save_failing = False
         self.log.debug("directory_snapshot_saved", path=str(self.snapshot.path), bytes=size)
 
+    async def wait_saved(self) -> None:
+        """Return once no snapshot write is under way."""
+        if self._saving is not None:
+            await asyncio.shield(self._saving)
+
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
             return
@@ -490,6 +514,7 @@ class DirectorySync:
     async def run(self) -> None:
         """Poll until stop() is called."""
         await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
+        await self.wait_saved()
 
     def stop(self) -> None:
         """Ask run() to return."""
