@@ -71,6 +71,7 @@ class SweepRow:
 
     customers: int
     pins_unique: bool
+    label: str = "ours"
     seed_s: float = 0.0
     ready_s: float = 0.0
     ready_cpu_s: float = 0.0  # the server's CPU (all threads) until ready: robust to a busy box
@@ -271,20 +272,43 @@ class SteadyLoad:
         return latencies, sent, errors
 
 
-def measure_size(count: int, workdir: Path, rate: float) -> SweepRow:
-    """Seed a fresh database with ``count`` customers and measure one server on it."""
+def measure_size(
+    count: int, workdir: Path, rate: float, baseline: Path | None = None
+) -> list[SweepRow]:
+    """Seed a fresh database with ``count`` customers; measure the baseline (if any), then ours."""
     admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     admin_sql(f'CREATE DATABASE "{DB_NAME}"')
     started = time.perf_counter()
     credentials, unique = seed(count, workdir)
-    row = SweepRow(count, unique, seed_s=time.perf_counter() - started)
-    log(f"{count:,}: seeded in {row.seed_s:.1f} s (PINs {'unique' if unique else 'repeat'})")
+    seeded = time.perf_counter() - started
+    log(f"{count:,}: seeded in {seeded:.1f} s (PINs {'unique' if unique else 'repeat'})")
+    rows = []
+    for source in ([baseline] if baseline else []) + [None]:
+        row = SweepRow(count, unique, "before" if source else "ours", seed_s=seeded)
+        shutil.rmtree(workdir / "data", ignore_errors=True)
+        try:
+            measure_server(row, credentials, workdir, rate, source)
+        except RuntimeError as exc:  # e.g. the baseline never loads a million members
+            row.notes.append(str(exc).strip().splitlines()[-1][:300])
+            log(f"{count:,} {row.label}: {row.notes[-1]}")
+        rows.append(row)
+    return rows
+
+
+def measure_server(
+    row: SweepRow, credentials: list[Credential], workdir: Path, rate: float, source: Path | None
+) -> None:
+    """Start one server on the seeded database and fill ``row`` with what it measured."""
+    count = row.customers
     auth_port, acct_port = free_udp_ports(2)
-    logfile = workdir / f"serve-{count}.log"
+    logfile = workdir / f"serve-{count}-{row.label}.log"
     argv = [str(VENV_BIN / "radius-server"), "serve", "--host", "127.0.0.1"]
     argv += ["--auth-port", str(auth_port), "--acct-port", str(acct_port)]
+    env = server_env(workdir)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)  # that checkout's radius_server package first
     launched = time.time()
-    process = start_process(argv, logfile, env=server_env(workdir))
+    process = start_process(argv, logfile, env=env)
     target = Target("ours", process, auth_port, SECRET.encode(), True, logfile, DB_NAME)
     server = ("127.0.0.1", auth_port)
     try:
@@ -304,7 +328,7 @@ def measure_size(count: int, workdir: Path, rate: float) -> SweepRow:
             time.sleep(2.0)  # settle: the snapshot file is written after the load
             row.rss_mb = proc_status_mb(process.pid, "VmRSS")
             row.hwm_mb = proc_status_mb(process.pid, "VmHWM")
-            log(f"{count:,}: ready in {row.ready_s:.2f} s, RSS {row.rss_mb:.0f} MiB")
+            log(f"{count:,} {row.label}: ready in {row.ready_s:.2f} s, RSS {row.rss_mb:.0f} MiB")
             row.change_s = one_change(gen, credentials[0])
         with SteadyLoad(server, credentials, rate) as load:
             time.sleep(3.0)
@@ -322,12 +346,11 @@ def measure_size(count: int, workdir: Path, rate: float) -> SweepRow:
         row.reload_max_ms = stats["max"]
         row.hwm_after_reload_mb = proc_status_mb(process.pid, "VmHWM")
         log(
-            f"{count:,}: reload {reload_s:.1f} s, {sent} requests, {errors} errors, "
+            f"{count:,} {row.label}: reload {reload_s:.1f} s, {sent} requests, {errors} errors, "
             f"p99 {row.reload_p99_ms:.2f} ms"
         )
     finally:
         stop_process(target.process)
-    return row
 
 
 def _set_active(member: Credential, active: bool) -> None:
@@ -390,14 +413,19 @@ def outage_and_reload(pid: int, logfile: Path) -> float:
 # -- the sweep ---------------------------------------------------------------------------
 
 
-def sweep(sizes: list[int], rate: float = DEFAULT_RATE, keep: bool = False) -> list[SweepRow]:
+def sweep(
+    sizes: list[int],
+    rate: float = DEFAULT_RATE,
+    keep: bool = False,
+    baseline: Path | None = None,
+) -> list[SweepRow]:
     """Measure every size in turn; the sweep database is dropped at the end in any case."""
     workdir = Path(tempfile.mkdtemp(prefix="radius-sweep-"))
     rows = []
     try:
         for count in sizes:
             shutil.rmtree(workdir / "data", ignore_errors=True)
-            rows.append(measure_size(count, workdir, rate))
+            rows += measure_size(count, workdir, rate, baseline)
     finally:
         with contextlib.suppress(Exception):
             admin_sql(f'ALTER DATABASE "{DB_NAME}" ALLOW_CONNECTIONS true')
@@ -415,7 +443,7 @@ TARGETS = {100_000: (120.0, 3.0), 1_000_000: (600.0, 30.0)}  # RSS MiB, ready s
 
 def report(rows: list[SweepRow], rate: float) -> str:
     """The sweep table, the targets, and the PIN caveat."""
-    header = ["customers"] + [f"{r.customers:,}" for r in rows]
+    header = ["customers"] + [f"{r.customers:,} {r.label}" for r in rows]
     lines = [
         header,
         ["PINs"] + ["unique" if r.pins_unique else "repeat*" for r in rows],
@@ -435,7 +463,9 @@ def report(rows: list[SweepRow], rate: float) -> str:
     ]
     out = [format_table(lines)]
     for r in rows:
-        if r.customers in TARGETS:
+        for note in r.notes:
+            out.append(f"{r.customers:,} {r.label}: {note}")
+        if r.customers in TARGETS and r.label == "ours":
             rss, ready = TARGETS[r.customers]
             out.append(
                 f"target at {r.customers:,}: RSS <= {rss:g} MiB "
@@ -468,11 +498,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=DEFAULT_RATE, help="load during the reload, req/s"
     )
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        type=Path,
+        help="also measure the radius_server package of this checkout first, as 'before' "
+        "(`git archive COMMIT | tar -x -C DIR`), on the same database and load",
+    )
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     log(f"load average {os.getloadavg()[0]:.2f}")
-    rows = sweep(args.customers, args.rate, args.keep)
+    rows = sweep(args.customers, args.rate, args.keep, args.baseline_src)
     print(report(rows, args.rate))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2))

@@ -49,6 +49,34 @@ DISPOSE_PAUSE = 0.0002
 FULL_LOAD_DEADLINES = 3
 
 
+class _FineSwitching:
+    """Python's thread switch interval lowered while background work converts or encodes.
+
+    A worker thread busy in Python keeps the GIL up to the switch interval (5 ms by
+    default) each time the loop asks for it; while a full load or a snapshot write
+    runs, the loop waits at most LOAD_SWITCH_INTERVAL instead. Counted, so
+    overlapping users restore the interval only when the last one leaves.
+    """
+
+    def __init__(self) -> None:
+        self._users = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        if self._users == 0:
+            self._saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._saved, LOAD_SWITCH_INTERVAL))
+        self._users += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        self._users -= 1
+        if self._users == 0:
+            sys.setswitchinterval(self._saved)
+
+
+_fine_switching = _FineSwitching()
+
+
 def _pause() -> None:
     time.sleep(DISPOSE_PAUSE)
 
@@ -283,14 +311,13 @@ class DirectorySync:
         started = time.perf_counter()
         head = await self.calls.run(self.feed.head)
         table = MemberTable()
-        switch = sys.getswitchinterval()
         collecting = gc.isenabled()
         if self.manage_gc:
             # A full collection walks every tracked object: with a view being
             # built, a million of them, for most of a second, on whichever thread
             # triggers it (often the loop's). Paused until the view is frozen below.
             gc.disable()
-        sys.setswitchinterval(min(switch, LOAD_SWITCH_INTERVAL))
+        _fine_switching.__enter__()
         adopted = False
         try:
             after = -1
@@ -310,7 +337,7 @@ class DirectorySync:
                 # sight from now on (reference counting still frees it then).
                 gc.freeze()
         finally:
-            sys.setswitchinterval(switch)
+            _fine_switching.__exit__()
             if collecting and self.manage_gc:
                 gc.enable()
             self._decoder.forget()
@@ -482,7 +509,10 @@ class DirectorySync:
     ) -> None:
         assert self.snapshot is not None
         try:
-            size = await asyncio.to_thread(self.snapshot.save, members, clients, plans, locations)
+            with _fine_switching:
+                size = await asyncio.to_thread(
+                    self.snapshot.save, members, clients, plans, locations
+                )
         except Exception as exc:  # disk full, read-only...: serving goes on regardless
             self._unsaved = True
             if not self._save_failing:

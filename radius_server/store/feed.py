@@ -127,7 +127,7 @@ class ChangeFeed:
             select(*MEMBER_COLUMNS).where(Customer.id > after_id).order_by(Customer.id).limit(limit)
         )
         with self._sessions() as session:
-            return list(session.execute(statement).tuples())
+            return list(session.execute(statement))
 
     def changes_after(
         self, seq: int, holes: Collection[int] = (), limit: int = 5000
