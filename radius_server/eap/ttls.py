@@ -96,6 +96,11 @@ class TtlsPhase2:
             return Finish(self._decision)
         raise Phase2Error(f"unexpected TTLS data at {self._stage}")
 
+    def on_resumed(self, decision: Decision, identity: str, next_id: int) -> Step:
+        """Fast reconnect (RFC 5281, Session Resumption): no phase 2, accept at once."""
+        self.identity = identity
+        return Finish(decision)
+
     def _first(self, avps: list[Avp], verify: Verify) -> Step:
         found = {(a.vendor, a.code): a.data for a in avps}
         if (0, c.EAP_MESSAGE) in found:

@@ -70,6 +70,7 @@ class Eap:
         anonymous: str | None = "anonymous",
         extra: tuple[str, ...] = (),
         fragment: int = 500,
+        reauth: int = 0,
     ) -> subprocess.CompletedProcess[str]:
         eap, phase2 = METHODS[method]
         lines = [
@@ -101,7 +102,7 @@ class Eap:
                 "-s",
                 SECRET,
                 "-r",
-                "0",
+                str(reauth),
                 "-t",
                 "10",
                 *extra,
