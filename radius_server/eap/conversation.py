@@ -8,6 +8,7 @@ the number of rounds.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,11 +24,11 @@ from radius_server.eap.framing import (
     encode_frame,
 )
 from radius_server.eap.peap import PeapPhase2
-from radius_server.eap.resumption import Binding, proven_by_resumption
+from radius_server.eap.resumption import Binding, proven_by_resumption, still_valid
 from radius_server.eap.steps import Finish, Send, Step
 from radius_server.eap.tls import TlsServer, TlsTunnel
 from radius_server.eap.ttls import TtlsPhase2
-from radius_server.rules.decision import Decision, Outcome
+from radius_server.rules.decision import Decision, Outcome, Reason
 from radius_server.rules.directory import Member
 from radius_server.rules.methods import Verify
 
@@ -58,12 +59,16 @@ class Phase2(Protocol):
         """Fast reconnect: the resumed session proved the member, judged ``decision`` (accept)."""
         ...
 
+    def on_unbound(self) -> Step | None:
+        """A resumed session this server cannot vouch for: None runs the inner method."""
+        ...
+
 
 class Reconnect(Protocol):
     """What a conversation needs for fast reconnect (``resumption.FastReconnect``)."""
 
-    def resume(self, key: bytes, eap_type: int, now: float) -> tuple[Binding, Member] | None:
-        """The member a resumed session still proves, or None (then the inner method runs)."""
+    def resume(self, key: bytes, eap_type: int, now: float) -> tuple[Binding, Member | None] | None:
+        """The binding of a resumed session and its member now, or None (no binding)."""
         ...
 
     def remember(self, keys: list[bytes], email: str, eap_type: int, now: float) -> None:
@@ -205,9 +210,12 @@ class Conversation:
                 fast = self._fast_reconnect(verify, reconnect, now, next_id)
                 if fast is not None:
                     return self._after_phase2(fast, size, reconnect, now)
-            if not tunnel.is_tls13:
+            if not tunnel.is_tls13 and not tunnel.resumed:
                 # TLS 1.2: this message was the peer's Finished; ours goes out alone
                 # and phase 2 starts on the peer's next message (docs/architecture.md).
+                # A resumed handshake sent our Finished first: phase 2 starts now
+                # (MS-PEAP 3.3.7.1 step 2; a supplicant treats an empty request there
+                # as the end of a fast reconnect).
                 return self._send_records(size)
         assert self.phase2 is not None
         data = tunnel.read()
@@ -220,25 +228,36 @@ class Conversation:
     def _fast_reconnect(
         self, verify: Verify, reconnect: Reconnect | None, now: float, next_id: int
     ) -> Step | None:
-        """Skip the inner method if the resumed session still proves its member; else None.
+        """Judge a resumed session by what it proved; None: run the inner method instead.
 
         The member is judged by the engine's ``verify`` like any sign-in (lockouts,
-        status, plan, hours, location, device limit), the PIN proven by the session.
+        status, plan, hours, location, device limit), with the PIN proven when the
+        session was made as the credential: still the member's PIN, the inner method
+        is skipped; changed since, the device holds an old PIN (``stale_pin``); the
+        member removed, ``unknown_user``.
         """
         assert self.tunnel is not None and self.phase2 is not None
         key = self.tunnel.resumed_key
-        found = (
-            None if reconnect is None or key is None else reconnect.resume(key, self.eap_type, now)
-        )
+        found = None
+        if reconnect is not None and key is not None:
+            found = reconnect.resume(key, self.eap_type, now)
         if found is None:
-            # MS-PEAP 3.3.7.1 step 2, RFC 5281: not able to fast reconnect, so the
-            # inner method runs as after a full handshake.
-            return None
+            return self.phase2.on_unbound()
         binding, member = found
-        decision, _ = verify(member.email, proven_by_resumption(binding))
+        if member is None:
+            # Removed since: refused as a sign-in of an unknown email would be.
+            self.resumed = "true"
+            return Finish(verify.refuse(binding.email, Reason.UNKNOWN_USER))
+        valid = still_valid(binding, member)
+        if not valid and hmac.compare_digest(member.pin, binding.pin):
+            # The same PIN set again (a new PIN version): no longer this session's to
+            # vouch for, but not wrong either; as without a binding.
+            return self.phase2.on_unbound()
         self.resumed = "true"
+        decision, _ = verify(member.email, proven_by_resumption(binding))
         self.phase2.identity = member.email
-        if decision.outcome is not Outcome.ACCEPT:
+        if decision.outcome is not Outcome.ACCEPT or not valid:
+            # A changed PIN cannot pass: the old one is stale_pin (or wrong_pin).
             return Finish(decision)
         return self.phase2.on_resumed(decision, member.email, next_id)
 

@@ -128,6 +128,10 @@ class PeapPhase2:
         self._stage = "result"
         return Send(encode_eap(EapCode.REQUEST, next_id, EapType.TLV, result_tlv(_RESULT_SUCCESS)))
 
+    def on_unbound(self) -> Step | None:
+        """No fast reconnect: MS-PEAP 3.3.7.1 step 2, the inner method runs (None)."""
+        return None
+
     def _on_identity(self, eap_type: int, data: bytes) -> Step:
         if eap_type != EapType.IDENTITY:
             raise Phase2Error("inner response is not an identity")

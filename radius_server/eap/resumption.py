@@ -49,6 +49,7 @@ class Binding:
     """Who proved their PIN in a TLS session, and with which PIN. ``repr`` hides the PIN."""
 
     member_id: int
+    email: str
     pin: bytes = field(repr=False)
     pin_changed_at: float | None
     eap_type: int
@@ -57,16 +58,14 @@ class Binding:
 
 def binding_for(member: Member, eap_type: int, now: float, lifetime: float) -> Binding:
     """The binding of ``member``'s accepted sign-in, good for ``lifetime`` seconds."""
-    return Binding(member.id, member.pin, member.pin_changed_at, eap_type, now + lifetime)
+    return Binding(
+        member.id, member.email, member.pin, member.pin_changed_at, eap_type, now + lifetime
+    )
 
 
-def still_valid(binding: Binding, member: Member | None, eap_type: int) -> bool:
-    """True when ``member`` (the directory's current one) is the same member with the same PIN.
-
-    A session is resumed only in the method that made it: a PEAP session's binding
-    does not skip a TTLS inner method.
-    """
-    if member is None or member.id != binding.member_id or eap_type != binding.eap_type:
+def still_valid(binding: Binding, member: Member | None) -> bool:
+    """True when ``member`` (the directory's current one) is the same member, same PIN version."""
+    if member is None or member.id != binding.member_id:
         return False
     if member.pin_changed_at != binding.pin_changed_at:
         return False
@@ -74,7 +73,11 @@ def still_valid(binding: Binding, member: Member | None, eap_type: int) -> bool:
 
 
 def proven_by_resumption(binding: Binding) -> policy.PinCheck:
-    """The PIN check of a resumed session: the member's current PIN is the one proven then."""
+    """The PIN check of a resumed session: the PIN proven when the session was made.
+
+    Judged like a PIN typed again: the member's current PIN passes, the previous one
+    is a stale device's (``stale_pin``), any other is wrong.
+    """
 
     def check(pin: bytes) -> Literal[True] | None:
         return policy.PROVEN if hmac.compare_digest(pin, binding.pin) else None
@@ -106,22 +109,23 @@ class ResumptionTable:
             self._by_key.popitem(last=False)
             self.evicted += 1
 
-    def find(
-        self, key: bytes, eap_type: int, now: float, member_by_id: Callable[[int], Member | None]
-    ) -> tuple[Binding, Member] | None:
-        """The binding of ``key`` and its member, only while still valid; else forget it."""
+    def find(self, key: bytes, eap_type: int, now: float) -> Binding | None:
+        """The live binding of ``key`` made in the same EAP method, or None.
+
+        A session is resumed only in the method that made it: a PEAP session's binding
+        does not skip a TTLS inner method.
+        """
         binding = self._by_key.get(key)
         if binding is None:
             return None
         if binding.expires <= now:
             del self._by_key[key]
             return None
-        member = member_by_id(binding.member_id)
-        if member is None or not still_valid(binding, member, eap_type):
-            # A PIN change, a removal: this session never skips the inner method again.
-            del self._by_key[key]
-            return None
-        return binding, member
+        return binding if binding.eap_type == eap_type else None
+
+    def forget(self, key: bytes) -> None:
+        """Drop one binding (its member changed: it never skips the inner method again)."""
+        self._by_key.pop(key, None)
 
     def expire(self, now: float) -> int:
         """Forget bindings past their lifetime; return how many."""
@@ -156,9 +160,19 @@ class FastReconnect:
         self.table = table
         self._members = members
 
-    def resume(self, key: bytes, eap_type: int, now: float) -> tuple[Binding, Member] | None:
-        """The member a resumed session still proves, or None (then the inner method runs)."""
-        return self.table.find(key, eap_type, now, self._members().by_id)
+    def resume(self, key: bytes, eap_type: int, now: float) -> tuple[Binding, Member | None] | None:
+        """The binding of a resumed session and its member as the directory has them now.
+
+        None: no binding (never made, expired, evicted, another method). A binding
+        whose member changed (PIN, removal) is forgotten here, so it is judged once.
+        """
+        binding = self.table.find(key, eap_type, now)
+        if binding is None:
+            return None
+        member = self._members().by_id(binding.member_id)
+        if not still_valid(binding, member):
+            self.table.forget(key)
+        return binding, member
 
     def remember(self, keys: list[bytes], email: str, eap_type: int, now: float) -> None:
         """Bind an accepted conversation's sessions to the member just signed in."""

@@ -101,6 +101,16 @@ class TtlsPhase2:
         self.identity = identity
         return Finish(decision)
 
+    def on_unbound(self) -> Step | None:
+        """No fast reconnect, and no inner method to fall back on: refuse.
+
+        A TTLS supplicant that resumed its session takes any empty request as "phase 2
+        skipped" (RFC 5281, Session Resumption) and never offers its credentials again
+        in this conversation. Refused, it forgets the session and its next attempt is
+        a full handshake.
+        """
+        return refuse(Reason.EAP_RESUMPTION_EXPIRED)
+
     def _first(self, avps: list[Avp], verify: Verify) -> Step:
         found = {(a.vendor, a.code): a.data for a in avps}
         if (0, c.EAP_MESSAGE) in found:
