@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import eap_bench
 import freeradius
 from harness import (
     Measurement,
@@ -515,6 +516,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="our recent-decisions recording (decision_log_enabled): on (the default), off "
         "('-decisions-off'), or both as two columns",
     )
+    parser.add_argument(
+        "--eap",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds per phase of the EAP benchmark (eap_bench.py: PEAP and TTLS, full and "
+        "resumed, RSA and ECDSA, beside FreeRADIUS with its TLS cache on); 0 skips (5)",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
@@ -667,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_results(results, args, fr_version, wanted)
+    if args.eap > 0 and "ours" in wanted:
+        print()
+        print(eap_bench.measure(args.eap, freeradius=bool(wanted & {"sql", "files"})))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")

@@ -75,6 +75,7 @@ def build_methods(setup: EapSetup, log: Any) -> dict[str, MethodHandler]:
         tls_versions=f"{setup.tls_min_version}-{setup.tls_max_version}",
         certificate=str(cert),
         subject=info.subject,
+        key=info.key,
         names=list(info.names),
         issuer=info.issuer,
         expires=info.not_after.isoformat(),
