@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import csv
 import itertools
+import json
 import os
 import random
 import shutil
@@ -37,6 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -209,11 +211,16 @@ def _until_switched(inst: Instance, new: str, old: str, start: float, out: list[
 
 
 def propagation(
-    group: list[Instance], pins: list[str], settings_url: str, committed: list[float]
+    group: list[Instance],
+    pins: list[str],
+    settings_url: str,
+    committed: list[float],
+    walls: list[tuple[float, float]],
 ) -> list[float]:
     """Change the probed member's PIN through each of ``pins``; the seconds each took to
     reach every instance (the slowest instance per change). ``committed`` receives the
-    seconds each ``set_pin`` call took (its part of the total)."""
+    seconds each ``set_pin`` call took (its part of the total), ``walls`` the wall-clock
+    (call, return) of each, to read the servers' logs against."""
     from radius_server.admin import Admin
     from radius_server.config import Settings
 
@@ -225,9 +232,10 @@ def propagation(
             # A random pause: changes land anywhere within a poll interval.
             time.sleep(rng.uniform(0.05, 0.3))
             reached: list[float] = []
-            start = time.perf_counter()
+            wall, start = time.time(), time.perf_counter()
             admin.customers.set_pin(PROBED, new)
             committed.append(time.perf_counter() - start)
+            walls.append((wall, time.time()))
             probes = [
                 threading.Thread(target=_until_switched, args=(i, new, old, start, reached))
                 for i in group
@@ -239,6 +247,27 @@ def propagation(
             delays.append(max(reached))
     finally:
         admin.close()
+    return delays
+
+
+def applied_after_commit(logs: list[Path], walls: list[tuple[float, float]]) -> list[float]:
+    """Per change, seconds from the set_pin call's return to the latest server's
+    ``customers_updated`` log line (its own clock, the same machine's): the server side
+    alone, without the probes' round trips and scheduling."""
+    stamps = []
+    for path in logs:
+        times = []
+        for line in path.read_text(errors="replace").splitlines():
+            if '"customers_updated"' not in line:
+                continue
+            with contextlib.suppress(ValueError, KeyError):
+                event = json.loads(line)
+                times.append(datetime.fromisoformat(event["timestamp"]).timestamp())
+        stamps.append(sorted(times))
+    delays = []
+    for called, returned in walls:
+        per_server = [next((t for t in times if t >= called), float("inf")) for times in stamps]
+        delays.append(max(per_server) - returned)
     return delays
 
 
@@ -263,6 +292,9 @@ class Row:
     # From the call's return (after its commit) rather than from the call.
     commit_p50_ms: float = float("nan")
     commit_p99_ms: float = float("nan")
+    # From the call's return to the servers' customers_updated log lines.
+    applied_p50_ms: float = float("nan")
+    applied_p99_ms: float = float("nan")
 
 
 def measure(
@@ -297,7 +329,8 @@ def measure(
                     log(f"propagation {label}: {changes} PIN changes")
                     sequence = [current, *[p for p in pins if p != current][:changes]]
                     committed: list[float] = []
-                    delays = propagation(group, sequence, url, committed)
+                    walls: list[tuple[float, float]] = []
+                    delays = propagation(group, sequence, url, committed, walls)
                     row.set_pin_ms = 1000 * statistics.median(committed)
                     after = [d - c for d, c in zip(delays, committed, strict=True)]
                     row.commit_p50_ms = 1000 * _percentile(after, 50)
@@ -306,7 +339,12 @@ def measure(
                     row.p50_ms = 1000 * _percentile(delays, 50)
                     row.p99_ms = 1000 * _percentile(delays, 99)
                     row.max_ms = 1000 * max(delays)
-                rows.append(row)
+            if changes:
+                # After the servers stopped: every log line is written.
+                applied = applied_after_commit([i.logfile for i in group], walls)
+                row.applied_p50_ms = 1000 * _percentile(applied, 50)
+                row.applied_p99_ms = 1000 * _percentile(applied, 99)
+            rows.append(row)
     finally:
         with contextlib.suppress(Exception):
             _admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
@@ -355,6 +393,8 @@ def report(rows: list[Row]) -> str:
             "set_pin ms (p50)",
             "after commit p50",
             "p99",
+            "applied (log) p50",
+            "p99",
             "idle CPU %/server",
             "idle PG backends %",
         ]
@@ -371,6 +411,8 @@ def report(rows: list[Row]) -> str:
                 num(r.set_pin_ms),
                 num(r.commit_p50_ms),
                 num(r.commit_p99_ms),
+                num(r.applied_p50_ms),
+                num(r.applied_p99_ms),
                 num(r.idle_cpu_pct, 3),
                 num(r.idle_pg_pct, 3),
             ]
