@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import customers_sweep
+import eap_bench
 import freeradius
 from harness import (
     Measurement,
@@ -523,6 +524,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the customers sweep (customers_sweep.py) at these sizes, e.g. "
         "10000,100000,1000000: start-up, RSS, one change, a full reload under load",
     )
+    parser.add_argument(
+        "--eap",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds per phase of the EAP benchmark (eap_bench.py: PEAP and TTLS, full and "
+        "resumed, RSA and ECDSA, beside FreeRADIUS with its TLS cache on); 0 skips (5)",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
@@ -680,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("customers sweep (its own database, radius_bench_sweep):")
         print(customers_sweep.report(sweep_rows, customers_sweep.DEFAULT_RATE))
+    if args.eap > 0 and "ours" in wanted:
+        print()
+        print(eap_bench.measure(args.eap, freeradius=bool(wanted & {"sql", "files"})))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")
