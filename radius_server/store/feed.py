@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules.feed_cursor import RECENT_WINDOW
@@ -17,6 +19,7 @@ from radius_server.store import journal
 from radius_server.store import plans as plan_repo
 from radius_server.store.models import Change, Customer, RadiusClient
 from radius_server.store.records import ClientRecord, CustomerRecord, LocationRecord, PlanRecord
+from radius_server.store.watchdog import guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,37 @@ class ChangeFeed:
             select(*MEMBER_COLUMNS).where(Customer.id > after_id).order_by(Customer.id).limit(limit)
         )
         with self._sessions() as session:
-            return list(session.execute(statement))
+            conn = session.connection()
+            if conn.dialect.name != "postgresql":
+                return list(conn.execute(statement))
+            # psycopg's own tuples: SQLAlchemy's Row per row was two thirds of the
+            # fetch's CPU (0.43 s of 0.56 s per 100,000 rows). The same transaction
+            # and connection, under the same watchdog as any round trip.
+            compiled = statement.compile(dialect=conn.dialect)
+            raw = conn.connection.driver_connection
+            cursor = raw.cursor()  # type: ignore[union-attr]
+
+            def run() -> list[Any]:
+                cursor.execute(compiled.string, dict(compiled.params))
+                return cursor.fetchall()
+
+            try:
+                return guard(conn.dialect, raw, run)
+            except psycopg.Error as exc:
+                broken = bool(raw.closed or raw.broken)  # type: ignore[union-attr]
+                if broken:
+                    conn.invalidate(exc)
+                raise DBAPIError.instance(
+                    None,
+                    None,
+                    exc,
+                    psycopg.Error,
+                    hide_parameters=True,
+                    connection_invalidated=broken,
+                    dialect=conn.dialect,
+                ) from exc
+            finally:
+                cursor.close()
 
     def changes_after(
         self, seq: int, holes: Collection[int] = (), limit: int = 5000
