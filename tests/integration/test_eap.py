@@ -121,7 +121,7 @@ class Eap:
 
 
 @contextmanager
-def _eap_site(url: str, work: Path, *, upgrade: bool = False) -> Iterator[Eap]:
+def _eap_site(url: str, work: Path, *server_args: str, upgrade: bool = False) -> Iterator[Eap]:
     """A server on ``url`` with a generated certificate, one NAS and three members."""
     require_tool("eapol_test")
     cli = Cli(url, work)
@@ -136,7 +136,7 @@ def _eap_site(url: str, work: Path, *, upgrade: bool = False) -> Iterator[Eap]:
     made = cli("certs", "generate", "--hostname", "radius.test.lan")
     assert made.code == 0, made.err
     assert "production" in made.err  # the trial-CA warning
-    with running_server(url, data_dir, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
+    with running_server(url, data_dir, *server_args, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
         server.wait_for("eap_enabled")
         yield Eap(server, data_dir / "certs" / "ca.pem", work, cli)
 

@@ -31,6 +31,7 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.salt import salt_decrypt
 from radius_server.rules import policy
 from radius_server.rules.directory import Members
+from radius_server.rules.throttle import Block, Scope
 from tests.unit.eap_peer import Peer, converse
 from tests.unit.eap_support import EMAIL, SECRET, make_engine, member
 
@@ -124,6 +125,18 @@ def test_the_check_proves_only_the_pin_of_the_session() -> None:
     disabled = dataclasses.replace(ada, active=False)
     assert policy.judge(disabled, check, now=10.0)[0].reason.value == "inactive"
     assert policy.judge(ada, check, now=10.0)[0].reason.value == "ok"
+
+
+def test_a_lockout_refuses_a_resumed_session_without_looking_at_it() -> None:
+    """Guessing protection's gate comes first, as for a PIN typed in."""
+    ada = member()
+    table = ResumptionTable(10, lifetime=60.0)
+    table.remember([KEY], ada, PEAP, now=0.0)
+    binding = table.find(KEY, PEAP, 1.0)
+    assert binding is not None
+    block = Block(locked_out=True, scope=Scope.USER, key=ada.email, until=99.0)
+    decision, tally, proof = policy.judge(ada, proven_by_resumption(binding), 10.0, block)
+    assert (decision.reason.value, tally, proof) == ("locked_out", policy.Tally.NOTHING, None)
 
 
 def test_fast_reconnect_reads_the_directory_at_each_use_and_forgets_a_changed_member() -> None:
