@@ -73,10 +73,12 @@ class Eap:
         fragment: int = 500,
         reauth: int = 0,
         port: int | None = None,
+        timeout: int = 10,
     ) -> subprocess.CompletedProcess[str]:
         """One eapol_test run: a sign-in, then ``reauth`` reconnects keeping the TLS session.
 
-        ``port``: where to send (default: the server's auth port).
+        ``port``: where to send (default: the server's auth port); ``timeout``: eapol_test's
+        own, in seconds, for the whole run.
         """
         eap, phase2 = METHODS[method]
         lines = [
@@ -110,12 +112,12 @@ class Eap:
                 "-r",
                 str(reauth),
                 "-t",
-                "10",
+                str(timeout),
                 *extra,
             ],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=timeout + 20,
             check=False,
         )
 

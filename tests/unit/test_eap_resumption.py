@@ -16,6 +16,7 @@ import pytest
 from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 
+from radius_server.config import ConfigError, load_settings
 from radius_server.eap.certificates import generate
 from radius_server.eap.codec import EapCode, EapType, decode_eap
 from radius_server.eap.handler import EapHandler, EapOptions
@@ -384,3 +385,27 @@ def test_a_pin_changed_or_a_member_disabled_since_is_refused(
     end = converse(engine, _peer(eap_type, inner, False, certs, first))
     assert end.reply.code == c.Code.ACCESS_REJECT
     assert log.access()[-1]["reason"] in ("stale_pin", "wrong_pin")
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "good"),
+    [
+        ("RADIUS_TLS_SESSION_LIFETIME", "0", True),
+        ("RADIUS_TLS_SESSION_LIFETIME", "86400", True),
+        ("RADIUS_TLS_SESSION_LIFETIME", "-1", False),
+        ("RADIUS_TLS_SESSION_LIFETIME", "604801", False),
+        ("RADIUS_TLS_SESSION_CACHE_SIZE", "1", True),
+        ("RADIUS_TLS_SESSION_CACHE_SIZE", "0", False),
+    ],
+)
+def test_fast_reconnect_settings_are_checked(variable: str, value: str, good: bool) -> None:
+    if good:
+        settings = load_settings(None, environ={variable: value})
+        assert getattr(settings, variable.removeprefix("RADIUS_").lower()) == int(value)
+    else:
+        with pytest.raises(ConfigError) as info:
+            load_settings(None, environ={variable: value})
+        assert variable.removeprefix("RADIUS_").lower() in str(info.value)
