@@ -90,6 +90,7 @@ def build_methods(
         fast_reconnect=tls.session_lifetime > 0,
         certificate=str(cert),
         subject=info.subject,
+        key=info.key,
         names=list(info.names),
         issuer=info.issuer,
         expires=info.not_after.isoformat(),

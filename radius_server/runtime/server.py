@@ -222,6 +222,7 @@ async def serve(
         interval=settings.sync_interval,
         deadline=deadline,
         snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
+        manage_gc=True,
     )
     from_database = await load_directory(settings, db_engine, sync)
     guard = Guard(

@@ -123,7 +123,9 @@ class Eap:
 
 
 @contextmanager
-def _eap_site(url: str, work: Path, *server_args: str, upgrade: bool = False) -> Iterator[Eap]:
+def _eap_site(
+    url: str, work: Path, *server_args: str, upgrade: bool = False, key_type: str = "rsa"
+) -> Iterator[Eap]:
     """A server on ``url`` with a generated certificate, one NAS and three members."""
     require_tool("eapol_test")
     cli = Cli(url, work)
@@ -135,7 +137,7 @@ def _eap_site(url: str, work: Path, *server_args: str, upgrade: bool = False) ->
     assert cli("customer", "add", MEMBER, "--pin", MEMBER_PIN).code == 0
     assert cli("customer", "add", DISABLED, "--pin", DISABLED_PIN, "--disabled").code == 0
     assert cli("customer", "add", GUESSED, "--pin", GUESSED_PIN).code == 0
-    made = cli("certs", "generate", "--hostname", "radius.test.lan")
+    made = cli("certs", "generate", "--hostname", "radius.test.lan", "--key-type", key_type)
     assert made.code == 0, made.err
     assert "production" in made.err  # the trial-CA warning
     with running_server(url, data_dir, *server_args, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
