@@ -73,10 +73,12 @@ class Eap:
         fragment: int = 500,
         reauth: int = 0,
         port: int | None = None,
+        timeout: int = 10,
     ) -> subprocess.CompletedProcess[str]:
         """One eapol_test run: a sign-in, then ``reauth`` reconnects keeping the TLS session.
 
-        ``port``: where to send (default: the server's auth port).
+        ``port``: where to send (default: the server's auth port); ``timeout``: eapol_test's
+        own, in seconds, for the whole run.
         """
         eap, phase2 = METHODS[method]
         lines = [
@@ -110,19 +112,19 @@ class Eap:
                 "-r",
                 str(reauth),
                 "-t",
-                "10",
+                str(timeout),
                 *extra,
             ],
             capture_output=True,
             text=True,
-            timeout=30,
+            timeout=timeout + 20,
             check=False,
         )
 
 
 @contextmanager
 def _eap_site(
-    url: str, work: Path, *, upgrade: bool = False, key_type: str = "rsa"
+    url: str, work: Path, *server_args: str, upgrade: bool = False, key_type: str = "rsa"
 ) -> Iterator[Eap]:
     """A server on ``url`` with a generated certificate, one NAS and three members."""
     require_tool("eapol_test")
@@ -138,7 +140,7 @@ def _eap_site(
     made = cli("certs", "generate", "--hostname", "radius.test.lan", "--key-type", key_type)
     assert made.code == 0, made.err
     assert "production" in made.err  # the trial-CA warning
-    with running_server(url, data_dir, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
+    with running_server(url, data_dir, *server_args, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
         server.wait_for("eap_enabled")
         yield Eap(server, data_dir / "certs" / "ca.pem", work, cli)
 

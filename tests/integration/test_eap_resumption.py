@@ -44,6 +44,7 @@ def _lines(site: Eap, station: str, count: int) -> list[dict]:
     return site.server.find(
         "access",
         at_least=count,
+        timeout=30.0,
         where=lambda e: (
             e.get("calling_station", "").upper().replace(":", "-") == dashed
             and e["outcome"] != "challenge"
@@ -57,7 +58,7 @@ def test_reconnects_resume_and_skip_the_pin_check(site: Eap, method: str, tls13:
     # A member of its own: each run's device counts towards the device limit.
     email, pin = _member(site)
     station = _station()
-    result = site.run(method, tls13, email, pin, reauth=3, extra=(f"-M{station}",))
+    result = site.run(method, tls13, email, pin, reauth=3, extra=(f"-M{station}",), timeout=60)
     assert result.returncode == 0, result.stdout[-3000:]
     assert result.stdout.count(FULL) == 1
     assert result.stdout.count(RESUMED) == 3
@@ -100,6 +101,8 @@ def _change_before_reconnect(
                     reauth=1,
                     extra=(f"-M{station}",),
                     port=proxy.port,
+                    # The admin command runs meanwhile (seconds on a loaded machine).
+                    timeout=90,
                 )
             )
         )
@@ -109,7 +112,7 @@ def _change_before_reconnect(
         assert changed.code == 0, changed.err
         site.server.wait_for("customers_updated", since=since)
         proxy.release()
-        thread.join(30)
+        thread.join(120)
     assert runs, "eapol_test did not finish"
     return runs[0].stdout, _lines(site, station, 2)
 
@@ -155,3 +158,26 @@ def test_a_member_removed_before_the_reconnect_is_refused(site: Eap) -> None:
         ("accept", "ok"),
         ("reject", "unknown_user"),
     ]
+
+
+def test_with_two_workers_each_nas_socket_resumes_on_its_worker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``--workers 2``: the kernel keeps one NAS address and port on one worker, and that
+    worker holds the sessions it made. (A session presented to another worker is a full
+    handshake: tests/unit/test_eap_resumption.py.)"""
+    work = tmp_path_factory.mktemp("eap-resume-workers")
+    with _eap_site(f"sqlite:///{work / 'radius.db'}", work, "--workers", "2") as two:
+        two.server.wait_for_all("eap_enabled", 2, timeout=60.0)
+        for _ in range(3):  # each eapol_test run: its own source port
+            email, pin = _member(two)
+            station = _station()
+            result = two.run(
+                "peap-mschapv2", True, email, pin, reauth=2, extra=(f"-M{station}",), timeout=60
+            )
+            assert result.returncode == 0, result.stdout[-3000:]
+            assert result.stdout.count(RESUMED) == 2
+            lines = _lines(two, station, 3)
+            assert ["resumed=true" in e["detail"] for e in lines] == [False, True, True]
+            # One worker answered the whole run (request ids carry the worker's prefix).
+            assert len({e["request_id"].split("-")[0] for e in lines}) == 1

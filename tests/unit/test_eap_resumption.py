@@ -16,6 +16,7 @@ import pytest
 from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 
+from radius_server.config import ConfigError, load_settings
 from radius_server.eap.certificates import generate
 from radius_server.eap.codec import EapCode, EapType, decode_eap
 from radius_server.eap.handler import EapHandler, EapOptions
@@ -31,6 +32,7 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.salt import salt_decrypt
 from radius_server.rules import policy
 from radius_server.rules.directory import Members
+from radius_server.rules.throttle import Block, Scope
 from tests.unit.eap_peer import Peer, converse
 from tests.unit.eap_support import EMAIL, SECRET, make_engine, member
 
@@ -124,6 +126,18 @@ def test_the_check_proves_only_the_pin_of_the_session() -> None:
     disabled = dataclasses.replace(ada, active=False)
     assert policy.judge(disabled, check, now=10.0)[0].reason.value == "inactive"
     assert policy.judge(ada, check, now=10.0)[0].reason.value == "ok"
+
+
+def test_a_lockout_refuses_a_resumed_session_without_looking_at_it() -> None:
+    """Guessing protection's gate comes first, as for a PIN typed in."""
+    ada = member()
+    table = ResumptionTable(10, lifetime=60.0)
+    table.remember([KEY], ada, PEAP, now=0.0)
+    binding = table.find(KEY, PEAP, 1.0)
+    assert binding is not None
+    block = Block(locked_out=True, scope=Scope.USER, key=ada.email, until=99.0)
+    decision, tally, proof = policy.judge(ada, proven_by_resumption(binding), 10.0, block)
+    assert (decision.reason.value, tally, proof) == ("locked_out", policy.Tally.NOTHING, None)
 
 
 def test_fast_reconnect_reads_the_directory_at_each_use_and_forgets_a_changed_member() -> None:
@@ -371,3 +385,27 @@ def test_a_pin_changed_or_a_member_disabled_since_is_refused(
     end = converse(engine, _peer(eap_type, inner, False, certs, first))
     assert end.reply.code == c.Code.ACCESS_REJECT
     assert log.access()[-1]["reason"] in ("stale_pin", "wrong_pin")
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "good"),
+    [
+        ("RADIUS_TLS_SESSION_LIFETIME", "0", True),
+        ("RADIUS_TLS_SESSION_LIFETIME", "86400", True),
+        ("RADIUS_TLS_SESSION_LIFETIME", "-1", False),
+        ("RADIUS_TLS_SESSION_LIFETIME", "604801", False),
+        ("RADIUS_TLS_SESSION_CACHE_SIZE", "1", True),
+        ("RADIUS_TLS_SESSION_CACHE_SIZE", "0", False),
+    ],
+)
+def test_fast_reconnect_settings_are_checked(variable: str, value: str, good: bool) -> None:
+    if good:
+        settings = load_settings(None, environ={variable: value})
+        assert getattr(settings, variable.removeprefix("RADIUS_").lower()) == int(value)
+    else:
+        with pytest.raises(ConfigError) as info:
+            load_settings(None, environ={variable: value})
+        assert variable.removeprefix("RADIUS_").lower() in str(info.value)
