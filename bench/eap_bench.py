@@ -48,6 +48,9 @@ from pathlib import Path
 
 from OpenSSL import SSL
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import tree_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SECRET = "bench-eap-secret-0123456789"
@@ -79,9 +82,8 @@ class Server:
                 self.process.wait()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server process so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU of the server so far (with ``--workers``, of every process)."""
+        return tree_cpu_seconds(self.process.pid)
 
     def rss_kib(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) in KiB."""
@@ -98,9 +100,12 @@ def _cli(env: dict[str, str], *args: str) -> None:
 
 
 def start_ours(
-    work: Path, extra_env: dict[str, str] | None = None, key_type: str = "rsa"
+    work: Path, extra_env: dict[str, str] | None = None, key_type: str = "rsa", workers: int = 1
 ) -> Server:
-    """Our server on a fresh SQLite database with generated certificates of ``key_type``."""
+    """Our server on a fresh SQLite database with generated certificates of ``key_type``.
+
+    ``workers`` > 1: ``serve --workers N`` (each eapol_test's source port stays on one).
+    """
     env = {
         **os.environ,
         "RADIUS_DATABASE_URL": f"sqlite:///{work / 'radius.db'}",
@@ -126,6 +131,7 @@ def start_ours(
             "0",
             "--acct-port",
             "0",
+            *(("--workers", str(workers)) if workers > 1 else ()),
         ],
         env={**env, "RADIUS_LOG_LEVEL": "info", **(extra_env or {})},
         stdout=subprocess.PIPE,
@@ -140,7 +146,8 @@ def start_ours(
             break
     # Drain the per-request log lines so the pipe never blocks the server.
     threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True).start()
-    return Server("radius_server", proc, port, work / "data" / "certs" / "ca.pem")
+    name = "radius_server" + (f" x{workers}" if workers > 1 else "")
+    return Server(name, proc, port, work / "data" / "certs" / "ca.pem")
 
 
 def _drain(stream, sink) -> None:  # type: ignore[no-untyped-def]
@@ -473,9 +480,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     for index, key_type in enumerate(key_types):
         site = work / key_type
         site.mkdir()
-        half = args.half_open if index == 0 else 0  # memory does not depend on the key
+        # Memory does not depend on the key; RSS is read from one process.
+        half = args.half_open if index == 0 and args.workers == 1 else 0
         results = []
-        ours = start_ours(site, key_type=key_type)
+        ours = start_ours(site, key_type=key_type, workers=args.workers)
         try:
             results.append(bench(ours, site, args, half))
         finally:
@@ -493,6 +501,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         "parallel": args.parallel,
         "duration_s": args.duration,
         "reauths": args.reauths,
+        "workers": args.workers,
         "tls": "1.2",
         "results": by_key,
     }
@@ -507,7 +516,8 @@ def report(data: dict) -> str:
     lines = [
         f"EAP: {data['parallel']} parallel eapol_test, {data['duration_s']:g} s per phase, "
         f"TLS 1.2, resumed = 1 full + {data['reauths']} reauthentications per eapol_test, "
-        f"{data['cpus']} CPUs shared by server and supplicants",
+        f"{data['cpus']} CPUs shared by server and supplicants; ours with {data['workers']} "
+        "worker(s)",
         f"{'key':6} {'method':5} {'phase':8} | {'ours auth/s':>11} {'CPU ms':>6} {'rounds':>6} "
         f"{'resumed':>7} | {'FR auth/s':>9} {'CPU ms':>6} {'rounds':>6} {'resumed':>7} | "
         f"{'auth/s':>6} {'CPU':>6}",
@@ -563,14 +573,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-type", choices=("rsa", "ecdsa", "both"), default="both")
     parser.add_argument("--half-open", type=int, default=1000, help="half-open conversations")
     parser.add_argument("--no-freeradius", action="store_true", help="skip FreeRADIUS")
+    parser.add_argument("--workers", type=int, default=1, help="ours: serve --workers N")
 
 
-def measure(duration: float, *, freeradius: bool = True, half_open_count: int = 0) -> str:
+def measure(
+    duration: float, *, freeradius: bool = True, half_open_count: int = 0, workers: int = 1
+) -> str:
     """The EAP phase of ``run.py``: every key type, full and resumed; the report text."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([])
     args.duration = duration
+    args.workers = workers
     args.no_freeradius = not freeradius
     args.half_open = half_open_count
     if not Path(EAPOL_TEST).exists():

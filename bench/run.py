@@ -706,7 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         print(customers_sweep.report(sweep_rows, customers_sweep.DEFAULT_RATE))
     if args.eap > 0 and "ours" in wanted:
         print()
-        print(eap_bench.measure(args.eap, freeradius=bool(wanted & {"sql", "files"})))
+        fr = bool(wanted & {"sql", "files"})
+        print(eap_bench.measure(args.eap, freeradius=fr, workers=args.workers))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")

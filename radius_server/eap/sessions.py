@@ -23,6 +23,9 @@ from collections import OrderedDict
 from typing import Generic, Protocol, TypeVar
 
 STATE_LENGTH = 16
+# States drawn from the system's CSPRNG this many at a time: one getrandom call per 64
+# Access-Challenges instead of one each (about 2 us saved per round).
+_STATE_POOL = 64 * STATE_LENGTH
 
 
 class Keyed(Protocol):
@@ -49,6 +52,8 @@ class SessionTable(Generic[T]):
         # Conversations pushed out to make room (a counter for logs and tests).
         self.evicted = 0
         self._by_state: OrderedDict[bytes, T] = OrderedDict()
+        self._random = b""
+        self._random_at = 0
         # Each station's conversations, oldest first (a handful at most).
         self._per_station: dict[str, list[T]] = {}
 
@@ -108,10 +113,19 @@ class SessionTable(Generic[T]):
         if self._by_state.get(session.state) is session:
             self._drop(session.state, session)
 
+    def _new_state(self) -> bytes:
+        """16 fresh random octets (RFC 2865 5.24: the server's own, unguessable)."""
+        at = self._random_at
+        if at >= len(self._random):
+            self._random = secrets.token_bytes(_STATE_POOL)
+            at = 0
+        self._random_at = at + STATE_LENGTH
+        return self._random[at : at + STATE_LENGTH]
+
     def _store(self, session: T, now: float) -> None:
-        state = secrets.token_bytes(STATE_LENGTH)
+        state = self._new_state()
         while state in self._by_state:
-            state = secrets.token_bytes(STATE_LENGTH)
+            state = self._new_state()
         session.state = state
         session.touched = now
         self._by_state[state] = session

@@ -177,9 +177,11 @@ class TlsTunnel:
                 chunk = self._conn.bio_read(_CHUNK)
             except SSL.WantReadError:
                 break
-            if not chunk:
-                break
             parts.append(chunk)
+            if len(chunk) < _CHUNK:
+                # A memory BIO hands out all it holds up to the size asked: it is empty
+                # now, and asking again would only raise WantReadError (~6 us each round).
+                break
         return b"".join(parts)
 
     def read(self) -> bytes:

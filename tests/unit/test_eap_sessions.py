@@ -59,6 +59,19 @@ def test_renew_gives_a_fresh_state_and_forgets_the_old_one() -> None:
     assert table.get(new, now=15.0) is item
 
 
+def test_states_drawn_from_the_pool_never_repeat_across_refills() -> None:
+    """States come 64 to a system call: past several refills, each is new and 16 octets."""
+    table: SessionTable[Item] = SessionTable(max_sessions=4, timeout=10.0)
+    item = Item("a")
+    table.add(item, now=0.0)
+    seen = {item.state}
+    for n in range(300):
+        seen.add(table.renew(item, now=float(n)))
+    assert len(seen) == 301
+    assert {len(state) for state in seen} == {16}
+    assert len(table) == 1
+
+
 def test_a_station_at_its_limit_replaces_its_oldest_conversation() -> None:
     table: SessionTable[Item] = SessionTable(max_sessions=100, timeout=60.0, max_per_station=2)
     a1, a2, a3, b1 = Item("a"), Item("a"), Item("a"), Item("b")
