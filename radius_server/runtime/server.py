@@ -210,6 +210,7 @@ def _open_metrics(
         return None
     server = serve_tcp(settings.metrics_host, settings.metrics_port, endpoints, log)
     log.info("metrics_started", host=settings.metrics_host, port=server.port)
+    flush_logs()  # now, not at the first periodic flush: loading may take a while
     return server
 
 
