@@ -97,6 +97,7 @@ def start_ours(work: Path) -> Server:
         "RADIUS_DATA_DIR": str(work / "data"),
         "RADIUS_LOG_FORMAT": "json",
         "RADIUS_LOG_LEVEL": "warning",
+        "RADIUS_METRICS_PORT": "0",  # any free port: runs side by side must not collide
     }
     env.pop("RADIUS_CONFIG", None)
     _cli(env, "db", "upgrade")  # admin commands do not create a missing SQLite file
