@@ -47,6 +47,8 @@ class Reading:
     latency: dict[str, tuple[list[int], float]] = field(default_factory=dict)
     reply_cache_hits: dict[str, int] = field(default_factory=dict)
     directory_ready: bool = False
+    # The RADIUS sockets are open (the engine exists): requests are being answered.
+    listening: bool = False
     database_reachable: bool = False
     serving_last_view: bool = False
     members: int = 0
@@ -90,6 +92,7 @@ class ServerProbe:
         if self.sync is not None and self.sync.last_change_at is not None:
             reading.last_change_age = max(0.0, now - self.sync.last_change_at)
         if self.engine is not None:
+            reading.listening = True
             stats = self.engine.stats
             reading.requests = dict(stats.counts)
             reading.latency = {m: (list(h.buckets), h.total) for m, h in stats.latency.items()}
@@ -123,12 +126,13 @@ def readiness(reading: Reading) -> tuple[bool, dict[str, Any]]:
     certificate is valid.
     """
     checks: dict[str, dict[str, Any]] = {}
-    checks["directory"] = {
-        "ok": reading.directory_ready,
-        "detail": f"{reading.members} members, {reading.clients} clients"
-        if reading.directory_ready
-        else "not loaded yet",
-    }
+    if not reading.directory_ready:
+        directory = {"ok": False, "detail": "not loaded yet"}
+    elif not reading.listening:
+        directory = {"ok": False, "detail": "loaded; RADIUS sockets not open yet"}
+    else:
+        directory = {"ok": True, "detail": f"{reading.members} members, {reading.clients} clients"}
+    checks["directory"] = directory
     if reading.database_reachable:
         database = {"ok": True, "detail": "reachable"}
     elif reading.serving_last_view:

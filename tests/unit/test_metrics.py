@@ -67,6 +67,7 @@ def test_families_expose_cumulative_histogram_and_exact_counters() -> None:
         requests=dict(stats.counts),
         latency={m: (list(h.buckets), h.total) for m, h in stats.latency.items()},
         directory_ready=True,
+        listening=True,
         database_reachable=True,
     )
     samples = _samples(_exposition(reading))
@@ -100,6 +101,11 @@ def test_probe_reads_a_directory_before_and_after_loading() -> None:
     )
     directory.ready = directory.degraded = True  # loaded from the snapshot
     ready, body = readiness(probe.read())
+    assert not ready and body["checks"]["directory"]["detail"] == (
+        "loaded; RADIUS sockets not open yet"
+    )
+    probe.engine = type("Engine", (), {"stats": RequestStats()})()
+    ready, body = readiness(probe.read())
     assert ready and body["checks"]["database"]["detail"] == "unreachable; serving the last view"
     assert probe.read().database_reachable is False
 
@@ -112,7 +118,8 @@ def test_an_expired_certificate_is_not_ready() -> None:
     Eap.sessions = type("T", (list,), {"evicted": 0})()  # len() and .evicted
     directory = Directory()
     directory.ready = True
-    reading = ServerProbe(directory=directory, eap=Eap()).read()
+    engine = type("Engine", (), {"stats": RequestStats()})()
+    reading = ServerProbe(directory=directory, eap=Eap(), engine=engine).read()
     assert reading.certificate_days is not None and reading.certificate_days < 0
     ready, body = readiness(reading)
     assert not ready and body["failed"] == ["certificate"]
