@@ -94,8 +94,8 @@ class ServerProbe:
         if self.engine is not None:
             reading.listening = True
             stats = self.engine.stats
-            reading.requests = dict(stats.counts)
-            reading.latency = {m: (list(h.buckets), h.total) for m, h in stats.latency.items()}
+            reading.requests = stats.counts()
+            reading.latency = stats.latency()
             reading.reply_cache_hits = dict(stats.reply_cache_hits)
         if self.eap is not None:
             reading.eap_enabled = True

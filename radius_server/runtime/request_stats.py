@@ -15,6 +15,7 @@ here needs a lock.
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import Any
 
 # Upper bounds (seconds) of the latency histogram's buckets. PAP is answered in tens
 # of microseconds, an EAP round with TLS in a few milliseconds, accounting after its
@@ -45,31 +46,24 @@ NO_METHOD = "none"
 RequestKey = tuple[str, str, str, str]
 
 
-class Histogram:
-    """Observations in fixed buckets (not cumulative: the scrape sums them up)."""
-
-    __slots__ = ("buckets", "total")
-
-    def __init__(self) -> None:
-        # One slot per bound plus +Inf.
-        self.buckets = [0] * (len(LATENCY_BOUNDS) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        """Count one observation of ``seconds``."""
-        # bisect_left: a value equal to a bound belongs to that bucket (le = "<=").
-        self.buckets[bisect_left(LATENCY_BOUNDS, seconds)] += 1
-        self.total += seconds
+# Slots of one entry: a count per bucket (the bounds, then +Inf), then the sum of seconds.
+_SUM = len(LATENCY_BOUNDS) + 1
 
 
 class RequestStats:
-    """Requests by (outcome, reason, method, client), latency by method, cache hits."""
+    """Requests by (outcome, reason, method, client) with their latency, and cache hits.
 
-    __slots__ = ("counts", "latency", "reply_cache_hits")
+    One dict lookup per request: each label set has one list holding its latency
+    buckets and their sum; the count is the buckets' total and the histogram by method
+    is the sum over label sets, both worked out at scrape time (``counts``, ``latency``).
+    """
+
+    __slots__ = ("entries", "reply_cache_hits", "untimed")
 
     def __init__(self) -> None:
-        self.counts: dict[RequestKey, int] = {}
-        self.latency: dict[str, Histogram] = {}
+        self.entries: dict[RequestKey, list[Any]] = {}
+        # Requests counted without a time (packets from unknown addresses).
+        self.untimed: dict[RequestKey, int] = {}
         # Retransmissions answered from the RFC 5080 cache (resent) or dropped while the
         # original is still being decided or held (in_progress).
         self.reply_cache_hits = {"resent": 0, "in_progress": 0}
@@ -77,15 +71,30 @@ class RequestStats:
     def observe(self, outcome: str, reason: str, method: str, client: str, seconds: float) -> None:
         """One request ended: count it and its time from arrival to decision."""
         key = (outcome, reason, method, client)
-        counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
-        histogram = self.latency.get(method)
-        if histogram is None:
-            histogram = self.latency[method] = Histogram()
-        histogram.buckets[bisect_left(LATENCY_BOUNDS, seconds)] += 1
-        histogram.total += seconds
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = self.entries[key] = [0] * _SUM + [0.0]
+        # bisect_left: a value equal to a bound belongs to that bucket (le = "<=").
+        entry[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        entry[_SUM] += seconds
 
     def count(self, outcome: str, reason: str, method: str, client: str) -> None:
         """A request that was not timed (a packet from an unknown address)."""
         key = (outcome, reason, method, client)
-        self.counts[key] = self.counts.get(key, 0) + 1
+        self.untimed[key] = self.untimed.get(key, 0) + 1
+
+    def counts(self) -> dict[RequestKey, int]:
+        """Requests by label set (scrape time)."""
+        found = dict(self.untimed)
+        for key, entry in self.entries.items():
+            found[key] = found.get(key, 0) + sum(entry[:_SUM])
+        return found
+
+    def latency(self) -> dict[str, tuple[list[int], float]]:
+        """Per method: the per-bucket counts (not cumulative) and the sum of seconds."""
+        found: dict[str, tuple[list[int], float]] = {}
+        for (_outcome, _reason, method, _client), entry in self.entries.items():
+            buckets, total = found.get(method, ([0] * _SUM, 0.0))
+            found[method] = ([a + b for a, b in zip(buckets, entry[:_SUM], strict=True)],
+                             total + entry[_SUM])  # fmt: skip
+        return found

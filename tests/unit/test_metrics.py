@@ -50,12 +50,12 @@ def test_observe_counts_by_labels_and_fills_the_right_bucket() -> None:
     stats.observe("accept", "ok", "pap", "lobby", LATENCY_BOUNDS[1])  # on a bound: that bucket
     stats.observe("reject", "wrong_pin", "pap", "lobby", 99.0)  # past the last: +Inf
     stats.count("drop", "unknown_client", "none", "(unknown)")
-    assert stats.counts == {
+    assert stats.counts() == {
         ("accept", "ok", "pap", "lobby"): 2,
         ("reject", "wrong_pin", "pap", "lobby"): 1,
         ("drop", "unknown_client", "none", "(unknown)"): 1,
     }
-    buckets = stats.latency["pap"].buckets
+    buckets, _total = stats.latency()["pap"]
     assert buckets[0] == 1 and buckets[1] == 1 and buckets[-1] == 1 and sum(buckets) == 3
 
 
@@ -64,8 +64,8 @@ def test_families_expose_cumulative_histogram_and_exact_counters() -> None:
     for seconds in (0.00004, 0.0002, 0.0002, 0.3):
         stats.observe("accept", "ok", "pap", "lobby", seconds)
     reading = Reading(
-        requests=dict(stats.counts),
-        latency={m: (list(h.buckets), h.total) for m, h in stats.latency.items()},
+        requests=stats.counts(),
+        latency=stats.latency(),
         directory_ready=True,
         listening=True,
         database_reachable=True,
@@ -135,8 +135,8 @@ def test_merge_sums_counters_and_histograms_and_combines_gauges_by_meaning() -> 
     def reading(stats: RequestStats, reachable: bool, eap_open: int) -> str:
         return _exposition(
             Reading(
-                requests=dict(stats.counts),
-                latency={m: (list(h.buckets), h.total) for m, h in stats.latency.items()},
+                requests=stats.counts(),
+                latency=stats.latency(),
                 directory_ready=True,
                 database_reachable=reachable,
                 serving_last_view=not reachable,

@@ -30,8 +30,8 @@ def _exposed() -> set[str]:
     stats = RequestStats()
     stats.observe("accept", "ok", "pap", "lobby", 0.001)
     reading = Reading(
-        requests=dict(stats.counts),
-        latency={m: (list(h.buckets), h.total) for m, h in stats.latency.items()},
+        requests=stats.counts(),
+        latency=stats.latency(),
         reply_cache_hits={"resent": 1, "in_progress": 0},
         directory_ready=True,
         database_reachable=True,
