@@ -7,6 +7,7 @@ one fails), SQLite for the counters and a private PostgreSQL cluster
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -57,6 +58,16 @@ def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+class _Stopping:
+    """``contextlib.closing`` for a spawned server: stopped however the block ends."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+
+    def close(self) -> None:
+        self.server.stop()
 
 
 def _free_tcp_port() -> int:
@@ -150,10 +161,12 @@ def test_workers_one_scrape_sums_every_worker(sqlite_url: str, tmp_path: Path) -
     pin = prepare_site(Cli(sqlite_url, tmp_path))
     env = {"RADIUS_DEVICE_LIMIT": "0"}
     sent_accepts, sent_rejects = 16, 6
-    with running_server(
-        sqlite_url, tmp_path / "data", "--workers", "2", *METRICS_ANY_PORT, **env
-    ) as server:
-        server.wait_for_all("server_started", 2)
+    argv = [console_script(), "serve", "--host", "127.0.0.1", "--auth-port", "0"]
+    argv += ["--acct-port", "0", "--workers", "2", *METRICS_ANY_PORT]
+    server = spawn(argv, cwd=tmp_path, env=server_env(sqlite_url, tmp_path / "data", **env))
+    with contextlib.closing(_Stopping(server)):
+        # Two workers importing the server on a loaded machine: allow them a minute.
+        server.wait_for_all("server_started", 2, timeout=60)
         port = _metrics_port(server)
         mark = server.mark()
         # A new socket (source port) each: the kernel spreads them over the workers.
