@@ -44,6 +44,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import customers_sweep
+import eap_bench
 import freeradius
 from harness import (
     Measurement,
@@ -518,6 +520,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="our recent-decisions recording (decision_log_enabled): on (the default), off "
         "('-decisions-off'), or both as two columns",
     )
+    parser.add_argument(
+        "--sweep",
+        metavar="SIZES",
+        type=customers_sweep.parse_sizes,
+        help="also run the customers sweep (customers_sweep.py) at these sizes, e.g. "
+        "10000,100000,1000000: start-up, RSS, one change, a full reload under load",
+    )
+    parser.add_argument(
+        "--eap",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds per phase of the EAP benchmark (eap_bench.py: PEAP and TTLS, full and "
+        "resumed, RSA and ECDSA, beside FreeRADIUS with its TLS cache on); 0 skips (5)",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
@@ -670,13 +687,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_results(results, args, fr_version, wanted)
+    sweep_rows = customers_sweep.sweep(args.sweep) if args.sweep else []
+    if sweep_rows:
+        print()
+        print("customers sweep (its own database, radius_bench_sweep):")
+        print(customers_sweep.report(sweep_rows, customers_sweep.DEFAULT_RATE))
+    if args.eap > 0 and "ours" in wanted:
+        print()
+        print(eap_bench.measure(args.eap, freeradius=bool(wanted & {"sql", "files"})))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")
         print(profile)
     if args.json:
         Path(args.json).write_text(json.dumps(to_json(results, args, fr_version), indent=2))
-    return 1 if any(m.errors for m in results) else 0
+    return 1 if any(m.errors for m in results) or any(r.reload_errors for r in sweep_rows) else 0
 
 
 def print_results(

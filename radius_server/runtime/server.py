@@ -87,7 +87,9 @@ async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) 
     flush_logs()
 
 
-def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
+def _build_methods(
+    settings: Settings, log: Any, directory: Directory | None = None
+) -> dict[str, MethodHandler]:
     """The method handlers from Settings (eap/setup.py takes plain values)."""
     cert, key, chain = settings.tls_files()
     setup = EapSetup(
@@ -102,10 +104,12 @@ def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
             fragment_size=settings.eap_fragment_size,
             session_timeout=settings.eap_session_timeout,
             max_sessions=settings.eap_max_sessions,
+            max_resumable=settings.tls_session_cache_size,
         ),
+        tls_session_lifetime=settings.tls_session_lifetime,
     )
     try:
-        return build_methods(setup, log)
+        return build_methods(setup, log, directory)
     except EapSetupError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -244,8 +248,9 @@ async def _serve(
     reuse_port: bool,
     probe: ServerProbe,
 ) -> None:
+    directory = Directory()
     # EAP first: a bad certificate stops start-up before anything else is opened.
-    methods = _build_methods(settings, log)
+    methods = _build_methods(settings, log, directory)
     probe.eap = methods.get("eap")
     url = settings.database_url_resolved()
     db_engine = database.make_engine(url, timeout=settings.database_timeout)
@@ -254,7 +259,6 @@ async def _serve(
     guard_engine = database.make_engine(url, timeout=settings.database_timeout)
     deadline = settings.database_timeout + database.WATCHDOG_GRACE_SECONDS
     snapshot_path = settings.snapshot_path()
-    directory = Directory()
     sync = DirectorySync(
         ChangeFeed(database.make_session_factory(db_engine)),
         directory,
@@ -262,6 +266,7 @@ async def _serve(
         interval=settings.sync_interval,
         deadline=deadline,
         snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
+        manage_gc=True,
     )
     probe.directory, probe.sync = directory, sync
     from_database = await load_directory(settings, db_engine, sync)
