@@ -315,7 +315,8 @@ def measure_server(
         with LoadGenerator(server, SECRET.encode(), credentials[:1], sockets=1) as gen:
 
             def ready() -> bool:
-                if process.poll() is not None:
+                # A server that gave up may linger while its load thread finishes.
+                if process.poll() is not None or log_events(logfile, "server_failed"):
                     raise RuntimeError(logfile.read_text(errors="replace")[-3000:])
                 return accepts(gen, credentials[0], wait=0.05)
 

@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import customers_sweep
 import eap_bench
 import freeradius
+import propagation
 from harness import (
     Measurement,
     Target,
@@ -538,6 +539,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
+        "--propagation",
+        type=int,
+        default=50,
+        metavar="N",
+        help="PIN changes per mode of the propagation phase (bench/propagation.py); 0 skips",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="after the measured phases, profile our server with py-spy, raw stacks into DIR",
@@ -670,11 +678,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="radius-bench-"))
     created_db = False
+    spread: list[propagation.Row] = []
     try:
         admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         admin_sql(f'CREATE DATABASE "{DB_NAME}"')
         created_db = True
         results, profile = run_all(args, wanted, fr_binary, workdir)
+        if args.propagation > 0 and "ours" in wanted:
+            spread = propagation.measure(workdir, changes=args.propagation, idle=10.0)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         return 130
@@ -687,6 +698,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_results(results, args, fr_version, wanted)
+    if spread:
+        print()
+        print("PIN-change propagation, 2 servers on one PostgreSQL (bench/propagation.py):")
+        print(propagation.report(spread))
     sweep_rows = customers_sweep.sweep(args.sweep) if args.sweep else []
     if sweep_rows:
         print()

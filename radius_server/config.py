@@ -75,6 +75,10 @@ class Settings:
     metrics_port: int = 9812
     # How often a running server polls the database for changes (seconds).
     sync_interval: float = 0.25
+    # PostgreSQL: servers LISTEN for changes and read at once when notified, then only
+    # every sync_safety_interval in case one was missed (sync_interval while not listening).
+    sync_notify: bool = True
+    sync_safety_interval: float = 30.0
     # Seconds to connect, and for each statement, before the database counts as
     # unavailable (a frozen PostgreSQL included); admin commands fail after it.
     database_timeout: float = 5.0
@@ -302,7 +306,13 @@ def _validate(settings: Settings) -> None:
         load_zone(settings.timezone)
     except ValueError as exc:
         raise ConfigError(f"setting timezone: {exc}") from None
-    for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
+    for name in (
+        "sync_interval",
+        "sync_safety_interval",
+        "reply_cache_seconds",
+        "smtp_timeout",
+        "eap_session_timeout",
+    ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
     if not 0 < settings.database_timeout <= 600:

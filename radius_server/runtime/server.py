@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Any
 
@@ -10,19 +11,21 @@ from radius_server import __version__
 from radius_server.config import ConfigError, Settings
 from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.logging import flush_logs
+from radius_server.logging import flush_logs, on_first_line
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import session_rules
 from radius_server.runtime.accounting import AccountingWriter
-from radius_server.runtime.bounded import describe_error, repeat_until_stopped
+from radius_server.runtime.bounded import describe_error
 from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.metrics import ServerProbe
 from radius_server.runtime.metrics_http import MetricsServer, ServerEndpoints, serve_tcp, serve_unix
+from radius_server.runtime.listener import Listener, first_of
+from radius_server.runtime.notifications import make_listener
 from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.plan_change import plan_loader
 from radius_server.runtime.snapshot_file import SnapshotFile
@@ -78,13 +81,32 @@ async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync
 
 
 async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) -> None:
-    """Write buffered log lines every ``interval`` seconds (see logging.BufferedLogger)."""
+    """Write buffered log lines within ``interval`` seconds of the first (logging.BufferedLogger).
 
-    async def flush() -> None:
+    An idle server sleeps here until a line arrives (idle CPU ~0), then batches
+    for ``interval`` as before.
+    """
+    loop = asyncio.get_running_loop()
+    arrived = asyncio.Event()
+
+    def wake() -> None:
+        # Any thread may log; the event belongs to the loop.
+        with contextlib.suppress(RuntimeError):  # the loop closed at exit
+            loop.call_soon_threadsafe(arrived.set)
+
+    if not on_first_line(wake):
+        return  # not buffered: nothing to flush
+    try:
+        while not stop.is_set():
+            # Cleared before the flush: a line logged after it sets it again.
+            arrived.clear()
+            flush_logs()
+            await first_of(stop, arrived, None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        on_first_line(None)
         flush_logs()
-
-    await repeat_until_stopped(flush, stop, interval)
-    flush_logs()
 
 
 def _build_methods(
@@ -356,11 +378,16 @@ async def _serve(
         degraded=directory.degraded,
     )
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
+    disconnector = _disconnector(settings, db_engine, directory, log, deadline)
+    probe.disconnector = disconnector
+    listener: Listener | None = make_listener(
+        settings, url, log, sync=sync, guard=guard, follower=follower, disconnector=disconnector
+    )
+    if listener is not None:
+        listener.start()
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
     online_tasks = [asyncio.create_task(follower.run()), asyncio.create_task(upkeep.run())]
-    disconnector = _disconnector(settings, db_engine, directory, log, deadline)
-    probe.disconnector = disconnector
     disconnect_task = asyncio.create_task(disconnector.run())
     writer_task = asyncio.create_task(writer.run())
     recorder_task = None if recorder is None else asyncio.create_task(recorder.run())
@@ -395,6 +422,8 @@ async def _serve(
         follower.calls.close()
         upkeep.calls.close()
         disconnector.close()
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

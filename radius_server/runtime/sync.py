@@ -22,7 +22,8 @@ from typing import Any
 from radius_server.rules.directory import Client, Directory, Member, MemberTable
 from radius_server.rules.feed_cursor import FeedCursor
 from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_lenient
-from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.runtime.bounded import BoundedCalls, describe_error
+from radius_server.runtime.listener import Wakeup, follow
 from radius_server.runtime.snapshot_file import SnapshotFile
 from radius_server.store.feed import MEMBER_PAGE, ChangeBatch, ChangeFeed, Snapshot
 from radius_server.store.records import (
@@ -276,6 +277,8 @@ class DirectorySync:
         # something): wall-clock seconds, for /metrics; None before the first load.
         self.last_change_at: float | None = None
         self._stopping = asyncio.Event()
+        # Set by the server on PostgreSQL: read when notified (runtime/listener.py).
+        self.wake: Wakeup | None = None
         self._decoder = MemberDecoder()
         self._saving: asyncio.Task[None] | None = None  # the snapshot write under way
         # The server process (not tests sharing one interpreter): full loads run with
@@ -548,8 +551,8 @@ class DirectorySync:
             self.log.info("change_feed_pruned", removed=removed)
 
     async def run(self) -> None:
-        """Poll until stop() is called."""
-        await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
+        """Poll (or wait for notifications) until stop() is called."""
+        await follow(self.poll_once, self._stopping, self.interval, self.wake)
         await self.wait_saved()
 
     def stop(self) -> None:
