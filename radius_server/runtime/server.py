@@ -22,9 +22,9 @@ from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
+from radius_server.runtime.listener import Listener, first_of
 from radius_server.runtime.metrics import ServerProbe
 from radius_server.runtime.metrics_http import MetricsServer, ServerEndpoints, serve_tcp, serve_unix
-from radius_server.runtime.listener import Listener, first_of
 from radius_server.runtime.notifications import make_listener
 from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.plan_change import plan_loader
