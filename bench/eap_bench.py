@@ -112,6 +112,7 @@ def start_ours(
         "RADIUS_DATA_DIR": str(work / "data"),
         "RADIUS_LOG_FORMAT": "json",
         "RADIUS_LOG_LEVEL": "warning",
+        "RADIUS_METRICS_PORT": "0",  # any free port: runs side by side must not collide
         # One member, a device (MAC) per parallel eapol_test: FreeRADIUS has no such limit.
         "RADIUS_DEVICE_LIMIT": "0",
     }

@@ -125,6 +125,9 @@ def server_env(throttle: str = "raised", database: str = DB_NAME) -> dict[str, s
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
+        # /metrics stays on (its counters are part of the measured cost), on any free port:
+        # benchmarks running side by side must not fight over 9812.
+        RADIUS_METRICS_PORT="0",
     )
     if throttle == "raised":
         env.update(THROTTLE_RAISED)

@@ -68,6 +68,11 @@ class Settings:
     workers: int = 1
     auth_port: int = 1812
     acct_port: int = 1813
+    # Prometheus /metrics, /healthz and /readyz of ``serve`` (HTTP, no authentication:
+    # keep it on loopback or a monitoring network). metrics_port 0: any free port.
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9812
     # How often a running server polls the database for changes (seconds).
     sync_interval: float = 0.25
     # PostgreSQL: servers LISTEN for changes and read at once when notified, then only
@@ -234,7 +239,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "eap_default_method": ("peap", "ttls"),
 }
 # Ports to listen on may be 0 ("any free port"); a port to connect to may not.
-_PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1, "web_port": 0}
+_PORTS = {"auth_port": 0, "acct_port": 0, "smtp_port": 1, "web_port": 0, "metrics_port": 0}
 _SECRET_NAMES = ("smtp_password", "throttle_key")
 
 

@@ -73,6 +73,8 @@ if [ "$want_tests" = 1 ]; then
   # The web pages' browser tests drive Debian's Chromium through its chromedriver.
   command -v chromium >/dev/null || missing+=(chromium)
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  # promtool checks docs/prometheus-alerts.yml (tests/unit/test_metrics_docs.py).
+  command -v promtool >/dev/null || missing+=(prometheus)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}" || echo "warning: could not install ${missing[*]}; tests that need them will skip (and fail under CI=true)" >&2
   fi

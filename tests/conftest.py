@@ -200,6 +200,8 @@ class Cli:
             "RADIUS_DATABASE_URL": database_url,
             "RADIUS_DATA_DIR": str(tmp_path / "data"),
             "RADIUS_LOG_FORMAT": "json",
+            # A server started through the CLI binds /metrics on any free port, never 9812.
+            "RADIUS_METRICS_PORT": "0",
         }
         # An empty config file: a ./radius-server.toml in the checkout (run.sh writes one)
         # must not reach the tests.

@@ -37,8 +37,23 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="server processes sharing the ports, 0 = one per CPU ($RADIUS_WORKERS, default 1)",
     )
+    parser.add_argument(
+        "--metrics-host", help="address of /metrics, /healthz, /readyz ($RADIUS_METRICS_HOST)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=listen_port,
+        help="HTTP port of /metrics ($RADIUS_METRICS_PORT, default 9812; 0 = any)",
+    )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="serve no /metrics endpoint ($RADIUS_METRICS_ENABLED=no)",
+    )
     # Set by the supervisor for its children: bind with SO_REUSEPORT.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    # Set by the supervisor for its children: serve /metrics on this Unix socket.
+    parser.add_argument("--metrics-socket", help=argparse.SUPPRESS)
 
 
 def register(subparsers: Any) -> None:
@@ -58,6 +73,9 @@ def server_settings(ctx: AppContext, args: argparse.Namespace) -> Settings:
         auth_port=args.auth_port,
         acct_port=args.acct_port,
         workers=args.workers,
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
+        metrics_enabled=False if args.no_metrics else None,
     )
 
 
@@ -85,7 +103,9 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     from radius_server.runtime.server import StartupRefused, serve
 
     try:
-        asyncio.run(serve(settings, log, reuse_port=args.worker))
+        asyncio.run(
+            serve(settings, log, reuse_port=args.worker, metrics_socket=args.metrics_socket)
+        )
     except StartupRefused as exc:
         log.error("server_failed", error="DirectoryUnavailable", detail=str(exc))
         flush_logs()

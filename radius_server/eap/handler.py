@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from radius_server.eap import codec
@@ -94,6 +95,8 @@ class EapHandler:
             options.max_sessions, options.session_timeout, options.max_per_station, options.min_idle
         )
         self.log = log
+        # The served certificate's notAfter (eap/setup.py sets it), for /metrics and /readyz.
+        self.certificate_expires: datetime | None = None
         # A flood evicts many conversations: one warning per interval says how many.
         self._evictions_log = LogThrottle(10.0)
         self.reconnect: FastReconnect | None = None

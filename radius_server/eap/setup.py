@@ -81,7 +81,10 @@ def build_methods(
     for warning in info.warnings:
         log.warning("eap_certificate_warning", detail=warning)
     options = setup.options
-    methods["eap"] = EapHandler(tls, options, log, directory)
+    handler = EapHandler(tls, options, log, directory)
+    # For /metrics and /readyz (runtime/metrics.py): days left, valid or not.
+    handler.certificate_expires = info.not_after
+    methods["eap"] = handler
     log.info(
         "eap_enabled",
         methods=["peap-mschapv2", "ttls-pap", "ttls-mschapv2", "ttls-eap-mschapv2"],

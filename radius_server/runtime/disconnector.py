@@ -185,6 +185,9 @@ class Disconnector:
         self._next_validity = 0.0
         self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         self._failing = False
+        # Each Disconnect- or CoA-Request's end (acked, nak, timeout, ...) since start, for
+        # /metrics (runtime/metrics.py).
+        self.results: Counter[str] = Counter()
         # Set by the server on PostgreSQL: poll when notified (runtime/listener.py).
         self.wake: Wakeup | None = None
 
@@ -277,6 +280,7 @@ class Disconnector:
                 outcomes = [(o,) for o in single]
             for outcome in outcomes:
                 counts.update(outcome)
+            self.results.update(counts)
             acked = [s.id for s, o in zip(sessions, outcomes, strict=True) if ACKED in o]
             if acked:
                 await self._db(self._close, acked, self.clock())

@@ -42,6 +42,7 @@ from radius_server.rules.throttle import identity_key, location_key, normalize_s
 from radius_server.rules.validity import load_zone
 from radius_server.runtime.accounting import STORED_DATABASE, STORED_SPOOL
 from radius_server.runtime.guard import Guard
+from radius_server.runtime.request_stats import NO_METHOD, UNKNOWN_CLIENT, RequestStats
 
 _REPLY_CODE = {
     Outcome.ACCEPT: c.Code.ACCESS_ACCEPT,
@@ -156,6 +157,8 @@ class Engine:
         self._auth_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._acct_cache = ReplyCache(ttl=self.options.reply_cache_seconds)
         self._unknown_log = LogThrottle(self.options.unknown_client_log_interval)
+        # Counters for /metrics (runtime/request_stats.py), filled in _log.
+        self.stats = RequestStats()
         # Request ids: process-unique, short, sortable enough to grep.
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}"
@@ -196,6 +199,8 @@ class Engine:
         cached = cache.claim(key, now)
         if cached is not None:
             # RFC 5080 2.2.2: same reply, no second decision (and no second failure count).
+            hit = "resent" if isinstance(cached, bytes) else "in_progress"
+            self.stats.reply_cache_hits[hit] += 1
             self.log.debug(
                 "retransmission",
                 client=client.name,
@@ -406,6 +411,7 @@ class Engine:
     # -- logging ---------------------------------------------------------------------
 
     def _log_unknown_client(self, address: str) -> None:
+        self.stats.count("drop", Reason.UNKNOWN_CLIENT.value, NO_METHOD, UNKNOWN_CLIENT)
         suppressed = self._unknown_log.admit(address, self.monotonic())
         if suppressed is not None:
             self.log.warning(
@@ -424,12 +430,16 @@ class Engine:
         stored: str | None = None,
     ) -> None:
         request = ctx.request
+        elapsed = time.perf_counter() - ctx.started
+        outcome, reason = decision.outcome.value, decision.reason.value
+        # The one metrics hook of the hot path: a dict lookup, two list increments.
+        self.stats.observe(outcome, reason, ctx.method or NO_METHOD, ctx.client.name, elapsed)
         fields: dict[str, Any] = {
-            "outcome": decision.outcome.value,
-            "reason": decision.reason.value,
+            "outcome": outcome,
+            "reason": reason,
             "client": ctx.client.name,
             "client_address": ctx.address,
-            "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
+            "duration_ms": round(elapsed * 1000, 3),
             "request_id": f"{self._id_prefix}-{next(self._ids)}",
         }
         if ctx.method:

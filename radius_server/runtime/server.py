@@ -23,6 +23,8 @@ from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
 from radius_server.runtime.listener import Listener, first_of
+from radius_server.runtime.metrics import ServerProbe
+from radius_server.runtime.metrics_http import MetricsServer, ServerEndpoints, serve_tcp, serve_unix
 from radius_server.runtime.notifications import make_listener
 from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.plan_change import plan_loader
@@ -223,13 +225,55 @@ def _decision_recorder(
     )
 
 
+def _open_metrics(
+    settings: Settings, probe: ServerProbe, log: Any, metrics_socket: str | None
+) -> MetricsServer | None:
+    """The /metrics endpoint: on the worker's Unix socket, on metrics_host:port, or none."""
+    endpoints = ServerEndpoints(probe, asyncio.get_running_loop())
+    if metrics_socket:
+        return serve_unix(metrics_socket, endpoints, log)
+    if not settings.metrics_enabled:
+        return None
+    server = serve_tcp(settings.metrics_host, settings.metrics_port, endpoints, log)
+    log.info("metrics_started", host=settings.metrics_host, port=server.port)
+    flush_logs()  # now, not at the first periodic flush: loading may take a while
+    return server
+
+
 async def serve(
-    settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
+    settings: Settings,
+    log: Any,
+    stop: asyncio.Event | None = None,
+    *,
+    reuse_port: bool = False,
+    metrics_socket: str | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully.
+
+    /metrics, /healthz and /readyz answer from before the directory is loaded (not
+    ready yet) until the end; ``metrics_socket`` (a worker's) replaces the TCP address.
+    """
+    probe = ServerProbe()
+    metrics = _open_metrics(settings, probe, log, metrics_socket)
+    try:
+        await _serve(settings, log, stop, reuse_port=reuse_port, probe=probe)
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+async def _serve(
+    settings: Settings,
+    log: Any,
+    stop: asyncio.Event | None,
+    *,
+    reuse_port: bool,
+    probe: ServerProbe,
+) -> None:
     directory = Directory()
     # EAP first: a bad certificate stops start-up before anything else is opened.
     methods = _build_methods(settings, log, directory)
+    probe.eap = methods.get("eap")
     url = settings.database_url_resolved()
     db_engine = database.make_engine(url, timeout=settings.database_timeout)
     # Guessing protection shares through its own engine: a round cut by the
@@ -246,6 +290,7 @@ async def serve(
         snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
         manage_gc=True,
     )
+    probe.directory, probe.sync = directory, sync
     from_database = await load_directory(settings, db_engine, sync)
     guard = Guard(
         throttle_settings(settings),
@@ -254,6 +299,7 @@ async def serve(
         key=load_throttle_key(settings),
     )
     guard.calls.deadline = deadline
+    probe.guard = guard
     if not from_database:
         # Serving from the snapshot: the database is away, don't wait for it twice.
         log.warning("throttle_history_unavailable", error="DatabaseUnavailable")
@@ -266,6 +312,7 @@ async def serve(
     # Accounting writes through its own engine too, for the same reason.
     sessions_engine = database.make_engine(url, timeout=settings.database_timeout)
     writer = await _start_accounting(settings, sessions_engine, log, deadline)
+    probe.accounting = writer
     # Sessions read and closed through their own engine, like guessing protection.
     online_engine = database.make_engine(url, timeout=settings.database_timeout)
     online, follower, upkeep = _online_devices(settings, online_engine, log, deadline)
@@ -304,6 +351,7 @@ async def serve(
         settings.host, settings.acct_port, engine.handle_acct, log, "acct", reuse_port=reuse_port
     )
     engine.send = acct.send
+    probe.engine = engine
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -331,6 +379,7 @@ async def serve(
     )
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     disconnector = _disconnector(settings, db_engine, directory, log, deadline)
+    probe.disconnector = disconnector
     listener: Listener | None = make_listener(
         settings, url, log, sync=sync, guard=guard, follower=follower, disconnector=disconnector
     )

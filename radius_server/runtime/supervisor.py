@@ -8,19 +8,26 @@ database like separate instances (see the README's security model).
 
 The supervisor checks the ports are free first (without SO_REUSEPORT, so a
 second server still fails loudly), starts the workers, forwards SIGTERM and
-SIGINT, and stops everything if one worker dies.
+SIGINT, and stops everything if one worker dies. It also serves /metrics,
+/healthz and /readyz for all of them (runtime/metrics_merge.py): each worker
+answers on a Unix socket in a private directory, the supervisor merges.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from radius_server.config import Settings
+from radius_server.runtime.metrics_http import MetricsServer, serve_tcp
+from radius_server.runtime.metrics_merge import SupervisorEndpoints
 from radius_server.runtime.transport import make_socket
 
 
@@ -54,7 +61,27 @@ def run_workers(settings: Settings, workers: int, log: Any) -> int:
         "--acct-port",
         str(acct_port),
     ]
-    children = [subprocess.Popen(argv) for _ in range(workers)]
+    metrics: MetricsServer | None = None
+    sockets_dir = Path(tempfile.mkdtemp(prefix="radius-server-metrics-"))  # 0700
+    sockets = [str(sockets_dir / f"worker-{n}.sock") for n in range(workers)]
+    try:
+        if settings.metrics_enabled:
+            # Bound before any worker starts: a port in use fails like a RADIUS port.
+            endpoints = SupervisorEndpoints(sockets)
+            metrics = serve_tcp(settings.metrics_host, settings.metrics_port, endpoints, log)
+            log.info("metrics_started", host=settings.metrics_host, port=metrics.port)
+        return _supervise(log, workers, argv, sockets, auth_port, acct_port)
+    finally:
+        if metrics is not None:
+            metrics.close()
+        shutil.rmtree(sockets_dir, ignore_errors=True)
+
+
+def _supervise(
+    log: Any, workers: int, argv: list[str], sockets: list[str], auth_port: int, acct_port: int
+) -> int:
+    """Start the workers, forward signals, wait for all of them; return the exit status."""
+    children = [subprocess.Popen([*argv, "--metrics-socket", path]) for path in sockets]
     log.info(
         "workers_started",
         workers=workers,

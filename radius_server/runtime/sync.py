@@ -273,6 +273,9 @@ class DirectorySync:
         self._last_save = 0.0
         self._save_failing = False
         self.last_error: str | None = None  # the last failure, one line (start-up reports it)
+        # When the view last took a change (a full load, or a batch that changed
+        # something): wall-clock seconds, for /metrics; None before the first load.
+        self.last_change_at: float | None = None
         self._stopping = asyncio.Event()
         # Set by the server on PostgreSQL: read when notified (runtime/listener.py).
         self.wake: Wakeup | None = None
@@ -291,6 +294,7 @@ class DirectorySync:
         self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
         self.directory.ready = True
         self._save_now = True
+        self.last_change_at = time.time()
         self.log.info(
             "directory_loaded",
             source="database",
@@ -439,6 +443,8 @@ class DirectorySync:
             )
         if batch.customers or batch.clients:
             self._unsaved = True
+        if batch.customers or batch.clients or batch.plans is not None:
+            self.last_change_at = time.time()
         self.cursor.check_pruned(batch.oldest_seq)
         self.cursor.advance(batch.seqs, now)
 

@@ -148,6 +148,8 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "RADIUS_DATA_DIR": str(data_dir),
         "RADIUS_LOG_FORMAT": "json",
         "RADIUS_LOG_LEVEL": "debug",
+        # Any free port for /metrics: the default 9812 would collide between servers.
+        "RADIUS_METRICS_PORT": "0",
     }
     # An empty config file: a ./radius-server.toml in the checkout (run.sh writes one)
     # must not reach the tests.
@@ -192,6 +194,8 @@ def terminal_env(home: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
     env["HOME"] = str(home)
     env.pop("XDG_DATA_HOME", None)
+    # Tests never bind fixed ports: /metrics on any free one (a test may override it).
+    env["RADIUS_METRICS_PORT"] = "0"
     env.update(settings)
     return env
 
