@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,7 @@ from radius_server.rules.plan_text import name_key
 from radius_server.rules.validation import DEFAULT_WORD, check_device_limit, check_name, quote
 from radius_server.rules.validity import window_end, window_start
 from radius_server.store import disconnects, plan_members
+from radius_server.store.bulk_insert import insert_rows
 from radius_server.store.customers import check_window, normalize_email
 from radius_server.store.errors import InvalidValue, StoreError, checked
 from radius_server.store.journal import CUSTOMER, audit, record_changes, utcnow
@@ -514,7 +515,10 @@ class _Attempt:
                     "pin_changed_at": now,
                 }
             )
-        self.changed.extend(self.session.scalars(insert(_TABLE).returning(_TABLE.c.id), rows))
+        insert_rows(self.session, _TABLE, rows)
+        for chunk in _chunks([row.email for row in creates]):
+            query = select(_TABLE.c.id).where(_TABLE.c.email.in_(chunk))
+            self.changed.extend(self.session.scalars(query))
         self.created += len(rows)
         self.first = self.first or (creates[0].email, True)
 
