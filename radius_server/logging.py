@@ -167,6 +167,27 @@ def configure_logging(
 
 
 def get_logger(name: str | None = None) -> Any:
-    """Return a structlog logger (bound to ``logger=name`` when given)."""
-    log = structlog.get_logger()
-    return log.bind(logger=name) if name else log
+    """Return a structlog logger (with ``logger=name`` when given).
+
+    The logger stays lazy: it takes the configuration in force at its first use,
+    not at import, so a module-level logger follows a later ``configure_logging``
+    (or a test's ``structlog.testing.capture_logs``).
+    """
+    return _NamedLogger(name) if name else structlog.get_logger()
+
+
+class _NamedLogger:
+    """A logger bound to ``logger=name`` at each use rather than once at import.
+
+    ``structlog.get_logger(logger=...)`` is not possible (the key is a parameter
+    of ``wrap_logger``), and ``bind`` at import would freeze the processors of
+    that moment. Only off the hot path: the RADIUS server logs through its own.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(structlog.get_logger().bind(logger=self._name), method)
