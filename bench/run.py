@@ -516,6 +516,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "('-decisions-off'), or both as two columns",
     )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
+    parser.add_argument(
+        "--import-sizes",
+        metavar="N,N",
+        help="also time `customer import` of N members (fresh, same file, 10%% changed) on "
+        "PostgreSQL and SQLite: bench/import_bench.py",
+    )
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
         "--profile",
@@ -667,6 +673,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_results(results, args, fr_version, wanted)
+    if args.import_sizes:
+        from import_bench import import_table, run_import_bench
+
+        sizes = [int(n) for n in args.import_sizes.split(",") if n]
+        print()
+        print(import_table(run_import_bench(sizes, ["postgresql", "sqlite"])))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 
@@ -31,6 +33,12 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     )
     # The session's own connection: the rows land in its transaction.
     connection = session.connection().connection.driver_connection
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
+    try:
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+    except psycopg.errors.IntegrityError as exc:
+        # As SQLAlchemy raises it for an INSERT, so callers catch one kind (a unique
+        # index hit by a concurrent writer). Its text may quote a key (a PIN): callers
+        # report the row, never this message.
+        raise IntegrityError("COPY", None, exc) from None
