@@ -1,21 +1,29 @@
-"""EAP benchmark: PEAP and TTLS authentications per second, and memory for half-open conversations.
+"""EAP benchmark: PEAP and TTLS handshakes per second, full and resumed, RSA and ECDSA.
 
 Usage::
 
-    .venv/bin/python bench/eap_bench.py [--parallel 4] [--duration 10] [--half-open 1000]
+    .venv/bin/python bench/eap_bench.py [--parallel 4] [--duration 10] [--reauths 9]
+                                        [--key-type rsa|ecdsa|both] [--half-open 1000]
                                         [--no-freeradius] [--json]
 
 For our server (``radius-server serve``) and, when installed, FreeRADIUS 3.2
-(``/usr/sbin/freeradius`` on a copy of /etc/freeradius/3.0) in the same run:
+(``/usr/sbin/freeradius`` on a copy of /etc/freeradius/3.0, its TLS session cache
+on) in the same run, on the same certificate, for each key type (``certs generate
+--key-type``; the CA follows it):
 
 - full PEAP/MSCHAPv2 and TTLS/PAP authentications per second with N parallel
   ``eapol_test`` processes (each a different MAC), TLS 1.2, success with MPPE
-  keys required; and the server's CPU milliseconds per authentication (the
-  supplicants share the machine, so auth/s is a floor, CPU/auth the cleaner figure);
+  keys required; the server's CPU milliseconds per authentication (``/proc``: the
+  supplicants share the machine, so auth/s is a floor, CPU/auth the cleaner
+  figure); RADIUS round trips per authentication;
+- resumed: the same with ``eapol_test -r N`` (one full handshake, then N
+  reauthentications that offer the TLS session): auth/s of that mix, the share
+  that resumed, and the server CPU per resumed authentication (the mix's CPU less
+  its full handshakes at the full phase's cost);
 - peak RSS after opening ``--half-open`` PEAP conversations that stop right after
   the ClientHello (the server has built its TLS state and sent its first flight).
 
-Prints numbers; asserts nothing.
+Prints numbers; asserts nothing. ``run.py --eap S`` runs it as a phase.
 """
 
 from __future__ import annotations
@@ -89,20 +97,24 @@ def _cli(env: dict[str, str], *args: str) -> None:
     )
 
 
-def start_ours(work: Path) -> Server:
-    """Our server on a fresh SQLite database with generated certificates."""
+def start_ours(
+    work: Path, extra_env: dict[str, str] | None = None, key_type: str = "rsa"
+) -> Server:
+    """Our server on a fresh SQLite database with generated certificates of ``key_type``."""
     env = {
         **os.environ,
         "RADIUS_DATABASE_URL": f"sqlite:///{work / 'radius.db'}",
         "RADIUS_DATA_DIR": str(work / "data"),
         "RADIUS_LOG_FORMAT": "json",
         "RADIUS_LOG_LEVEL": "warning",
+        # One member, a device (MAC) per parallel eapol_test: FreeRADIUS has no such limit.
+        "RADIUS_DEVICE_LIMIT": "0",
     }
     env.pop("RADIUS_CONFIG", None)
     _cli(env, "db", "upgrade")  # admin commands do not create a missing SQLite file
     _cli(env, "nas", "add", "lo", "--address", "127.0.0.1", "--secret", SECRET)
     _cli(env, "customer", "add", USER, "--pin", PIN)
-    _cli(env, "certs", "generate", "--hostname", "radius.bench.lan")
+    _cli(env, "certs", "generate", "--hostname", "radius.bench.lan", "--key-type", key_type)
     log = (work / "ours.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -115,7 +127,7 @@ def start_ours(work: Path) -> Server:
             "--acct-port",
             "0",
         ],
-        env={**env, "RADIUS_LOG_LEVEL": "info"},
+        env={**env, "RADIUS_LOG_LEVEL": "info", **(extra_env or {})},
         stdout=subprocess.PIPE,
         stderr=log,
     )
@@ -184,6 +196,16 @@ def start_freeradius(work: Path, certs: Path) -> Server | None:
     eap = eap.replace(
         "ca_file = /etc/ssl/certs/ca-certificates.crt", f"ca_file = {certs / 'ca.pem'}"
     )
+    # Its TLS session cache on (the issue's comparison for fast reconnect), in memory.
+    eap = re.sub(
+        r"(\n\s*cache \{.*?\n\s*)enable = no\s*\n", r"\1enable = yes\n", eap, count=1, flags=re.S
+    )
+    eap = eap.replace('#\tname = "EAP module"', 'name = "bench"', 1)
+    # FreeRADIUS 3.2 keeps its sessions in files ("requires name and persist_dir").
+    (work / "tlscache").mkdir(mode=0o700)
+    eap = eap.replace(
+        '#\tpersist_dir = "${logdir}/tlscache"', f'persist_dir = "{work / "tlscache"}"', 1
+    )
     (conf / "mods-available" / "eap").unlink()
     (conf / "mods-available" / "eap").write_text(eap)
     port, acct_port, inner_port = _free_port(), _free_port(), _free_port()
@@ -200,7 +222,7 @@ def start_freeradius(work: Path, certs: Path) -> Server | None:
         if proc.poll() is not None:
             print("freeradius did not start; see", work / "freeradius.log", file=sys.stderr)
             return None
-        if run_eapol(server, work, "peap", 0)[0]:
+        if run_eapol(server, work, "peap", 0).ok:
             return server
         time.sleep(0.3)
     server.stop()
@@ -226,8 +248,19 @@ def eapol_conf(work: Path, method: str, ca_file: Path) -> Path:
     return path
 
 
-def run_eapol(server: Server, work: Path, method: str, worker: int) -> tuple[bool, float]:
-    """One full authentication: (success with MPPE keys, seconds)."""
+@dataclass
+class EapolRun:
+    """One ``eapol_test`` process: its authentications and how they went."""
+
+    ok: bool  # every authentication succeeded with MPPE keys
+    auths: int  # authentications that succeeded (1 + reauths when ok)
+    resumed: int  # handshakes that resumed a TLS session
+    requests: int  # Access-Requests sent
+    seconds: float
+
+
+def run_eapol(server: Server, work: Path, method: str, worker: int, reauths: int = 0) -> EapolRun:
+    """One full authentication, then ``reauths`` reauthentications offering the session."""
     conf = eapol_conf(work, method, server.ca_file)
     mac = f"02:00:00:00:{worker // 256:02x}:{worker % 256:02x}"
     started = time.perf_counter()
@@ -243,7 +276,7 @@ def run_eapol(server: Server, work: Path, method: str, worker: int) -> tuple[boo
             "-s",
             SECRET,
             "-r",
-            "0",
+            str(reauths),
             "-t",
             "10",
             f"-M{mac}",
@@ -252,15 +285,39 @@ def run_eapol(server: Server, work: Path, method: str, worker: int) -> tuple[boo
         text=True,
         check=False,
     )
-    ok = result.returncode == 0 and "MPPE keys OK: 1" in result.stdout
+    took = time.perf_counter() - started
+    keys = re.search(r"MPPE keys OK: (\d+)  mismatch: (\d+)", result.stdout)
+    good = int(keys.group(1)) if keys else 0
+    ok = result.returncode == 0 and good == reauths + 1 and bool(keys) and keys.group(2) == "0"
     if not ok:
         (work / f"failed-{server.name}-{method}-{worker}.txt").write_text(result.stdout)
-    return ok, time.perf_counter() - started
+    return EapolRun(
+        ok,
+        good,
+        result.stdout.count("Handshake finished - resumed=1"),
+        result.stdout.count("code=1 (Access-Request)"),
+        took,
+    )
 
 
-def throughput(server: Server, work: Path, method: str, parallel: int, duration: float) -> dict:
-    """Full authentications per second with ``parallel`` eapol_test loops."""
+def throughput(
+    server: Server,
+    work: Path,
+    method: str,
+    parallel: int,
+    duration: float,
+    reauths: int = 0,
+    full_cpu_ms: float | None = None,
+) -> dict:
+    """Authentications per second with ``parallel`` eapol_test loops.
+
+    With ``reauths`` each process signs in once and then ``reauths`` times more,
+    offering its TLS session; ``full_cpu_ms`` (the full phase's CPU per
+    authentication) then splits the CPU into the full and the resumed ones.
+    """
     counts = [0] * parallel
+    resumed = [0] * parallel
+    requests = [0] * parallel
     failures = [0] * parallel
     latencies: list[float] = []
     deadline = time.monotonic() + duration
@@ -269,10 +326,12 @@ def throughput(server: Server, work: Path, method: str, parallel: int, duration:
 
     def loop(worker: int) -> None:
         while time.monotonic() < deadline:
-            ok, took = run_eapol(server, work, method, worker + 1)
-            if ok:
-                counts[worker] += 1
-                latencies.append(took)
+            run = run_eapol(server, work, method, worker + 1, reauths)
+            counts[worker] += run.auths
+            resumed[worker] += run.resumed
+            requests[worker] += run.requests
+            if run.ok:
+                latencies.append(run.seconds / (reauths + 1))
             else:
                 failures[worker] += 1
 
@@ -285,13 +344,23 @@ def throughput(server: Server, work: Path, method: str, parallel: int, duration:
     done = sum(counts)
     cpu = server.cpu_seconds() - cpu_before
     latencies.sort()
-    return {
+    result = {
         "auths": done,
         "failures": sum(failures),
         "auth_per_s": round(done / elapsed, 1),
         "server_cpu_ms_per_auth": round(cpu * 1000 / done, 2) if done else None,
+        "rounds_per_auth": round(sum(requests) / done, 1) if done else None,
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
+        "load_average": round(os.getloadavg()[0], 2),
     }
+    if reauths:
+        n_resumed = sum(resumed)
+        result["resumed"] = n_resumed
+        result["resumed_share"] = round(n_resumed / done, 2) if done else 0.0
+        if n_resumed and full_cpu_ms is not None:
+            rest = cpu * 1000 - (done - n_resumed) * full_cpu_ms
+            result["server_cpu_ms_per_resumed"] = round(max(rest, 0.0) / n_resumed, 2)
+    return result
 
 
 # -- half-open conversations -----------------------------------------------------------------
@@ -375,24 +444,148 @@ def half_open(server: Server, count: int) -> dict:
     }
 
 
-def bench(server: Server, work: Path, args: argparse.Namespace) -> dict:
-    """All figures for one server."""
+def bench(server: Server, work: Path, args: argparse.Namespace, half: int = 0) -> dict:
+    """All figures for one server: full and resumed, PEAP and TTLS; half-open if ``half``."""
     for method in ("peap", "ttls"):
         run_eapol(server, work, method, 0)  # warm up
     results: dict = {"server": server.name}
     for method in ("peap", "ttls"):
-        results[method] = throughput(server, work, method, args.parallel, args.duration)
-    results["half_open"] = half_open(server, args.half_open)
+        full = throughput(server, work, method, args.parallel, args.duration)
+        resumed = throughput(
+            server,
+            work,
+            method,
+            args.parallel,
+            args.duration,
+            reauths=args.reauths,
+            full_cpu_ms=full["server_cpu_ms_per_auth"],
+        )
+        results[method] = {"full": full, "resumed": resumed}
+    if half:
+        results["half_open"] = half_open(server, half)
     return results
+
+
+def run(args: argparse.Namespace, work: Path) -> dict:
+    """Every key type, ours then FreeRADIUS on the same certificate; the report as a dict."""
+    key_types = ("rsa", "ecdsa") if args.key_type == "both" else (args.key_type,)
+    by_key: dict[str, list[dict]] = {}
+    for index, key_type in enumerate(key_types):
+        site = work / key_type
+        site.mkdir()
+        half = args.half_open if index == 0 else 0  # memory does not depend on the key
+        results = []
+        ours = start_ours(site, key_type=key_type)
+        try:
+            results.append(bench(ours, site, args, half))
+        finally:
+            ours.stop()
+        if not args.no_freeradius:
+            fr = start_freeradius(site, site / "data" / "certs")
+            if fr is not None:
+                try:
+                    results.append(bench(fr, site, args, half))
+                finally:
+                    fr.stop()
+        by_key[key_type] = results
+    return {
+        "cpus": os.cpu_count(),
+        "parallel": args.parallel,
+        "duration_s": args.duration,
+        "reauths": args.reauths,
+        "tls": "1.2",
+        "results": by_key,
+    }
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    return f"{ours / theirs:.2f}x" if ours and theirs else "-"
+
+
+def report(data: dict) -> str:
+    """The side-by-side text: one line per key type, method and phase."""
+    lines = [
+        f"EAP: {data['parallel']} parallel eapol_test, {data['duration_s']:g} s per phase, "
+        f"TLS 1.2, resumed = 1 full + {data['reauths']} reauthentications per eapol_test, "
+        f"{data['cpus']} CPUs shared by server and supplicants",
+        f"{'key':6} {'method':5} {'phase':8} | {'ours auth/s':>11} {'CPU ms':>6} {'rounds':>6} "
+        f"{'resumed':>7} | {'FR auth/s':>9} {'CPU ms':>6} {'rounds':>6} {'resumed':>7} | "
+        f"{'auth/s':>6} {'CPU':>6}",
+    ]
+    for key_type, results in data["results"].items():
+        ours = results[0]
+        theirs = results[1] if len(results) > 1 else None
+        for method in ("peap", "ttls"):
+            for phase in ("full", "resumed"):
+                o = ours[method][phase]
+                t = theirs[method][phase] if theirs else {}
+                cpu_key = "server_cpu_ms_per_resumed" if phase == "resumed" else None
+
+                def cells(m: dict, cpu_key: str | None = cpu_key) -> str:
+                    if not m:
+                        return f"{'-':>9} {'-':>6} {'-':>6} {'-':>7}"
+                    cpu = m.get(cpu_key) if cpu_key else m["server_cpu_ms_per_auth"]
+                    share = f"{m['resumed_share']:.0%}" if "resumed_share" in m else ""
+                    return (
+                        f"{m['auth_per_s']:>9} {cpu if cpu is not None else '-':>6} "
+                        f"{m['rounds_per_auth'] or '-':>6} {share:>7}"
+                    )
+
+                o_cpu = o.get(cpu_key or "server_cpu_ms_per_auth")
+                t_cpu = t.get(cpu_key or "server_cpu_ms_per_auth")
+                lines.append(
+                    f"{key_type:6} {method:5} {phase:8} | {cells(o):>11}  | {cells(t)} | "
+                    f"{_ratio(o['auth_per_s'], t.get('auth_per_s')):>6} {_ratio(o_cpu, t_cpu):>6}"
+                )
+        for r in results:
+            h = r.get("half_open")
+            if h:
+                lines.append(
+                    f"{r['server']}: {h['opened']}/{h['conversations']} half-open PEAP: RSS "
+                    f"{h['rss_before_mib']} -> {h['rss_after_mib']} MiB (peak "
+                    f"{h['peak_rss_mib']} MiB), {h['kib_per_conversation']} KiB each"
+                )
+    lines.append(
+        "CPU ms: server CPU per authentication (resumed rows: per resumed one); rounds: "
+        "Access-Requests per authentication; ratios ours/FreeRADIUS (auth/s: above 1 is "
+        "better; CPU: below 1 is better)"
+    )
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options (also what ``run.py --eap`` sets)."""
+    parser.add_argument("--parallel", type=int, default=4, help="eapol_test processes at once")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
+    parser.add_argument(
+        "--reauths", type=int, default=9, help="reauthentications per eapol_test (resumed)"
+    )
+    parser.add_argument("--key-type", choices=("rsa", "ecdsa", "both"), default="both")
+    parser.add_argument("--half-open", type=int, default=1000, help="half-open conversations")
+    parser.add_argument("--no-freeradius", action="store_true", help="skip FreeRADIUS")
+
+
+def measure(duration: float, *, freeradius: bool = True, half_open_count: int = 0) -> str:
+    """The EAP phase of ``run.py``: every key type, full and resumed; the report text."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    args.duration = duration
+    args.no_freeradius = not freeradius
+    args.half_open = half_open_count
+    if not Path(EAPOL_TEST).exists():
+        return "EAP: eapol_test is not installed (apt-get install eapoltest): not measured"
+    work = Path(tempfile.mkdtemp(prefix="eap-bench-"))
+    try:
+        return report(run(args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
     """Run the benchmark; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parallel", type=int, default=4, help="eapol_test processes at once")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per method")
-    parser.add_argument("--half-open", type=int, default=1000, help="half-open conversations")
-    parser.add_argument("--no-freeradius", action="store_true", help="skip FreeRADIUS")
+    add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args()
@@ -400,52 +593,15 @@ def main() -> int:
         print("eapol_test is not installed (apt-get install eapoltest)", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="eap-bench-"))
-    results = []
-    ours = start_ours(work)
     try:
-        results.append(bench(ours, work, args))
+        data = run(args, work)
     finally:
-        ours.stop()
-    if not args.no_freeradius:
-        fr = start_freeradius(work, work / "data" / "certs")
-        if fr is not None:
-            try:
-                results.append(bench(fr, work, args))
-            finally:
-                fr.stop()
-    report = {
-        "cpus": os.cpu_count(),
-        "parallel": args.parallel,
-        "duration_s": args.duration,
-        "tls": "1.2",
-        "results": results,
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(
-            f"EAP benchmark: {args.parallel} parallel eapol_test, {args.duration:.0f} s per "
-            f"method, TLS 1.2, {os.cpu_count()} CPUs shared by server and supplicants"
-        )
-        for r in results:
-            print(f"\n{r['server']}")
-            for method in ("peap", "ttls"):
-                m = r[method]
-                print(
-                    f"  {method}: {m['auth_per_s']} auth/s ({m['auths']} ok, "
-                    f"{m['failures']} failed), server CPU {m['server_cpu_ms_per_auth']} ms/auth, "
-                    f"p50 {m['p50_ms']} ms"
-                )
-            h = r["half_open"]
-            print(
-                f"  {h['opened']}/{h['conversations']} half-open: RSS {h['rss_before_mib']} -> "
-                f"{h['rss_after_mib']} MiB (peak {h['peak_rss_mib']} MiB), "
-                f"{h['kib_per_conversation']} KiB each"
-            )
-    if args.keep:
-        print(f"work directory kept: {work}", file=sys.stderr)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"work directory kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    data["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(data, indent=2) if args.json else report(data))
     return 0
 
 

@@ -44,7 +44,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import customers_sweep
+import eap_bench
 import freeradius
+import propagation
 from harness import (
     Measurement,
     Target,
@@ -515,6 +518,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="our recent-decisions recording (decision_log_enabled): on (the default), off "
         "('-decisions-off'), or both as two columns",
     )
+    parser.add_argument(
+        "--sweep",
+        metavar="SIZES",
+        type=customers_sweep.parse_sizes,
+        help="also run the customers sweep (customers_sweep.py) at these sizes, e.g. "
+        "10000,100000,1000000: start-up, RSS, one change, a full reload under load",
+    )
+    parser.add_argument(
+        "--eap",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds per phase of the EAP benchmark (eap_bench.py: PEAP and TTLS, full and "
+        "resumed, RSA and ECDSA, beside FreeRADIUS with its TLS cache on); 0 skips (5)",
+    )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
     parser.add_argument(
         "--import-sizes",
@@ -523,6 +541,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "PostgreSQL and SQLite: bench/import_bench.py",
     )
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
+    parser.add_argument(
+        "--propagation",
+        type=int,
+        default=50,
+        metavar="N",
+        help="PIN changes per mode of the propagation phase (bench/propagation.py); 0 skips",
+    )
     parser.add_argument(
         "--profile",
         metavar="DIR",
@@ -656,11 +681,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="radius-bench-"))
     created_db = False
+    spread: list[propagation.Row] = []
     try:
         admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         admin_sql(f'CREATE DATABASE "{DB_NAME}"')
         created_db = True
         results, profile = run_all(args, wanted, fr_binary, workdir)
+        if args.propagation > 0 and "ours" in wanted:
+            spread = propagation.measure(workdir, changes=args.propagation, idle=10.0)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         return 130
@@ -679,13 +707,25 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(n) for n in args.import_sizes.split(",") if n]
         print()
         print(import_table(run_import_bench(sizes, ["postgresql", "sqlite"])))
+    if spread:
+        print()
+        print("PIN-change propagation, 2 servers on one PostgreSQL (bench/propagation.py):")
+        print(propagation.report(spread))
+    sweep_rows = customers_sweep.sweep(args.sweep) if args.sweep else []
+    if sweep_rows:
+        print()
+        print("customers sweep (its own database, radius_bench_sweep):")
+        print(customers_sweep.report(sweep_rows, customers_sweep.DEFAULT_RATE))
+    if args.eap > 0 and "ours" in wanted:
+        print()
+        print(eap_bench.measure(args.eap, freeradius=bool(wanted & {"sql", "files"})))
     if profile:
         print()
         print("our server under py-spy (extra closed-loop phase):")
         print(profile)
     if args.json:
         Path(args.json).write_text(json.dumps(to_json(results, args, fr_version), indent=2))
-    return 1 if any(m.errors for m in results) else 0
+    return 1 if any(m.errors for m in results) or any(r.reload_errors for r in sweep_rows) else 0
 
 
 def print_results(

@@ -70,6 +70,10 @@ class Settings:
     acct_port: int = 1813
     # How often a running server polls the database for changes (seconds).
     sync_interval: float = 0.25
+    # PostgreSQL: servers LISTEN for changes and read at once when notified, then only
+    # every sync_safety_interval in case one was missed (sync_interval while not listening).
+    sync_notify: bool = True
+    sync_safety_interval: float = 30.0
     # Seconds to connect, and for each statement, before the database counts as
     # unavailable (a frozen PostgreSQL included); admin commands fail after it.
     database_timeout: float = 5.0
@@ -121,6 +125,11 @@ class Settings:
     eap_max_sessions: int = 2048
     # Octets of TLS data per EAP-Request (FreeRADIUS fragment_size).
     eap_fragment_size: int = 1024
+    # Fast reconnect (TLS session resumption for PEAP/TTLS): seconds a device may resume
+    # its TLS session and skip the PIN check inside, while still allowed (0: off).
+    tls_session_lifetime: int = 3600
+    # Resumable sessions remembered per server process; the oldest go first.
+    tls_session_cache_size: int = 10000
     # Sessions (accounting, device limits, disconnects; see README "Sessions").
     # Acct-Interim-Interval sent in every Access-Accept (seconds, RFC 2869 5.16).
     acct_interim_interval: int = 600
@@ -292,7 +301,13 @@ def _validate(settings: Settings) -> None:
         load_zone(settings.timezone)
     except ValueError as exc:
         raise ConfigError(f"setting timezone: {exc}") from None
-    for name in ("sync_interval", "reply_cache_seconds", "smtp_timeout", "eap_session_timeout"):
+    for name in (
+        "sync_interval",
+        "sync_safety_interval",
+        "reply_cache_seconds",
+        "smtp_timeout",
+        "eap_session_timeout",
+    ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name}: must be greater than 0")
     if not 0 < settings.database_timeout <= 600:
@@ -308,6 +323,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("setting tls_min_version: higher than tls_max_version")
     if settings.eap_max_sessions <= 0:
         raise ConfigError("setting eap_max_sessions: must be greater than 0")
+    if not 0 <= settings.tls_session_lifetime <= 7 * 86400:
+        # RFC 8446 4.6.1: a ticket lives at most seven days.
+        raise ConfigError("setting tls_session_lifetime: must be between 0 (off) and 604800")
+    if not 1 <= settings.tls_session_cache_size <= 1_000_000:
+        raise ConfigError("setting tls_session_cache_size: must be between 1 and 1000000")
     if not 200 <= settings.eap_fragment_size <= 3000:
         # The reply must fit one RADIUS packet (4096 octets) with its 253-octet pieces.
         raise ConfigError("setting eap_fragment_size: must be between 200 and 3000")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
@@ -60,9 +61,14 @@ class BufferedLogger:
         self._parts: list[str] = []
         self._size = 0
         self._limit = limit
+        # Called when a line arrives in an empty buffer: an idle server's flusher
+        # sleeps until then instead of waking every few milliseconds.
+        self.on_first: Callable[[], None] | None = None
 
     def msg(self, message: str) -> None:
         """Queue one rendered line."""
+        if not self._parts and self.on_first is not None:
+            self.on_first()
         self._parts.append(message)
         self._size += len(message)
         if self._size >= self._limit:
@@ -118,6 +124,17 @@ def flush_logs() -> None:
     """Write buffered log lines now (no-op unless configured with ``buffered=True``)."""
     if _buffer is not None:
         _buffer.flush()
+
+
+def on_first_line(hook: Callable[[], None] | None) -> bool:
+    """Call ``hook`` whenever a line arrives in an empty buffer; False when not buffered.
+
+    The hook may run in any thread that logs.
+    """
+    if _buffer is None:
+        return False
+    _buffer.on_first = hook
+    return True
 
 
 def configure_logging(

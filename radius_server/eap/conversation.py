@@ -8,6 +8,7 @@ the number of rounds.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,10 +24,12 @@ from radius_server.eap.framing import (
     encode_frame,
 )
 from radius_server.eap.peap import PeapPhase2
+from radius_server.eap.resumption import Binding, proven_by_resumption, still_valid
 from radius_server.eap.steps import Finish, Send, Step
 from radius_server.eap.tls import TlsServer, TlsTunnel
 from radius_server.eap.ttls import TtlsPhase2
-from radius_server.rules.decision import Outcome
+from radius_server.rules.decision import Decision, Outcome, Reason
+from radius_server.rules.directory import Member
 from radius_server.rules.methods import Verify
 
 # Largest TLS message we reassemble from a peer: no client certificates here, so a
@@ -50,6 +53,26 @@ class Phase2(Protocol):
 
     def on_data(self, plaintext: bytes, verify: Verify, next_id: int) -> Step:
         """One decrypted message from the peer."""
+        ...
+
+    def on_resumed(self, decision: Decision, identity: str, next_id: int) -> Step:
+        """Fast reconnect: the resumed session proved the member, judged ``decision`` (accept)."""
+        ...
+
+    def on_unbound(self) -> Step | None:
+        """A resumed session this server cannot vouch for: None runs the inner method."""
+        ...
+
+
+class Reconnect(Protocol):
+    """What a conversation needs for fast reconnect (``resumption.FastReconnect``)."""
+
+    def resume(self, key: bytes, eap_type: int, now: float) -> tuple[Binding, Member | None] | None:
+        """The binding of a resumed session and its member now, or None (no binding)."""
+        ...
+
+    def remember(self, keys: list[bytes], email: str, eap_type: int, now: float) -> None:
+        """Bind the sessions of an accepted conversation to the member signed in."""
         ...
 
 
@@ -90,6 +113,7 @@ class Conversation:
         "outgoing",
         "phase2",
         "reassembly",
+        "resumed",
         "rounds",
         "state",
         "station",
@@ -109,6 +133,9 @@ class Conversation:
         self.reassembly = Reassembly(MAX_PEER_MESSAGE)
         self.outgoing: Outgoing | None = None
         self.phase2: Phase2 | None = None
+        # Fast reconnect, for the log: "" (full handshake), "tls" (TLS resumed, the
+        # inner method ran) or "true" (resumed, inner method skipped).
+        self.resumed = ""
 
     @property
     def label(self) -> str:
@@ -138,9 +165,19 @@ class Conversation:
         return self.start()
 
     def step(
-        self, frame: TlsFrame, verify: Verify, server: TlsServer, size: int, next_id: int
+        self,
+        frame: TlsFrame,
+        verify: Verify,
+        server: TlsServer,
+        size: int,
+        next_id: int,
+        reconnect: Reconnect | None = None,
+        now: float = 0.0,
     ) -> Step:
         """Advance on one response of our type.
+
+        ``reconnect``: fast reconnect (None: a resumed session still runs the inner
+        method); ``now``: monotonic seconds, for its bindings' lifetime.
 
         Raises:
             FramingError, TlsError, Phase2Error: the peer broke a rule; end it.
@@ -168,9 +205,17 @@ class Conversation:
             return self._send_records(size)
         if not was_established:
             self.phase2 = TUNNELS[self.eap_type].new_phase2(tunnel)
-            if not tunnel.is_tls13:
+            if tunnel.resumed:
+                self.resumed = "tls"
+                fast = self._fast_reconnect(verify, reconnect, now, next_id)
+                if fast is not None:
+                    return self._after_phase2(fast, size, reconnect, now)
+            if not tunnel.is_tls13 and not tunnel.resumed:
                 # TLS 1.2: this message was the peer's Finished; ours goes out alone
                 # and phase 2 starts on the peer's next message (docs/architecture.md).
+                # A resumed handshake sent our Finished first: phase 2 starts now
+                # (MS-PEAP 3.3.7.1 step 2; a supplicant treats an empty request there
+                # as the end of a fast reconnect).
                 return self._send_records(size)
         assert self.phase2 is not None
         data = tunnel.read()
@@ -178,16 +223,61 @@ class Conversation:
             result = self.phase2.on_data(data, verify, next_id)
         else:
             result = self.phase2.on_empty(next_id)
-        return self._after_phase2(result, size)
+        return self._after_phase2(result, size, reconnect, now)
 
-    def _after_phase2(self, result: Step, size: int) -> Step:
+    def _fast_reconnect(
+        self, verify: Verify, reconnect: Reconnect | None, now: float, next_id: int
+    ) -> Step | None:
+        """Judge a resumed session by what it proved; None: run the inner method instead.
+
+        The member is judged by the engine's ``verify`` like any sign-in (lockouts,
+        status, plan, hours, location, device limit), with the PIN proven when the
+        session was made as the credential: still the member's PIN, the inner method
+        is skipped; changed since, the device holds an old PIN (``stale_pin``); the
+        member removed, ``unknown_user``.
+        """
+        assert self.tunnel is not None and self.phase2 is not None
+        key = self.tunnel.resumed_key
+        found = None
+        if reconnect is not None and key is not None:
+            found = reconnect.resume(key, self.eap_type, now)
+        if found is None:
+            return self.phase2.on_unbound()
+        binding, member = found
+        if member is None:
+            # Removed since: refused as a sign-in of an unknown email would be.
+            self.resumed = "true"
+            return Finish(verify.refuse(binding.email, Reason.UNKNOWN_USER))
+        valid = still_valid(binding, member)
+        if not valid and hmac.compare_digest(member.pin, binding.pin):
+            # The same PIN set again (a new PIN version): no longer this session's to
+            # vouch for, but not wrong either; as without a binding.
+            return self.phase2.on_unbound()
+        self.resumed = "true"
+        decision, _ = verify(member.email, proven_by_resumption(binding))
+        self.phase2.identity = member.email
+        if decision.outcome is not Outcome.ACCEPT or not valid:
+            # A changed PIN cannot pass: the old one is stale_pin (or wrong_pin).
+            return Finish(decision)
+        return self.phase2.on_resumed(decision, member.email, next_id)
+
+    def _after_phase2(
+        self, result: Step, size: int, reconnect: Reconnect | None = None, now: float = 0.0
+    ) -> Step:
         assert self.tunnel is not None
         if isinstance(result, Finish):
             msk = None
-            if result.decision.outcome is Outcome.ACCEPT:
+            decision = result.decision
+            if decision.outcome is Outcome.ACCEPT:
                 label = TUNNELS[self.eap_type].tls12_key_label
+                # A resumed session's keys are derived from it all the same (RFC 5216 2.3).
                 msk = self.tunnel.msk(label, self.eap_type)
-            return Finish(result.decision, msk)
+                if reconnect is not None and decision.member_email and self.tunnel.session_keys:
+                    self.tunnel.keep_session()
+                    reconnect.remember(
+                        self.tunnel.session_keys, decision.member_email, self.eap_type, now
+                    )
+            return Finish(decision, msk)
         if result.data:
             self.tunnel.write(result.data)
         return self._send_records(size)

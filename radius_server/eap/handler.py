@@ -29,6 +29,7 @@ from radius_server.eap.conversation import (
     SessionLimitError,
 )
 from radius_server.eap.framing import FramingError, decode_frame
+from radius_server.eap.resumption import FastReconnect, MemberLookup, ResumptionTable
 from radius_server.eap.sessions import STATE_LENGTH, SessionTable
 from radius_server.eap.steps import Finish, Phase2Error, Step
 from radius_server.eap.tls import TlsError, TlsServer
@@ -41,7 +42,7 @@ from radius_server.protocol.attributes import (
 from radius_server.protocol.packet import Attribute, RadiusRequest
 from radius_server.protocol.reply import attributes_size, reply_room
 from radius_server.rules.decision import Decision, Outcome, Reason, drop
-from radius_server.rules.directory import Client
+from radius_server.rules.directory import Client, Directory
 from radius_server.rules.methods import MethodResult, Verify
 from radius_server.rules.ratelimit import LogThrottle
 
@@ -68,12 +69,23 @@ class EapOptions:
     max_per_station: int = 4
     # A full table evicts its idlest conversation once idle this long (seconds).
     min_idle: float = 2.0
+    # Fast reconnect: TLS sessions remembered for skipping the inner method, at most
+    # this many (the oldest go first); each lives as long as the TlsServer's sessions.
+    max_resumable: int = 10000
 
 
 class EapHandler:
     """PEAP and TTLS conversations held in memory between Access-Challenges."""
 
-    def __init__(self, tls: TlsServer, options: EapOptions | None = None, log: Any = None) -> None:
+    def __init__(
+        self,
+        tls: TlsServer,
+        options: EapOptions | None = None,
+        log: Any = None,
+        directory: Directory | None = None,
+    ) -> None:
+        """``directory``: the view fast reconnect checks a resumed session's member against
+        (None: a resumed TLS session still runs the inner method)."""
         self.tls = tls
         self.options = options or EapOptions()
         self.default_type = TUNNELS_BY_NAME[self.options.default_method].eap_type
@@ -84,6 +96,10 @@ class EapHandler:
         self.log = log
         # A flood evicts many conversations: one warning per interval says how many.
         self._evictions_log = LogThrottle(10.0)
+        self.reconnect: FastReconnect | None = None
+        if directory is not None and tls.session_lifetime > 0:
+            table = ResumptionTable(options.max_resumable, tls.session_lifetime)
+            self.reconnect = FastReconnect(table, lambda: _members(directory))
 
     def handle(
         self, request: RadiusRequest, client: Client, verify: Verify, now: float
@@ -128,7 +144,7 @@ class EapHandler:
                 detail="identifier_mismatch",
             )
         try:
-            step = self._advance(conversation, packet, verify, fragment)
+            step = self._advance(conversation, packet, verify, fragment, now)
         except SessionLimitError as exc:
             self.sessions.remove(conversation)
             return MethodResult(
@@ -186,7 +202,12 @@ class EapHandler:
         return self._challenge(conversation, start, now, room, packet, renew=False)
 
     def _advance(
-        self, conversation: Conversation, packet: EapPacket, verify: Verify, fragment: int
+        self,
+        conversation: Conversation,
+        packet: EapPacket,
+        verify: Verify,
+        fragment: int,
+        now: float,
     ) -> Step:
         next_id = codec.next_identifier(packet.identifier)
         if packet.type == EapType.NAK and not conversation.tls_started:
@@ -198,7 +219,7 @@ class EapHandler:
         if packet.type != conversation.eap_type:
             raise FramingError(f"EAP type {packet.type} in a {conversation.label} conversation")
         frame = decode_frame(packet.data)
-        return conversation.step(frame, verify, self.tls, fragment, next_id)
+        return conversation.step(frame, verify, self.tls, fragment, next_id, self.reconnect, now)
 
     def _challenge(
         self,
@@ -231,6 +252,9 @@ class EapHandler:
     ) -> MethodResult:
         decision = step.decision
         detail = f"outer={conversation.outer_identity} tls={conversation.tls_version or '-'}"
+        if conversation.resumed:
+            # Fast reconnect: "true" when the inner method was skipped, "tls" when it ran.
+            detail += f" resumed={conversation.resumed}"
         inner = conversation.phase2.identity if conversation.phase2 is not None else None
         if inner and not decision.member_email:
             # No member matched: the log's user is the outer identity, so say who was tried.
@@ -255,6 +279,10 @@ class EapHandler:
             )
             return _failure(refused, packet, conversation.label, f"{detail} proxy_state")
         return MethodResult(accepted, method=conversation.label, detail=detail)
+
+
+def _members(directory: Directory) -> MemberLookup:
+    return directory.members
 
 
 def _fragment_room(room: int) -> int:

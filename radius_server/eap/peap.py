@@ -117,6 +117,21 @@ class PeapPhase2:
             return refuse(Reason.EAP_PROTOCOL_ERROR)
         raise Phase2Error(f"unexpected inner EAP type {eap_type} at {self._stage}")
 
+    def on_resumed(self, decision: Decision, identity: str, next_id: int) -> Step:
+        """Fast reconnect (MS-PEAP 3.3.7.1 step 6): the Result TLV at once, no MS-CHAPv2.
+
+        The peer answers with its own Result TLV, as after MS-CHAPv2, and the keys come
+        from the resumed TLS session.
+        """
+        self.identity = identity
+        self._decision = decision
+        self._stage = "result"
+        return Send(encode_eap(EapCode.REQUEST, next_id, EapType.TLV, result_tlv(_RESULT_SUCCESS)))
+
+    def on_unbound(self) -> Step | None:
+        """No fast reconnect: MS-PEAP 3.3.7.1 step 2, the inner method runs (None)."""
+        return None
+
     def _on_identity(self, eap_type: int, data: bytes) -> Step:
         if eap_type != EapType.IDENTITY:
             raise Phase2Error("inner response is not an identity")

@@ -18,6 +18,7 @@ from radius_server.eap.certificates import CertificateError, check_certificate
 from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.plain_mschap import PlainMsChapHandler
 from radius_server.eap.tls import TlsServer
+from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 
 
@@ -37,10 +38,16 @@ class EapSetup:
     tls_min_version: str
     tls_max_version: str
     options: EapOptions
+    # Seconds a TLS session may be resumed for fast reconnect (0: off).
+    tls_session_lifetime: int = 0
 
 
-def build_methods(setup: EapSetup, log: Any) -> dict[str, MethodHandler]:
+def build_methods(
+    setup: EapSetup, log: Any, directory: Directory | None = None
+) -> dict[str, MethodHandler]:
     """Handlers for the engine's ``methods=``; plain MS-CHAPv2 is always on.
+
+    ``directory``: the view fast reconnect re-checks a resumed session's member against.
 
     Raises:
         EapSetupError: EAP is configured but its certificate cannot be served.
@@ -57,7 +64,14 @@ def build_methods(setup: EapSetup, log: Any) -> dict[str, MethodHandler]:
         return methods
     try:
         info = check_certificate(cert, key, chain)
-        tls = TlsServer(cert, key, chain, setup.tls_min_version, setup.tls_max_version)
+        tls = TlsServer(
+            cert,
+            key,
+            chain,
+            setup.tls_min_version,
+            setup.tls_max_version,
+            setup.tls_session_lifetime if directory is not None else 0,
+        )
     except CertificateError as exc:
         log.error("eap_certificate_refused", detail=str(exc))
         raise EapSetupError(f"EAP certificate: {exc}") from None
@@ -67,14 +81,16 @@ def build_methods(setup: EapSetup, log: Any) -> dict[str, MethodHandler]:
     for warning in info.warnings:
         log.warning("eap_certificate_warning", detail=warning)
     options = setup.options
-    methods["eap"] = EapHandler(tls, options, log)
+    methods["eap"] = EapHandler(tls, options, log, directory)
     log.info(
         "eap_enabled",
         methods=["peap-mschapv2", "ttls-pap", "ttls-mschapv2", "ttls-eap-mschapv2"],
         default_method=options.default_method,
         tls_versions=f"{setup.tls_min_version}-{setup.tls_max_version}",
+        fast_reconnect=tls.session_lifetime > 0,
         certificate=str(cert),
         subject=info.subject,
+        key=info.key,
         names=list(info.names),
         issuer=info.issuer,
         expires=info.not_after.isoformat(),

@@ -7,10 +7,15 @@ with :meth:`TlsTunnel.take_output`; the EAP layer carries them.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from cryptography import x509
 from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _ssl_lib
+
+from radius_server.eap.resumption import session_key
 
 _VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 # Read buffer for one bio_read / recv call; TLS records are at most 16 KiB + overhead.
@@ -18,6 +23,10 @@ _CHUNK = 16384 + 2048
 # RFC 9427 2.1 / 2.3: TLS 1.3 key material for EAP-TLS, reused by PEAP and TTLS with
 # the EAP type as context; TLS 1.2 labels are per method (RFC 5281 8, PEAP draft 2.8).
 _TLS13_LABEL = b"EXPORTER_EAP_TLS_Key_Material"
+# Sessions resumable only by this server's EAP (RFC 5246 F.1.4: the session id context).
+_SESSION_ID_CONTEXT = b"radius-server eap"
+# Handshake state changes at which the session's secret is read (see TlsTunnel._noted).
+_NOTE_AT = SSL.SSL_CB_LOOP | SSL.SSL_CB_HANDSHAKE_DONE
 
 
 class TlsError(Exception):
@@ -34,15 +43,31 @@ class TlsServer:
         chain_file: Path | None = None,
         min_version: str = "1.2",
         max_version: str = "1.3",
+        session_lifetime: int = 0,
     ) -> None:
+        """``session_lifetime``: seconds a TLS session may be resumed (0: never, every
+        conversation is a full handshake)."""
         ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
         ctx.set_min_proto_version(_VERSIONS[min_version])
         ctx.set_max_proto_version(_VERSIONS[max_version])
-        # No resumption: each conversation is a full handshake with fresh keys,
-        # and no per-client session state to bound. (Under TLS 1.3 OpenSSL still
-        # sends ~160 octets of unusable tickets; pyOpenSSL cannot set num_tickets.)
-        ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION)
-        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        options = SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION
+        self.session_lifetime = max(session_lifetime, 0)
+        if self.session_lifetime:
+            # Fast reconnect (docs/architecture.md, *Fast reconnect*): stateless tickets
+            # (TLS 1.2 RFC 5077, TLS 1.3) and OpenSSL's own bounded cache for TLS 1.2
+            # session ids (at most 20,480 sessions, OpenSSL's default; pyOpenSSL cannot
+            # change it). Both expire after session_lifetime; the ticket keys are this
+            # process's own, random, made with the context.
+            ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+            ctx.set_session_id(_SESSION_ID_CONTEXT)
+            ctx.set_timeout(session_lifetime)
+            ctx.set_info_callback(_note_session)
+        else:
+            # No resumption: each conversation is a full handshake with fresh keys.
+            # (Under TLS 1.3 OpenSSL still sends ~160 octets of unusable tickets.)
+            options |= SSL.OP_NO_TICKET
+            ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        ctx.set_options(options)
         # Let OpenSSL free idle record buffers between messages.
         ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
         ctx.use_certificate_file(str(cert_file))
@@ -64,12 +89,68 @@ class TlsServer:
 class TlsTunnel:
     """One TLS server connection driven by bytes in, bytes out."""
 
-    __slots__ = ("_conn", "established")
+    __slots__ = ("__weakref__", "_conn", "established", "session_keys")
 
     def __init__(self, context: SSL.Context) -> None:
         self._conn = SSL.Connection(context, None)
         self._conn.set_accept_state()
+        # A weak reference: no cycle to keep ~70 KiB of TLS state alive until a GC pass.
+        self._conn.set_app_data(weakref.ref(self))
         self.established = False
+        # Keys (resumption.session_key) of the TLS sessions this handshake used or
+        # issued, in the order seen: filled only when resumption is on.
+        self.session_keys: list[bytes] = []
+
+    @property
+    def resumed(self) -> bool:
+        """True when the handshake resumed an earlier session (abbreviated handshake)."""
+        # pyOpenSSL has no accessor; this is cryptography's binding of the same libssl.
+        return bool(_ssl_lib.SSL_session_reused(self._conn._ssl))
+
+    @property
+    def resumed_key(self) -> bytes | None:
+        """The key of the session this handshake resumed, or None after a full handshake.
+
+        The first secret seen after the ClientHello: the TLS 1.2 master secret (the same
+        as when the session was made) or the PSK of the TLS 1.3 ticket presented, before
+        OpenSSL replaces it with the new tickets' ones.
+        """
+        if not self.established or not self.resumed or not self.session_keys:
+            return None
+        return self.session_keys[0]
+
+    def keep_session(self) -> None:
+        """Keep this session resumable after the tunnel is dropped (call after an accept).
+
+        OpenSSL removes from its cache the session of a connection freed without a
+        close_notify, as a "bad" one; EAP ends with EAP-Success instead, so we mark
+        the close as sent. A conversation that is refused keeps the default: its
+        TLS 1.2 session is forgotten.
+        """
+        self._conn.set_shutdown(SSL.SENT_SHUTDOWN)
+
+    def _noted(self) -> None:
+        """Record the current session's secret, as a key (never the secret itself).
+
+        Called at each handshake state change. Under TLS 1.3 each NewSessionTicket
+        gets its own PSK and the session object keeps only the last one, so the
+        secrets are caught as they pass.
+        """
+        # Not Connection.master_key(): it raises on an empty secret (a TLS 1.3 session
+        # before its first ticket), and an exception cannot cross OpenSSL's callback.
+        session = _ssl_lib.SSL_get_session(self._conn._ssl)
+        if session == _ffi.NULL:
+            return
+        length = _ssl_lib.SSL_SESSION_get_master_key(session, _ffi.NULL, 0)
+        if length <= 0:
+            return
+        buffer = _ffi.new("unsigned char[]", length)
+        _ssl_lib.SSL_SESSION_get_master_key(session, buffer, length)
+        secret = _ffi.buffer(buffer, length)[:]
+        if secret.strip(b"\x00"):
+            key = session_key(secret)
+            if key not in self.session_keys:
+                self.session_keys.append(key)
 
     def receive(self, records: bytes) -> None:
         """Feed TLS records from the peer, then advance the handshake if still running.
@@ -150,6 +231,15 @@ class TlsTunnel:
         if self.is_tls13:
             return self.export(_TLS13_LABEL, 128, bytes((eap_type,)))[:64]
         return self.export(tls12_label, 64)
+
+
+def _note_session(conn: SSL.Connection, where: int, _ret: int) -> None:
+    """The context's info callback: let the tunnel note its session's secret."""
+    if where & _NOTE_AT:
+        ref = conn.get_app_data()
+        tunnel = ref() if ref is not None else None
+        if tunnel is not None and not tunnel.established:
+            tunnel._noted()
 
 
 def _reason(exc: SSL.Error) -> str:

@@ -96,6 +96,21 @@ class TtlsPhase2:
             return Finish(self._decision)
         raise Phase2Error(f"unexpected TTLS data at {self._stage}")
 
+    def on_resumed(self, decision: Decision, identity: str, next_id: int) -> Step:
+        """Fast reconnect (RFC 5281, Session Resumption): no phase 2, accept at once."""
+        self.identity = identity
+        return Finish(decision)
+
+    def on_unbound(self) -> Step | None:
+        """No fast reconnect, and no inner method to fall back on: refuse.
+
+        A TTLS supplicant that resumed its session takes any empty request as "phase 2
+        skipped" (RFC 5281, Session Resumption) and never offers its credentials again
+        in this conversation. Refused, it forgets the session and its next attempt is
+        a full handshake.
+        """
+        return refuse(Reason.EAP_RESUMPTION_EXPIRED)
+
     def _first(self, avps: list[Avp], verify: Verify) -> Step:
         found = {(a.vendor, a.code): a.data for a in avps}
         if (0, c.EAP_MESSAGE) in found:

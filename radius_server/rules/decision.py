@@ -68,6 +68,9 @@ class Reason(StrEnum):
     EAP_PROTOCOL_ERROR = "eap_protocol_error"
     # The peer refused every method we offer (Nak).
     EAP_NO_COMMON_METHOD = "eap_no_common_method"
+    # A TTLS device resumed a TLS session we no longer vouch for (its fast-reconnect
+    # record expired or was evicted): refused; its next attempt is a full handshake.
+    EAP_RESUMPTION_EXPIRED = "eap_resumption_expired"
 
 
 @dataclass(frozen=True, slots=True)

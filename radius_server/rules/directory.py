@@ -8,7 +8,7 @@ are dictionary reads, so deciding a request never waits on storage.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from radius_server.rules.plans import DEFAULT_VENDOR, Location, Plans
@@ -72,49 +72,123 @@ def directory_key(user_name: str) -> str:
     return user_name.strip().lower()
 
 
+# Members live in this many small dicts (by a hash of the key) instead of one big
+# one: a dict of a million entries resizes, copies and frees in single C calls
+# that hold the GIL for tens of milliseconds, and a full reload built in a worker
+# thread must never stall the event loop that answers (docs/architecture.md,
+# "A million members"). 256 keeps each below ~4,000 entries at a million.
+SHARDS = 256
+_MASK = SHARDS - 1
+
+
+def _shards() -> list[dict]:
+    return [{} for _ in range(SHARDS)]
+
+
+class MemberTable:
+    """A set of members, sharded by email and by id: built off the loop, then adopted whole.
+
+    ``Members`` serves one; a full load fills a new one in a worker thread
+    (``add``), the loop swaps it in (``Members.adopt``) and the old one is
+    emptied shard by shard, again off the loop (``dispose``).
+    """
+
+    __slots__ = ("by_email", "by_id", "count")
+
+    def __init__(self) -> None:
+        self.by_email: list[dict[str, Member]] = _shards()
+        self.by_id: list[dict[int, Member]] = _shards()
+        self.count = 0
+
+    def add(self, member: Member) -> None:
+        """Insert a member (a full load: ids and emails are unique, no replacing)."""
+        by_id = self.by_id[member.id & _MASK]
+        previous = by_id.get(member.id)
+        if previous is not None:
+            self.by_email[hash(previous.email) & _MASK].pop(previous.email, None)
+        else:
+            self.count += 1
+        by_id[member.id] = member
+        self.by_email[hash(member.email) & _MASK][member.email] = member
+
+    def dispose(self, between: Callable[[], None] | None = None) -> None:
+        """Empty the table one shard at a time, so freeing it never holds the GIL for long.
+
+        ``between``: called after each shard (a worker thread sleeps, letting the loop in).
+        """
+        for shard in self.by_email:
+            shard.clear()  # only references: the members still sit in by_id
+        for shard in self.by_id:
+            shard.clear()  # frees the members of this shard only
+            if between is not None:
+                between()
+        self.count = 0
+
+
 class Members:
     """Customers by normalised email and by id."""
 
     def __init__(self) -> None:
-        self._by_email: dict[str, Member] = {}
-        self._by_id: dict[int, Member] = {}
+        self._by_email: list[dict[str, Member]] = _shards()
+        self._by_id: list[dict[int, Member]] = _shards()
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._by_email)
+        return self._count
 
     def get(self, user_name: str) -> Member | None:
         """The member whose email matches ``user_name`` (trimmed, any case)."""
-        return self._by_email.get(directory_key(user_name))
+        key = directory_key(user_name)
+        return self._by_email[hash(key) & _MASK].get(key)
 
     def all(self) -> list[Member]:
         """Every member."""
-        return list(self._by_id.values())
+        return [member for shard in self._by_id for member in shard.values()]
+
+    def shards(self) -> list[dict[int, Member]]:
+        """The id shards as they are now; copying each one is short (a snapshot in a thread)."""
+        return list(self._by_id)
 
     def by_id(self, member_id: int) -> Member | None:
         """The member with this database id."""
-        return self._by_id.get(member_id)
+        return self._by_id[member_id & _MASK].get(member_id)
 
     def put(self, member: Member) -> Member | None:
         """Insert or replace; return the previous version, if any."""
-        previous = self._by_id.get(member.id)
-        if previous is not None and previous.email != member.email:
-            self._by_email.pop(previous.email, None)
-        self._by_id[member.id] = member
-        self._by_email[member.email] = member
+        by_id = self._by_id[member.id & _MASK]
+        previous = by_id.get(member.id)
+        if previous is None:
+            self._count += 1
+        elif previous.email != member.email:
+            self._by_email[hash(previous.email) & _MASK].pop(previous.email, None)
+        by_id[member.id] = member
+        self._by_email[hash(member.email) & _MASK][member.email] = member
         return previous
 
     def discard(self, member_id: int) -> Member | None:
         """Remove by id; return what was removed."""
-        previous = self._by_id.pop(member_id, None)
+        previous = self._by_id[member_id & _MASK].pop(member_id, None)
         if previous is not None:
-            self._by_email.pop(previous.email, None)
+            self._by_email[hash(previous.email) & _MASK].pop(previous.email, None)
+            self._count -= 1
         return previous
+
+    def adopt(self, table: MemberTable) -> MemberTable:
+        """Serve ``table`` from now on; return the previous members as a table to dispose of.
+
+        Three reference swaps: lookups on the loop see the old set or the new one, never a mix.
+        """
+        old = MemberTable()
+        old.by_email, old.by_id, old.count = self._by_email, self._by_id, self._count
+        self._by_email, self._by_id, self._count = table.by_email, table.by_id, table.count
+        return old
 
     def replace_all(self, members: Iterable[Member]) -> None:
         """Swap in a complete new set (full reload)."""
-        by_id = {m.id: m for m in members}
-        self._by_id = by_id
-        self._by_email = {m.email: m for m in by_id.values()}
+        table = MemberTable()
+        for member in members:
+            table.add(member)
+        self.adopt(table)
 
 
 class Clients:

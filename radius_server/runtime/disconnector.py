@@ -43,7 +43,8 @@ from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute
 from radius_server.rules.directory import Client, Directory
 from radius_server.rules.policy import SessionRules, session_rules
-from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.runtime.bounded import BoundedCalls, describe_error
+from radius_server.runtime.listener import Wakeup, follow
 from radius_server.runtime.plan_change import MemberPlan, PlanLoader, change_for
 from radius_server.store.disconnects import (
     CLAIM_BATCH,
@@ -184,10 +185,17 @@ class Disconnector:
         self._next_validity = 0.0
         self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
         self._failing = False
+        # Set by the server on PostgreSQL: poll when notified (runtime/listener.py).
+        self.wake: Wakeup | None = None
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         async with self._db_lock:
             return await self.calls.run(call, *args)
+
+    @property
+    def failing(self) -> bool:
+        """True while the queue's database work fails (it retries every interval)."""
+        return self._failing
 
     @property
     def busy(self) -> int:
@@ -423,7 +431,7 @@ class Disconnector:
 
     async def run(self) -> None:
         """Poll until stop() is called, then let jobs in flight finish (bounded)."""
-        await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
+        await follow(self.poll_once, self._stopping, self.interval, self.wake)
         await self.drain(DRAIN_SECONDS)
 
     async def drain(self, timeout: float) -> None:

@@ -33,7 +33,8 @@ from radius_server.rules.throttle import (
     key_id,
     safe_text,
 )
-from radius_server.runtime.bounded import BoundedCalls, repeat_until_stopped
+from radius_server.runtime.bounded import BoundedCalls
+from radius_server.runtime.listener import Wakeup, follow
 from radius_server.store.throttle_log import AppendInterrupted, ThrottleLog
 
 # A known device's success is re-announced to other instances at most this often.
@@ -138,6 +139,8 @@ class Guard:
         # within it, and never piles up threads.
         self.calls = BoundedCalls("guard", deadline=6.0)
         self._stopping = asyncio.Event()
+        # Set by the server on PostgreSQL: share when notified (runtime/listener.py).
+        self.wake: Wakeup | None = None
 
     # -- hot path (memory only) -------------------------------------------------
 
@@ -186,6 +189,8 @@ class Guard:
         log_transitions(self.log, self.throttle.apply(event), "local")
         if self.store is not None:
             self.outbox.push(event)
+            if self.wake is not None:
+                self.wake.soon()  # written within the poll interval, as when polling
 
     # -- background -------------------------------------------------------------
 
@@ -266,7 +271,7 @@ class Guard:
 
     async def run(self, interval: float) -> None:
         """Share events every ``interval`` seconds until stop()."""
-        await repeat_until_stopped(self.exchange_once, self._stopping, interval)
+        await follow(self.exchange_once, self._stopping, interval, self.wake)
         await self.exchange_once()  # flush what is queued before exiting
 
     def stop(self) -> None:

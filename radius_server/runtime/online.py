@@ -33,7 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from radius_server.rules.online import OnlineDevices
-from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.runtime.bounded import BoundedCalls, describe_error
+from radius_server.runtime.listener import Wakeup, follow
 from radius_server.store.records import SessionRecord
 
 # How often a poll reaches back by the overlap window (between, it starts at the
@@ -124,6 +125,8 @@ class SessionFollower:
         # rows gives them one changed_at), so the poll after it gets past them.
         self._batch = BATCH
         self._stopping = asyncio.Event()
+        # Set by the server on PostgreSQL: read when notified (runtime/listener.py).
+        self.wake: Wakeup | None = None
 
     async def poll_once(self) -> None:
         """One round: the full load until it has succeeded, then the changes since the last."""
@@ -198,8 +201,8 @@ class SessionFollower:
             self.log.info("online_devices_expired", sessions=stale)
 
     async def run(self) -> None:
-        """Poll until stop() is called."""
-        await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
+        """Poll (or wait for notifications) until stop() is called."""
+        await follow(self.poll_once, self._stopping, self.interval, self.wake)
 
     def stop(self) -> None:
         """Ask run() to return."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Any
 
@@ -10,17 +11,19 @@ from radius_server import __version__
 from radius_server.config import ConfigError, Settings
 from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.logging import flush_logs
+from radius_server.logging import flush_logs, on_first_line
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import session_rules
 from radius_server.runtime.accounting import AccountingWriter
-from radius_server.runtime.bounded import describe_error, repeat_until_stopped
+from radius_server.runtime.bounded import describe_error
 from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
+from radius_server.runtime.listener import Listener, first_of
+from radius_server.runtime.notifications import make_listener
 from radius_server.runtime.online import SessionFollower, observe_rows
 from radius_server.runtime.plan_change import plan_loader
 from radius_server.runtime.snapshot_file import SnapshotFile
@@ -76,16 +79,37 @@ async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync
 
 
 async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) -> None:
-    """Write buffered log lines every ``interval`` seconds (see logging.BufferedLogger)."""
+    """Write buffered log lines within ``interval`` seconds of the first (logging.BufferedLogger).
 
-    async def flush() -> None:
+    An idle server sleeps here until a line arrives (idle CPU ~0), then batches
+    for ``interval`` as before.
+    """
+    loop = asyncio.get_running_loop()
+    arrived = asyncio.Event()
+
+    def wake() -> None:
+        # Any thread may log; the event belongs to the loop.
+        with contextlib.suppress(RuntimeError):  # the loop closed at exit
+            loop.call_soon_threadsafe(arrived.set)
+
+    if not on_first_line(wake):
+        return  # not buffered: nothing to flush
+    try:
+        while not stop.is_set():
+            # Cleared before the flush: a line logged after it sets it again.
+            arrived.clear()
+            flush_logs()
+            await first_of(stop, arrived, None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        on_first_line(None)
         flush_logs()
 
-    await repeat_until_stopped(flush, stop, interval)
-    flush_logs()
 
-
-def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
+def _build_methods(
+    settings: Settings, log: Any, directory: Directory | None = None
+) -> dict[str, MethodHandler]:
     """The method handlers from Settings (eap/setup.py takes plain values)."""
     cert, key, chain = settings.tls_files()
     setup = EapSetup(
@@ -100,10 +124,12 @@ def _build_methods(settings: Settings, log: Any) -> dict[str, MethodHandler]:
             fragment_size=settings.eap_fragment_size,
             session_timeout=settings.eap_session_timeout,
             max_sessions=settings.eap_max_sessions,
+            max_resumable=settings.tls_session_cache_size,
         ),
+        tls_session_lifetime=settings.tls_session_lifetime,
     )
     try:
-        return build_methods(setup, log)
+        return build_methods(setup, log, directory)
     except EapSetupError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -201,8 +227,9 @@ async def serve(
     settings: Settings, log: Any, stop: asyncio.Event | None = None, *, reuse_port: bool = False
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully."""
+    directory = Directory()
     # EAP first: a bad certificate stops start-up before anything else is opened.
-    methods = _build_methods(settings, log)
+    methods = _build_methods(settings, log, directory)
     url = settings.database_url_resolved()
     db_engine = database.make_engine(url, timeout=settings.database_timeout)
     # Guessing protection shares through its own engine: a round cut by the
@@ -210,7 +237,6 @@ async def serve(
     guard_engine = database.make_engine(url, timeout=settings.database_timeout)
     deadline = settings.database_timeout + database.WATCHDOG_GRACE_SECONDS
     snapshot_path = settings.snapshot_path()
-    directory = Directory()
     sync = DirectorySync(
         ChangeFeed(database.make_session_factory(db_engine)),
         directory,
@@ -218,6 +244,7 @@ async def serve(
         interval=settings.sync_interval,
         deadline=deadline,
         snapshot=SnapshotFile(snapshot_path) if snapshot_path else None,
+        manage_gc=True,
     )
     from_database = await load_directory(settings, db_engine, sync)
     guard = Guard(
@@ -303,10 +330,15 @@ async def serve(
         degraded=directory.degraded,
     )
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
+    disconnector = _disconnector(settings, db_engine, directory, log, deadline)
+    listener: Listener | None = make_listener(
+        settings, url, log, sync=sync, guard=guard, follower=follower, disconnector=disconnector
+    )
+    if listener is not None:
+        listener.start()
     sync_task = asyncio.create_task(sync.run())
     guard_task = asyncio.create_task(guard.run(settings.sync_interval))
     online_tasks = [asyncio.create_task(follower.run()), asyncio.create_task(upkeep.run())]
-    disconnector = _disconnector(settings, db_engine, directory, log, deadline)
     disconnect_task = asyncio.create_task(disconnector.run())
     writer_task = asyncio.create_task(writer.run())
     recorder_task = None if recorder is None else asyncio.create_task(recorder.run())
@@ -341,6 +373,8 @@ async def serve(
         follower.calls.close()
         upkeep.calls.close()
         disconnector.close()
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
         await flusher
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -4,6 +4,11 @@ Written after each full load and, after changes, at most every few seconds:
 JSON, mode 0600 (it holds PINs and shared secrets, like the database), written
 to a temporary file, flushed to disk, then renamed over the old one, so a crash
 leaves either the old or the new view, never half of one.
+
+One JSON document, laid out one member per line after a first line holding
+everything else: written member by member and read back line by line, so a
+million members never exist as one string or a million dicts at once. Files
+laid out otherwise (older servers, edited by hand) are read whole.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import ipaddress
 import json
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,10 @@ from radius_server.rules.directory import Client, Member
 from radius_server.rules.plans import DEFAULT_VENDOR, Location, PlanDefinition
 
 FORMAT = 1
+# The first line of a file written member by member ends so; each later line is
+# one member (a trailing comma but on the last) until the closing line.
+_MEMBERS_OPEN = b'"members":['
+_CLOSE = b"]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,55 +136,83 @@ class SnapshotFile:
 
     def save(
         self,
-        members: list[Member],
+        members: Iterable[Member],
         clients: list[Client],
         plans: list[PlanDefinition] | None = None,
         locations: list[Location] | None = None,
     ) -> int:
-        """Write this view; return its size in bytes."""
-        data = {
+        """Write this view, member by member; return its size in bytes."""
+        head = {
             "format": FORMAT,
             "saved_at": time.time(),
-            "members": [_member_dict(m) for m in members],
             "clients": [_client_dict(c) for c in clients],
             "plans": [_plan_dict(p) for p in plans or ()],
             "locations": [asdict(loc) for loc in locations or ()],
         }
-        content = json.dumps(data, separators=(",", ":")).encode("utf-8")
-        self.write(content)
-        return len(content)
+        first = json.dumps(head, separators=(",", ":")).encode("utf-8")
+        return self.write_chunks(_document(first[:-1] + b"," + _MEMBERS_OPEN, members))
 
     def write(self, content: bytes) -> None:
         """Replace the file atomically: temporary file, fsync, rename, fsync the folder."""
+        self.write_chunks([content])
+
+    def write_chunks(self, chunks: Iterable[bytes]) -> int:
+        """``write`` from pieces (batched into large writes); the size written.
+
+        If producing the pieces fails, the temporary file is removed and the old
+        file stays as it was.
+        """
         folder = self.path.parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = folder / f".{self.path.name}.{os.getpid()}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        size = 0
         try:
             os.fchmod(fd, 0o600)  # an older leftover may have had other bits
-            _write_all(fd, content)
+            batch: list[bytes] = []
+            pending = 0
+            for chunk in chunks:
+                batch.append(chunk)
+                pending += len(chunk)
+                if pending >= 1 << 20:
+                    _write_all(fd, b"".join(batch))
+                    size, batch, pending = size + pending, [], 0
+            _write_all(fd, b"".join(batch))
+            size += pending
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            temporary.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         os.replace(temporary, self.path)
         folder_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(folder_fd)
         finally:
             os.close(folder_fd)
+        return size
 
     def load(self) -> SavedView | None:
         """The saved view; None when there is no file. Raises ValueError when unusable."""
         try:
-            raw = self.path.read_bytes()
+            handle = self.path.open("rb")
         except FileNotFoundError:
             return None
         try:
-            data = json.loads(raw)
-            if data.get("format") != FORMAT:
+            with handle:
+                first = handle.readline()
+                first = first.rstrip(b"\n")
+                if first.startswith(b"{") and first.endswith(_MEMBERS_OPEN):
+                    data = json.loads(first[: -len(_MEMBERS_OPEN)].rstrip(b",") + b"}")
+                    members = list(_member_lines(handle))
+                else:
+                    data = json.loads(first + b"\n" + handle.read())
+                    members = [_member(d) for d in data["members"]]
+            if not isinstance(data, dict) or data.get("format") != FORMAT:
                 raise ValueError("unknown format")
             return SavedView(
-                members=[_member(d) for d in data["members"]],
+                members=members,
                 clients=[_client(d) for d in data["clients"]],
                 saved_at=float(data["saved_at"]),
                 # Absent from files saved before plans: no plan, every location unknown.
@@ -184,6 +222,27 @@ class SnapshotFile:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # The type only: a message could quote a value, and values include PINs.
             raise ValueError(f"malformed snapshot ({type(exc).__name__})") from None
+
+
+def _document(first: bytes, members: Iterable[Member]) -> Iterator[bytes]:
+    """The file's lines: ``first``, one member per line, the closing line."""
+    yield first
+    separator = b"\n"
+    for member in members:
+        yield separator
+        yield json.dumps(_member_dict(member), separators=(",", ":")).encode("utf-8")
+        separator = b",\n"
+    yield b"\n" + _CLOSE + b"\n"
+
+
+def _member_lines(lines: Iterable[bytes]) -> Iterator[Member]:
+    """Members from the lines after the first, up to the closing one (which must be there)."""
+    for line in lines:
+        line = line.rstrip(b"\n")
+        if line == _CLOSE:
+            return
+        yield _member(json.loads(line.removesuffix(b",")))
+    raise ValueError("truncated")
 
 
 def _write_all(fd: int, content: bytes) -> None:

@@ -11,30 +11,181 @@ an outage serves from.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
+import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.directory import Client, Directory, Member, MemberTable
 from radius_server.rules.feed_cursor import FeedCursor
 from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_lenient
-from radius_server.runtime.bounded import BoundedCalls, describe_error, repeat_until_stopped
+from radius_server.runtime.bounded import BoundedCalls, describe_error
+from radius_server.runtime.listener import Wakeup, follow
 from radius_server.runtime.snapshot_file import SnapshotFile
-from radius_server.store.feed import ChangeBatch, ChangeFeed, Snapshot
-from radius_server.store.records import ClientRecord, CustomerRecord, LocationRecord, PlanRecord
+from radius_server.store.feed import MEMBER_PAGE, ChangeBatch, ChangeFeed, Snapshot
+from radius_server.store.records import (
+    ClientRecord,
+    CustomerRecord,
+    LocationRecord,
+    PlanRecord,
+    as_utc,
+)
 
 PRUNE_EVERY_SECONDS = 3600.0
 KEEP_FEED = timedelta(days=2)
-# Applied changes reach the snapshot file at most this often (a full write each time).
+# Applied changes reach the snapshot file at most this often (a full write each time),
+# and at most every SAVE_SECONDS_PER_MEMBER x members: a million members take
+# seconds of CPU to write, so they are written every 100 s, not every 10.
 SAVE_EVERY_SECONDS = 10.0
+SAVE_SECONDS_PER_MEMBER = 1e-4
+# While a full load converts rows in its worker thread, the loop waits at most this
+# long for the GIL (Python's default is 5 ms, the whole latency budget).
+LOAD_SWITCH_INTERVAL = 0.0005
+# The old view is freed shard by shard, letting the loop in between.
+DISPOSE_PAUSE = 0.0002
 # A full load reads every row: it may take this many round deadlines.
 FULL_LOAD_DEADLINES = 3
 
 
+class _FineSwitching:
+    """Python's thread switch interval lowered while background work converts or encodes.
+
+    A worker thread busy in Python keeps the GIL up to the switch interval (5 ms by
+    default) each time the loop asks for it; while a full load or a snapshot write
+    runs, the loop waits at most LOAD_SWITCH_INTERVAL instead. Counted, so
+    overlapping users restore the interval only when the last one leaves.
+    """
+
+    def __init__(self) -> None:
+        self._users = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        if self._users == 0:
+            self._saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._saved, LOAD_SWITCH_INTERVAL))
+        self._users += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        self._users -= 1
+        if self._users == 0:
+            sys.setswitchinterval(self._saved)
+
+
+_fine_switching = _FineSwitching()
+
+
+def _pause() -> None:
+    time.sleep(DISPOSE_PAUSE)
+
+
 def _timestamp(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
+
+
+class MemberDecoder:
+    """Store rows to Members, sharing equal PINs and timestamps between members.
+
+    At a million members there are only 100,000 possible PINs and, after a bulk
+    import, few distinct timestamps: sharing one object per value saves about
+    100 bytes a member. Five-digit PINs are found by number in a flat table (no
+    cached string per PIN left to fragment the heap); the timestamp cache is
+    small and bounded. Both are dropped after each full load.
+    """
+
+    __slots__ = ("_other_pins", "_pins", "_times")
+
+    TIME_CACHE = 4096
+
+    def __init__(self) -> None:
+        self._pins: list[bytes | None] = []
+        self._other_pins: dict[str, bytes] = {}
+        self._times: dict[datetime, float] = {}
+
+    def pin(self, text: str) -> bytes:
+        """The PIN as bytes, one object per distinct PIN."""
+        if len(text) == 5 and text.isdigit():
+            if not self._pins:
+                self._pins = [None] * 100_000
+            index = int(text)
+            found = self._pins[index]
+            if found is None:
+                found = self._pins[index] = text.encode("ascii")
+            return found
+        # Not a five-digit PIN (none should be): shared too, in a bounded cache.
+        other = self._other_pins.get(text)
+        if other is None:
+            if len(self._other_pins) >= self.TIME_CACHE:
+                self._other_pins.clear()
+            other = self._other_pins[text] = text.encode("ascii")
+        return other
+
+    def time(self, value: datetime | None) -> float | None:
+        """POSIX seconds (naive means UTC, as SQLite returns them), shared when repeated."""
+        if value is None:
+            return None
+        found = self._times.get(value)
+        if found is None:
+            if len(self._times) >= self.TIME_CACHE:
+                self._times.clear()
+            found = self._times[value] = as_utc(value).timestamp()  # type: ignore[union-attr]
+        return found
+
+    def forget(self) -> None:
+        """Drop the caches (after a full load: the members keep what they share)."""
+        self._pins = []
+        self._other_pins = {}
+        self._times = {}
+
+    def member(self, row: Any) -> Member:
+        """A ``store.feed.MEMBER_COLUMNS`` row as a Member."""
+        (
+            id_,
+            email,
+            pin,
+            active,
+            wifi_access,
+            valid_from,
+            valid_until,
+            pin_changed_at,
+            previous_pin,
+            device_limit,
+            plan_id,
+        ) = row
+        return Member(
+            id_,
+            email,
+            self.pin(pin),
+            active,
+            wifi_access,
+            self.time(valid_from),
+            self.time(valid_until),
+            self.time(pin_changed_at),
+            self.pin(previous_pin) if previous_pin else None,
+            device_limit,
+            plan_id,
+        )
+
+    def from_record(self, record: CustomerRecord) -> Member:
+        """A store record (a change) as a Member."""
+        return self.member(
+            (
+                record.id,
+                record.email,
+                record.pin,
+                record.active,
+                record.wifi_access,
+                record.valid_from,
+                record.valid_until,
+                record.pin_changed_at,
+                record.previous_pin,
+                record.device_limit,
+                record.plan_id,
+            )
+        )
 
 
 def member_from_record(record: CustomerRecord) -> Member:
@@ -107,6 +258,7 @@ class DirectorySync:
         *,
         deadline: float = 6.0,
         snapshot: SnapshotFile | None = None,
+        manage_gc: bool = False,
     ) -> None:
         self.feed = feed
         self.directory = directory
@@ -122,10 +274,18 @@ class DirectorySync:
         self._save_failing = False
         self.last_error: str | None = None  # the last failure, one line (start-up reports it)
         self._stopping = asyncio.Event()
+        # Set by the server on PostgreSQL: read when notified (runtime/listener.py).
+        self.wake: Wakeup | None = None
+        self._decoder = MemberDecoder()
+        self._saving: asyncio.Task[None] | None = None  # the snapshot write under way
+        # The server process (not tests sharing one interpreter): full loads run with
+        # the cyclic GC paused and freeze the loaded view out of its reach after.
+        self.manage_gc = manage_gc
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Replace the whole view."""
-        self.directory.members.replace_all(member_from_record(c) for c in snapshot.customers)
+        self.directory.members.replace_all(self._decoder.from_record(c) for c in snapshot.customers)
+        self._decoder.forget()
         self.directory.clients.replace_all(client_from_record(c) for c in snapshot.clients)
         self._apply_plans(snapshot.plans, snapshot.locations)
         self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
@@ -140,6 +300,79 @@ class DirectorySync:
             locations=len(snapshot.locations),
             feed_position=snapshot.last_seq,
         )
+
+    async def full_load(self) -> None:
+        """Read everything into a new view off the loop, then swap it in at once.
+
+        The feed position, clients and plans first, then the customers page by
+        page, each page one call under the usual deadline, converted in the
+        worker thread straight into a new ``MemberTable``. The loop keeps
+        answering from the current view all along and adopts the new one in a
+        few reference swaps; the old one is freed shard by shard in a thread.
+        See docs/architecture.md, "A million members".
+        """
+        started = time.perf_counter()
+        head = await self.calls.run(self.feed.head)
+        table = MemberTable()
+        collecting = gc.isenabled()
+        if self.manage_gc:
+            # A full collection walks every tracked object: with a view being
+            # built, a million of them, for most of a second, on whichever thread
+            # triggers it (often the loop's). Paused until the view is frozen below.
+            gc.disable()
+        _fine_switching.__enter__()
+        adopted = False
+        try:
+            after = -1
+            while True:
+                count, after = await self.calls.run(self._load_page, table, after)
+                if count < MEMBER_PAGE:
+                    break
+            old = self.directory.members.adopt(table)
+            adopted = True
+            self.directory.clients.replace_all(client_from_record(c) for c in head.clients)
+            self._apply_plans(head.plans, head.locations)
+            self.cursor.reset(head.last_seq, head.recent_seqs, time.monotonic())
+            self.directory.ready = True
+            self._save_now = True
+            if self.manage_gc:
+                # The view lives until the next full load: out of the collector's
+                # sight from now on (reference counting still frees it then).
+                gc.freeze()
+        finally:
+            _fine_switching.__exit__()
+            if collecting and self.manage_gc:
+                gc.enable()
+            self._decoder.forget()
+            if not adopted:
+                await asyncio.to_thread(table.dispose, _pause)
+        self.log.info(
+            "directory_loaded",
+            source="database",
+            customers=len(self.directory.members),
+            clients=len(head.clients),
+            plans=len(head.plans),
+            locations=len(head.locations),
+            feed_position=head.last_seq,
+            ms=round(1000 * (time.perf_counter() - started)),
+        )
+        await self.wait_saved()  # a write under way may still be walking the old shards
+        await asyncio.to_thread(old.dispose, _pause)
+
+    def _load_page(self, table: MemberTable, after: int) -> tuple[int, int]:
+        """In the worker thread: one page of customers into ``table``; (rows, last id)."""
+        rows = self.feed.member_page(after, MEMBER_PAGE)
+        add, member = table.add, self._decoder.member
+        # A member unchanged since the current view keeps its object: a reload then
+        # needs memory for the new shards only, not for a second copy of everyone.
+        # (Reading the current view from this thread is safe: only the sync loop
+        # changes it, and it is waiting for this call.)
+        current = self.directory.members.by_id
+        for row in rows:
+            new = member(row)
+            old = current(new.id)
+            add(old if old == new else new)
+        return len(rows), (rows[-1][0] if rows else after)
 
     def _apply_plans(self, plans: list[PlanRecord], locations: list[LocationRecord]) -> None:
         self.directory.locations = {r.id: location_from_record(r) for r in locations}
@@ -167,6 +400,8 @@ class DirectorySync:
         self.directory.ready = True
         self.directory.degraded = True
         self.cursor.needs_full_reload = True  # catch up in full once the database answers
+        if self.manage_gc:
+            gc.freeze()  # as after a full load
         self.log.warning(
             "directory_loaded",
             source="snapshot",
@@ -184,7 +419,7 @@ class DirectorySync:
             if record is None:
                 members.discard(member_id)
             else:
-                members.put(member_from_record(record))
+                members.put(self._decoder.from_record(record))
         for client_id, record in batch.clients.items():
             if record is None:
                 self.directory.clients.discard(client_id)
@@ -212,14 +447,7 @@ class DirectorySync:
         full = not self.directory.ready or self.cursor.needs_full_reload
         try:
             if full:
-                started = time.perf_counter()
-                snapshot = await self.calls.run(
-                    self.feed.snapshot, deadline=self.calls.deadline * FULL_LOAD_DEADLINES
-                )
-                self.apply_snapshot(snapshot)
-                self.log.debug(
-                    "directory_load_time", ms=round(1000 * (time.perf_counter() - started))
-                )
+                await self.full_load()
             else:
                 batch = await self.calls.run(
                     self.feed.changes_after, self.cursor.highest, set(self.cursor.holes)
@@ -247,22 +475,47 @@ class DirectorySync:
             self.log.info("directory_recovered")
 
     async def _maybe_save(self) -> None:
-        """Write the view to the snapshot file after a full load, or now and then after changes."""
+        """Start writing the view to the snapshot file after a full load, or now and then.
+
+        The write runs in the background (at a million members it takes seconds):
+        the loop goes on serving and applying changes, one write at a time.
+        """
         if self.snapshot is None or not (self._unsaved or self._save_now):
+            return
+        if self._saving is not None and not self._saving.done():
             return
         if self.cursor.needs_full_reload or self.directory.degraded:
             return  # only a view the database just confirmed is worth keeping
         now = time.monotonic()
-        if not self._save_now and now - self._last_save < SAVE_EVERY_SECONDS:
+        every = max(SAVE_EVERY_SECONDS, SAVE_SECONDS_PER_MEMBER * len(self.directory.members))
+        if not self._save_now and now - self._last_save < every:
             return
         self._unsaved = self._save_now = False
         self._last_save = now
-        # Copied here, on the loop that owns the directory; encoded and written in a thread.
-        members, clients = self.directory.members.all(), self.directory.clients.all()
+        # The thread walks the shards as they are, each copied in one short step
+        # (so changes applied meanwhile are safe), never a million members on the
+        # loop at once. A full load waits for this write before emptying the
+        # shards it walks (wait_saved).
+        shards = self.directory.members.shards()
+        members = (m for shard in shards for m in list(shard.values()))
+        clients = self.directory.clients.all()
         plans = [plan.definition for plan in self.directory.plans.all()]
         locations = list(self.directory.locations.values())
+        self._saving = asyncio.create_task(self._save(members, clients, plans, locations))
+
+    async def _save(
+        self,
+        members: Iterable[Member],
+        clients: list[Client],
+        plans: list[PlanDefinition],
+        locations: list[Location],
+    ) -> None:
+        assert self.snapshot is not None
         try:
-            size = await asyncio.to_thread(self.snapshot.save, members, clients, plans, locations)
+            with _fine_switching:
+                size = await asyncio.to_thread(
+                    self.snapshot.save, members, clients, plans, locations
+                )
         except Exception as exc:  # disk full, read-only...: serving goes on regardless
             self._unsaved = True
             if not self._save_failing:
@@ -278,6 +531,11 @@ class DirectorySync:
             self._save_failing = False
         self.log.debug("directory_snapshot_saved", path=str(self.snapshot.path), bytes=size)
 
+    async def wait_saved(self) -> None:
+        """Return once no snapshot write is under way."""
+        if self._saving is not None:
+            await asyncio.shield(self._saving)
+
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._last_prune < PRUNE_EVERY_SECONDS:
             return
@@ -287,8 +545,9 @@ class DirectorySync:
             self.log.info("change_feed_pruned", removed=removed)
 
     async def run(self) -> None:
-        """Poll until stop() is called."""
-        await repeat_until_stopped(self.poll_once, self._stopping, self.interval)
+        """Poll (or wait for notifications) until stop() is called."""
+        await follow(self.poll_once, self._stopping, self.interval, self.wake)
+        await self.wait_saved()
 
     def stop(self) -> None:
         """Ask run() to return."""

@@ -55,10 +55,11 @@ METHODS = {
 class Eap:
     """Runs eapol_test against the module's server."""
 
-    def __init__(self, server: ServerProcess, ca_file: Path, work: Path) -> None:
+    def __init__(self, server: ServerProcess, ca_file: Path, work: Path, cli: Cli) -> None:
         self.server = server
         self.ca_file = ca_file
         self.work = work
+        self.cli = cli
         self.tool = require_tool("eapol_test")
 
     def run(
@@ -70,7 +71,13 @@ class Eap:
         anonymous: str | None = "anonymous",
         extra: tuple[str, ...] = (),
         fragment: int = 500,
+        reauth: int = 0,
+        port: int | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """One eapol_test run: a sign-in, then ``reauth`` reconnects keeping the TLS session.
+
+        ``port``: where to send (default: the server's auth port).
+        """
         eap, phase2 = METHODS[method]
         lines = [
             "network={",
@@ -97,11 +104,11 @@ class Eap:
                 "-a",
                 "127.0.0.1",
                 "-p",
-                str(self.server.auth_port),
+                str(port or self.server.auth_port),
                 "-s",
                 SECRET,
                 "-r",
-                "0",
+                str(reauth),
                 "-t",
                 "10",
                 *extra,
@@ -114,7 +121,9 @@ class Eap:
 
 
 @contextmanager
-def _eap_site(url: str, work: Path, *, upgrade: bool = False) -> Iterator[Eap]:
+def _eap_site(
+    url: str, work: Path, *, upgrade: bool = False, key_type: str = "rsa"
+) -> Iterator[Eap]:
     """A server on ``url`` with a generated certificate, one NAS and three members."""
     require_tool("eapol_test")
     cli = Cli(url, work)
@@ -126,12 +135,12 @@ def _eap_site(url: str, work: Path, *, upgrade: bool = False) -> Iterator[Eap]:
     assert cli("customer", "add", MEMBER, "--pin", MEMBER_PIN).code == 0
     assert cli("customer", "add", DISABLED, "--pin", DISABLED_PIN, "--disabled").code == 0
     assert cli("customer", "add", GUESSED, "--pin", GUESSED_PIN).code == 0
-    made = cli("certs", "generate", "--hostname", "radius.test.lan")
+    made = cli("certs", "generate", "--hostname", "radius.test.lan", "--key-type", key_type)
     assert made.code == 0, made.err
     assert "production" in made.err  # the trial-CA warning
     with running_server(url, data_dir, RADIUS_EAP_FRAGMENT_SIZE="500") as server:
         server.wait_for("eap_enabled")
-        yield Eap(server, data_dir / "certs" / "ca.pem", work)
+        yield Eap(server, data_dir / "certs" / "ca.pem", work, cli)
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,9 @@ class Peer:
     phase2_sent: bool = False
     inner_challenge: bytes = b""
     inner_done: bool = False
+    # Fast reconnect: the client context of an earlier conversation and its session.
+    client_context: SSL.Context | None = None
+    session: SSL.Session | None = None
 
     def identity_response(self, identifier: int = 1) -> bytes:
         """The first EAP-Response/Identity (outer, maybe anonymous)."""
@@ -88,8 +91,10 @@ class Peer:
             return encode_eap(EapCode.RESPONSE, rid, EapType.NAK, bytes((self.eap_type,)))
         frame = decode_frame(request.data)
         if frame.flags & FLAG_START:
-            self.conn = SSL.Connection(self._context(), None)
+            self.conn = SSL.Connection(self.client_context or self._context(), None)
             self.conn.set_connect_state()
+            if self.session is not None:
+                self.conn.set_session(self.session)
             self._handshake()
             return self._send_records(rid)
         if self.outgoing is not None:

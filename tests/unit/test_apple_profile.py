@@ -68,6 +68,23 @@ def test_the_generated_ca_is_the_anchor(generated: Path) -> None:
     assert len(trust.anchor_sha256.split(":")) == 32
 
 
+def test_an_ecdsa_chain_is_handed_out_the_same_way(tmp_path: Path) -> None:
+    """``certs generate --key-type ecdsa``: the P-256 CA is the anchor and the root payload."""
+    generate(tmp_path, NAME, "Hive", key_type="ecdsa")
+    trust = eap_trust(tmp_path / "server.pem", tmp_path / "ca.pem")
+    assert trust is not None and trust.anchor is not None
+    assert isinstance(trust.anchor.public_key(), ec.EllipticCurvePublicKey)
+    assert trust.anchor_der() == (tmp_path / "ca.der").read_bytes()
+    assert trust.server_names == (NAME,)
+    payloads = _profile(trust)["PayloadContent"]
+    root = next(p for p in payloads if p["PayloadType"] == "com.apple.security.root")  # type: ignore[attr-defined]
+    assert root["PayloadContent"] == (tmp_path / "ca.der").read_bytes()
+    wifi = next(p for p in payloads if p["PayloadType"] == "com.apple.wifi.managed")  # type: ignore[attr-defined]
+    eap = wifi["EAPClientConfiguration"]
+    assert eap["PayloadCertificateAnchorUUID"] == [root["PayloadUUID"]]
+    assert eap["TLSTrustedServerNames"] == [NAME]
+
+
 def test_a_certificate_from_a_trusted_ca_hands_out_nothing(generated: Path) -> None:
     """No self-signed certificate anywhere: no root payload, no anchor, the name still pinned."""
     trust = eap_trust(generated / "server.pem", None)

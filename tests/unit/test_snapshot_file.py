@@ -120,3 +120,41 @@ def test_unusable_file_raises_without_quoting_it(tmp_path: Path, content: bytes)
     with pytest.raises(ValueError, match=r"^malformed snapshot \(\w+\)$") as caught:
         SnapshotFile(path).load()
     assert "48213" not in str(caught.value)
+
+
+def test_many_members_are_written_one_per_line_and_read_back(tmp_path: Path) -> None:
+    """Members stream in from any iterable; the file is one JSON document, a member a line."""
+    path = tmp_path / "view.json"
+    members = [replace(MEMBER, id=n, email=f"m{n}@example.com") for n in range(1, 2001)]
+    size = SnapshotFile(path).save(iter(members), [CLIENT])
+    assert size == path.stat().st_size
+    assert len(path.read_bytes().splitlines()) == 2 + len(members)
+    whole = json.loads(path.read_text())  # still one valid document, as older servers read it
+    assert len(whole["members"]) == len(members) and whole["format"] == 1
+    saved = SnapshotFile(path).load()
+    assert saved is not None and saved.members == members and saved.clients == [CLIENT]
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    """A file cut after some members (a full disk mid-copy) is unusable, not half a view."""
+    path = tmp_path / "view.json"
+    SnapshotFile(path).save([MEMBER, replace(MEMBER, id=8, email="b@example.com")], [])
+    path.write_bytes(b"\n".join(path.read_bytes().splitlines()[:2]) + b"\n")
+    with pytest.raises(ValueError, match=r"^malformed snapshot \(\w+\)$"):
+        SnapshotFile(path).load()
+
+
+def test_failure_while_writing_keeps_the_old_file(tmp_path: Path) -> None:
+    """Members that fail to come (a view changing under the copy) leave the old file whole."""
+    path = tmp_path / "view.json"
+    SnapshotFile(path).save([MEMBER], [CLIENT])
+    before = path.read_bytes()
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield MEMBER
+        raise RuntimeError("dictionary changed size during iteration")
+
+    with pytest.raises(RuntimeError):
+        SnapshotFile(path).save(broken(), [CLIENT])
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view.json"]

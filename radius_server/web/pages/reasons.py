@@ -40,6 +40,8 @@ EXPLANATIONS: dict[str, str] = {
     "join again.",
     "eap_no_common_method": "The device and the server share no secure sign-in method: "
     "choose PEAP or TTLS with PAP/MS-CHAPv2 on the device.",
+    "eap_resumption_expired": "The device tried a fast reconnect the server no longer "
+    "remembers; its next attempt signs in normally.",
 }
 LOCK_UNTIL = " It clears at {until} (or when staff clear it on the member's page)."
 

@@ -1,0 +1,103 @@
+"""The directory's member view: sharded tables, swapping a new one in, decoding store rows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from radius_server.rules.directory import SHARDS, Directory, Member, Members, MemberTable
+from radius_server.runtime.sync import MemberDecoder
+
+
+def _member(number: int, **changes: object) -> Member:
+    base = Member(
+        id=number,
+        email=f"m{number}@example.com",
+        pin=f"{number % 100_000:05d}".encode(),
+        active=True,
+        wifi_access=True,
+        valid_from=None,
+        valid_until=None,
+        pin_changed_at=1_700_000_000.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_lookups_by_email_any_case_and_by_id_across_every_shard() -> None:
+    """Enough members to fill every shard many times: each found by email and by id."""
+    members = Members()
+    count = 20 * SHARDS + 3
+    for number in range(1, count + 1):
+        assert members.put(_member(number)) is None
+    assert len(members) == count
+    for number in (1, 2, SHARDS, SHARDS + 1, count):
+        wanted = _member(number)
+        assert members.get(f"  M{number}@Example.COM ") == wanted
+        assert members.by_id(number) == wanted
+    assert members.get("nobody@example.com") is None and members.by_id(count + 1) is None
+    assert sorted(m.id for m in members.all()) == list(range(1, count + 1))
+    assert sum(len(shard) for shard in members.shards()) == count
+
+
+def test_put_replaces_and_follows_an_email_change_discard_removes() -> None:
+    """Replace keeps the count; a new email frees the old one; discard forgets both keys."""
+    members = Members()
+    members.put(_member(5))
+    previous = members.put(_member(5, email="new@example.com", pin=b"24680"))
+    assert previous == _member(5) and len(members) == 1
+    assert members.get("m5@example.com") is None
+    assert members.get("new@example.com") is not None
+    assert members.get("new@example.com").pin == b"24680"  # type: ignore[union-attr]
+    assert members.discard(5) is not None and len(members) == 0
+    assert members.get("new@example.com") is None and members.by_id(5) is None
+    assert members.discard(5) is None and len(members) == 0
+
+
+def test_adopt_swaps_the_whole_view_and_returns_the_old_one_to_dispose() -> None:
+    """A table built aside replaces the view at once; the old table empties shard by shard."""
+    members = Members()
+    members.replace_all([_member(1), _member(2)])
+    table = MemberTable()
+    for number in (2, 3, 4):
+        table.add(_member(number, active=number != 4))
+    table.add(_member(3, pin=b"77777"))  # the same id again: the later row wins
+    old = members.adopt(table)
+    assert len(members) == 3 and members.by_id(1) is None
+    assert members.get("m3@example.com").pin == b"77777"  # type: ignore[union-attr]
+    assert members.get("m4@example.com").active is False  # type: ignore[union-attr]
+    assert old.count == 2 and sum(len(s) for s in old.by_id) == 2
+    calls: list[int] = []
+    old.dispose(lambda: calls.append(1))
+    assert old.count == 0 and all(not s for s in old.by_id + old.by_email)
+    assert len(calls) == SHARDS
+    assert len(members) == 3  # disposing the old table leaves the view alone
+
+
+def test_directory_starts_empty_not_ready_not_degraded() -> None:
+    """Before the first load nobody is known."""
+    directory = Directory()
+    assert len(directory.members) == 0 and not directory.ready and not directory.degraded
+    assert directory.members.get("ana@example.com") is None
+
+
+def test_decoder_shares_equal_pins_and_times_and_reads_naive_times_as_utc() -> None:
+    """Equal values become one object; a naive datetime (SQLite) is UTC; odd PINs work too."""
+    decoder = MemberDecoder()
+    changed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    naive = changed.replace(tzinfo=None)
+    rows = [
+        (1, "a@example.com", "01234", True, True, None, None, changed, "55555", None, None),
+        (2, "b@example.com", "55555", False, True, changed, None, changed, "01234", 3, 9),
+        (3, "c@example.com", "1234", True, False, None, naive, None, "", 0, None),
+    ]
+    a, b, third = (decoder.member(row) for row in rows)
+    assert a.pin == b"01234" and a.pin is b.previous_pin
+    assert b.pin is a.previous_pin
+    assert a.pin_changed_at == changed.timestamp() and a.pin_changed_at is b.pin_changed_at
+    assert (b.active, b.valid_from, b.device_limit, b.plan_id) == (False, changed.timestamp(), 3, 9)
+    assert third.pin == b"1234" and third.previous_pin is None
+    assert third.valid_until == changed.timestamp() and third.pin_changed_at is None
+    assert (third.wifi_access, third.device_limit) == (False, 0)
+    decoder.forget()
+    again = decoder.member(rows[0])
+    assert again == a  # same values after the caches are dropped
