@@ -537,6 +537,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "resumed, RSA and ECDSA, beside FreeRADIUS with its TLS cache on); 0 skips (5)",
     )
     parser.add_argument("--skip-freeradius", action="store_true", help="measure ours only")
+    parser.add_argument(
+        "--import-sizes",
+        metavar="N,N",
+        help="also time `customer import` of N members (fresh, same file, 10%% changed) on "
+        "PostgreSQL and SQLite: bench/import_bench.py",
+    )
     add_output_options(parser, ("ours", "sql", "files"), "measure only these (repeatable)")
     parser.add_argument(
         "--propagation",
@@ -698,6 +704,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_results(results, args, fr_version, wanted)
+    if args.import_sizes:
+        from import_bench import import_table, run_import_bench
+
+        sizes = [int(n) for n in args.import_sizes.split(",") if n]
+        print()
+        print(import_table(run_import_bench(sizes, ["postgresql", "sqlite"])))
     if spread:
         print()
         print("PIN-change propagation, 2 servers on one PostgreSQL (bench/propagation.py):")

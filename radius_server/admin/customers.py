@@ -294,9 +294,18 @@ class CustomerAdmin:
         return self._repo().remove(email)
 
     def import_csv(self, stream: TextIO, *, dry_run: bool = False) -> ImportReport:
-        """Upsert customers from CSV: every row valid, or nothing written."""
+        """Upsert customers from CSV: every row valid, or nothing written.
+
+        The report counts members (``count``) without listing them: the file is
+        read as it goes, and a list of every email would grow with it.
+        """
         return import_customers(
-            self._sessions, stream, actor=self.actor, dry_run=dry_run, zone=self.zone
+            self._sessions,
+            stream,
+            actor=self.actor,
+            dry_run=dry_run,
+            zone=self.zone,
+            itemized=False,
         )
 
     def export_csv(self, stream: TextIO, *, include_pin: bool = True) -> int:

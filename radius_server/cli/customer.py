@@ -340,9 +340,9 @@ def cmd_import(ctx: AppContext, args: argparse.Namespace) -> int:
             print(terminal_text(f"line {error.line}{label}: {error.reason}"), file=sys.stderr)
         verb = "would create" if report.dry_run or not report.ok else "created"
         print(
-            f"{verb} {len(report.created)}, "
-            f"{'would update' if verb != 'created' else 'updated'} {len(report.updated)}, "
-            f"unchanged {len(report.unchanged)}, bad rows {len(report.errors)}"
+            f"{verb} {report.count('created')}, "
+            f"{'would update' if verb != 'created' else 'updated'} {report.count('updated')}, "
+            f"unchanged {report.count('unchanged')}, bad rows {len(report.errors)}"
         )
         if not report.ok:
             print("nothing was written: fix the rows above and import again", file=sys.stderr)

@@ -47,6 +47,10 @@ def is_control(char: str) -> bool:
 
 def has_control(text: str) -> bool:
     """True when ``text`` holds any control character (see :func:`is_control`)."""
+    if text.isascii():
+        # The common case, without a call per character: in ASCII the controls are
+        # exactly the characters str.isprintable() refuses (0x00-0x1f, 0x7f).
+        return not text.isprintable()
     return any(is_control(char) for char in text)
 
 

@@ -5,14 +5,15 @@ Columns: ``email`` (required), ``name``, ``pin``, ``active``, ``wifi_access``,
 empty ``pin`` means "keep, or draw one for a new customer"; empty dates clear the
 window; an empty ``plan``, or ``default``, gives the default plan); a column that
 is absent leaves the field unchanged, so files written before plans still import. Every row is
-checked before anything is written; one bad row and nothing is written.
+checked before anything is committed; one bad row and nothing is written. The file is
+parsed as it is read, never held as a list of rows (see CsvRows).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any, TextIO
 
@@ -25,6 +26,7 @@ from radius_server.store.member_upsert import (
     ImportReport,
     MemberRow,
     RowError,
+    RowKeys,
     member_row,
     upsert_members,
 )
@@ -92,50 +94,107 @@ def _parse_row(line: int, names: list[str], cells: list[str], zone: tzinfo) -> M
     return member_row(line, raw["email"], fields, zone)
 
 
-def read_rows(stream: TextIO, zone: tzinfo = UTC) -> tuple[list[MemberRow], list[RowError]]:
-    """Parse every row (dates are whole days in ``zone``); collect errors, not just the first."""
-    reader = csv.reader(stream)
-    try:
-        names = _header(next(reader, None))
-    except csv.Error as exc:
-        raise InvalidValue(f"line 1: not valid CSV ({exc})") from None
-    rows: list[MemberRow] = []
-    errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    line = 1
-    while True:
+def _rewindable(stream: TextIO) -> TextIO:
+    """The stream if it can seek back; else its bytes kept in memory (standard input).
+
+    Raw bytes, not a StringIO (4 bytes a character once read): the file once, as compact
+    as it comes.
+    """
+    if stream.seekable():
+        return stream
+    raw = getattr(stream, "buffer", None)
+    data = raw.read() if raw is not None else stream.read().encode("utf-8")
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+
+
+class CsvRows:
+    """The rows of a CSV file, parsed as they are read: never a list of every row.
+
+    The header is checked at once (InvalidValue). The first pass over the rows
+    checks each (collecting every bad one in ``errors``, not just the first) and
+    counts them in ``rows``; later passes parse the file again and yield only the
+    rows the first found good, so member_upsert can read it twice (keys, then
+    batches to write) with memory bounded by a batch. Dates are whole days in
+    ``zone``.
+    """
+
+    def __init__(self, stream: TextIO, zone: tzinfo = UTC) -> None:
+        self._stream = _rewindable(stream)
+        self._start = self._stream.tell()
+        self._zone = zone
         try:
-            cells = next(reader)
-        except StopIteration:
-            break
+            self.names = _header(next(csv.reader(self._stream), None))
         except csv.Error as exc:
-            errors.append(RowError(reader.line_num, "", f"not valid CSV ({exc})"))
-            break
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(rows) + len(errors) >= MAX_ROWS:
-            raise InvalidValue(f"the file has more than {MAX_ROWS} rows; split it")
-        try:
-            row = _parse_row(line, names, cells, zone)
-        except InvalidValue as exc:
-            label = cells[names.index("email")].strip() if len(cells) == len(names) else ""
-            # The cell as found (the CLI escapes it when printing), cut to an email's size.
-            label = label[:MAX_EMAIL]
-            errors.append(RowError(line, label, str(exc), getattr(exc, "field", None)))
-            continue
-        if row.email in seen:
-            errors.append(
-                RowError(
-                    line,
-                    row.email,
-                    f"duplicate email in the file (first on line {seen[row.email]})",
+            raise InvalidValue(f"line 1: not valid CSV ({exc})") from None
+        self.errors: list[RowError] = []
+        self.rows = 0
+        # Lines the first pass found bad; None until it has run to the end.
+        self._bad: set[int] | None = None
+
+    def __iter__(self) -> Iterator[MemberRow]:
+        return self._check() if self._bad is None else self._again()
+
+    def _cells(self) -> Iterator[tuple[int, list[str] | csv.Error]]:
+        """(line, cells) of each non-blank data row; a CSV error ends the file."""
+        self._stream.seek(self._start)
+        reader = csv.reader(self._stream)
+        next(reader, None)  # the header
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield reader.line_num, exc
+                return
+            if any(c.strip() for c in cells):
+                yield reader.line_num, cells
+
+    def _check(self) -> Iterator[MemberRow]:
+        errors: list[RowError] = []
+        # Email -> its first line: the one per-row structure of the file kept whole.
+        seen: dict[str, int] = {}
+        rows = 0
+        for line, cells in self._cells():
+            if isinstance(cells, csv.Error):
+                errors.append(RowError(line, "", f"not valid CSV ({cells})"))
+                break
+            if rows >= MAX_ROWS:
+                raise InvalidValue(f"the file has more than {MAX_ROWS} rows; split it")
+            rows += 1
+            try:
+                row = _parse_row(line, self.names, cells, self._zone)
+            except InvalidValue as exc:
+                label = (
+                    cells[self.names.index("email")].strip()
+                    if len(cells) == len(self.names)
+                    else ""
                 )
-            )
-            continue
-        seen[row.email] = line
-        rows.append(row)
-    return rows, errors
+                # The cell as found (the CLI escapes it when printing), cut to an email's size.
+                label = label[:MAX_EMAIL]
+                errors.append(RowError(line, label, str(exc), getattr(exc, "field", None)))
+                continue
+            if row.email in seen:
+                errors.append(
+                    RowError(
+                        line,
+                        row.email,
+                        f"duplicate email in the file (first on line {seen[row.email]})",
+                    )
+                )
+                continue
+            seen[row.email] = line
+            yield row
+        self.errors, self.rows = errors, rows
+        self._bad = {e.line for e in errors}
+
+    def _again(self) -> Iterator[MemberRow]:
+        bad = self._bad or set()
+        for line, cells in self._cells():
+            if isinstance(cells, csv.Error):
+                return
+            if line not in bad:
+                yield _parse_row(line, self.names, cells, self._zone)
 
 
 def import_customers(
@@ -145,17 +204,29 @@ def import_customers(
     actor: str,
     dry_run: bool = False,
     zone: tzinfo = UTC,
+    itemized: bool = True,
 ) -> ImportReport:
     """Validate the whole file, then (unless dry run) write it in one transaction.
 
-    Dates are whole days in ``zone`` (the ``timezone`` setting): see rules/validity.py.
+    The file is read as it goes, twice or more (see CsvRows); standard input is
+    kept in memory as bytes to be read again. Dates are whole days in ``zone``
+    (the ``timezone`` setting): see rules/validity.py. ``itemized`` False: the
+    report counts members instead of listing them (ImportReport).
     """
-    rows, file_errors = read_rows(stream, zone)
-    if not rows and not file_errors:
+    source = CsvRows(stream, zone)
+    keys = RowKeys.of(source)
+    if not source.rows and not source.errors:
         # A header and nothing else: nothing to check, nothing to audit.
-        return ImportReport(dry_run=dry_run)
+        return ImportReport(dry_run=dry_run, itemized=itemized)
     return upsert_members(
-        sessions, rows, file_errors, actor=actor, action="customer.import", dry_run=dry_run
+        sessions,
+        source,
+        source.errors,
+        actor=actor,
+        action="customer.import",
+        dry_run=dry_run,
+        keys=keys,
+        itemized=itemized,
     )
 
 

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from radius_server.store.bulk_insert import insert_rows
 from radius_server.store.models import AuditEvent, Change
 from radius_server.store.records import AuditRecord, as_utc
 
@@ -31,11 +32,10 @@ def record_change(session: Session, entity: str, entity_id: int) -> None:
 
 
 def record_changes(session: Session, entity: str, entity_ids: Iterable[int]) -> None:
-    """Append many changes in one executemany (a bulk upsert's thousands of members)."""
+    """Append many changes in one statement (a bulk upsert's thousands of members)."""
     now = utcnow()
     rows = [{"entity": entity, "entity_id": id_, "at": now} for id_ in entity_ids]
-    if rows:
-        session.execute(insert(Change), rows)
+    insert_rows(session, Change.__table__, rows)
 
 
 def audit(session: Session, actor: str, action: str, target: str, **details: Any) -> None:

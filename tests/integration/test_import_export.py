@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules import pins
+from radius_server.rules.pin_pool import PinPool
 from radius_server.store import database
 from radius_server.store.csv_io import export_text, import_customers
 from radius_server.store.customers import CustomerChanges, CustomerRepository
@@ -464,12 +465,17 @@ def test_drawn_pin_avoids_the_new_pins_of_updated_rows(
     """A PIN drawn for a new row never collides with a PIN the same file gives to ana."""
     seed(store)
 
-    def lowest_free(used: set[str]) -> str:
+    def lowest_free(used: set[str] | PinPool) -> str:
         return next(p for p in pins.drawable() if p not in used)
+
+    def draw_lowest(pool: PinPool) -> str:
+        pin = lowest_free(pool)
+        pool.add(pin)
+        return pin
 
     # The PIN the draw would pick if it only avoided the PINs in the database.
     wanted = lowest_free({"40517", "59326"})
-    monkeypatch.setattr(pins, "draw_pin", lowest_free)
+    monkeypatch.setattr(PinPool, "draw", draw_lowest)
     text = f"email,pin\nana@example.com,{wanted}\nnew@example.com,\n"
     report = import_customers(store.sessions, io.StringIO(text), actor="test")
     assert report.ok and report.written
@@ -484,17 +490,18 @@ def test_pin_taken_during_the_import_is_reported_and_nothing_written(
     from radius_server.store import member_upsert
 
     seed(store)
-    real_plan = member_upsert._check
+    real_holders = member_upsert._holders
     calls = []
 
-    def plan_then_race(*args: object, **kwargs: object) -> object:
-        planned = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+    def read_then_race(*args: object, **kwargs: object) -> object:
+        # The import has read who holds its PINs; then eve takes one of them.
+        read = real_holders(*args, **kwargs)  # type: ignore[arg-type]
         if not calls:
             store.repo.add("eve@example.com", "Eve", pin="70263")
         calls.append(1)
-        return planned
+        return read
 
-    monkeypatch.setattr(member_upsert, "_check", plan_then_race)
+    monkeypatch.setattr(member_upsert, "_holders", read_then_race)
     before = store.snapshot()
     text = "email,pin\nana@example.com,81524\nnew@example.com,70263\n"
     report = import_customers(store.sessions, io.StringIO(text), actor="test")
