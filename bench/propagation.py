@@ -76,6 +76,7 @@ def _env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
+        RADIUS_METRICS_PORT="0",  # any free port: instances side by side must not collide
     )
     for scope in ("USER", "DEVICE", "STATION", "LOCATION", "GLOBAL"):
         env[f"RADIUS_THROTTLE_{scope}_BUDGET"] = UNLIMITED
