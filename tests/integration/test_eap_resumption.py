@@ -107,7 +107,7 @@ def _change_before_reconnect(
             )
         )
         thread.start()
-        assert proxy.paused.wait(15), "no first Access-Accept"
+        assert proxy.paused.wait(60), "no first Access-Accept"
         changed = site.cli("customer", *change)
         assert changed.code == 0, changed.err
         site.server.wait_for("customers_updated", since=since)
@@ -168,7 +168,10 @@ def test_with_two_workers_each_nas_socket_resumes_on_its_worker(
     handshake: tests/unit/test_eap_resumption.py.)"""
     work = tmp_path_factory.mktemp("eap-resume-workers")
     with _eap_site(f"sqlite:///{work / 'radius.db'}", work, "--workers", "2") as two:
-        two.server.wait_for_all("eap_enabled", 2, timeout=60.0)
+        # Every worker's socket must be bound before the first run: the kernel spreads NAS
+        # addresses over the sockets bound so far, so a socket that joins mid-conversation
+        # moves that NAS to a worker that never saw its State (eap_enabled comes earlier).
+        two.server.wait_for_all("server_started", 2)
         for _ in range(3):  # each eapol_test run: its own source port
             email, pin = _member(two)
             station = _station()
