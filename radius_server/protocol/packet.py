@@ -54,6 +54,12 @@ _SINGLE_VALUED: dict[int, tuple[int, int]] = {
 # Microsoft attributes the MS-CHAP code reads; a duplicate would be ambiguous.
 _MS_SINGLE_VALUED = frozenset({c.MS_CHAP_RESPONSE, c.MS_CHAP_CHALLENGE, c.MS_CHAP2_RESPONSE})
 
+# Module constants, not ``c.X``: the decoding loop reads them for every attribute.
+_EAP_MESSAGE = c.EAP_MESSAGE
+_MESSAGE_AUTHENTICATOR = c.MESSAGE_AUTHENTICATOR
+_PROXY_STATE = c.PROXY_STATE
+_VENDOR_SPECIFIC = c.VENDOR_SPECIFIC
+
 _MALFORMED_TRUNCATED = MalformedReason.TRUNCATED
 _ATTR_LEN = MalformedReason.BAD_ATTRIBUTE_LENGTH
 
@@ -168,7 +174,7 @@ def decode_request(data: bytes) -> RadiusRequest:
             raise MalformedPacket(_ATTR_LEN)
         value = raw[pos + 2 : end]
         attributes.append((attr_type, value))
-        if attr_type == c.EAP_MESSAGE:
+        if attr_type == _EAP_MESSAGE:
             if eap_parts is None:
                 eap_parts = [value]
             elif eap_closed:
@@ -185,11 +191,11 @@ def decode_request(data: bytes) -> RadiusRequest:
                 if not bounds[0] <= attr_len - 2 <= bounds[1]:
                     raise MalformedPacket(_ATTR_LEN)
                 singles[attr_type] = value
-                if attr_type == c.MESSAGE_AUTHENTICATOR:
+                if attr_type == _MESSAGE_AUTHENTICATOR:
                     ma_offset = pos + 2
-            elif attr_type == c.PROXY_STATE:
+            elif attr_type == _PROXY_STATE:
                 proxy_states.append(value)
-            elif attr_type == c.VENDOR_SPECIFIC:
+            elif attr_type == _VENDOR_SPECIFIC:
                 vsas.append(value)
         pos = end
 
@@ -231,6 +237,18 @@ def _build(
 
     nas_ip = get(c.NAS_IP_ADDRESS)
     nas_ipv6 = get(c.NAS_IPV6_ADDRESS)
+    nas_identifier = get(c.NAS_IDENTIFIER)
+    called = get(c.CALLED_STATION_ID)
+    calling = get(c.CALLING_STATION_ID)
+    session = get(c.ACCT_SESSION_ID)
+    nas_port = get(c.NAS_PORT)
+    port_type = get(c.NAS_PORT_TYPE)
+    service = get(c.SERVICE_TYPE)
+    status = get(c.ACCT_STATUS_TYPE)
+    # Informational text (station ids, NAS-Identifier) only feeds logs and policy
+    # lookups: a NAS sending Latin-1 must not lock every user out, so "replace".
+    # Numbers: their lengths were checked against _SINGLE_VALUED already. Inline, not
+    # helper calls: this runs for every request.
     # Positional, in field order: the keyword form costs more than the tuple itself.
     return RadiusRequest(
         raw[0],  # code
@@ -244,33 +262,22 @@ def _build(
         get(c.CHAP_CHALLENGE),
         None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}",
         None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
-        _text(get(c.NAS_IDENTIFIER)),
-        _integer(get(c.NAS_PORT)),
-        _integer(get(c.NAS_PORT_TYPE)),
-        _integer(get(c.SERVICE_TYPE)),
-        _text(get(c.CALLED_STATION_ID)),
-        _text(get(c.CALLING_STATION_ID)),
+        None if nas_identifier is None else nas_identifier.decode("utf-8", "replace"),
+        None if nas_port is None else int.from_bytes(nas_port, "big"),
+        None if port_type is None else int.from_bytes(port_type, "big"),
+        None if service is None else int.from_bytes(service, "big"),
+        None if called is None else called.decode("utf-8", "replace"),
+        None if calling is None else calling.decode("utf-8", "replace"),
         get(c.STATE),
         tuple(proxy_states),
         None if eap_parts is None else b"".join(eap_parts),
-        get(c.MESSAGE_AUTHENTICATOR),
+        get(_MESSAGE_AUTHENTICATOR),
         ma_offset,
         _decode_vsas(vsas) if vsas else (),
-        _integer(get(c.ACCT_STATUS_TYPE)),
-        _text(get(c.ACCT_SESSION_ID)),
+        None if status is None else int.from_bytes(status, "big"),
+        None if session is None else session.decode("utf-8", "replace"),
         user_name_raw == b"",  # empty_user_name
     )
-
-
-def _text(value: bytes | None) -> str | None:
-    # Informational text (station ids, NAS-Identifier) only feeds logs and policy
-    # lookups: a NAS sending Latin-1 must not lock every user out, so replace.
-    return None if value is None else value.decode("utf-8", "replace")
-
-
-def _integer(value: bytes | None) -> int | None:
-    # Lengths were checked against _SINGLE_VALUED already.
-    return None if value is None else int.from_bytes(value, "big")
 
 
 def _decode_vsas(vsas: list[bytes]) -> tuple[VendorAttribute, ...]:

@@ -58,7 +58,8 @@ class UdpEndpoint:
 
     def _dispatch(self, data: bytes, addr: Any) -> None:
         try:
-            result = self.handler(data, (addr[0], addr[1]))
+            # IPv4 addresses come as (host, port) already; IPv6 ones carry flow and scope.
+            result = self.handler(data, addr if len(addr) == 2 else (addr[0], addr[1]))
         except Exception as exc:  # the engine should never raise; if it does, drop and go on
             self.log.error(
                 "internal_error",
@@ -72,16 +73,22 @@ class UdpEndpoint:
         reply, delay = result
         if delay > 0:
             self._send_later(reply, addr, delay)
-        else:
-            self._send(reply, addr)
+            return
+        try:
+            self.sock.sendto(reply, addr)
+        except OSError as exc:
+            self._send_failed(exc, addr)
 
     def _send(self, reply: bytes, addr: Any) -> None:
         try:
             self.sock.sendto(reply, addr)
         except OSError as exc:
-            self.log.warning(
-                "send_failed", port=self.port_name, error=type(exc).__name__, client_address=addr[0]
-            )
+            self._send_failed(exc, addr)
+
+    def _send_failed(self, exc: OSError, addr: Any) -> None:
+        self.log.warning(
+            "send_failed", port=self.port_name, error=type(exc).__name__, client_address=addr[0]
+        )
 
     def _send_later(self, reply: bytes, addr: Any, delay: float) -> None:
         def send() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import structlog
 from radius_server.logging import (
     BufferedLogger,
     JsonLines,
+    _line_chunks,
     configure_logging,
     flush_logs,
     get_logger,
@@ -182,3 +184,18 @@ def test_the_engines_access_line_is_the_same_either_way() -> None:
         for volatile in ("duration_ms", "request_id", "timestamp"):
             del a[volatile], b[volatile]
         assert a == b
+
+
+def test_flushed_chunks_are_whole_lines_of_at_most_pipe_buf() -> None:
+    """Each write is whole lines within 4096 octets (atomic on a pipe), a longer line alone."""
+    rng = random.Random(3)
+    for _ in range(500):
+        lines = [
+            "x" * rng.choice([0, 1, 10, 500, 4094, 4095, 4096, 5000]) + "é" * rng.randrange(3)
+            for _ in range(rng.randrange(1, 30))
+        ]
+        chunks = _line_chunks(lines)
+        assert b"".join(chunks) == ("\n".join(lines) + "\n").encode()
+        for chunk in chunks:
+            assert chunk.endswith(b"\n")
+            assert len(chunk) <= 4096 or chunk.count(b"\n") == 1
