@@ -11,7 +11,7 @@ from radius_server import __version__
 from radius_server.config import ConfigError, Settings
 from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.logging import flush_logs, on_first_line
+from radius_server.logging import flush_logs, json_lines, on_first_line
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
@@ -343,6 +343,7 @@ async def _serve(
         accounting=writer,
         online=online,
         record_decision=None if recorder is None else recorder.record,
+        lines=json_lines(),
     )
     auth = await open_endpoint(
         settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
