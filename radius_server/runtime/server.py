@@ -9,7 +9,6 @@ from typing import Any
 
 from radius_server import __version__
 from radius_server.config import ConfigError, Settings
-from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
 from radius_server.logging import flush_logs, json_lines, on_first_line
 from radius_server.rules.directory import Directory
@@ -121,7 +120,7 @@ def _build_methods(
         configured=bool(settings.tls_cert_file),
         tls_min_version=settings.tls_min_version,
         tls_max_version=settings.tls_max_version,
-        options=EapOptions(
+        options=dict(
             default_method=settings.eap_default_method,
             fragment_size=settings.eap_fragment_size,
             session_timeout=settings.eap_session_timeout,
