@@ -151,7 +151,7 @@ class WorkerPeers:
 class _Peer:
     """The connected socket to one other worker, and what waits for it."""
 
-    __slots__ = ("index", "path", "sock", "queue", "retry_at", "logged_at")
+    __slots__ = ("index", "logged_at", "path", "queue", "retry_at", "sock")
 
     def __init__(self, index: int, path: str) -> None:
         self.index = index
@@ -183,7 +183,7 @@ class AffinityRouter:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def wrap(self, handler: Handler) -> Handler:
-        """The authentication handler: EAP of devices owned elsewhere forwarded, else ``handler``."""
+        """The auth socket's handler: EAP of devices owned elsewhere forwarded, else ``handler``."""
         index, count, forward = self.peers.index, self.peers.count, self._forward
 
         def route(data: bytes, source: tuple[str, int]) -> tuple[bytes, float] | None:

@@ -1,4 +1,4 @@
-"""EAP device affinity across ``--workers`` (runtime/affinity.py): the key, the owner, forwarding."""
+"""EAP device affinity across ``--workers`` (runtime/affinity.py): key, owner, forwarding."""
 
 from __future__ import annotations
 
@@ -142,9 +142,9 @@ def test_the_owner_is_the_same_in_every_process() -> None:
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
         answers.add(done.stdout)
-    here = str([owner(b"mac:02:00:00:%02x:00:01" % n, 3) for n in range(32)]) + "\n"
-    assert answers == {here}
-    assert len(set(eval(here))) == 3  # spread over every worker
+    owners = [owner(b"mac:02:00:00:%02x:00:01" % n, 3) for n in range(32)]
+    assert answers == {f"{owners}\n"}
+    assert set(owners) == {0, 1, 2}  # spread over every worker
 
 
 def test_forwarded_messages_round_trip() -> None:
