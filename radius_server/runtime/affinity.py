@@ -47,6 +47,8 @@ _USER_NAME = 1
 _CALLING_STATION_ID = 31
 _EAP_MESSAGE = 79
 _EAP_MESSAGE_BYTE = b"\x4f"
+# User-Password, CHAP-Password (RFC 2865 5.2, 5.3).
+_NOT_WITH_EAP = (2, 3)
 _HEADER = 20
 # Datagrams waiting for a busy peer (its socket's queue is full) before new ones are
 # dropped: the NAS retransmits them, as it would after a full UDP receive buffer.
@@ -95,6 +97,10 @@ def affinity_key(data: bytes) -> bytes | None:
             return None
         if kind == _EAP_MESSAGE:
             eap = True
+        elif kind in _NOT_WITH_EAP:
+            # RFC 3579 3.3: never with EAP-Message, and first in most PAP packets: the
+            # walk stops here. (A packet with both is the normal path's to judge.)
+            return None
         elif kind == _CALLING_STATION_ID and station is None:
             station = data[position + 2 : position + length]
         elif kind == _USER_NAME and user is None:
@@ -187,6 +193,9 @@ class AffinityRouter:
         index, count, forward = self.peers.index, self.peers.count, self._forward
 
         def route(data: bytes, source: tuple[str, int]) -> tuple[bytes, float] | None:
+            # affinity_key's first test, here: most PAP requests stop at one C call.
+            if data.find(_EAP_MESSAGE_BYTE, _HEADER) < 0:
+                return handler(data, source)
             key = affinity_key(data)
             if key is not None:
                 target = owner(key, count)
@@ -218,6 +227,8 @@ class AffinityRouter:
             loop.remove_reader(self._inbox.fileno())
             self._inbox.close()
             self._inbox = None
+            with contextlib.suppress(OSError):
+                Path(self.peers.path(self.peers.index)).unlink()
         for peer in self.others.values():
             self._disconnect(peer)
         self.log.info("affinity_stopped", worker=self.peers.index, **self.stats)
