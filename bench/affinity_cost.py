@@ -27,12 +27,11 @@ import time
 import timeit
 from pathlib import Path
 
+from loadgen import station_attributes
+
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_access_request, encode_request
 from radius_server.runtime.affinity import AffinityRouter, WorkerPeers, owner, station_key
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import station_attributes  # noqa: E402
 
 SECRET = b"bench-secret-0123456789"
 
