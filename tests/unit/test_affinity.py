@@ -22,6 +22,7 @@ from radius_server.runtime.affinity import (
     owner,
 )
 from tests.unit.eap_support import access_request
+from tests.unit.engine_harness import RecordingLog
 
 EAP_IDENTITY = b"\x02\x01\x00\x0e\x01anonymous"
 STATION = b"02-00-00-AA-BB-CC"
@@ -31,22 +32,6 @@ def eap_request(*attributes: tuple[int, bytes]) -> bytes:
     """A signed EAP Access-Request with these attributes besides its EAP-Message."""
     packet, _ = access_request([*attributes, (c.EAP_MESSAGE, EAP_IDENTITY)])
     return packet
-
-
-class Log:
-    """Collects events like structlog's bound logger."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def _add(self, event: str, **fields: Any) -> None:
-        self.events.append((event, fields))
-
-    info = warning = debug = error = _add
-
-    def named(self, event: str) -> list[dict[str, Any]]:
-        """The fields of each ``event`` logged."""
-        return [fields for name, fields in self.events if name == event]
 
 
 @pytest.mark.parametrize(
@@ -160,9 +145,9 @@ def test_forwarded_messages_round_trip() -> None:
 # -- the router, with real Unix sockets ---------------------------------------------------
 
 
-def _pair(directory: Path) -> tuple[list[AffinityRouter], list[list[Any]], Log]:
+def _pair(directory: Path) -> tuple[list[AffinityRouter], list[list[Any]], RecordingLog]:
     """Two routers (workers 0 and 1); each handler records what it handled."""
-    log = Log()
+    log = RecordingLog()
     handled: list[list[Any]] = [[], []]
     routers = [AffinityRouter(WorkerPeers(n, 2, directory), log) for n in range(2)]
     return routers, handled, log
@@ -223,7 +208,14 @@ def test_an_unreachable_owner_means_local_handling_logged_once(tmp_path: Path) -
         assert len(handled[0]) == 3
         assert routers[0].stats["local"] == 3
         assert log.named("affinity_peer_unreachable") == [
-            {"worker": 0, "peer": 1, "error": "ENOENT", "handled": "locally"}
+            {
+                "event": "affinity_peer_unreachable",
+                "level": "warning",
+                "worker": 0,
+                "peer": 1,
+                "error": "ENOENT",
+                "handled": "locally",
+            }
         ]
         # Worker 1 comes up: forwarded from the next retry on.
         routers[1].wrap(lambda data, source: handled[1].append(data) or None)
