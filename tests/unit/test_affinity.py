@@ -72,6 +72,9 @@ def test_only_eap_access_requests_move() -> None:
     )
     assert b"\x4f" in pap[20:]  # the byte search alone does not decide
     assert affinity_key(pap) is None
+    # EAP-Message with a User-Password (RFC 3579 3.3: never together) is the normal path's.
+    both = eap_request((c.CALLING_STATION_ID, STATION), (c.USER_PASSWORD, b"1"))
+    assert affinity_key(both) is None
     # The same attributes in another code (an Accounting-Request) stay too.
     eap = eap_request((c.CALLING_STATION_ID, STATION))
     assert affinity_key(bytes([c.Code.ACCOUNTING_REQUEST]) + eap[1:]) is None
