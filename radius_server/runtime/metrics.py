@@ -63,6 +63,8 @@ class Reading:
     accounting_queued: int | None = None
     accounting_records: dict[str, int] = field(default_factory=dict)
     disconnects: dict[str, int] = field(default_factory=dict)
+    # ``--workers``: EAP datagrams moved to or from the worker owning the device.
+    affinity: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class ServerProbe:
     eap: Any = None  # eap/handler.EapHandler, when EAP is on
     accounting: Any = None  # runtime/accounting.AccountingWriter
     disconnector: Any = None  # runtime/disconnector.Disconnector
+    affinity: Any = None  # runtime/affinity.AffinityRouter (a worker of --workers)
 
     def read(self, now: float | None = None) -> Reading:
         """The numbers now. Call on the event loop: it owns everything read here."""
@@ -115,6 +118,8 @@ class ServerProbe:
             reading.accounting_records = dict(self.accounting.stats)
         if self.disconnector is not None:
             reading.disconnects = dict(self.disconnector.results)
+        if self.affinity is not None:
+            reading.affinity = dict(self.affinity.stats)
         return reading
 
 
@@ -267,6 +272,15 @@ def families(reading: Reading) -> Iterator[Metric]:
         "result",
         reading.disconnects,
     )
+    if reading.affinity:
+        yield _counter(
+            PREFIX + "affinity_datagrams",
+            "--workers: EAP Access-Requests forwarded to the worker owning the device, "
+            "received from another worker, handled here as the owner was unreachable (local), "
+            "or dropped as the owner's queue was full.",
+            "result",
+            reading.affinity,
+        )
     yield _gauge(PREFIX + "info", "Always 1; the version in a label.", 1, {"version": __version__})
 
 
