@@ -22,10 +22,18 @@ from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute, RadiusRequest
 
 _RESERVED = frozenset({c.PROXY_STATE, c.MESSAGE_AUTHENTICATOR})
+# Module constants, not ``c.X``: encode_reply runs once per answered request.
+_MAX_VALUE = c.MAX_ATTRIBUTE_VALUE_LENGTH
+_HEADER_LENGTH = c.HEADER_LENGTH
+_MAX_PACKET = c.MAX_PACKET_LENGTH
+_PROXY_STATE = c.PROXY_STATE
+_ACCESS_REPLIES = frozenset(int(code) for code in c.ACCESS_REPLY_CODES)
+_STATUS_SERVER = int(c.Code.STATUS_SERVER)
+_ACCOUNTING_RESPONSE = int(c.Code.ACCOUNTING_RESPONSE)
 
 
 def _wants_message_authenticator(request_code: int, reply_code: int) -> bool:
-    return reply_code in c.ACCESS_REPLY_CODES or request_code == c.Code.STATUS_SERVER
+    return reply_code in _ACCESS_REPLIES or request_code == _STATUS_SERVER
 
 
 def attributes_size(attributes: Iterable[Attribute]) -> int:
@@ -80,27 +88,28 @@ def encode_reply(
     if message_authenticator is None:
         message_authenticator = _wants_message_authenticator(request.code, code)
     parts: list[bytes] = [MA_PLACEHOLDER] if message_authenticator else []
+    append = parts.append
     for attr_type, value in attributes:
         size = len(value)
-        if size > c.MAX_ATTRIBUTE_VALUE_LENGTH:
+        if size > _MAX_VALUE:
             raise EncodeError("attribute value longer than 253 octets")
         if attr_type in _RESERVED:
             raise EncodeError("Proxy-State and Message-Authenticator are added by encode_reply")
-        parts.append(bytes((attr_type, size + 2)))
-        parts.append(value)
+        append(bytes((attr_type, size + 2)))
+        append(value)
     for proxy_state in request.proxy_states:
-        parts.append(bytes((c.PROXY_STATE, len(proxy_state) + 2)))
-        parts.append(proxy_state)
+        append(bytes((_PROXY_STATE, len(proxy_state) + 2)))
+        append(proxy_state)
     body = b"".join(parts)
-    length = c.HEADER_LENGTH + len(body)
-    if length > c.MAX_PACKET_LENGTH:
+    length = _HEADER_LENGTH + len(body)
+    if length > _MAX_PACKET:
         raise EncodeError("reply longer than 4096 octets")
     header = bytes((code, request.identifier, length >> 8, length & 0xFF))
     request_authenticator = request.authenticator
     if message_authenticator:
         vector = (
             ZERO_AUTHENTICATOR
-            if code == c.Code.ACCOUNTING_RESPONSE and request.code != c.Code.STATUS_SERVER
+            if code == _ACCOUNTING_RESPONSE and request.code != _STATUS_SERVER
             else request_authenticator
         )
         body = sign_leading_message_authenticator(header, vector, body, secret)
