@@ -8,8 +8,10 @@ from the TLS session, the member's email as User-Name) or Access-Reject
 the inner method with the inner identity, the member's email.
 
 Every reply must fit in 4096 octets beside the request's Proxy-State, which is
-echoed (RFC 2865 5.33): a chain of proxies can take most of the packet. So each
-request's TLS fragments are sized to the room left, and a conversation is only
+echoed (RFC 2865 5.33): a chain of proxies can take most of the packet, and every
+EAP-Request must fit the link to the device, which the NAS tells in Framed-MTU
+(RFC 3579 2.2, RFC 3580 3.10). So each request's TLS fragments are sized to the
+smallest of eap_fragment_size, the Framed-MTU and the room left, and a conversation is only
 advanced when a useful fragment fits; a reply is checked to fit before its State
 is issued, so a retransmission never meets a State we renewed for nothing.
 """
@@ -56,6 +58,10 @@ MIN_FRAGMENT = 200
 # Around each fragment: EAP Code, Identifier, Length, Type (RFC 3748 4), then Flags and
 # TLS Message Length (RFC 5216 3.1).
 _REQUEST_OVERHEAD = 5 + 5
+# A Framed-MTU that leaves less than MIN_FRAGMENT is taken as this much: below it a
+# conversation would run out of rounds (FreeRADIUS ignores one of 100 or less).
+_MIN_MTU = MIN_FRAGMENT + _REQUEST_OVERHEAD
+_NO_MTU = 1 << 16  # no Framed-MTU: no bound from it
 _STATE_SIZE = 2 + STATE_LENGTH
 
 
@@ -64,7 +70,9 @@ class EapOptions:
     """Tunables (from Settings)."""
 
     default_method: str = "peap"
-    fragment_size: int = 1024
+    # TLS octets per EAP-Request at most: 1390 makes 1400-octet EAP packets, the
+    # Framed-MTU hostapd and eapol_test announce; a smaller Framed-MTU lowers it.
+    fragment_size: int = 1390
     session_timeout: float = 60.0
     max_sessions: int = 2048
     max_per_station: int = 4
@@ -126,7 +134,7 @@ class EapHandler:
                 drop(Reason.EAP_PROTOCOL_ERROR), method="eap", detail="not_a_response"
             )
         room = reply_room(request, c.Code.ACCESS_CHALLENGE)
-        fragment = min(self.options.fragment_size, _fragment_room(room))
+        fragment = min(self.options.fragment_size, _fragment_room(room), _mtu_fragment(request))
         conversation = None if request.state is None else self.sessions.get(request.state, now)
         if fragment < MIN_FRAGMENT:
             if conversation is not None:
@@ -295,6 +303,18 @@ def _fragment_room(room: int) -> int:
     echoed Proxy-State; the State and the EAP-Request's own header come out of it.
     """
     return eap_message_room(room - _STATE_SIZE) - _REQUEST_OVERHEAD
+
+
+def _mtu_fragment(request: RadiusRequest) -> int:
+    """TLS octets per EAP-Request that fit the NAS's Framed-MTU (RFC 3579 2.2).
+
+    The Framed-MTU is the largest EAP packet the NAS can pass to the device; without
+    one, only eap_fragment_size bounds the fragment.
+    """
+    value = request.get(c.FRAMED_MTU)
+    if value is None or len(value) != 4:
+        return _NO_MTU
+    return max(int.from_bytes(value, "big"), _MIN_MTU) - _REQUEST_OVERHEAD
 
 
 def _stage(conversation: Conversation) -> str:

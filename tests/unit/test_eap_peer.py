@@ -70,6 +70,26 @@ def test_large_fragments_and_tiny_fragments_both_work(certs) -> None:
         assert converse(engine, peer).reply.code == c.Code.ACCESS_ACCEPT
 
 
+@pytest.mark.parametrize(
+    ("setting", "framed_mtu", "largest"),
+    [
+        (1390, None, 1400),  # the default: 1400-octet EAP packets, hostapd's Framed-MTU
+        (3000, 1400, 1400),  # eapol_test's and hostapd's Framed-MTU bounds a larger setting
+        (3000, 600, 600),
+        (1024, 1400, 1034),  # the setting bounds a larger Framed-MTU
+        (3000, 40, 210),  # an implausible Framed-MTU: the smallest useful fragment instead
+    ],
+)
+def test_eap_requests_fit_the_framed_mtu(certs, setting, framed_mtu, largest) -> None:
+    """RFC 3579 2.2: no EAP-Request larger than the NAS's Framed-MTU; full ones otherwise."""
+    engine, _, _ = eap_engine(certs, fragment_size=setting)
+    peer = Peer(EapType.PEAP, tls13=False, ca_file=certs.ca_cert)
+    end = converse(engine, peer, framed_mtu=framed_mtu)
+    assert end.reply.code == c.Code.ACCESS_ACCEPT
+    # The server's first flight (about 2.4 KB with the CA) is cut into full fragments.
+    assert end.largest_request == largest
+
+
 def test_identity_request_answers_eap_start(certs) -> None:
     engine, _, _ = eap_engine(certs)
     from radius_server.protocol.packet import decode_request
