@@ -25,16 +25,13 @@ errors and on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import shutil
 import signal
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,21 +52,22 @@ from acctgen import (
     mix_from_args,
 )
 from harness import (
+    PG_ADMIN_DB,
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
     Phase,
     Target,
     add_output_options,
     bracket,
     format_table,
+    fresh_database,
     log,
+    scratch_dir,
     server_peak_rss_mb,
 )
 from run import (
-    PG_ADMIN_DB,
-    PG_HOST,
-    PG_PORT,
-    PG_USER,
     SECRET,
-    admin_sql,
     cli,
     json_header,
     log_problems,
@@ -290,18 +288,6 @@ def check_storage(
 
 
 # -- the servers -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(name: str) -> Iterator[str]:
-    """An empty database ``name``, dropped on exit (also when left over from a killed run)."""
-    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        with contextlib.suppress(Exception):
-            admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def measure_freeradius(
@@ -581,28 +567,23 @@ def main(argv: list[str] | None = None) -> int:
         log(f"FreeRADIUS with rlm_sql_postgresql is not installed: {freeradius.APT_HINT}")
         wanted &= {"ours"}
     fr = freeradius.version(binary) if binary else "FreeRADIUS not measured"
-    workdir = Path(tempfile.mkdtemp(prefix="radius-acct-bench-"))
     results: list[AcctMeasurement] = []
-    try:
-        csv_path = workdir / "customers.csv"
-        members = [c.email for c in write_customers(csv_path, args.members)]
-        if "ours" in wanted:
-            results.append(measure_ours(workdir, args, members, csv_path))
-        if binary is not None:
-            if "fixed" in wanted:
-                results.append(
-                    measure_freeradius(binary, workdir, args, members, args.freeradius_threads)
-                )
-            if "default" in wanted:
-                results.append(measure_freeradius(binary, workdir, args, members, None))
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
-        return 130
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_dir("radius-acct-bench-", args.keep) as workdir:
+        try:
+            csv_path = workdir / "customers.csv"
+            members = [c.email for c in write_customers(csv_path, args.members)]
+            if "ours" in wanted:
+                results.append(measure_ours(workdir, args, members, csv_path))
+            if binary is not None:
+                if "fixed" in wanted:
+                    results.append(
+                        measure_freeradius(binary, workdir, args, members, args.freeradius_threads)
+                    )
+                if "default" in wanted:
+                    results.append(measure_freeradius(binary, workdir, args, members, None))
+        except KeyboardInterrupt:
+            log("interrupted: cleaning up")
+            return 130
     print_results(results, args, fr)
     if args.json:
         Path(args.json).write_text(json.dumps(to_json(results, args, fr), indent=2))

@@ -118,6 +118,7 @@ def server_env(workdir: Path) -> dict[str, str]:
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
+        RADIUS_METRICS_PORT="0",  # any free port: instances side by side must not collide
         RADIUS_DATA_DIR=str(workdir / "data"),
         # Off: the change probe sends the new PIN until it is accepted, which
         # guessing protection would (rightly) count against the member.

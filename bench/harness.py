@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -26,6 +28,9 @@ from acctgen import status_server_answered
 from loadgen import Credential, LoadGenerator, LoadResult, Method
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+VENV_BIN = Path(sys.executable).parent
+# The benches' PostgreSQL (trust auth); each bench creates and drops its own database.
+PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 
 
 def log(message: str) -> None:
@@ -54,6 +59,63 @@ def format_table(table: list[list[str]]) -> str:
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary directory for logs and configs, removed on exit unless ``keep``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- the database ------------------------------------------------------------------------
+
+
+def admin_sql(statement: str, dbname: str = PG_ADMIN_DB) -> None:
+    """Run one statement (on the admin database by default), outside a transaction."""
+    import psycopg
+
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, autocommit=True
+    ) as conn:
+        conn.execute(statement)  # type: ignore[arg-type]
+
+
+def pg_url(database: str) -> str:
+    """SQLAlchemy URL of ``database`` on the benches' PostgreSQL."""
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+@contextlib.contextmanager
+def fresh_database(name: str) -> Iterator[str]:
+    """An empty database ``name``, dropped on exit (also when left over from a killed run)."""
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):
+            admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run ``radius-server ARGS`` with ``env``; its stdout (its stderr in the error if it fails)."""
+    done = subprocess.run(
+        [str(VENV_BIN / "radius-server"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"radius-server {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
 
 
 # -- /proc readings ----------------------------------------------------------------------

@@ -28,12 +28,10 @@ import itertools
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -44,39 +42,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (
+    VENV_BIN,
     cpu_delta,
     format_table,
     free_udp_ports,
+    fresh_database,
     log,
+    pg_url,
     postgres_backend_cpu,
+    run_cli,
+    scratch_dir,
     start_process,
     stop_process,
     tree_cpu_seconds,
 )
 from loadgen import Credential, LoadGenerator
 
-VENV_BIN = Path(sys.executable).parent
 DB_NAME = "radius_bench_propagation"
-PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 SECRET = "bench-shared-secret-0123456789"
 PROBED = "probed@bench.test"
 ACCEPT, REJECT = 2, 3
 # Budgets out of reach: the probes' wrong PINs (the new one before it arrives, the old
 # one after) must stay plain rejects, never a lockout.
 UNLIMITED = str(10**9)
-
-
-def _pg_url(database: str) -> str:
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-def _admin_sql(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB, autocommit=True
-    ) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
 
 
 def _env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -88,24 +76,12 @@ def _env(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
+        RADIUS_METRICS_PORT="0",  # any free port: instances side by side must not collide
     )
     for scope in ("USER", "DEVICE", "STATION", "LOCATION", "GLOBAL"):
         env[f"RADIUS_THROTTLE_{scope}_BUDGET"] = UNLIMITED
     env.update(extra)
     return env
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(VENV_BIN / "radius-server"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"radius-server {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
 
 
 def _pins(count: int, seed: int) -> list[str]:
@@ -120,9 +96,9 @@ def prepare(env: dict[str, str], workdir: Path, members: int, pins: list[str]) -
     from radius_server.rules.pins import drawable
 
     pin = pins[0]
-    _cli(env, "db", "upgrade")
-    _cli(env, "nas", "add", "bench", "--address", "127.0.0.1", "--secret", SECRET)
-    _cli(env, "customer", "add", PROBED, "--pin", pin)
+    run_cli(env, "db", "upgrade")
+    run_cli(env, "nas", "add", "bench", "--address", "127.0.0.1", "--secret", SECRET)
+    run_cli(env, "customer", "add", PROBED, "--pin", pin)
     if members:
         path = workdir / "members.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -132,7 +108,7 @@ def prepare(env: dict[str, str], workdir: Path, members: int, pins: list[str]) -
             free = [p for p in drawable() if p not in taken]
             for i, other in enumerate(random.Random(7).sample(free, members)):
                 writer.writerow([f"member{i:06d}@bench.test", "", other])
-        _cli(env, "customer", "import", str(path))
+        run_cli(env, "customer", "import", str(path))
 
 
 @dataclass
@@ -308,11 +284,9 @@ def measure(
 ) -> list[Row]:
     """The whole phase on its own database (created and dropped here); one Row per mode."""
     pins = _pins(changes + 1, seed=11)
-    url = _pg_url(DB_NAME)
+    url = pg_url(DB_NAME)
     rows: list[Row] = []
-    _admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_sql(f'CREATE DATABASE "{DB_NAME}"')
-    try:
+    with fresh_database(DB_NAME):
         base = _env(url, workdir / "cli")
         prepare(base, workdir, members, pins)
         for mode, notify in (("push (LISTEN/NOTIFY)", "true"), ("poll (0.25 s)", "false")):
@@ -345,9 +319,6 @@ def measure(
                 row.applied_p50_ms = 1000 * _percentile(applied, 50)
                 row.applied_p99_ms = 1000 * _percentile(applied, 99)
             rows.append(row)
-    finally:
-        with contextlib.suppress(Exception):
-            _admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     if sqlite and idle > 0:
         lite = workdir / "sqlite"
         env = _env(f"sqlite:///{lite / 'radius.db'}", lite)
@@ -431,25 +402,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    workdir = Path(tempfile.mkdtemp(prefix="radius-propagation-"))
     load = os.getloadavg()
-    try:
-        rows = measure(
-            workdir,
-            instance_count=args.instances,
-            changes=args.changes,
-            idle=args.idle,
-            members=args.members,
-            sqlite=not args.no_sqlite,
-        )
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
-        return 130
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_dir("radius-propagation-", args.keep) as workdir:
+        try:
+            rows = measure(
+                workdir,
+                instance_count=args.instances,
+                changes=args.changes,
+                idle=args.idle,
+                members=args.members,
+                sqlite=not args.no_sqlite,
+            )
+        except KeyboardInterrupt:
+            log("interrupted: cleaning up")
+            return 130
     print()
     print(
         f"PIN-change propagation: time until every server accepts the new PIN and refuses "

@@ -31,11 +31,8 @@ import json
 import os
 import platform
 import random
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -49,13 +46,22 @@ import eap_bench
 import freeradius
 import propagation
 from harness import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    VENV_BIN,
     Measurement,
     Target,
     add_output_options,
+    admin_sql,
     format_table,
     free_udp_ports,
+    fresh_database,
     log,
     measure,
+    pg_url,
+    run_cli,
+    scratch_dir,
     start_process,
     stop_process,
     wait_ready,
@@ -63,24 +69,12 @@ from harness import (
 from loadgen import Credential, LoadResult
 from profiling import profile_server
 
-VENV_BIN = Path(sys.executable).parent
 DB_NAME = "radius_bench"
-PG_HOST, PG_PORT, PG_USER, PG_ADMIN_DB = "127.0.0.1", 5432, "postgres", "test"
 SECRET = "bench-shared-secret-0123456789"
 EMAIL_DOMAIN = "bench.test"  # not example.com: Debian's FreeRADIUS proxies that realm
 
 
 # -- the database and the customers --------------------------------------------------------
-
-
-def admin_sql(statement: str, dbname: str = PG_ADMIN_DB) -> None:
-    """Run one statement (on the admin database by default), outside a transaction."""
-    import psycopg
-
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, autocommit=True
-    ) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
 
 
 def forget_throttle_history() -> None:
@@ -95,11 +89,6 @@ def forget_throttle_history() -> None:
             "DELETE FROM throttle_events WHERE seq < (SELECT max(seq) FROM throttle_events)",
             dbname=DB_NAME,
         )
-
-
-def database_url(database: str = DB_NAME) -> str:
-    """SQLAlchemy URL of the bench database."""
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
 # The default mix's wrong PINs are stale ones from members' own devices, which the
@@ -121,7 +110,7 @@ def server_env(throttle: str = "raised", database: str = DB_NAME) -> dict[str, s
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADIUS_")}
     env.update(
-        RADIUS_DATABASE_URL=database_url(database),
+        RADIUS_DATABASE_URL=pg_url(database),
         RADIUS_LOG_FORMAT="json",
         RADIUS_LOG_LEVEL="info",
         RADIUS_REJECT_DELAY="0",
@@ -138,16 +127,7 @@ def server_env(throttle: str = "raised", database: str = DB_NAME) -> dict[str, s
 
 def cli(*args: str, database: str = DB_NAME) -> str:
     """Run ``radius-server ARGS`` against the bench database; its stdout."""
-    done = subprocess.run(
-        [str(VENV_BIN / "radius-server"), *args],
-        env=server_env(database=database),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"radius-server {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
+    return run_cli(server_env(database=database), *args)
 
 
 def write_customers(path: Path, count: int, seed: int = 42) -> list[Credential]:
@@ -682,27 +662,16 @@ def main(argv: list[str] | None = None) -> int:
     self_check()
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="radius-bench-"))
-    created_db = False
     spread: list[propagation.Row] = []
-    try:
-        admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        admin_sql(f'CREATE DATABASE "{DB_NAME}"')
-        created_db = True
-        results, profile = run_all(args, wanted, fr_binary, workdir)
-        if args.propagation > 0 and "ours" in wanted:
-            spread = propagation.measure(workdir, changes=args.propagation, idle=10.0)
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
-        return 130
-    finally:
-        if created_db:
-            with contextlib.suppress(Exception):
-                admin_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_dir("radius-bench-", args.keep) as workdir:
+        try:
+            with fresh_database(DB_NAME):
+                results, profile = run_all(args, wanted, fr_binary, workdir)
+                if args.propagation > 0 and "ours" in wanted:
+                    spread = propagation.measure(workdir, changes=args.propagation, idle=10.0)
+        except KeyboardInterrupt:
+            log("interrupted: cleaning up")
+            return 130
     print_results(results, args, fr_version, wanted)
     if args.import_sizes:
         from import_bench import import_table, run_import_bench

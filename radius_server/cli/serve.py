@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from radius_server.admin.schema import check_database
 from radius_server.cli.args import listen_port
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, mask_url, print_json, warn
@@ -15,6 +15,9 @@ from radius_server.config import Settings, secret_setting_names, with_overrides
 from radius_server.logging import configure_logging, flush_logs, get_logger
 from radius_server.runtime.transport import ListenError
 from radius_server.store import database
+
+if TYPE_CHECKING:
+    from radius_server.runtime.affinity import WorkerPeers
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,11 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     # Set by the supervisor for its children: serve /metrics on this Unix socket.
     parser.add_argument("--metrics-socket", help=argparse.SUPPRESS)
+    # Set by the supervisor for its children: this worker's index, the number of workers,
+    # and the private directory of their peer sockets (EAP device affinity).
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peer-dir", help=argparse.SUPPRESS)
 
 
 def register(subparsers: Any) -> None:
@@ -104,7 +112,13 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(
-            serve(settings, log, reuse_port=args.worker, metrics_socket=args.metrics_socket)
+            serve(
+                settings,
+                log,
+                reuse_port=args.worker,
+                metrics_socket=args.metrics_socket,
+                peers=_worker_peers(args),
+            )
         )
     except StartupRefused as exc:
         log.error("server_failed", error="DirectoryUnavailable", detail=str(exc))
@@ -119,6 +133,17 @@ def cmd_serve(ctx: AppContext, args: argparse.Namespace) -> int:
     finally:
         flush_logs()
     return 0
+
+
+def _worker_peers(args: argparse.Namespace) -> WorkerPeers | None:
+    """A worker's place among its peers, when the supervisor gave one (and there are peers)."""
+    if args.peer_dir is None or args.worker_index is None or not args.worker_count:
+        return None
+    if args.worker_count < 2 or not 0 <= args.worker_index < args.worker_count:
+        return None
+    from radius_server.runtime.affinity import WorkerPeers
+
+    return WorkerPeers(args.worker_index, args.worker_count, Path(args.peer_dir))
 
 
 def _migrate_sqlite(settings: Settings) -> None:
@@ -145,6 +170,9 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         for value in [getattr(settings, name)]
     }
     shown["database_url"] = mask_url(settings.database_url_resolved())
+    # Not at the top: serve's process never loads the admin layer (cli/__init__.py).
+    from radius_server.admin.schema import check_database
+
     # Lazily: building the engine may already be the problem to report.
     check = check_database(lambda: ctx.engine, lambda: ctx.admin.clients.find())
     for message in check.warnings:

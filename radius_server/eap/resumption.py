@@ -18,9 +18,10 @@ PIN check: the normal decision path, the credential proven by the session instea
 
 Bounded: at most ``max_entries`` bindings (the oldest go first) and each lives
 ``lifetime`` seconds. Per process: OpenSSL's ticket keys are per process (pyOpenSSL and
-cryptography's bindings expose no way to set them), so a reconnect that reaches another
-worker or machine cannot resume there and is a full handshake (docs/architecture.md,
-*Fast reconnect*). Pure: the clock is an argument.
+cryptography's bindings expose no way to set them), so a session resumes only where it was
+made. With ``--workers`` each device's EAP reaches the worker owning it
+(runtime/affinity.py); a reconnect that reaches another machine or instance is a full
+handshake (docs/architecture.md, *Fast reconnect*). Pure: the clock is an argument.
 """
 
 from __future__ import annotations

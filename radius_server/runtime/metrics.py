@@ -11,7 +11,7 @@ metric families; ``readiness`` into the /readyz answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,8 @@ class Reading:
     accounting_queued: int | None = None
     accounting_records: dict[str, int] = field(default_factory=dict)
     disconnects: dict[str, int] = field(default_factory=dict)
+    # ``--workers``: EAP datagrams moved to or from the worker owning the device.
+    affinity: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class ServerProbe:
     eap: Any = None  # eap/handler.EapHandler, when EAP is on
     accounting: Any = None  # runtime/accounting.AccountingWriter
     disconnector: Any = None  # runtime/disconnector.Disconnector
+    affinity: Any = None  # runtime/affinity.AffinityRouter (a worker of --workers)
 
     def read(self, now: float | None = None) -> Reading:
         """The numbers now. Call on the event loop: it owns everything read here."""
@@ -115,6 +118,8 @@ class ServerProbe:
             reading.accounting_records = dict(self.accounting.stats)
         if self.disconnector is not None:
             reading.disconnects = dict(self.disconnector.results)
+        if self.affinity is not None:
+            reading.affinity = dict(self.affinity.stats)
         return reading
 
 
@@ -157,6 +162,14 @@ def _gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = No
     return family
 
 
+def _counter(name: str, doc: str, label: str, counts: Mapping[str, int]) -> Metric:
+    """A counter family with one label, a sample per key of ``counts`` in key order."""
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
 def families(reading: Reading) -> Iterator[Metric]:
     """The metric families of one reading (names in docs/architecture.md)."""
     requests = CounterMetricFamily(
@@ -179,15 +192,13 @@ def families(reading: Reading) -> Iterator[Metric]:
             cumulative.append((bound, running))
         duration.add_metric([method], cumulative, sum_value=total)
     yield duration
-    hits = CounterMetricFamily(
+    yield _counter(
         PREFIX + "reply_cache_hits",
         "Retransmissions met in the RFC 5080 duplicate cache: reply resent, or dropped "
         "while the original is still being decided (in_progress).",
-        labels=["result"],
+        "result",
+        reading.reply_cache_hits,
     )
-    for result, count in sorted(reading.reply_cache_hits.items()):
-        hits.add_metric([result], count)
-    yield hits
     ready, _ = readiness(reading)
     yield _gauge(PREFIX + "ready", "1 when /readyz answers 200.", int(ready))
     yield _gauge(
@@ -244,24 +255,32 @@ def families(reading: Reading) -> Iterator[Metric]:
             "Accounting records received and not yet written or spooled.",
             reading.accounting_queued,
         )
-    records = CounterMetricFamily(
+    yield _counter(
         PREFIX + "accounting_records",
         "Accounting records by where they went (database, spool, rejected, refused, ...).",
-        labels=["stored"],
+        "stored",
+        {
+            stored: count
+            for stored, count in reading.accounting_records.items()
+            if stored in _STORED
+        },
     )
-    for stored, count in sorted(reading.accounting_records.items()):
-        if stored in _STORED:
-            records.add_metric([stored], count)
-    yield records
-    disconnects = CounterMetricFamily(
+    yield _counter(
         PREFIX + "disconnect_requests",
         "RFC 5176 Disconnect- and CoA-Requests sent, by result (acked, nak, timeout, "
         "unsupported, error, coa_*).",
-        labels=["result"],
+        "result",
+        reading.disconnects,
     )
-    for result, count in sorted(reading.disconnects.items()):
-        disconnects.add_metric([result], count)
-    yield disconnects
+    if reading.affinity:
+        yield _counter(
+            PREFIX + "affinity_datagrams",
+            "--workers: EAP Access-Requests forwarded to the worker owning the device, "
+            "received from another worker, handled here as the owner was unreachable (local), "
+            "or dropped as the owner's queue was full.",
+            "result",
+            reading.affinity,
+        )
     yield _gauge(PREFIX + "info", "Always 1; the version in a label.", 1, {"version": __version__})
 
 

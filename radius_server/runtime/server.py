@@ -9,14 +9,14 @@ from typing import Any
 
 from radius_server import __version__
 from radius_server.config import ConfigError, Settings
-from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.logging import flush_logs, on_first_line
+from radius_server.logging import flush_logs, json_lines, on_first_line
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
 from radius_server.rules.policy import session_rules
 from radius_server.runtime.accounting import AccountingWriter
+from radius_server.runtime.affinity import AffinityRouter, WorkerPeers
 from radius_server.runtime.bounded import describe_error
 from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
@@ -121,7 +121,7 @@ def _build_methods(
         configured=bool(settings.tls_cert_file),
         tls_min_version=settings.tls_min_version,
         tls_max_version=settings.tls_max_version,
-        options=EapOptions(
+        options=dict(
             default_method=settings.eap_default_method,
             fragment_size=settings.eap_fragment_size,
             session_timeout=settings.eap_session_timeout,
@@ -247,16 +247,18 @@ async def serve(
     *,
     reuse_port: bool = False,
     metrics_socket: str | None = None,
+    peers: WorkerPeers | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set), then stop gracefully.
 
     /metrics, /healthz and /readyz answer from before the directory is loaded (not
     ready yet) until the end; ``metrics_socket`` (a worker's) replaces the TCP address.
+    ``peers`` (a worker's): EAP goes to the worker owning the device (runtime/affinity.py).
     """
     probe = ServerProbe()
     metrics = _open_metrics(settings, probe, log, metrics_socket)
     try:
-        await _serve(settings, log, stop, reuse_port=reuse_port, probe=probe)
+        await _serve(settings, log, stop, reuse_port=reuse_port, probe=probe, peers=peers)
     finally:
         if metrics is not None:
             metrics.close()
@@ -269,6 +271,7 @@ async def _serve(
     *,
     reuse_port: bool,
     probe: ServerProbe,
+    peers: WorkerPeers | None = None,
 ) -> None:
     directory = Directory()
     # EAP first: a bad certificate stops start-up before anything else is opened.
@@ -343,10 +346,16 @@ async def _serve(
         accounting=writer,
         online=online,
         record_decision=None if recorder is None else recorder.record,
+        lines=json_lines(),
     )
+    router = None if peers is None else AffinityRouter(peers, log)
+    handle_auth = engine.handle_auth if router is None else router.wrap(engine.handle_auth)
     auth = await open_endpoint(
-        settings.host, settings.auth_port, engine.handle_auth, log, "auth", reuse_port=reuse_port
+        settings.host, settings.auth_port, handle_auth, log, "auth", reuse_port=reuse_port
     )
+    if router is not None:
+        router.start(auth.deliver)
+        probe.affinity = router
     acct = await open_endpoint(
         settings.host, settings.acct_port, engine.handle_acct, log, "acct", reuse_port=reuse_port
     )
@@ -397,6 +406,8 @@ async def _serve(
         log.info("server_stopping")
         for endpoint in (auth, acct):
             endpoint.flush_pending()
+        if router is not None:
+            router.close()
         auth.close()
         # Accounting already received is written (or spooled) and answered before exit.
         acct.stop_reading()

@@ -2,15 +2,21 @@
 
 One Python process uses one core. With N workers the kernel spreads datagrams
 over them by source address and port, so each NAS socket keeps one worker
-(its reply cache and EAP sessions stay valid). Each worker is a full server:
-its own in-memory directory, and guessing protection shared through the
-database like separate instances (see the README's security model).
+(its reply cache stays valid). EAP goes further: each device's Access-Requests
+are handled by the worker owning it (a hash of its Calling-Station-Id), the
+others forward them over Unix sockets, so a device roaming between access
+points resumes its TLS session on the worker that holds it (runtime/affinity.py).
+Each worker is a full server: its own in-memory directory, and guessing
+protection shared through the database like separate instances (see the
+README's security model).
 
 The supervisor checks the ports are free first (without SO_REUSEPORT, so a
 second server still fails loudly), starts the workers, forwards SIGTERM and
 SIGINT, and stops everything if one worker dies. It also serves /metrics,
 /healthz and /readyz for all of them (runtime/metrics_merge.py): each worker
-answers on a Unix socket in a private directory, the supervisor merges.
+answers on a Unix socket in a private directory, the supervisor merges. The
+workers' peer sockets (device affinity) are in the same directory; each worker
+is told its index, the count and the directory on its command line.
 """
 
 from __future__ import annotations
@@ -62,8 +68,10 @@ def run_workers(settings: Settings, workers: int, log: Any) -> int:
         str(acct_port),
     ]
     metrics: MetricsServer | None = None
-    sockets_dir = Path(tempfile.mkdtemp(prefix="radius-server-metrics-"))  # 0700
+    # 0700: only this user may ask a worker for metrics or hand it a NAS's datagram.
+    sockets_dir = Path(tempfile.mkdtemp(prefix="radius-server-workers-"))
     sockets = [str(sockets_dir / f"worker-{n}.sock") for n in range(workers)]
+    argv += ["--worker-count", str(workers), "--peer-dir", str(sockets_dir)]
     try:
         if settings.metrics_enabled:
             # Bound before any worker starts: a port in use fails like a RADIUS port.
@@ -81,7 +89,10 @@ def _supervise(
     log: Any, workers: int, argv: list[str], sockets: list[str], auth_port: int, acct_port: int
 ) -> int:
     """Start the workers, forward signals, wait for all of them; return the exit status."""
-    children = [subprocess.Popen([*argv, "--metrics-socket", path]) for path in sockets]
+    children = [
+        subprocess.Popen([*argv, "--worker-index", str(n), "--metrics-socket", path])
+        for n, path in enumerate(sockets)
+    ]
     log.info(
         "workers_started",
         workers=workers,

@@ -25,7 +25,7 @@ from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_le
 from radius_server.runtime.bounded import BoundedCalls, describe_error
 from radius_server.runtime.listener import Wakeup, follow
 from radius_server.runtime.snapshot_file import SnapshotFile
-from radius_server.store.feed import MEMBER_PAGE, ChangeBatch, ChangeFeed, Snapshot
+from radius_server.store.feed import MEMBER_PAGE, ChangeBatch, ChangeFeed
 from radius_server.store.records import (
     ClientRecord,
     CustomerRecord,
@@ -284,26 +284,6 @@ class DirectorySync:
         # The server process (not tests sharing one interpreter): full loads run with
         # the cyclic GC paused and freeze the loaded view out of its reach after.
         self.manage_gc = manage_gc
-
-    def apply_snapshot(self, snapshot: Snapshot) -> None:
-        """Replace the whole view."""
-        self.directory.members.replace_all(self._decoder.from_record(c) for c in snapshot.customers)
-        self._decoder.forget()
-        self.directory.clients.replace_all(client_from_record(c) for c in snapshot.clients)
-        self._apply_plans(snapshot.plans, snapshot.locations)
-        self.cursor.reset(snapshot.last_seq, snapshot.recent_seqs, time.monotonic())
-        self.directory.ready = True
-        self._save_now = True
-        self.last_change_at = time.time()
-        self.log.info(
-            "directory_loaded",
-            source="database",
-            customers=len(snapshot.customers),
-            clients=len(snapshot.clients),
-            plans=len(snapshot.plans),
-            locations=len(snapshot.locations),
-            feed_position=snapshot.last_seq,
-        )
 
     async def full_load(self) -> None:
         """Read everything into a new view off the loop, then swap it in at once.

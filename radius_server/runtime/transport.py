@@ -56,6 +56,11 @@ class UdpEndpoint:
                 return
             self._dispatch(data, addr)
 
+    def deliver(self, data: bytes, addr: tuple[str, int]) -> None:
+        """A datagram another worker read (runtime/affinity.py): handled and answered as if
+        read here, the reply from this socket."""
+        self._dispatch(data, addr)
+
     def _dispatch(self, data: bytes, addr: Any) -> None:
         try:
             result = self.handler(data, (addr[0], addr[1]))

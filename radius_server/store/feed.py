@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from radius_server.rules.feed_cursor import RECENT_WINDOW
@@ -19,7 +17,7 @@ from radius_server.store import journal
 from radius_server.store import plans as plan_repo
 from radius_server.store.models import Change, Customer, RadiusClient
 from radius_server.store.records import ClientRecord, CustomerRecord, LocationRecord, PlanRecord
-from radius_server.store.watchdog import guard
+from radius_server.store.watchdog import guard_driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,20 +143,7 @@ class ChangeFeed:
                 return cursor.fetchall()
 
             try:
-                return guard(conn.dialect, raw, run)
-            except psycopg.Error as exc:
-                broken = bool(raw.closed or raw.broken)  # type: ignore[union-attr]
-                if broken:
-                    conn.invalidate(exc)
-                raise DBAPIError.instance(
-                    None,
-                    None,
-                    exc,
-                    psycopg.Error,
-                    hide_parameters=True,
-                    connection_invalidated=broken,
-                    dialect=conn.dialect,
-                ) from exc
+                return guard_driver(conn, raw, run)
             finally:
                 cursor.close()
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from sqlalchemy import (
     DateTime,
     String,
@@ -55,7 +54,7 @@ from radius_server.store.database import begin_write
 from radius_server.store.errors import InvalidValue, SessionNotFound
 from radius_server.store.models import AccountingSession
 from radius_server.store.records import SessionRecord, as_utc
-from radius_server.store.watchdog import guard
+from radius_server.store.watchdog import guard_driver
 
 _TABLE = AccountingSession.__table__
 # Reasons ``close`` accepts (a Stop comes only from the NAS, through ``write``).
@@ -543,21 +542,7 @@ class SessionStore:
             for cursor, counted in cursors:
                 counts[counted] += max(cursor.rowcount, 0)
 
-        try:
-            guard(dialect, raw, run)
-        except psycopg.Error as exc:
-            broken = bool(raw.closed or raw.broken)  # type: ignore[union-attr]
-            if broken:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(
-                None,
-                None,
-                exc,
-                psycopg.Error,
-                hide_parameters=True,
-                connection_invalidated=broken,
-                dialect=dialect,
-            ) from exc
+        guard_driver(conn, raw, run)
         # Committed on the driver connection; SQLAlchemy's commit only ends its own
         # bookkeeping (psycopg sends nothing when no transaction is open).
         session.commit()

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 
@@ -41,6 +42,33 @@ def guard(dialect: Dialect, connection: Any, call: Callable[[], T]) -> T:
     """
     watchdog: Watchdog | None = getattr(dialect, _ATTRIBUTE, None)
     return call() if watchdog is None else watchdog.run(connection, call)
+
+
+def guard_driver(conn: Connection, raw: Any, call: Callable[[], T]) -> T:
+    """``guard`` for work on ``raw``, the driver connection behind ``conn``.
+
+    The driver's errors come out as SQLAlchemy's ``DBAPIError``, as from any
+    statement, so callers catch, retry and count them the same way; a connection
+    the error broke is invalidated, so the pool does not hand it out again.
+    """
+    dialect = conn.dialect
+    # The driver's base error (psycopg.Error), without importing the driver here.
+    error: type[Exception] = dialect.dbapi.Error  # type: ignore[union-attr]
+    try:
+        return guard(dialect, raw, call)
+    except error as exc:
+        broken = bool(raw.closed or raw.broken)
+        if broken:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None,
+            None,
+            exc,
+            error,
+            hide_parameters=True,
+            connection_invalidated=broken,
+            dialect=dialect,
+        ) from exc
 
 
 def _dbapi_connection(handle: Any) -> Any:

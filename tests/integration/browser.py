@@ -104,6 +104,7 @@ class Browser:
 
     def press(self, button: str) -> None:
         """Click the button whose text is ``button`` and wait for the next page."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ready
         from selenium.webdriver.support.ui import WebDriverWait
@@ -112,7 +113,10 @@ class Browser:
         matching = [b for b in buttons if b.text.strip() == button]
         assert matching, f"no button {button!r} on {self.path}"
         matching[0].click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(ready.staleness_of(matching[0]))
+        # While the old document is torn down Chromium may answer a query on its element
+        # with a generic "unhandled inspector error" instead of "stale": ask again.
+        wait = WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,))
+        wait.until(ready.staleness_of(matching[0]))
 
     def heading(self) -> str:
         """The page's ``<h1>``."""

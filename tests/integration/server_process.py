@@ -114,8 +114,11 @@ class ServerProcess:
             raise AssertionError(f"no {event} {fields} in log:\n" + "".join(self.raw_lines[-30:]))
         return found[-1]
 
-    def wait_for_all(self, event: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-        """Wait until ``count`` matching events were logged (e.g. one per worker)."""
+    def wait_for_all(self, event: str, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` matching events were logged (e.g. one per worker).
+
+        The default is generous: workers start one after another and each loads the
+        directory, which on a loaded CI box has taken longer than 20 s."""
         found = self.find(event, at_least=count, timeout=timeout)
         if len(found) < count:
             raise AssertionError(f"fewer than {count} {event} in log:\n" + self.output()[-3000:])

@@ -47,6 +47,7 @@ def _exposed() -> set[str]:
         accounting_queued=0,
         accounting_records={"database": 1},
         disconnects={"acked": 1},
+        affinity={"forwarded": 1, "received": 1, "local": 0, "dropped": 0},
     )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServerCollector(lambda: reading))
