@@ -11,20 +11,14 @@ EAP-MSCHAPv2 in PEAP and TTLS, and inner MS-CHAPv2 in TTLS (RFC 5281 11.2.4).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from Crypto.Hash import MD4
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
-
-try:  # cryptography >= 43 keeps the old ciphers apart
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.algorithms import (  # type: ignore[no-redef]
-        TripleDES,
-    )
 
 from radius_server.protocol import codes as c
 from radius_server.protocol.attributes import vendor_attribute
@@ -88,10 +82,26 @@ def _des_key(seven: bytes) -> bytes:
     return bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
 
 
+@functools.cache
+def _des_cipher() -> Callable[[bytes], Any]:
+    """A DES-ECB cipher maker, imported at the first MS-CHAPv2 check: cryptography stays
+    out of a server that never sees one (tests/unit/test_serve_imports.py)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    try:  # cryptography >= 43 keeps the old ciphers apart
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    except ImportError:  # pragma: no cover - older cryptography
+        from cryptography.hazmat.primitives.ciphers.algorithms import (  # type: ignore[no-redef]
+            TripleDES,
+        )
+
+    # TripleDES with K1 = K2 = K3 is single DES (EDE).
+    return lambda key: Cipher(TripleDES(key * 3), modes.ECB())  # noqa: S305
+
+
 def _des(key: bytes, block: bytes) -> bytes:
-    """DES of one block: TripleDES with K1 = K2 = K3 is single DES (EDE)."""
-    encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()  # noqa: S305
-    return encryptor.update(block)
+    """DES of one 8-octet block under an 8-octet key."""
+    return _des_cipher()(key).encryptor().update(block)
 
 
 def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
