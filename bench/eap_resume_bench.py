@@ -45,13 +45,6 @@ def _conf(work: Path, method: str, tls: str, ca_file: Path) -> Path:
     return path
 
 
-def idle_rate(server: Server, seconds: float = 5.0) -> float:
-    """The server's CPU seconds per second with no traffic (its change-feed polling)."""
-    cpu = server.cpu_seconds()
-    time.sleep(seconds)
-    return (server.cpu_seconds() - cpu) / seconds
-
-
 def run(server: Server, work: Path, method: str, tls: str, reauth: int, idle: float = 0.0) -> dict:
     """One eapol_test -r ``reauth``: CPU (less the idle rate) and wall time, resumed count."""
     conf = _conf(work, method, tls, server.ca_file)
@@ -86,7 +79,7 @@ def measure(lifetime: int, reauth: int, repeat: int) -> dict[tuple[str, str], li
     server = start_ours(work)
     try:
         time.sleep(2.0)  # start-up settles
-        idle = idle_rate(server)
+        idle = server.idle_rate(5.0)
         print(f"lifetime {lifetime}: idle CPU {idle * 1000:.1f} ms/s (taken out)", file=sys.stderr)
         return {
             case: [run(server, work, *case, reauth, idle) for _ in range(repeat)] for case in CASES

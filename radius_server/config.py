@@ -128,8 +128,10 @@ class Settings:
     # Unfinished EAP conversations held at once (about 70 KiB each once TLS has
     # started); when full, the idlest is evicted (see eap/sessions.py).
     eap_max_sessions: int = 2048
-    # Octets of TLS data per EAP-Request (FreeRADIUS fragment_size).
-    eap_fragment_size: int = 1024
+    # Octets of TLS data per EAP-Request at most (FreeRADIUS fragment_size): 1390 makes
+    # 1400-octet EAP packets, the Framed-MTU hostapd announces; a NAS's smaller
+    # Framed-MTU lowers it per request (eap/handler.py).
+    eap_fragment_size: int = 1390
     # Fast reconnect (TLS session resumption for PEAP/TTLS): seconds a device may resume
     # its TLS session and skip the PIN check inside, while still allowed (0: off).
     tls_session_lifetime: int = 3600

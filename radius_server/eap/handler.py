@@ -8,8 +8,10 @@ from the TLS session, the member's email as User-Name) or Access-Reject
 the inner method with the inner identity, the member's email.
 
 Every reply must fit in 4096 octets beside the request's Proxy-State, which is
-echoed (RFC 2865 5.33): a chain of proxies can take most of the packet. So each
-request's TLS fragments are sized to the room left, and a conversation is only
+echoed (RFC 2865 5.33): a chain of proxies can take most of the packet, and every
+EAP-Request must fit the link to the device, which the NAS tells in Framed-MTU
+(RFC 3579 2.2, RFC 3580 3.10). So each request's TLS fragments are sized to the
+smallest of eap_fragment_size, the Framed-MTU and the room left, and a conversation is only
 advanced when a useful fragment fits; a reply is checked to fit before its State
 is issued, so a retransmission never meets a State we renewed for nothing.
 """
@@ -56,6 +58,10 @@ MIN_FRAGMENT = 200
 # Around each fragment: EAP Code, Identifier, Length, Type (RFC 3748 4), then Flags and
 # TLS Message Length (RFC 5216 3.1).
 _REQUEST_OVERHEAD = 5 + 5
+# A Framed-MTU that leaves less than MIN_FRAGMENT is taken as this much: below it a
+# conversation would run out of rounds (FreeRADIUS ignores one of 100 or less).
+_MIN_MTU = MIN_FRAGMENT + _REQUEST_OVERHEAD
+_NO_MTU = 1 << 16  # no Framed-MTU: no bound from it
 _STATE_SIZE = 2 + STATE_LENGTH
 
 
@@ -64,7 +70,9 @@ class EapOptions:
     """Tunables (from Settings)."""
 
     default_method: str = "peap"
-    fragment_size: int = 1024
+    # TLS octets per EAP-Request at most: 1390 makes 1400-octet EAP packets, the
+    # Framed-MTU hostapd and eapol_test announce; a smaller Framed-MTU lowers it.
+    fragment_size: int = 1390
     session_timeout: float = 60.0
     max_sessions: int = 2048
     max_per_station: int = 4
@@ -99,6 +107,9 @@ class EapHandler:
         self.certificate_expires: datetime | None = None
         # A flood evicts many conversations: one warning per interval says how many.
         self._evictions_log = LogThrottle(10.0)
+        # Station -> the tunnel method it last signed in with, when not the default: a
+        # returning device is offered its own method first, without a Nak round.
+        self._methods = MethodMemory(options.max_resumable)
         self.reconnect: FastReconnect | None = None
         if directory is not None and tls.session_lifetime > 0:
             table = ResumptionTable(options.max_resumable, tls.session_lifetime)
@@ -126,7 +137,7 @@ class EapHandler:
                 drop(Reason.EAP_PROTOCOL_ERROR), method="eap", detail="not_a_response"
             )
         room = reply_room(request, c.Code.ACCESS_CHALLENGE)
-        fragment = min(self.options.fragment_size, _fragment_room(room))
+        fragment = min(self.options.fragment_size, _fragment_room(room), _mtu_fragment(request))
         conversation = None if request.state is None else self.sessions.get(request.state, now)
         if fragment < MIN_FRAGMENT:
             if conversation is not None:
@@ -171,6 +182,10 @@ class EapHandler:
             )
         if isinstance(step, Finish):
             self.sessions.remove(conversation)
+            if step.decision.outcome is Outcome.ACCEPT:
+                self._methods.remember(
+                    conversation.station, conversation.eap_type, self.default_type
+                )
             return self._finish(conversation, step, packet, request, client)
         return self._challenge(conversation, step.data, now, room, packet)
 
@@ -183,8 +198,9 @@ class EapHandler:
             )
         outer = packet.data.decode("utf-8", "replace").strip()[:_MAX_OUTER_IDENTITY]
         station = f"{client.name}|{request.calling_station_id or outer}"
+        eap_type = self._methods.get(station, self.default_type)
         conversation = Conversation(
-            self.default_type, outer, station, codec.next_identifier(packet.identifier)
+            eap_type, outer, station, codec.next_identifier(packet.identifier)
         )
         evicted = self.sessions.evicted
         if not self.sessions.add(conversation, now):
@@ -284,6 +300,38 @@ class EapHandler:
         return MethodResult(accepted, method=conversation.label, detail=detail)
 
 
+class MethodMemory:
+    """The tunnel method each station last signed in with, when not the default; bounded.
+
+    RFC 3748 5.3.1 lets the server propose any method and the peer Nak it: proposing
+    a returning device's own method saves the Nak round (TTLS 6 rounds to 5, a
+    resumed TTLS 4 to 3). A device that changed method still Naks, as any other.
+    """
+
+    __slots__ = ("_by_station", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._by_station: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_station)
+
+    def get(self, station: str, default: int) -> int:
+        """The method to propose first to ``station``."""
+        return self._by_station.get(station, default)
+
+    def remember(self, station: str, eap_type: int, default: int) -> None:
+        """``station`` signed in with ``eap_type``; the oldest entries go past the limit."""
+        by_station = self._by_station
+        by_station.pop(station, None)
+        if eap_type == default:
+            return
+        by_station[station] = eap_type  # dicts keep insertion order: the newest last
+        if len(by_station) > self._limit:
+            del by_station[next(iter(by_station))]
+
+
 def _members(directory: Directory) -> MemberLookup:
     return directory.members
 
@@ -295,6 +343,18 @@ def _fragment_room(room: int) -> int:
     echoed Proxy-State; the State and the EAP-Request's own header come out of it.
     """
     return eap_message_room(room - _STATE_SIZE) - _REQUEST_OVERHEAD
+
+
+def _mtu_fragment(request: RadiusRequest) -> int:
+    """TLS octets per EAP-Request that fit the NAS's Framed-MTU (RFC 3579 2.2).
+
+    The Framed-MTU is the largest EAP packet the NAS can pass to the device; without
+    one, only eap_fragment_size bounds the fragment.
+    """
+    value = request.get(c.FRAMED_MTU)
+    if value is None or len(value) != 4:
+        return _NO_MTU
+    return max(int.from_bytes(value, "big"), _MIN_MTU) - _REQUEST_OVERHEAD
 
 
 def _stage(conversation: Conversation) -> str:

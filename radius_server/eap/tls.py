@@ -27,6 +27,8 @@ _TLS13_LABEL = b"EXPORTER_EAP_TLS_Key_Material"
 _SESSION_ID_CONTEXT = b"radius-server eap"
 # Handshake state changes at which the session's secret is read (see TlsTunnel._noted).
 _NOTE_AT = SSL.SSL_CB_LOOP | SSL.SSL_CB_HANDSHAKE_DONE
+# SSL_get_error after SSL_read: nothing more now (a whole message read), or the peer closed.
+_END_OF_DATA = (_ssl_lib.SSL_ERROR_WANT_READ, _ssl_lib.SSL_ERROR_ZERO_RETURN)
 
 
 class TlsError(Exception):
@@ -161,13 +163,14 @@ class TlsTunnel:
         if records:
             self._conn.bio_write(records)
         if not self.established:
-            try:
-                self._conn.do_handshake()
+            # Through the bindings: pyOpenSSL's do_handshake raises WantReadError to say
+            # "send me more", which is most rounds of a handshake.
+            ssl = self._conn._ssl
+            result = _ssl_lib.SSL_do_handshake(ssl)
+            if result == 1:
                 self.established = True
-            except SSL.WantReadError:
-                pass
-            except SSL.Error as exc:
-                raise TlsError(_reason(exc)) from None
+            elif _ssl_lib.SSL_get_error(ssl, result) != _ssl_lib.SSL_ERROR_WANT_READ:
+                self._raise(result)
 
     def take_output(self) -> bytes:
         """Everything TLS wants to send to the peer now."""
@@ -190,18 +193,27 @@ class TlsTunnel:
         Raises:
             TlsError: a record failed to decrypt or the peer sent an alert.
         """
+        # SSL_read through the bindings: pyOpenSSL's recv raises WantReadError at the
+        # end of every message.
+        ssl = self._conn._ssl
+        buffer = _ffi.new("char[]", _CHUNK)
         parts = []
         while True:
-            try:
-                chunk = self._conn.recv(_CHUNK)
-            except (SSL.WantReadError, SSL.ZeroReturnError):
-                break
-            except SSL.Error as exc:
-                raise TlsError(_reason(exc)) from None
-            if not chunk:
-                break
-            parts.append(chunk)
-        return b"".join(parts)
+            result = _ssl_lib.SSL_read(ssl, buffer, _CHUNK)
+            if result > 0:
+                parts.append(_ffi.buffer(buffer, result)[:])
+                continue
+            if _ssl_lib.SSL_get_error(ssl, result) not in _END_OF_DATA:
+                self._raise(result)
+            return b"".join(parts)
+
+    def _raise(self, result: int) -> None:
+        """Raise TlsError for a failed libssl call that returned ``result``."""
+        try:
+            self._conn._raise_ssl_error(self._conn._ssl, result)
+        except SSL.Error as exc:
+            raise TlsError(_reason(exc)) from None
+        raise TlsError(f"TLS call failed ({result})")
 
     def write(self, data: bytes) -> None:
         """Encrypt application data; collect the records with :meth:`take_output`."""

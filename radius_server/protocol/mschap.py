@@ -1,7 +1,8 @@
 """MS-CHAPv2 (RFC 2759) and its MPPE keys (RFC 3079), pure functions.
 
 The "password" is the member's PIN. ``hashlib`` has no MD4 under OpenSSL 3,
-so MD4 and DES come from pycryptodome (docs/architecture.md, Protocol pitfalls). Every comparison of
+so MD4 comes from pycryptodome (docs/architecture.md, Protocol pitfalls); DES is
+OpenSSL's, through cryptography (about half pycryptodome's cost per call). Every comparison of
 a received proof is constant time.
 
 Used three ways: plain MS-CHAPv2 over RADIUS (RFC 2548 attributes), inner
@@ -10,12 +11,13 @@ EAP-MSCHAPv2 in PEAP and TTLS, and inner MS-CHAPv2 in TTLS (RFC 5281 11.2.4).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from Crypto.Cipher import DES
 from Crypto.Hash import MD4
 
 from radius_server.protocol import codes as c
@@ -80,13 +82,32 @@ def _des_key(seven: bytes) -> bytes:
     return bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
 
 
+@functools.cache
+def _des_cipher() -> Callable[[bytes], Any]:
+    """A DES-ECB cipher maker, imported at the first MS-CHAPv2 check: cryptography stays
+    out of a server that never sees one (tests/unit/test_serve_imports.py)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    try:  # cryptography >= 43 keeps the old ciphers apart
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    except ImportError:  # pragma: no cover - older cryptography
+        from cryptography.hazmat.primitives.ciphers.algorithms import (  # type: ignore[no-redef]
+            TripleDES,
+        )
+
+    # TripleDES with K1 = K2 = K3 is single DES (EDE).
+    return lambda key: Cipher(TripleDES(key * 3), modes.ECB())  # noqa: S305
+
+
+def _des(key: bytes, block: bytes) -> bytes:
+    """DES of one 8-octet block under an 8-octet key."""
+    return _des_cipher()(key).encryptor().update(block)
+
+
 def challenge_response(challenge: bytes, password_hash: bytes) -> bytes:
     """ChallengeResponse (RFC 2759 8.5): three DES encryptions of the 8-octet challenge."""
     padded = password_hash + bytes(21 - len(password_hash))
-    return b"".join(
-        DES.new(_des_key(padded[i : i + 7]), DES.MODE_ECB).encrypt(challenge)  # noqa: S304
-        for i in (0, 7, 14)
-    )
+    return b"".join(_des(_des_key(padded[i : i + 7]), challenge) for i in (0, 7, 14))
 
 
 def generate_nt_response(
@@ -118,8 +139,12 @@ def generate_authenticator_response(
 ) -> bytes:
     """GenerateAuthenticatorResponse (RFC 2759 8.7): ``b"S="`` + 40 upper-case hex digits."""
     hash_hash = hash_nt_password_hash(nt_password_hash(password))
-    digest = _sha1(hash_hash + nt_response + _AUTH_MAGIC1)
     challenge = challenge_hash(peer_challenge, authenticator_challenge, user_name)
+    return _authenticator_response(hash_hash, nt_response, challenge)
+
+
+def _authenticator_response(hash_hash: bytes, nt_response: bytes, challenge: bytes) -> bytes:
+    digest = _sha1(hash_hash + nt_response + _AUTH_MAGIC1)
     digest = _sha1(digest + challenge + _AUTH_MAGIC2)
     return b"S=" + digest.hex().upper().encode("ascii")
 
@@ -140,7 +165,11 @@ def server_mppe_keys(password: bytes, nt_response: bytes) -> tuple[bytes, bytes]
 
     The NAS encrypts with the server's send key and decrypts with its receive key.
     """
-    master = master_key(hash_nt_password_hash(nt_password_hash(password)), nt_response)
+    return _mppe_keys(hash_nt_password_hash(nt_password_hash(password)), nt_response)
+
+
+def _mppe_keys(hash_hash: bytes, nt_response: bytes) -> tuple[bytes, bytes]:
+    master = master_key(hash_hash, nt_response)
     send = asymmetric_start_key(master, MPPE_KEY_LENGTH, is_send=True, is_server=True)
     recv = asymmetric_start_key(master, MPPE_KEY_LENGTH, is_send=False, is_server=True)
     return send, recv
@@ -167,16 +196,18 @@ def pin_check(
     check itself (no side channel).
     """
 
+    challenge = challenge_hash(peer_challenge, authenticator_challenge, user_name)
+
     def check(pin: bytes) -> MsChapV2Proof | None:
-        if not verify_nt_response(
-            nt_response, authenticator_challenge, peer_challenge, user_name, pin
-        ):
+        # The NT hash and the challenge hash once (RFC 2759 8.1, 8.7; RFC 3079 3.4 use
+        # both): the functions above would derive each up to three times.
+        password_hash = nt_password_hash(pin)
+        expected = challenge_response(challenge, password_hash)
+        if not hmac.compare_digest(expected, nt_response):
             return None
-        send, recv = server_mppe_keys(pin, nt_response)
-        success = generate_authenticator_response(
-            pin, nt_response, peer_challenge, authenticator_challenge, user_name
-        )
-        return MsChapV2Proof(success, send, recv)
+        hash_hash = hash_nt_password_hash(password_hash)
+        send, recv = _mppe_keys(hash_hash, nt_response)
+        return MsChapV2Proof(_authenticator_response(hash_hash, nt_response, challenge), send, recv)
 
     return check
 

@@ -243,41 +243,57 @@ class Outcome:
     reply: RadiusRequest
     authenticator: bytes
     rounds: int
+    # The largest EAP-Request of the conversation, in octets.
+    largest_request: int = 0
 
 
 def eap_attributes(
-    eap: bytes, state: bytes | None, user: str, station: str, proxy_states: Sequence[bytes] = ()
+    eap: bytes,
+    state: bytes | None,
+    user: str,
+    station: str,
+    proxy_states: Sequence[bytes] = (),
+    framed_mtu: int | None = None,
 ) -> list:
     """Attributes of an Access-Request carrying one EAP-Response (and Proxy-States, last)."""
     attrs = [(c.USER_NAME, user.encode()), (c.CALLING_STATION_ID, station.encode())]
+    if framed_mtu is not None:
+        attrs.append((c.FRAMED_MTU, framed_mtu.to_bytes(4, "big")))
     if state is not None:
         attrs.append((c.STATE, state))
     return attrs + eap_message_attributes(eap) + [(c.PROXY_STATE, value) for value in proxy_states]
 
 
 def converse(
-    engine: Engine, peer: Peer, max_rounds: int = 80, proxy_states: Sequence[bytes] = ()
+    engine: Engine,
+    peer: Peer,
+    max_rounds: int = 80,
+    proxy_states: Sequence[bytes] = (),
+    framed_mtu: int | None = None,
 ) -> Outcome:
     """Run a whole conversation through the engine; return its final reply.
 
-    Every request carries ``proxy_states``; every reply must echo them, in order.
+    Every request carries ``proxy_states`` (every reply must echo them, in order)
+    and a Framed-MTU of ``framed_mtu`` when given.
     """
     from radius_server.protocol.packet import decode_request
 
     eap = peer.identity_response()
     state: bytes | None = None
+    largest = 0
     for rounds in range(1, max_rounds + 1):
         packet, authenticator = access_request(
-            eap_attributes(eap, state, peer.anonymous, peer.station, proxy_states)
+            eap_attributes(eap, state, peer.anonymous, peer.station, proxy_states, framed_mtu)
         )
         answer = engine.handle_auth(packet, ("127.0.0.1", 40000))
         assert answer is not None, "dropped"
         reply = decode_request(answer[0])
         assert reply.proxy_states == tuple(proxy_states)
         if reply.code != c.Code.ACCESS_CHALLENGE:
-            return Outcome(reply, authenticator, rounds)
+            return Outcome(reply, authenticator, rounds, largest)
         state = reply.state
         assert reply.eap_message is not None
+        largest = max(largest, len(reply.eap_message))
         eap = peer.answer(decode_eap(reply.eap_message))
     raise AssertionError("conversation did not end")
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from radius_server.eap.codec import EapCode, EapType, decode_eap
+from radius_server.eap.handler import MethodMemory
 from radius_server.protocol import codes as c
 from radius_server.protocol.salt import salt_decrypt
 from tests.unit.eap_peer import CASES, Peer, certs, converse, eap_attributes, eap_engine
@@ -63,11 +64,65 @@ def test_nak_switches_to_the_method_the_peer_wants(certs) -> None:
     assert log.access()[-1]["method"] == "peap-mschapv2"
 
 
+def test_a_returning_station_is_offered_its_own_method_first(certs) -> None:
+    """After a TTLS sign-in the station gets TTLS first: no Nak round; others still PEAP."""
+    engine, log, _ = eap_engine(certs)
+    first = converse(engine, Peer(EapType.TTLS, inner="pap", ca_file=certs.ca_cert))
+    again = converse(engine, Peer(EapType.TTLS, inner="pap", ca_file=certs.ca_cert))
+    assert (first.reply.code, again.reply.code) == (c.Code.ACCESS_ACCEPT,) * 2
+    assert again.rounds == first.rounds - 1
+    other = Peer(EapType.TTLS, inner="pap", ca_file=certs.ca_cert, station="02-00-00-00-00-02")
+    assert converse(engine, other).rounds == first.rounds
+    # The device switched back to PEAP: it Naks TTLS, signs in, and is offered PEAP again.
+    switched = converse(engine, Peer(EapType.PEAP, ca_file=certs.ca_cert))
+    assert switched.reply.code == c.Code.ACCESS_ACCEPT
+    assert converse(engine, Peer(EapType.PEAP, ca_file=certs.ca_cert)).rounds == switched.rounds - 1
+    assert [line["method"] for line in log.access() if line["outcome"] == "accept"] == [
+        "ttls-pap"
+    ] * 3 + ["peap-mschapv2"] * 2
+
+
+def test_a_rejected_sign_in_does_not_change_the_method_offered(certs) -> None:
+    engine, _, handler = eap_engine(certs)
+    wrong = Peer(EapType.TTLS, inner="pap", pin=b"00000", ca_file=certs.ca_cert)
+    assert converse(engine, wrong).reply.code == c.Code.ACCESS_REJECT
+    assert len(handler._methods) == 0
+
+
+def test_the_method_memory_is_bounded_and_forgets_the_oldest() -> None:
+    memory = MethodMemory(2)
+    for station in ("a", "b", "c"):
+        memory.remember(station, EapType.TTLS, EapType.PEAP)
+    assert [memory.get(s, EapType.PEAP) for s in "abc"] == [EapType.PEAP] + [EapType.TTLS] * 2
+    memory.remember("b", EapType.PEAP, EapType.PEAP)  # back to the default: forgotten
+    assert len(memory) == 1
+
+
 def test_large_fragments_and_tiny_fragments_both_work(certs) -> None:
     for size in (200, 3000):
         engine, _, _ = eap_engine(certs, fragment_size=size)
         peer = Peer(EapType.TTLS, inner="pap", fragment=64, ca_file=certs.ca_cert)
         assert converse(engine, peer).reply.code == c.Code.ACCESS_ACCEPT
+
+
+@pytest.mark.parametrize(
+    ("setting", "framed_mtu", "largest"),
+    [
+        (1390, None, 1400),  # the default: 1400-octet EAP packets, hostapd's Framed-MTU
+        (3000, 1400, 1400),  # eapol_test's and hostapd's Framed-MTU bounds a larger setting
+        (3000, 600, 600),
+        (1024, 1400, 1034),  # the setting bounds a larger Framed-MTU
+        (3000, 40, 210),  # an implausible Framed-MTU: the smallest useful fragment instead
+    ],
+)
+def test_eap_requests_fit_the_framed_mtu(certs, setting, framed_mtu, largest) -> None:
+    """RFC 3579 2.2: no EAP-Request larger than the NAS's Framed-MTU; full ones otherwise."""
+    engine, _, _ = eap_engine(certs, fragment_size=setting)
+    peer = Peer(EapType.PEAP, tls13=False, ca_file=certs.ca_cert)
+    end = converse(engine, peer, framed_mtu=framed_mtu)
+    assert end.reply.code == c.Code.ACCESS_ACCEPT
+    # The server's first flight (about 2.4 KB with the CA) is cut into full fragments.
+    assert end.largest_request == largest
 
 
 def test_identity_request_answers_eap_start(certs) -> None:

@@ -27,7 +27,7 @@ from radius_server.eap.resumption import (
     session_key,
     still_valid,
 )
-from radius_server.eap.tls import TlsServer, TlsTunnel
+from radius_server.eap.tls import TlsError, TlsServer, TlsTunnel
 from radius_server.protocol import codes as c
 from radius_server.protocol.salt import salt_decrypt
 from radius_server.rules import policy
@@ -409,3 +409,21 @@ def test_fast_reconnect_settings_are_checked(variable: str, value: str, good: bo
         with pytest.raises(ConfigError) as info:
             load_settings(None, environ={variable: value})
         assert variable.removeprefix("RADIUS_").lower() in str(info.value)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_the_tunnel_reads_application_data_and_refuses_a_tampered_record(certs, version) -> None:
+    """TlsTunnel.read over the bindings: whole messages in, OpenSSL's reason out on a bad MAC."""
+    server = TlsServer(certs.server_cert, certs.server_key, None, version, version)
+    conn, tunnel = _handshake(server, _client(version, tickets=False))
+    assert tunnel.read() == b""  # nothing sent yet: no data, no error
+    conn.sendall(b"a" * 20000)  # more than one read buffer, in two records
+    tunnel.receive(conn.bio_read(65536))
+    assert tunnel.read() == b"a" * 20000
+    conn.sendall(b"inner data")
+    record = bytearray(conn.bio_read(65536))
+    record[-1] ^= 1
+    tunnel.receive(bytes(record))
+    with pytest.raises(TlsError) as refused:
+        tunnel.read()
+    assert "inner data" not in str(refused.value) and str(refused.value)
