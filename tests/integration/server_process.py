@@ -53,8 +53,12 @@ class ServerProcess:
                 self.acct_port = int(event["acct_port"])
                 self._started.set()
 
-    def wait_started(self, timeout: float = 20.0) -> None:
-        """Block until the server is listening, or raise with its output."""
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Block until the server is listening, or raise with its output.
+
+        Generous for the same reason as ``wait_for_all``: with ``--workers`` every
+        process imports the server and loads the directory at once, and on a CI box
+        at load 15-20 that has taken most of 20 s. A timeout, not a measurement."""
         if not self._started.wait(timeout):
             self.stop()
             raise RuntimeError("server did not start:\n" + "".join(self.raw_lines[-40:]))

@@ -169,7 +169,7 @@ def start_server(url: str, data: Path, *args: str, **env: str) -> ServerProcess:
         env=server_env(url, data, **{"RADIUS_LOG_LEVEL": "info", **env}),
     )  # fmt: skip
     server = ServerProcess(proc)
-    server.wait_started(timeout=30)
+    server.wait_started()
     return server
 
 

@@ -115,7 +115,7 @@ def test_change_after_database_crash_is_applied_once(pg_cluster: PgCluster, tmp_
         writer.writing.clear()
         pg_cluster.start()
         server.wait_for("directory_recovered", timeout=30)
-        server.wait_for_all("directory_loaded", 2, timeout=10)
+        server.wait_for_all("directory_loaded", 2, timeout=30)
         writer.writing.set()
         before = len(writer.added)
         _poll(lambda: len(writer.added) >= before + 10, 30, "changes after the restart")
@@ -265,7 +265,7 @@ def test_start_during_outage_serves_the_snapshot_and_catches_up(
             assert ask(server.auth_port, "ana@example.com", pin) == c.Code.ACCESS_ACCEPT
             pg_cluster.thaw()
             server.wait_for("directory_recovered", timeout=20)
-            server.wait_for("directory_loaded", source="database", timeout=10)
+            server.wait_for("directory_loaded", source="database", timeout=30)
             added = cli("--json", "customer", "add", "bo@example.com")
             assert added.code == 0, added.err
             bo_pin = json.loads(added.out)["pin"]

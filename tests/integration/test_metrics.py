@@ -49,7 +49,8 @@ def _sign_in(server: ServerProcess, pin: str, station: str) -> str:
 
 
 def _metrics_port(server: ServerProcess) -> int:
-    return int(server.wait_for("metrics_started", timeout=20)["port"])
+    # As long as a start-up may take (ServerProcess.wait_started).
+    return int(server.wait_for("metrics_started", timeout=60)["port"])
 
 
 def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -262,7 +263,7 @@ def test_readyz_not_ready_until_the_directory_loads(pg_cluster: PgCluster, tmp_p
         assert value(samples, "radius_server_ready") == 0.0
         assert value(samples, "radius_server_directory_ready") == 0.0
         pg_cluster.thaw()
-        server.wait_started(timeout=30)
+        server.wait_started()
         status, body = get_json(port, "/readyz")
         assert status == 200 and body["failed"] == [], body
         assert value(scrape(port), "radius_server_database_reachable") == 1.0
