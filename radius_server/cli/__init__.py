@@ -11,6 +11,7 @@ object ``{"error": ..., "exit_code": ...}`` on stdout instead, with the same exi
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -19,26 +20,6 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from radius_server import __version__
-from radius_server.cli import (
-    certs,
-    customer,
-    db,
-    demo,
-    device,
-    location,
-    lockout,
-    mail,
-    nas,
-    plan,
-    probe,
-    remind,
-    serve,
-    session,
-    staff,
-    template,
-    token,
-    web,
-)
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, first_line, mask_url, print_error, warn
 from radius_server.config import (
@@ -53,27 +34,27 @@ from radius_server.rules.pins import PinError
 from radius_server.rules.validation import escape_controls
 from radius_server.store.errors import StoreError
 
-# Modules that add sub-commands, in the order --help lists them.
-COMMAND_MODULES = [
-    serve,
-    web,
-    customer,
-    plan,
-    location,
-    nas,
-    session,
-    lockout,
-    device,
-    probe,
-    demo,
-    db,
-    remind,
-    template,
-    mail,
-    certs,
-    token,
-    staff,
-]
+# Modules (radius_server.cli.NAME) that add sub-commands, in the order --help lists them.
+COMMAND_MODULES = (
+    "serve",
+    "web",
+    "customer",
+    "plan",
+    "location",
+    "nas",
+    "session",
+    "lockout",
+    "device",
+    "probe",
+    "demo",
+    "db",
+    "remind",
+    "template",
+    "mail",
+    "certs",
+    "token",
+    "staff",
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -108,8 +89,8 @@ class CliParser(argparse.ArgumentParser):
         raise UsageError(message, self.format_usage(), self.prog)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser."""
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The argument parser: the full one, or with the sub-commands of ``modules`` only."""
     parser = CliParser(
         prog="radius-server",
         description="RADIUS server for coworking Wi-Fi: members sign in with email and PIN.",
@@ -118,9 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", metavar="FILE", help="TOML settings file ($RADIUS_CONFIG)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
-        module.register(subparsers)
+    for name in modules:
+        importlib.import_module(f"radius_server.cli.{name}").register(subparsers)
     return parser
+
+
+def _runs_serve(words: Sequence[str]) -> bool:
+    """True when ``words`` are ``[--json] [--config FILE] serve ...``.
+
+    Then only the serve module is loaded: a server process never needs the other
+    commands' imports (the admin layer, mail, argon2, cryptography: about 12 MiB of
+    its memory). Anything else before the command (--help, --version, an
+    abbreviation) gets the full parser, so every message stays the same.
+    """
+    rest = iter(words)
+    for word in rest:
+        if word == "--json" or word.startswith("--config="):
+            continue
+        if word == "--config":
+            next(rest, None)
+            continue
+        return word == "serve"
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Only to choose how a usage error is printed: the parse below decides the rest.
     wants_json = "--json" in words[: words.index("--") if "--" in words else len(words)]
     try:
-        args = build_parser().parse_args(words)
+        args = build_parser(("serve",) if _runs_serve(words) else COMMAND_MODULES).parse_args(words)
     except UsageError as exc:
         if wants_json:
             return print_error(str(exc), EXIT_USAGE, as_json=True)

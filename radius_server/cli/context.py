@@ -9,15 +9,19 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from radius_server.admin import Admin, open_sessions
 from radius_server.config import ENV_PREFIX, Settings
 from radius_server.rules.validation import MAX_ACTOR, clean_label
 from radius_server.store import database
 from radius_server.store.errors import DatabaseMissing
+
+if TYPE_CHECKING:
+    # Imported where used: ``serve`` needs none of the admin layer (cli/__init__.py).
+    from radius_server.admin import Admin
 
 
 def current_actor() -> str:
@@ -85,11 +89,15 @@ class AppContext:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """A session factory on a database at the current schema (database.check_schema)."""
+        from radius_server.admin import open_sessions
+
         return open_sessions(self.engine)
 
     @cached_property
     def admin(self) -> Admin:
         """The admin service layer, acting as this command's user."""
+        from radius_server.admin import Admin
+
         return Admin(self.settings, self.sessions, self.actor)
 
     def close(self) -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from radius_server.admin.schema import check_database
 from radius_server.cli.args import listen_port
 from radius_server.cli.context import AppContext
 from radius_server.cli.output import CommandError, mask_url, print_json, warn
@@ -171,6 +170,9 @@ def cmd_check_config(ctx: AppContext, _args: argparse.Namespace) -> int:
         for value in [getattr(settings, name)]
     }
     shown["database_url"] = mask_url(settings.database_url_resolved())
+    # Not at the top: serve's process never loads the admin layer (cli/__init__.py).
+    from radius_server.admin.schema import check_database
+
     # Lazily: building the engine may already be the problem to report.
     check = check_database(lambda: ctx.engine, lambda: ctx.admin.clients.find())
     for message in check.warnings:

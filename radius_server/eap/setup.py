@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from radius_server.eap.certificates import CertificateError, check_certificate
-from radius_server.eap.handler import EapHandler, EapOptions
 from radius_server.eap.plain_mschap import PlainMsChapHandler
-from radius_server.eap.tls import TlsServer
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 
@@ -37,7 +34,9 @@ class EapSetup:
     configured: bool
     tls_min_version: str
     tls_max_version: str
-    options: EapOptions
+    # EapOptions' fields by name: building them imports eap/handler.py, which loads
+    # pyOpenSSL and cryptography (about 9 MiB), so only once EAP is on.
+    options: dict[str, Any]
     # Seconds a TLS session may be resumed for fast reconnect (0: off).
     tls_session_lifetime: int = 0
 
@@ -62,6 +61,12 @@ def build_methods(
             hint="radius-server certs generate",
         )
         return methods
+    # Only with a certificate: pyOpenSSL and cryptography (about 9 MiB of the server's
+    # memory) stay unloaded while EAP is off.
+    from radius_server.eap.certificates import CertificateError, check_certificate
+    from radius_server.eap.handler import EapHandler, EapOptions
+    from radius_server.eap.tls import TlsServer
+
     try:
         info = check_certificate(cert, key, chain)
         tls = TlsServer(
@@ -80,7 +85,7 @@ def build_methods(
         raise EapSetupError(f"EAP certificate {cert}: OpenSSL cannot use it ({exc})") from None
     for warning in info.warnings:
         log.warning("eap_certificate_warning", detail=warning)
-    options = setup.options
+    options = EapOptions(**setup.options)
     handler = EapHandler(tls, options, log, directory)
     # For /metrics and /readyz (runtime/metrics.py): days left, valid or not.
     handler.certificate_expires = info.not_after

@@ -10,7 +10,7 @@ import hmac
 from enum import StrEnum
 
 from radius_server.protocol import codes as c
-from radius_server.protocol.digest import md5
+from radius_server.protocol.digest import hmac_md5, md5
 from radius_server.protocol.packet import RadiusRequest
 
 ZERO_AUTHENTICATOR = bytes(16)
@@ -42,7 +42,7 @@ def compute_message_authenticator(zeroed_packet: bytes, secret: bytes) -> bytes:
     Authenticator field first (the Request Authenticator, or zeros for the
     packets in RFC 5176 3.4 and RFC 2866).
     """
-    return hmac.digest(secret, zeroed_packet, "md5")
+    return hmac_md5(secret, zeroed_packet)
 
 
 def sign_leading_message_authenticator(

@@ -12,8 +12,8 @@ checked afterwards by :mod:`radius_server.protocol.authenticator`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import IPv6Address
+from typing import NamedTuple
 
 from radius_server.protocol import codes as c
 from radius_server.protocol.errors import MalformedPacket, MalformedReason
@@ -58,9 +58,12 @@ _MALFORMED_TRUNCATED = MalformedReason.TRUNCATED
 _ATTR_LEN = MalformedReason.BAD_ATTRIBUTE_LENGTH
 
 
-@dataclass(frozen=True, slots=True)
-class RadiusRequest:
+class RadiusRequest(NamedTuple):
     """A decoded RADIUS packet (requests; replies decode the same way).
+
+    A named tuple: immutable like a frozen dataclass, and built once per request
+    for a fraction of the cost (a frozen dataclass sets each of its 25 fields
+    through ``object.__setattr__``).
 
     ``raw`` is the packet up to its Length field (padding beyond it is ignored,
     RFC 2865 3); the authenticator checks work on it. ``attributes`` keeps every
@@ -228,35 +231,34 @@ def _build(
 
     nas_ip = get(c.NAS_IP_ADDRESS)
     nas_ipv6 = get(c.NAS_IPV6_ADDRESS)
+    # Positional, in field order: the keyword form costs more than the tuple itself.
     return RadiusRequest(
-        code=raw[0],
-        identifier=raw[1],
-        authenticator=raw[4:20],
-        raw=raw,
-        attributes=tuple(attributes),
-        user_name=user_name,
-        user_password=password,
-        chap_password=chap_password,
-        chap_challenge=get(c.CHAP_CHALLENGE),
-        nas_ip_address=(
-            None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}"
-        ),
-        nas_ipv6_address=None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
-        nas_identifier=_text(get(c.NAS_IDENTIFIER)),
-        nas_port=_integer(get(c.NAS_PORT)),
-        nas_port_type=_integer(get(c.NAS_PORT_TYPE)),
-        service_type=_integer(get(c.SERVICE_TYPE)),
-        called_station_id=_text(get(c.CALLED_STATION_ID)),
-        calling_station_id=_text(get(c.CALLING_STATION_ID)),
-        state=get(c.STATE),
-        proxy_states=tuple(proxy_states),
-        eap_message=None if eap_parts is None else b"".join(eap_parts),
-        message_authenticator=get(c.MESSAGE_AUTHENTICATOR),
-        message_authenticator_offset=ma_offset,
-        vendor_attributes=_decode_vsas(vsas) if vsas else (),
-        acct_status_type=_integer(get(c.ACCT_STATUS_TYPE)),
-        acct_session_id=_text(get(c.ACCT_SESSION_ID)),
-        empty_user_name=user_name_raw == b"",
+        raw[0],  # code
+        raw[1],  # identifier
+        raw[4:20],  # authenticator
+        raw,
+        tuple(attributes),
+        user_name,
+        password,  # user_password
+        chap_password,
+        get(c.CHAP_CHALLENGE),
+        None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}",
+        None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
+        _text(get(c.NAS_IDENTIFIER)),
+        _integer(get(c.NAS_PORT)),
+        _integer(get(c.NAS_PORT_TYPE)),
+        _integer(get(c.SERVICE_TYPE)),
+        _text(get(c.CALLED_STATION_ID)),
+        _text(get(c.CALLING_STATION_ID)),
+        get(c.STATE),
+        tuple(proxy_states),
+        None if eap_parts is None else b"".join(eap_parts),
+        get(c.MESSAGE_AUTHENTICATOR),
+        ma_offset,
+        _decode_vsas(vsas) if vsas else (),
+        _integer(get(c.ACCT_STATUS_TYPE)),
+        _text(get(c.ACCT_SESSION_ID)),
+        user_name_raw == b"",  # empty_user_name
     )
 
 

@@ -15,10 +15,11 @@ once. Only replies are remembered: a dropped request is forgotten, so its
 retransmission is decided afresh (the drop may have been a passing condition).
 
 Pure: the clock is the ``now`` argument (use ``time.monotonic()``). Entries
-are kept in insertion order, which is expiry order while ``now`` does not go
-backwards and the hold is the same for every entry, so purging is amortised
-O(1); a held entry may keep later, already expired ones for at most its hold,
-and ``get`` never returns an expired one.
+are kept in the order of their claims, which is expiry order (give or take the
+time a decision takes) while ``now`` does not go backwards and the hold is the
+same for every entry, so purging, once per claim, is amortised O(1); an entry
+stored late or held may keep later, already expired ones for at most that long,
+and a lookup never returns an expired one.
 """
 
 from __future__ import annotations
@@ -87,32 +88,41 @@ class ReplyCache:
 
         None means "new request: decide it, then call :meth:`store` or
         :meth:`discard`". Anything else is a duplicate: resend the bytes, or
-        stay silent for the marker.
+        stay silent for the marker. The one purge of a request happens here.
         """
-        found = self.get(key, now)
-        if found is None:
-            self._put(key, Pending.IN_PROGRESS, now, now)
-        return found
+        self._purge(now)
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is not None:
+            if entry[0] > now:
+                return Pending.IN_PROGRESS if now < entry[2] else entry[1]
+            del entries[key]  # expired, not purged yet (behind a held entry): re-added last
+        entries[key] = (now + self.ttl, Pending.IN_PROGRESS, now)
+        if len(entries) > self.max_entries:
+            entries.popitem(last=False)
+        return None
 
     def store(self, key: CacheKey, reply: bytes, now: float, hold: float = 0.0) -> None:
         """Remember the reply to ``key``, to be sent ``hold`` seconds after ``now``.
 
         Until then duplicates read as in progress; the reply is kept ``ttl``
-        seconds from its send time.
+        seconds from its send time. The entry keeps its place (its claim's): it is
+        stored within a decision's time of its claim, so the order stays expiry
+        order give or take that time and the hold, which purging tolerates.
         """
-        self._put(key, reply, now, now + hold)
+        send_at = now + hold
+        entries = self._entries
+        claimed = key in entries
+        entries[key] = (send_at + self.ttl, reply, send_at)
+        if not claimed:
+            # Not claimed first (or purged since): a new entry, as claim adds them.
+            if len(entries) > self.max_entries:
+                entries.popitem(last=False)
+            self._purge(now)
 
     def discard(self, key: CacheKey) -> None:
         """Forget ``key``: the request was dropped, or its decision failed; a retry runs again."""
         self._entries.pop(key, None)
-
-    def _put(self, key: CacheKey, value: CacheValue, now: float, send_at: float) -> None:
-        entries = self._entries
-        entries[key] = (send_at + self.ttl, value, send_at)
-        entries.move_to_end(key)  # newest last: sorted by expiry while holds are equal
-        while len(entries) > self.max_entries:
-            entries.popitem(last=False)
-        self._purge(now)
 
     def _purge(self, now: float) -> None:
         entries = self._entries

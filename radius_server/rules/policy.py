@@ -327,7 +327,8 @@ def judge(
             vendor=client.vendor if client is not None else DEFAULT_VENDOR,
             hours_end=hours_end,
         )
-        accept = Decision(Outcome.ACCEPT, Reason.OK, attributes, member.email, plan=plan_name)
+        # Positional: every accept makes one, and keywords cost more than the fields.
+        accept = Decision(Outcome.ACCEPT, Reason.OK, attributes, member.email, None, plan_name)
         return accept, Tally.SUCCESS, proof
     if (
         member.previous_pin is not None

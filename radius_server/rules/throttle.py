@@ -289,8 +289,11 @@ class Throttle:
         if not s.enabled:
             return None
         if device is not None and self.is_known(user, device, now):
+            window = self.devices.get((user, device))
+            if window is None:
+                return None  # a known device without failures: the usual sign-in
             return self._over(
-                self.devices.get((user, device)),
+                window,
                 s.device_budget,
                 s.device_window,
                 now,

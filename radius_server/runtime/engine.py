@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from radius_server.logging import JsonLines
 from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import Authenticity, check_request_authenticity
 from radius_server.protocol.errors import MalformedPacket
@@ -61,6 +62,17 @@ _MAX_ATTRIBUTE = 2 + c.MAX_ATTRIBUTE_VALUE_LENGTH
 _ACCT_STATUS = {1: "start", 2: "stop", 3: "interim-update", 7: "accounting-on", 8: "accounting-off"}
 _ACCOUNTED = Decision(Outcome.ACCEPT, Reason.ACCOUNTING)
 _ACCESS_REQUEST = int(c.Code.ACCESS_REQUEST)
+_ACCOUNTING_REQUEST = int(c.Code.ACCOUNTING_REQUEST)
+_STATUS_SERVER = int(c.Code.STATUS_SERVER)
+_HEADER_LENGTH = c.HEADER_LENGTH
+_DROP = Outcome.DROP
+# Room for attributes in any reply to a request without Proxy-State: 4096 less the
+# header and the Message-Authenticator (reply_room's least answer).
+_ROOM = c.MAX_PACKET_LENGTH - c.HEADER_LENGTH - 18
+# The level of each outcome's line: a drop is a warning; an EAP step (challenge) is
+# debug detail, since a sign-in takes about nine round trips and its final accept or
+# reject line carries the outcome.
+_LEVEL = {"accept": "info", "reject": "info", "challenge": "debug", "drop": "warning"}
 # Where a kept accounting record is bound for the sessions table (runtime/accounting.py):
 # what the devices-online view may count. A record the database refused is not.
 _DURABLE = frozenset({STORED_DATABASE, STORED_SPOOL})
@@ -125,8 +137,12 @@ class Engine:
         online: OnlineDevices | None = None,
         token: Callable[[int], bytes] = os.urandom,
         record_decision: Callable[[Entry], None] | None = None,
+        lines: JsonLines | None = None,
     ) -> None:
         self.directory = directory
+        # The canonical line's fast path (logging.JsonLines, when the process logs JSON
+        # lines through the buffer); None: through ``log``, like every other event.
+        self.lines = lines
         # Where each Access-Request's accept or reject goes besides the log line
         # (runtime/decisions.py's queue: one append); None: not recorded.
         self.record_decision = record_decision
@@ -191,7 +207,7 @@ class Engine:
             self._log_unknown_client(address)
             return None
         ctx = _Context(started, client, address)
-        if len(data) < c.HEADER_LENGTH:
+        if len(data) < _HEADER_LENGTH:
             self._log(ctx, drop(Reason.MALFORMED), detail="truncated")
             return None
         key = (address, port, data[1], data[4:20])
@@ -216,17 +232,14 @@ class Engine:
             self._log(ctx, drop(Reason.MALFORMED), detail=str(exc.reason))
             return None
         try:
-            if ctx.request.code == c.Code.STATUS_SERVER:
-                decision = self._status(ctx)
+            decision = self._status(ctx) if ctx.request.code == _STATUS_SERVER else decide(ctx)
+            if decision.outcome is _DROP:
+                reply = None
             else:
-                decision = decide(ctx)
-            if decision.outcome is not Outcome.DROP:
                 decision = self._fit(ctx, decision, accounting)
-            reply = (
-                None
-                if decision.outcome is Outcome.DROP
-                else self._encode(ctx, decision, accounting)
-            )
+                reply = (
+                    None if decision.outcome is _DROP else self._encode(ctx, decision, accounting)
+                )
         except Exception as exc:  # a bug must cost one request, not the server
             cache.discard(key)  # let the NAS's retransmission try again
             self._log(ctx, drop(Reason.INTERNAL_ERROR), detail=type(exc).__name__)
@@ -257,6 +270,8 @@ class Engine:
         """
         request = ctx.request
         assert request is not None
+        if not request.proxy_states and _MAX_ATTRIBUTE * len(decision.attributes) <= _ROOM:
+            return decision  # the common case, decided without summing anything
         code = c.Code.ACCOUNTING_RESPONSE if accounting else _REPLY_CODE[decision.outcome]
         room = reply_room(request, code)
         # Each attribute takes at most 255 octets: a few always fit, unsummed.
@@ -431,76 +446,95 @@ class Engine:
     ) -> None:
         request = ctx.request
         elapsed = time.perf_counter() - ctx.started
-        outcome, reason = decision.outcome.value, decision.reason.value
+        # ``_value_``, not ``.value``: the enum property is a Python-level call.
+        outcome, reason = decision.outcome._value_, decision.reason._value_
+        method = ctx.method
+        client = ctx.client.name
         # The one metrics hook of the hot path: a dict lookup, two list increments.
-        self.stats.observe(outcome, reason, ctx.method or NO_METHOD, ctx.client.name, elapsed)
+        self.stats.observe(outcome, reason, method or NO_METHOD, client, elapsed)
+        level = _LEVEL[outcome]
+        lines = self.lines
+        record = self.record_decision if level == "info" else None
+        if lines is not None and record is None and not lines.enabled(level):
+            return  # an EAP step at level info: nothing to write, nothing to record
         fields: dict[str, Any] = {
             "outcome": outcome,
             "reason": reason,
-            "client": ctx.client.name,
+            "client": client,
             "client_address": ctx.address,
             "duration_ms": round(elapsed * 1000, 3),
             "request_id": f"{self._id_prefix}-{next(self._ids)}",
         }
-        if ctx.method:
-            fields["method"] = ctx.method
+        if method:
+            fields["method"] = method
         if decision.plan is not None:
             fields["plan"] = decision.plan
         if detail or ctx.detail or decision.detail:
             fields["detail"] = detail or decision.detail or ctx.detail
         event = "access"
+        user = calling = None
         if request is not None:
-            fields["packet"] = _code_name(request.code)
+            code = request.code
+            fields["packet"] = _CODE_NAMES.get(code) or str(code)
             fields["identifier"] = request.identifier
-            if decision.member_email or request.user_name is not None:
-                fields["user"] = decision.member_email or (request.user_name or "").strip()[:254]
+            user_name = request.user_name
+            if decision.member_email or user_name is not None:
+                user = fields["user"] = decision.member_email or (user_name or "").strip()[:254]
             if request.calling_station_id:
-                fields["calling_station"] = request.calling_station_id[:64]
+                calling = fields["calling_station"] = request.calling_station_id[:64]
             if request.called_station_id:
                 fields["called_station"] = request.called_station_id[:64]
             if request.nas_identifier:
                 fields["nas_identifier"] = request.nas_identifier[:64]
-            if request.code == c.Code.ACCOUNTING_REQUEST:
+            if code == _ACCOUNTING_REQUEST:
                 event = "accounting"
-                if request.acct_status_type is not None:
-                    fields["status_type"] = _ACCT_STATUS.get(
-                        request.acct_status_type, str(request.acct_status_type)
-                    )
-                if request.acct_session_id:
-                    fields["session_id"] = request.acct_session_id[:64]
-                record = ctx.record
-                if record is not None:
-                    if stored:
-                        fields["stored"] = stored
-                    if record.member_email:
-                        fields["member"] = record.member_email
-                    for name in _ACCT_FIELDS:
-                        value = getattr(record, name)
-                        if value is not None:
-                            fields[name] = value
-        if decision.outcome is Outcome.DROP:
-            self.log.warning(event, **fields)
-        elif decision.outcome is Outcome.CHALLENGE:
-            # An EAP sign-in takes about nine round trips; its final accept or
-            # reject line carries the outcome, so the steps are debug detail.
-            self.log.debug(event, **fields)
+                self._accounting_fields(fields, request, ctx.record, stored)
+            elif code != _ACCESS_REQUEST:
+                record = None
         else:
-            self.log.info(event, **fields)
-            record = self.record_decision
-            if record is not None and request is not None and request.code == _ACCESS_REQUEST:
-                # One tuple (rules/decision_log.Entry); cleaned and written off the hot path.
-                record(
-                    (
-                        self.clock(),
-                        fields.get("user"),
-                        ctx.client.name,
-                        fields.get("calling_station"),
-                        ctx.method,
-                        fields["outcome"],
-                        fields["reason"],
-                        decision.plan,
-                    )
+            record = None
+        if lines is not None:
+            lines.write(level, event, fields)
+        else:
+            getattr(self.log, level)(event, **fields)
+        if record is not None:
+            # One tuple (rules/decision_log.Entry); cleaned and written off the hot path.
+            record(
+                (
+                    self.clock(),
+                    user,
+                    client,
+                    calling,
+                    method,
+                    outcome,
+                    reason,
+                    decision.plan,
                 )
+            )
+
+    @staticmethod
+    def _accounting_fields(
+        fields: dict[str, Any],
+        request: RadiusRequest,
+        record: AccountingRecord | None,
+        stored: str | None,
+    ) -> None:
+        """What the ``accounting`` line adds: the status, the session and the record."""
+        if request.acct_status_type is not None:
+            fields["status_type"] = _ACCT_STATUS.get(
+                request.acct_status_type, str(request.acct_status_type)
+            )
+        if request.acct_session_id:
+            fields["session_id"] = request.acct_session_id[:64]
+        if record is not None:
+            if stored:
+                fields["stored"] = stored
+            if record.member_email:
+                fields["member"] = record.member_email
+            for name in _ACCT_FIELDS:
+                value = getattr(record, name)
+                if value is not None:
+                    fields[name] = value
 
 
 class _Verify:
@@ -599,8 +633,4 @@ class _Verify:
 
 
 # Computed once: building an IntEnum per request showed up in profiles.
-_CODE_NAMES = {code.value: code.name.lower().replace("_", "-") for code in c.Code}
-
-
-def _code_name(code: int) -> str:
-    return _CODE_NAMES.get(code) or str(code)
+_CODE_NAMES = {int(code): code.name.lower().replace("_", "-") for code in c.Code}

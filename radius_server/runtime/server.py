@@ -9,9 +9,8 @@ from typing import Any
 
 from radius_server import __version__
 from radius_server.config import ConfigError, Settings
-from radius_server.eap.handler import EapOptions
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.logging import flush_logs, on_first_line
+from radius_server.logging import flush_logs, json_lines, on_first_line
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
@@ -122,7 +121,7 @@ def _build_methods(
         configured=bool(settings.tls_cert_file),
         tls_min_version=settings.tls_min_version,
         tls_max_version=settings.tls_max_version,
-        options=EapOptions(
+        options=dict(
             default_method=settings.eap_default_method,
             fragment_size=settings.eap_fragment_size,
             session_timeout=settings.eap_session_timeout,
@@ -347,6 +346,7 @@ async def _serve(
         accounting=writer,
         online=online,
         record_decision=None if recorder is None else recorder.record,
+        lines=json_lines(),
     )
     router = None if peers is None else AffinityRouter(peers, log)
     handle_auth = engine.handle_auth if router is None else router.wrap(engine.handle_auth)

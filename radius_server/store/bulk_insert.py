@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,6 +25,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(table), list(rows))
         return
+    # Here, not at the top: a server on SQLite never loads psycopg (about 25 MiB).
+    import psycopg
+    from psycopg import sql
+
     columns = list(rows[0])
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
