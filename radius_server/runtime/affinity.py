@@ -30,6 +30,7 @@ import asyncio
 import collections
 import contextlib
 import errno
+import os
 import socket
 import struct
 import time
@@ -215,6 +216,8 @@ class AffinityRouter:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         sock.bind(path)
+        # The directory (0700) already keeps others out; the socket too, whatever the umask.
+        os.chmod(path, 0o600)
         sock.setblocking(False)
         self._inbox = sock
         self._loop.add_reader(sock.fileno(), self._read_ready)
