@@ -71,13 +71,22 @@ def test_reconnects_resume_and_skip_the_pin_check(site: Eap, method: str, tls13:
     assert ["resumed=true" in e["detail"] for e in lines] == [False, True, True, True]
 
 
-def _member(site: Eap) -> tuple[str, str]:
-    """A new member of this test's own, with a PIN no one else has."""
+def _member(site: Eap, workers: int = 1) -> tuple[str, str]:
+    """A new member of this test's own, with a PIN no one else has, known to every worker.
+
+    The CLI writes the database; each server process applies the change a little later
+    (SQLite: its next poll). A sign-in sent before that is rightly ``unknown_user``, and
+    fast handshakes reach the PIN check within that window: wait for every worker."""
     email = f"m{secrets.token_hex(4)}@example.org"
     for _ in range(5):
         pin = f"{secrets.randbelow(90000) + 10000}"
+        since = len(site.server.events)
         made = site.cli("customer", "add", email, "--pin", pin)
         if made.code == 0:
+            applied = site.server.find(
+                "customers_updated", timeout=60, since=since, at_least=workers
+            )
+            assert len(applied) >= workers, f"{workers} worker(s) did not apply the new member"
             return email, pin
     raise AssertionError(made.err)
 

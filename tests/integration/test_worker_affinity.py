@@ -53,7 +53,7 @@ def test_a_roaming_device_resumes_on_the_worker_owning_it(two: Eap, method: str)
     metrics_port = int(two.server.wait_for("metrics_started")["port"])
     with holding_proxy(("127.0.0.1", two.server.auth_port), hold=False, roam=True) as relay:
         for _ in range(DEVICES):
-            email, pin = _member(two)
+            email, pin = _member(two, workers=2)
             station = _station()
             result = two.run(
                 method,
@@ -83,7 +83,7 @@ def test_a_roaming_device_resumes_on_the_worker_owning_it(two: Eap, method: str)
 
 def test_pap_is_never_forwarded(two: Eap) -> None:
     metrics_port = int(two.server.wait_for("metrics_started")["port"])
-    email, pin = _member(two)
+    email, pin = _member(two, workers=2)
     before = _affinity(metrics_port)
     assert None not in before.values()
     mark = two.server.mark()
