@@ -60,6 +60,23 @@ _MESSAGE_AUTHENTICATOR = c.MESSAGE_AUTHENTICATOR
 _PROXY_STATE = c.PROXY_STATE
 _VENDOR_SPECIFIC = c.VENDOR_SPECIFIC
 
+_USER_NAME = c.USER_NAME
+_USER_PASSWORD = c.USER_PASSWORD
+_CHAP_PASSWORD = c.CHAP_PASSWORD
+_CHAP_CHALLENGE = c.CHAP_CHALLENGE
+_NAS_IP_ADDRESS = c.NAS_IP_ADDRESS
+_NAS_IPV6_ADDRESS = c.NAS_IPV6_ADDRESS
+_NAS_IDENTIFIER = c.NAS_IDENTIFIER
+_NAS_PORT = c.NAS_PORT
+_NAS_PORT_TYPE = c.NAS_PORT_TYPE
+_SERVICE_TYPE = c.SERVICE_TYPE
+_CALLED_STATION_ID = c.CALLED_STATION_ID
+_CALLING_STATION_ID = c.CALLING_STATION_ID
+_STATE = c.STATE
+_ACCT_STATUS_TYPE = c.ACCT_STATUS_TYPE
+_ACCT_SESSION_ID = c.ACCT_SESSION_ID
+_new_tuple = tuple.__new__
+
 _MALFORMED_TRUNCATED = MalformedReason.TRUNCATED
 _ATTR_LEN = MalformedReason.BAD_ATTRIBUTE_LENGTH
 
@@ -214,20 +231,20 @@ def _build(
     """Check the rules that span attributes and build the request."""
     get = singles.get
 
-    password = get(c.USER_PASSWORD)
+    password = get(_USER_PASSWORD)
     if password is not None:
         plen = len(password)
         # RFC 2865 5.2: 16 to 128 octets, a multiple of 16.
         if plen < 16 or plen > 128 or plen & 15:
             raise MalformedPacket(MalformedReason.BAD_PASSWORD_LENGTH)
-    chap_password = get(c.CHAP_PASSWORD)
+    chap_password = get(_CHAP_PASSWORD)
     # RFC 2865 4.1: User-Password or CHAP-Password, not both; RFC 3579 excludes both
     # alongside EAP-Message.
     credentials = (password is not None) + (chap_password is not None) + (eap_parts is not None)
     if credentials > 1:
         raise MalformedPacket(MalformedReason.CONFLICTING_ATTRIBUTES)
 
-    user_name_raw = get(c.USER_NAME)
+    user_name_raw = get(_USER_NAME)
     user_name: str | None = None
     if user_name_raw:
         try:
@@ -235,48 +252,52 @@ def _build(
         except UnicodeDecodeError:
             raise MalformedPacket(MalformedReason.BAD_UTF8) from None
 
-    nas_ip = get(c.NAS_IP_ADDRESS)
-    nas_ipv6 = get(c.NAS_IPV6_ADDRESS)
-    nas_identifier = get(c.NAS_IDENTIFIER)
-    called = get(c.CALLED_STATION_ID)
-    calling = get(c.CALLING_STATION_ID)
-    session = get(c.ACCT_SESSION_ID)
-    nas_port = get(c.NAS_PORT)
-    port_type = get(c.NAS_PORT_TYPE)
-    service = get(c.SERVICE_TYPE)
-    status = get(c.ACCT_STATUS_TYPE)
+    nas_ip = get(_NAS_IP_ADDRESS)
+    nas_ipv6 = get(_NAS_IPV6_ADDRESS)
+    nas_identifier = get(_NAS_IDENTIFIER)
+    called = get(_CALLED_STATION_ID)
+    calling = get(_CALLING_STATION_ID)
+    session = get(_ACCT_SESSION_ID)
+    nas_port = get(_NAS_PORT)
+    port_type = get(_NAS_PORT_TYPE)
+    service = get(_SERVICE_TYPE)
+    status = get(_ACCT_STATUS_TYPE)
     # Informational text (station ids, NAS-Identifier) only feeds logs and policy
     # lookups: a NAS sending Latin-1 must not lock every user out, so "replace".
     # Numbers: their lengths were checked against _SINGLE_VALUED already. Inline, not
     # helper calls: this runs for every request.
-    # Positional, in field order: the keyword form costs more than the tuple itself.
-    return RadiusRequest(
-        raw[0],  # code
-        raw[1],  # identifier
-        raw[4:20],  # authenticator
-        raw,
-        tuple(attributes),
-        user_name,
-        password,  # user_password
-        chap_password,
-        get(c.CHAP_CHALLENGE),
-        None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}",
-        None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
-        None if nas_identifier is None else nas_identifier.decode("utf-8", "replace"),
-        None if nas_port is None else int.from_bytes(nas_port, "big"),
-        None if port_type is None else int.from_bytes(port_type, "big"),
-        None if service is None else int.from_bytes(service, "big"),
-        None if called is None else called.decode("utf-8", "replace"),
-        None if calling is None else calling.decode("utf-8", "replace"),
-        get(c.STATE),
-        tuple(proxy_states),
-        None if eap_parts is None else b"".join(eap_parts),
-        get(_MESSAGE_AUTHENTICATOR),
-        ma_offset,
-        _decode_vsas(vsas) if vsas else (),
-        None if status is None else int.from_bytes(status, "big"),
-        None if session is None else session.decode("utf-8", "replace"),
-        user_name_raw == b"",  # empty_user_name
+    # In field order, through tuple.__new__: the named tuple's own __new__ is a Python
+    # function with 26 parameters, which costs more than the tuple itself.
+    return _new_tuple(
+        RadiusRequest,
+        (
+            raw[0],  # code
+            raw[1],  # identifier
+            raw[4:20],  # authenticator
+            raw,
+            tuple(attributes),
+            user_name,
+            password,  # user_password
+            chap_password,
+            get(_CHAP_CHALLENGE),
+            None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}",
+            None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
+            None if nas_identifier is None else nas_identifier.decode("utf-8", "replace"),
+            None if nas_port is None else int.from_bytes(nas_port, "big"),
+            None if port_type is None else int.from_bytes(port_type, "big"),
+            None if service is None else int.from_bytes(service, "big"),
+            None if called is None else called.decode("utf-8", "replace"),
+            None if calling is None else calling.decode("utf-8", "replace"),
+            get(_STATE),
+            tuple(proxy_states),
+            None if eap_parts is None else b"".join(eap_parts),
+            get(_MESSAGE_AUTHENTICATOR),
+            ma_offset,
+            _decode_vsas(vsas) if vsas else (),
+            None if status is None else int.from_bytes(status, "big"),
+            None if session is None else session.decode("utf-8", "replace"),
+            user_name_raw == b"",  # empty_user_name
+        ),
     )
 
 
