@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from radius_server.logging import JsonLines, json_string, json_text
 from radius_server.protocol import codes as c
@@ -78,6 +78,8 @@ _LEVEL = {"accept": "info", "reject": "info", "challenge": "debug", "drop": "war
 _DURABLE = frozenset({STORED_DATABASE, STORED_SPOOL})
 # Counters the accounting line reports, when the packet carried them.
 _ACCT_FIELDS = ("session_time", "input_octets", "output_octets", "terminate_cause")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class AccountingSink(Protocol):
@@ -178,6 +180,9 @@ class Engine:
         # Request ids: process-unique, short, sortable enough to grep.
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}"
+        # The line's few recurring strings (client names, NAS addresses, methods) as
+        # JSON text, escaped once rather than per request.
+        self._quoted = _Memo(json_string, 4096)
 
     # -- entry points (the transport's handlers) ---------------------------------
 
@@ -457,7 +462,6 @@ class Engine:
         record = self.record_decision if level == "info" else None
         if lines is not None and record is None and not lines.enabled(level):
             return  # an EAP step at level info: nothing to write, nothing to record
-        duration = round(elapsed * 1000, 3)
         request_id = f"{self._id_prefix}-{next(self._ids)}"
         plan = decision.plan
         detail = detail or decision.detail or ctx.detail
@@ -472,13 +476,14 @@ class Engine:
                 calling = request.calling_station_id[:64]
             called = request.called_station_id
             nas_identifier = request.nas_identifier
+            quoted = self._quoted
             lines.write_object(
                 level,
                 "access",
-                f'{{"outcome": "{outcome}", "reason": "{reason}", "client": {_string(client)}, '
-                f'"client_address": {_string(ctx.address)}, "duration_ms": {duration!r}, '
+                f'{{"outcome": "{outcome}", "reason": "{reason}", "client": {quoted[client]}, '
+                f'"client_address": {quoted[ctx.address]}, "duration_ms": {_millis(elapsed)}, '
                 f'"request_id": "{request_id}"'
-                f"{f', {_METHOD}{_string(method)}' if method else ''}"
+                f"{f', {_METHOD}{quoted[method]}' if method else ''}"
                 f"{f', {_PLAN}{json_text(plan)}' if plan is not None else ''}"
                 f"{f', {_DETAIL}{json_text(detail)}' if detail else ''}"
                 f', "packet": "access-request", "identifier": {request.identifier}'
@@ -493,7 +498,7 @@ class Engine:
                 "reason": reason,
                 "client": client,
                 "client_address": ctx.address,
-                "duration_ms": duration,
+                "duration_ms": round(elapsed * 1000, 3),
                 "request_id": request_id,
             }
             if method:
@@ -567,6 +572,26 @@ class Engine:
                     fields[name] = value
 
 
+class _Memo(dict[_K, _V]):
+    """A pure function's results by argument, bounded: forgotten all at once when full.
+
+    Reading one is a dict read (``memo[key]``); the function runs on a miss only.
+    """
+
+    __slots__ = ("function", "limit")
+
+    def __init__(self, function: Callable[[_K], _V], limit: int = 65536) -> None:
+        super().__init__()
+        self.function = function
+        self.limit = limit
+
+    def __missing__(self, key: _K) -> _V:
+        if len(self) >= self.limit:
+            self.clear()  # a flood of made-up station ids must not grow memory
+        value = self[key] = self.function(key)
+        return value
+
+
 class _Verify:
     """``methods.Verify``: the one place a PIN is judged, for every method and inner method.
 
@@ -575,10 +600,14 @@ class _Verify:
     hot path allocates nothing for it.
     """
 
-    __slots__ = ("client", "engine", "request", "token_at", "tokens")
+    __slots__ = ("client", "engine", "places", "request", "stations", "token_at", "tokens")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # normalize_station and location_key of what the wire sends, remembered: a
+        # dict read costs less than their lru_cache's bookkeeping.
+        self.stations: _Memo[str | None, str | None] = _Memo(normalize_station)
+        self.places: _Memo[tuple[str, str | None], str] = _Memo(lambda key: location_key(*key))
         self.request: RadiusRequest | None = None
         self.client: Client | None = None
         # Random octets for the accepts' Class tokens, drawn TOKEN_POOL at a time:
@@ -603,7 +632,7 @@ class _Verify:
         assert request is not None and client is not None
         # Wire identities are made storable here, where they enter guessing protection
         # and the device count.
-        device = normalize_station(request.calling_station_id)
+        device = self.stations[request.calling_station_id]
         online = engine.online
         stations: Collection[str] = ()
         token = None
@@ -630,21 +659,22 @@ class _Verify:
         if guard is not None:
             if member is None:
                 user = identity_key(user_name)
-            place = location_key(client.name, request.called_station_id)
+            place = self.places[client.name, request.called_station_id]
             block = guard.gate(user, device, now, place)
+        # In judge's order: rules, station, online, token, plan, client, location.
         decision, tally, proof = policy.judge(
             member,
             check,
             now,
             block,
             engine.options.stale_pin_seconds,
-            rules=engine.session_rules,
-            station=device,
-            online=stations,
-            token=token,
-            plan=plan,
-            client=client,
-            location=location,
+            engine.session_rules,
+            device,
+            stations,
+            token,
+            plan,
+            client,
+            location,
         )
         if tally is Tally.SUCCESS:
             assert member is not None
@@ -671,6 +701,17 @@ _CALLING = '"calling_station": '
 _CALLED = '"called_station": '
 _NAS_IDENTIFIER = '"nas_identifier": '
 _string = json_string
+
+
+def _millis(seconds: float) -> str:
+    """``repr(round(seconds * 1000, 3))``, the line's duration_ms, at half the cost.
+
+    Both round the exact binary value to 3 decimals (CPython's dtoa, half-even); the
+    float nearest those digits prints as the digits themselves, without trailing zeros.
+    """
+    text = f"{seconds * 1000:.3f}".rstrip("0")
+    return text + "0" if text[-1] == "." else text
+
 
 # Computed once: building an IntEnum per request showed up in profiles.
 _CODE_NAMES = {int(code): code.name.lower().replace("_", "-") for code in c.Code}

@@ -130,6 +130,22 @@ def test_timestamp_is_isoformat_in_utc_with_z(ns: int) -> None:
     assert lines.timestamp(ns) == expected
 
 
+@pytest.mark.parametrize("ns", [1_800_000_000_000_000_000, 1_764_720_000_123_456_789])
+def test_write_object_is_write_for_fields_already_encoded(
+    ns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's path (its own text) and ``write`` (a dict) make the same line."""
+    monkeypatch.setattr("radius_server.logging.time.time_ns", lambda: ns)
+    out = io.StringIO()
+    lines = JsonLines(sink := BufferedLogger(out), "info")
+    lines.write_object("debug", "access", '{"outcome": "challenge"')  # below the level
+    lines.write("info", "access", {"outcome": "accept", "identifier": 7})
+    lines.write_object("info", "access", '{"outcome": "accept", "identifier": 7')
+    sink.flush()
+    first, second = out.getvalue().splitlines()
+    assert first == second and first.endswith(f'"timestamp": "{lines.timestamp(ns)}"}}')
+
+
 def test_only_json_to_the_buffer_takes_the_fast_path() -> None:
     configure_logging("json", "info", stream=io.StringIO(), buffered=True)
     assert json_lines() is not None
@@ -251,3 +267,16 @@ def test_flushed_chunks_are_whole_lines_of_at_most_pipe_buf() -> None:
         for chunk in chunks:
             assert chunk.endswith(b"\n")
             assert len(chunk) <= 4096 or chunk.count(b"\n") == 1
+
+
+def test_millis_is_repr_of_round() -> None:
+    """duration_ms on the fast path: the digits the JSON encoder writes for round(x, 3)."""
+    from radius_server.runtime.engine import _millis
+
+    rng = random.Random(5)
+    edge = [0.0, 1e-9, 4.9999e-7, 5e-7, 5.0001e-7, 0.001, 0.0015, 0.0025, 1.0, 0.1, 12.3456789]
+    values = edge + [
+        rng.random() * rng.choice([1e-5, 1e-4, 1e-3, 1e-2, 1, 100]) for _ in range(50000)
+    ]
+    for seconds in values:
+        assert _millis(seconds) == json.dumps(round(seconds * 1000, 3)), seconds
