@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from radius_server.rules.directory import Client, Directory, Member, MemberTable
+from radius_server.rules.directory import Client, Directory, Member, SeenIds
 from radius_server.rules.feed_cursor import FeedCursor
 from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_lenient
 from radius_server.runtime.bounded import BoundedCalls, describe_error
@@ -286,50 +286,49 @@ class DirectorySync:
         self.manage_gc = manage_gc
 
     async def full_load(self) -> None:
-        """Read everything into a new view off the loop, then swap it in at once.
+        """Read everything off the loop and bring the view in line with it, member by member.
 
         The feed position, clients and plans first, then the customers page by
         page, each page one call under the usual deadline, converted in the
-        worker thread straight into a new ``MemberTable``. The loop keeps
-        answering from the current view all along and adopts the new one in a
-        few reference swaps; the old one is freed shard by shard in a thread.
+        worker thread and put into the view only where a member changed; the
+        members no page returned are removed at the end. The loop keeps answering
+        all along, each member in its old state or its new one, and the reload
+        needs memory for what changed only, not for a second view.
         See docs/architecture.md, "A million members".
         """
         started = time.perf_counter()
         head = await self.calls.run(self.feed.head)
-        table = MemberTable()
+        await self.wait_saved()  # a snapshot write walks the shards this load changes
+        seen = SeenIds()
         collecting = gc.isenabled()
         if self.manage_gc:
-            # A full collection walks every tracked object: with a view being
-            # built, a million of them, for most of a second, on whichever thread
-            # triggers it (often the loop's). Paused until the view is frozen below.
+            # A full collection walks every tracked object: with a million members,
+            # most of a second on whichever thread triggers it (often the loop's).
+            # Paused until the view is frozen below.
             gc.disable()
         _fine_switching.__enter__()
-        adopted = False
         try:
             after = -1
             while True:
-                count, after = await self.calls.run(self._load_page, table, after)
+                count, after = await self.calls.run(self._load_page, seen, after)
                 if count < MEMBER_PAGE:
                     break
-            old = self.directory.members.adopt(table)
-            adopted = True
+            # Members no page returned are gone from the database.
+            await self.calls.run(self.directory.members.sweep, seen.__contains__, _pause)
             self.directory.clients.replace_all(client_from_record(c) for c in head.clients)
             self._apply_plans(head.plans, head.locations)
             self.cursor.reset(head.last_seq, head.recent_seqs, time.monotonic())
             self.directory.ready = True
             self._save_now = True
             if self.manage_gc:
-                # The view lives until the next full load: out of the collector's
-                # sight from now on (reference counting still frees it then).
+                # The view lives on: out of the collector's sight from now on
+                # (reference counting still frees a member replaced later).
                 gc.freeze()
         finally:
             _fine_switching.__exit__()
             if collecting and self.manage_gc:
                 gc.enable()
             self._decoder.forget()
-            if not adopted:
-                await asyncio.to_thread(table.dispose, _pause)
         self.log.info(
             "directory_loaded",
             source="database",
@@ -340,22 +339,19 @@ class DirectorySync:
             feed_position=head.last_seq,
             ms=round(1000 * (time.perf_counter() - started)),
         )
-        await self.wait_saved()  # a write under way may still be walking the old shards
-        await asyncio.to_thread(old.dispose, _pause)
 
-    def _load_page(self, table: MemberTable, after: int) -> tuple[int, int]:
-        """In the worker thread: one page of customers into ``table``; (rows, last id)."""
+    def _load_page(self, seen: SeenIds, after: int) -> tuple[int, int]:
+        """In the worker thread: one page of customers into the view; (rows, last id).
+
+        A member equal to the one in the view keeps that object (``Members.refresh``).
+        Changing the view from this thread is safe: only the sync changes it, and
+        it is waiting for this call; each dict operation is atomic for the loop.
+        """
         rows = self.feed.member_page(after, MEMBER_PAGE)
-        add, member = table.add, self._decoder.member
-        # A member unchanged since the current view keeps its object: a reload then
-        # needs memory for the new shards only, not for a second copy of everyone.
-        # (Reading the current view from this thread is safe: only the sync loop
-        # changes it, and it is waiting for this call.)
-        current = self.directory.members.by_id
+        refresh, member, mark = self.directory.members.refresh, self._decoder.member, seen.add
         for row in rows:
-            new = member(row)
-            old = current(new.id)
-            add(old if old == new else new)
+            mark(row[0])
+            refresh(member(row))
         return len(rows), (rows[-1][0] if rows else after)
 
     def _apply_plans(self, plans: list[PlanRecord], locations: list[LocationRecord]) -> None:
