@@ -162,6 +162,44 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return found
 
 
+def thread_names(pid: int) -> dict[int, str]:
+    """Python thread names by thread id, from ``py-spy dump`` (empty without py-spy).
+
+    CPython 3.11 does not name its OS threads, so /proc only says "radius-server";
+    py-spy reads the interpreter's names ("guard_0", "decisions_0", ...).
+    """
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.access(spy, os.X_OK):
+        return {}
+    try:
+        out = subprocess.run(
+            [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=20
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    names: dict[int, str] = {}
+    for line in out.splitlines():
+        if line.startswith("Thread ") and '"' in line:
+            ident = line.split()[1]
+            tid = int(ident, 16) if ident.startswith("0x") else int(ident)
+            names[tid] = line.split('"')[1]
+    return names
+
+
+def side_breakdown(
+    pid: int, before: dict[int, float], after: dict[int, float], answered: int
+) -> str:
+    """Microseconds per request of each thread but the main one, busiest first."""
+    names = thread_names(pid)
+    per = 1e6 / max(1, answered)
+    spent: dict[str, float] = {}
+    for tid, seconds in after.items():
+        name = names.get(tid, str(tid))
+        spent[name] = spent.get(name, 0.0) + (seconds - before.get(tid, 0.0)) * per
+    busy = sorted(((us, name) for name, us in spent.items() if us > 0), reverse=True)
+    return ", ".join(f"{name} {us:.1f}" for us, name in busy) or "none"
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM (peak resident set) of a process, in MiB."""
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:
@@ -371,6 +409,9 @@ def bracket(target: Target, run: Callable[[], R]) -> Phase[R]:
     threads1.pop(pid, None)
     threads0.pop(pid, None)
     side = cpu_delta(threads0, threads1)
+    if os.environ.get("BENCH_THREADS"):  # which threads, in us per request
+        breakdown = side_breakdown(pid, threads0, threads1, result.answered)
+        log(f"  outside the main thread (us/request): {breakdown}")
     others = (busy1 - busy0) - server - postgres - result.generator_cpu_s
     per = 1e6 / max(1, result.answered)
     return Phase(result, server * per, side * per, postgres * per, max(0.0, others / wall))

@@ -561,3 +561,35 @@ def test_a_refused_throttle_event_does_not_hold_back_the_others(
         assert refused == ["ev\x00il@example.com"] and len(seqs) == 1
     else:  # SQLite stores NUL
         assert len(seqs) == 2 and len(stored) == 2
+
+
+def test_throttle_events_round_trip_every_field(sessions: sessionmaker[Session]) -> None:
+    """A batch comes back field for field as written (PostgreSQL sends it as one jsonb
+    parameter, SQLite row by row): time to the microsecond, fingerprint, known, location,
+    key id, and the bounds on user and device."""
+    from radius_server.rules.throttle import EventKind, ThrottleEvent
+    from radius_server.store.throttle_log import ThrottleLog
+
+    at = 1_900_000_000.123456
+    events = [
+        ThrottleEvent(
+            EventKind.FAILURE, at, "ana@example.com", "AA-BB", False, b"\x01" * 16, "lobby", "k1"
+        ),
+        ThrottleEvent(EventKind.SUCCESS, at + 1, "bo@example.com", "CC-DD", True),
+        ThrottleEvent(EventKind.FAILURE, at + 2, "u" * 300, "d" * 80, None),
+        ThrottleEvent(EventKind.CLEAR, at + 3, 'ané "quoted"@example.com', None),
+    ]
+    seqs = ThrottleLog(sessions, "instance-1").append(events)
+    assert len(seqs) == 4 and len(set(seqs)) == 4
+    read = ThrottleLog(sessions, "instance-2").after(0)
+    assert sorted(seq for seq, _ in read) == sorted(seqs)
+    got = [event for _, event in read]
+    assert [e.kind for e in got] == [e.kind for e in events]
+    assert [round(e.at, 6) for e in got] == [round(e.at, 6) for e in events]
+    assert got[0].fingerprint == b"\x01" * 16 and got[0].location == "lobby"
+    assert got[0].key_id == "k1" and got[0].known is False
+    assert got[1].known is True and got[1].device == "CC-DD" and got[1].fingerprint is None
+    assert got[2].user == "u" * 254 and got[2].device == "d" * 64 and got[2].known is False
+    assert got[3].user == 'ané "quoted"@example.com' and got[3].device is None
+    # Nothing of ours comes back to the writer.
+    assert ThrottleLog(sessions, "instance-1").after(0) == []
