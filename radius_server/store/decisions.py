@@ -69,6 +69,18 @@ _PG_MOVE_LAST_SIGN_IN = text(
     RETURNING c.id
     """
 )
+# PostgreSQL: of the sign-ins the UPDATE did not move, those still ahead of the stored
+# one (their member's row was locked); not a row lock, a plain read.
+_PG_STILL_BEHIND = text(
+    """
+    SELECT m.id FROM customers AS m
+    JOIN (
+        SELECT (e->>0)::bigint AS id, to_timestamp((e->>1)::float8) AS at
+        FROM jsonb_array_elements(CAST(:sign_ins AS jsonb)) AS e
+    ) AS v ON m.id = v.id
+    WHERE m.last_sign_in_at IS NULL OR m.last_sign_in_at < v.at
+    """
+)
 # SQLite (one box; BEGIN IMMEDIATE serializes writers): only ever forward, as well.
 _MOVE_LAST_SIGN_IN = (
     update(_CUSTOMERS)
@@ -161,15 +173,13 @@ class DecisionStore:
         if len(moved) == len(sign_ins):
             return {}
         # The rest: already as recent (nothing to do), removed (forgotten), or locked by
-        # another transaction (kept for later). A plain read tells them apart.
-        c = _CUSTOMERS.c
-        rest = [i for i in sign_ins if i not in moved]
-        stored = connection.execute(select(c.id, c.last_sign_in_at).where(c.id.in_(rest)))
-        return {
-            member: sign_ins[member]
-            for member, last in stored
-            if last is None or last < _when(sign_ins[member])
-        }
+        # another transaction (kept for later). A plain read tells them apart, comparing
+        # in SQL with the same to_timestamp() as the UPDATE: Python's datetime rounds a
+        # float to the microsecond differently (1 in 30 differ by 1 us), and a sign-in
+        # compared there came back "locked" at every batch for good.
+        rest = [[i, sign_ins[i]] for i in sign_ins if i not in moved]
+        behind = connection.execute(_PG_STILL_BEHIND, {"sign_ins": json.dumps(rest)}).scalars()
+        return {member: sign_ins[member] for member in behind}
 
     @staticmethod
     def _write_sqlite(

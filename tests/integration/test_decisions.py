@@ -217,6 +217,22 @@ def test_a_member_locked_by_an_admin_is_skipped_without_waiting_then_carried(
         engine.dispose()
 
 
+def test_a_sign_in_already_written_is_not_carried_whatever_the_rounding(
+    clean_sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A sign-in written once is done: writing it again moves nothing and leaves nothing
+    for later. 1900000289.7816145 is a time PostgreSQL's to_timestamp() rounds to .781614
+    and Python's datetime to .781615; compared in Python it came back "locked" at every
+    batch for good (the writer re-sent it, and read it back, twice per interval)."""
+    seed_default_plan(clean_sessions)
+    ana = _members(_admin(clean_sessions, tmp_path), EMAIL)[0]
+    store = DecisionStore(clean_sessions)
+    at = 1900000289.7816145
+    assert store.write([_row(at, EMAIL, ana)], "host:1", {ana: at}) == {}
+    assert store.write([_row(at, EMAIL, ana)], "host:1", {ana: at}) == {}
+    assert store.write([], "host:1", {ana: at - 1.0}) == {}
+
+
 # -- the real server -----------------------------------------------------------------
 
 
