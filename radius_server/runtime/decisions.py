@@ -124,7 +124,7 @@ class DecisionRecorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
         # A last try, so a graceful stop loses nothing while the database answers.
-        await self.write_queued()
+        await self.write_queued(everything=True)
         if len(self.queue):
             self.log.warning(
                 "decision_log_unwritten", count=len(self.queue), dropped=self.queue.dropped
@@ -141,10 +141,20 @@ class DecisionRecorder:
             self._next_prune = time.monotonic() + self.prune_interval
             await self.prune()
 
-    async def write_queued(self) -> None:
-        """Write the queue in batches; on a failure put the batch back and stop for now."""
-        while len(self.queue) or self._carried:
-            batch = self.queue.take(self.batch_max)
+    async def write_queued(self, everything: bool = False) -> None:
+        """Write what is queued now, in batches; on a failure put the batch back and stop.
+
+        Decisions that arrive while it writes wait for the next round (``interval``):
+        draining "until empty" under steady load never ended, one small batch after
+        another back to back, a transaction per few rows (bench/README.md, "Outside the
+        main thread"). ``everything``: until the queue is empty (the last write at stop).
+        """
+        remaining = len(self.queue)
+        while remaining or self._carried or (everything and len(self.queue)):
+            batch = self.queue.take(
+                self.batch_max if everything else min(self.batch_max, remaining)
+            )
+            remaining = max(0, remaining - len(batch)) if batch else 0
             rows = to_rows(batch, self.member_id)
             sign_ins = self._carried
             due = due_sign_ins(last_sign_ins(rows), self._written, SIGN_IN_RESOLUTION_SECONDS)

@@ -156,6 +156,39 @@ def test_queued_decisions_are_written_in_batches_with_last_sign_ins_to_the_minut
     assert rec.stats == {"written": 5, "batches": 3, "pruned": 0}
 
 
+def test_a_round_writes_what_was_queued_when_it_began_not_what_arrives_meanwhile() -> None:
+    """Under steady load, decisions arrive during every write: a round that drained
+    "until empty" never ended, writing a few rows per transaction back to back. They
+    wait for the next round (one interval later); the last write at stop takes all."""
+    store, log = FakeStore(), RecordingLog()
+    rec = recorder(store, log, batch_max=2)
+    write = store.write
+
+    def busy_write(
+        rows: Sequence[DecisionRow], instance: str, sign_ins: Mapping[int, float]
+    ) -> dict[int, float]:
+        rec.record(entry(100 + len(store.writes)))  # one arrives while each write runs
+        return write(rows, instance, sign_ins)
+
+    store.write = busy_write  # type: ignore[method-assign]
+    for second in range(3):
+        rec.record(entry(second))
+    asyncio.run(rec.write_queued())
+    assert [len(rows) for rows, _ in store.writes] == [2, 1]
+    assert len(rec.queue) == 2  # the arrivals, for the next round
+    store.write = write  # type: ignore[method-assign]  # stopping: nothing arrives now
+    asyncio.run(rec.write_queued(everything=True))
+    rec.close()
+    assert len(rec.queue) == 0
+    assert [row.at for rows, _ in store.writes for row in rows] == [
+        1000.0,
+        1001.0,
+        1002.0,
+        1100.0,
+        1101.0,
+    ]
+
+
 def test_due_sign_ins_are_a_minute_after_the_last_written() -> None:
     assert due_sign_ins({1: 100.0, 2: 100.0, 3: 100.0}, {1: 41.0, 2: 40.0}, 60.0) == {
         2: 100.0,
