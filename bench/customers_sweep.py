@@ -87,6 +87,8 @@ class SweepRow:
     reload_max_ms: float = 0.0
     steady_p99_ms: float = 0.0  # the same load before the outage
     hwm_after_reload_mb: float = 0.0
+    rss_before_outage_mb: float = 0.0  # after the steady load ran 3 s (its own memory in)
+    rss_after_reload_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -336,6 +338,7 @@ def measure_server(
             time.sleep(3.0)
             steady, _, _ = load.window(time.time() - 2.5, time.time())
             row.steady_p99_ms = percentiles(steady)["p99"] if steady else 0.0
+            row.rss_before_outage_mb = proc_status_mb(process.pid, "VmRSS")
             outage_start = time.time()
             reload_s = outage_and_reload(process.pid, logfile)
             reload_end = time.time()
@@ -347,6 +350,7 @@ def measure_server(
         row.reload_p50_ms, row.reload_p99_ms = stats["p50"], stats["p99"]
         row.reload_max_ms = stats["max"]
         row.hwm_after_reload_mb = proc_status_mb(process.pid, "VmHWM")
+        row.rss_after_reload_mb = proc_status_mb(process.pid, "VmRSS")
         log(
             f"{count:,} {row.label}: reload {reload_s:.1f} s, {sent} requests, {errors} errors, "
             f"p99 {row.reload_p99_ms:.2f} ms"
@@ -461,7 +465,9 @@ def report(rows: list[SweepRow], rate: float) -> str:
         ["  p50 / p99 ms"] + [f"{r.reload_p50_ms:.2f} / {r.reload_p99_ms:.2f}" for r in rows],
         ["  max ms"] + [f"{r.reload_max_ms:.1f}" for r in rows],
         ["p99 ms before the outage"] + [f"{r.steady_p99_ms:.2f}" for r in rows],
+        ["RSS under load before the outage, MiB"] + [f"{r.rss_before_outage_mb:.0f}" for r in rows],
         ["peak RSS after reload, MiB"] + [f"{r.hwm_after_reload_mb:.0f}" for r in rows],
+        ["RSS after reload, MiB"] + [f"{r.rss_after_reload_mb:.0f}" for r in rows],
     ]
     out = [format_table(lines)]
     for r in rows:

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,11 +39,36 @@ def _late(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
-async def _heartbeat(stop: asyncio.Event, late: list[float]) -> None:
-    while not stop.is_set():
-        started = time.perf_counter()
-        await asyncio.sleep(0.001)
-        late.append((time.perf_counter() - started - 0.001) * 1000)
+# A request's system calls after the loop wakes for it: the datagram read, the reply
+# sent, the log line written. Each lets a busy worker thread take the GIL, and the
+# loop waits for it again (up to the switch interval) after every one.
+REQUEST_SYSCALLS = 4
+
+
+async def _heartbeat(
+    stop: asyncio.Event, late: list[float], served: list[float] | None = None
+) -> None:
+    import socket
+
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.setblocking(False)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    address = sink.getsockname()
+    try:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            woke = time.perf_counter()
+            late.append((woke - started - 0.001) * 1000)
+            if served is not None:
+                for _ in range(REQUEST_SYSCALLS // 2):
+                    out.sendto(b"x" * 40, address)
+                    sink.recv(64)
+                served.append((time.perf_counter() - started - 0.001) * 1000)
+    finally:
+        sink.close()
+        out.close()
 
 
 def _status_mb(key: str) -> float:
@@ -68,9 +94,31 @@ async def _measure(url: str) -> dict[str, float]:
     options = {"manage_gc": True} if hasattr(feed, "member_page") else {}
     # The older code bounds its one-statement load by 3 deadlines: give it all the time.
     sync_module.FULL_LOAD_DEADLINES = 1
-    sync = sync_module.DirectorySync(feed, Directory(), _Quiet(), deadline=3600, **options)
+    from radius_server.runtime.snapshot_file import SnapshotFile
+
+    folder = Path(tempfile.mkdtemp(prefix="radius-stall-snapshot-"))
+    try:
+        return await _measure_sync(
+            sync_module.DirectorySync(
+                feed,
+                Directory(),
+                _Quiet(),
+                deadline=3600,
+                snapshot=SnapshotFile(folder / "directory-snapshot.json"),
+                **options,
+            )
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _measure_sync(sync: Any) -> dict[str, float]:
+    """Load, idle heartbeat, reload under it, then the snapshot write that follows it."""
     cpu = time.process_time()
     await sync.poll_once()
+    await sync.wait_saved()
+    if sync.directory.degraded or not sync.directory.ready:
+        raise RuntimeError(f"the full load failed: {sync.last_error}")
     figures = {"members": float(len(sync.directory.members))}
     figures["load_cpu_s"] = time.process_time() - cpu
     figures["rss_mb"] = _status_mb("VmRSS")
@@ -80,13 +128,23 @@ async def _measure(url: str) -> dict[str, float]:
     stop.set()
     await beat
     sync.cursor.needs_full_reload = True
-    stop, late = asyncio.Event(), []
-    beat = asyncio.create_task(_heartbeat(stop, late))
+    stop, late, served = asyncio.Event(), [], []
+    beat = asyncio.create_task(_heartbeat(stop, late, served))
     started, cpu = time.perf_counter(), time.process_time()
     await sync.poll_once()
     figures["reload_s"] = time.perf_counter() - started
     figures["reload_cpu_s"] = time.process_time() - cpu
-    await asyncio.sleep(0.5)
+    if sync.directory.degraded:
+        raise RuntimeError(f"the full reload failed: {sync.last_error}")
+    stop.set()
+    await beat
+    # The server writes its snapshot file right after a full load, still answering.
+    stop, saving, saving_served = asyncio.Event(), [], []
+    beat = asyncio.create_task(_heartbeat(stop, saving, saving_served))
+    started = time.perf_counter()
+    await sync.wait_saved()
+    figures["save_s"] = time.perf_counter() - started
+    await asyncio.sleep(0.2)
     stop.set()
     await beat
     figures |= {
@@ -95,6 +153,12 @@ async def _measure(url: str) -> dict[str, float]:
         "reload_p50_ms": _late(late, 0.5),
         "reload_p99_ms": _late(late, 0.99),
         "reload_max_ms": max(late),
+        "request_p50_ms": _late(served, 0.5),
+        "request_p99_ms": _late(served, 0.99),
+        "request_max_ms": max(served),
+        "save_request_p50_ms": _late(saving_served, 0.5),
+        "save_request_p99_ms": _late(saving_served, 0.99),
+        "save_request_max_ms": max(saving_served),
         "hwm_mb": _status_mb("VmHWM"),
         "rss_after_mb": _status_mb("VmRSS"),
     }
@@ -155,6 +219,17 @@ def main(argv: list[str] | None = None) -> int:
         ("heartbeat late during it: p50 ms", "reload_p50_ms", "{:.2f}"),
         ("  p99 ms", "reload_p99_ms", "{:.2f}"),
         ("  max ms (the longest stall)", "reload_max_ms", "{:.1f}"),
+        (
+            f"late + {REQUEST_SYSCALLS} syscalls (a request): p50 / p99 / max ms",
+            ("request_p50_ms", "request_p99_ms", "request_max_ms"),
+            "{:.2f} / {:.2f} / {:.1f}",
+        ),
+        ("snapshot write after it, s", "save_s", "{:.2f}"),
+        (
+            "  a request meanwhile: p50 / p99 / max ms",
+            ("save_request_p50_ms", "save_request_p99_ms", "save_request_max_ms"),
+            "{:.2f} / {:.2f} / {:.1f}",
+        ),
         ("peak RSS (VmHWM), MiB", "hwm_mb", "{:.0f}"),
         ("RSS after the reload, MiB", "rss_after_mb", "{:.0f}"),
     ]

@@ -19,7 +19,7 @@ is issued, so a retransmission never meets a State we renewed for nothing.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -368,7 +368,7 @@ def _stage(conversation: Conversation) -> str:
 
 def _merge(decision: Decision, extra: list[Attribute]) -> Decision:
     kept = tuple(a for a in decision.attributes if a[0] not in _NOT_WITH_EAP)
-    return replace(decision, attributes=(*kept, *extra))
+    return decision.replace(attributes=(*kept, *extra))
 
 
 def _challenge_result(
@@ -390,6 +390,6 @@ def _failure(
 ) -> MethodResult:
     """Access-Reject with EAP-Failure, answering the peer's Identifier (RFC 3748 4.2)."""
     if decision.outcome is not Outcome.REJECT:
-        decision = replace(decision, outcome=Outcome.REJECT, attributes=())
+        decision = decision.replace(outcome=Outcome.REJECT, attributes=())
     merged = _merge(decision, eap_message_attributes(codec.failure(packet.identifier)))
     return MethodResult(merged, method=label, detail=detail)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import struct
-from dataclasses import replace
 
 from radius_server.protocol import codes as c
 from radius_server.protocol import mschap
@@ -78,4 +77,4 @@ class PlainMsChapHandler:
 
 
 def _with(decision: Decision, extra: list[Attribute]) -> Decision:
-    return replace(decision, attributes=(*decision.attributes, *extra))
+    return decision.replace(attributes=(*decision.attributes, *extra))

@@ -53,7 +53,8 @@ def sign_leading_message_authenticator(
     RFC 3579 3.2: the HMAC covers the whole packet with ``vector`` in the
     Authenticator field and this attribute's value still zero.
     """
-    mac = compute_message_authenticator(header + vector + body, secret)
+    # hmac_md5 is compute_message_authenticator, without its frame (every reply signs).
+    mac = hmac_md5(secret, header + vector + body)
     return body[:2] + mac + body[18:]
 
 
@@ -74,7 +75,7 @@ def verify_message_authenticator(request: RadiusRequest, secret: bytes) -> bool:
         )
     else:
         zeroed = raw[:offset] + ZERO_AUTHENTICATOR + raw[offset + 16 :]
-    return hmac.compare_digest(compute_message_authenticator(zeroed, secret), received)
+    return hmac.compare_digest(hmac_md5(secret, zeroed), received)
 
 
 def verify_hashed_request_authenticator(request: RadiusRequest, secret: bytes) -> bool:

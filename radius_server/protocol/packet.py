@@ -51,6 +51,15 @@ _SINGLE_VALUED: dict[int, tuple[int, int]] = {
     c.NAS_IPV6_ADDRESS: (16, 16),
 }
 
+# The same, for the decoding loop: indexed by type (a list index costs less than a dict
+# call), None for the others; bounds on the whole attribute (its Length octet), () when
+# any Length passes (2..255 always holds).
+_SINGLE_SLOTS = max(_SINGLE_VALUED) + 1
+_SINGLE_BOUNDS: list[tuple[int, ...] | None] = [None] * 256
+for _type, (_low, _high) in _SINGLE_VALUED.items():
+    _SINGLE_BOUNDS[_type] = () if _low + 2 <= 2 and _high + 2 >= 255 else (_low + 2, _high + 2)
+del _type, _low, _high
+
 # Microsoft attributes the MS-CHAP code reads; a duplicate would be ambiguous.
 _MS_SINGLE_VALUED = frozenset({c.MS_CHAP_RESPONSE, c.MS_CHAP_CHALLENGE, c.MS_CHAP2_RESPONSE})
 
@@ -59,6 +68,23 @@ _EAP_MESSAGE = c.EAP_MESSAGE
 _MESSAGE_AUTHENTICATOR = c.MESSAGE_AUTHENTICATOR
 _PROXY_STATE = c.PROXY_STATE
 _VENDOR_SPECIFIC = c.VENDOR_SPECIFIC
+
+_USER_NAME = c.USER_NAME
+_USER_PASSWORD = c.USER_PASSWORD
+_CHAP_PASSWORD = c.CHAP_PASSWORD
+_CHAP_CHALLENGE = c.CHAP_CHALLENGE
+_NAS_IP_ADDRESS = c.NAS_IP_ADDRESS
+_NAS_IPV6_ADDRESS = c.NAS_IPV6_ADDRESS
+_NAS_IDENTIFIER = c.NAS_IDENTIFIER
+_NAS_PORT = c.NAS_PORT
+_NAS_PORT_TYPE = c.NAS_PORT_TYPE
+_SERVICE_TYPE = c.SERVICE_TYPE
+_CALLED_STATION_ID = c.CALLED_STATION_ID
+_CALLING_STATION_ID = c.CALLING_STATION_ID
+_STATE = c.STATE
+_ACCT_STATUS_TYPE = c.ACCT_STATUS_TYPE
+_ACCT_SESSION_ID = c.ACCT_SESSION_ID
+_new_tuple = tuple.__new__
 
 _MALFORMED_TRUNCATED = MalformedReason.TRUNCATED
 _ATTR_LEN = MalformedReason.BAD_ATTRIBUTE_LENGTH
@@ -155,49 +181,54 @@ def decode_request(data: bytes) -> RadiusRequest:
     raw = bytes(data[:length]) if size > length else bytes(data)
 
     attributes: list[Attribute] = []
-    singles: dict[int, bytes] = {}
+    append = attributes.append
+    # The single-valued attributes' values, indexed by type (None: absent).
+    singles: list[bytes | None] = [None] * _SINGLE_SLOTS
     proxy_states: list[bytes] = []
     eap_parts: list[bytes] | None = None
-    eap_closed = False  # an EAP-Message run ended; another part would not be consecutive
+    eap_at = -1  # the index in ``attributes`` of the last EAP-Message part
     vsas: list[bytes] = []
     ma_offset: int | None = None
 
-    single_valued = _SINGLE_VALUED
+    single_bounds = _SINGLE_BOUNDS
     pos = c.HEADER_LENGTH
-    while pos < length:
-        if pos + 2 > length:
-            raise MalformedPacket(_ATTR_LEN)
-        attr_type = raw[pos]
-        attr_len = raw[pos + 1]
-        end = pos + attr_len
-        if attr_len < 2 or end > length:
-            raise MalformedPacket(_ATTR_LEN)
-        value = raw[pos + 2 : end]
-        attributes.append((attr_type, value))
-        if attr_type == _EAP_MESSAGE:
-            if eap_parts is None:
-                eap_parts = [value]
-            elif eap_closed:
-                raise MalformedPacket(MalformedReason.BAD_EAP_MESSAGE)
-            else:
-                eap_parts.append(value)
-        else:
-            if eap_parts is not None:
-                eap_closed = True
-            bounds = single_valued.get(attr_type)
+    # The loop reads each attribute's two header octets unchecked: an index past the
+    # end (a Length that stops one octet into an attribute header) is caught below.
+    try:
+        while pos < length:
+            attr_type = raw[pos]
+            attr_len = raw[pos + 1]
+            end = pos + attr_len
+            if attr_len < 2 or end > length:
+                raise MalformedPacket(_ATTR_LEN)
+            value = raw[pos + 2 : end]
+            bounds = single_bounds[attr_type]
             if bounds is not None:
-                if attr_type in singles:
+                if singles[attr_type] is not None:
                     raise MalformedPacket(MalformedReason.DUPLICATE_ATTRIBUTE)
-                if not bounds[0] <= attr_len - 2 <= bounds[1]:
-                    raise MalformedPacket(_ATTR_LEN)
                 singles[attr_type] = value
-                if attr_type == _MESSAGE_AUTHENTICATOR:
-                    ma_offset = pos + 2
+                if bounds:  # () for any length, else the attribute's (min, max) Length
+                    if not bounds[0] <= attr_len <= bounds[1]:
+                        raise MalformedPacket(_ATTR_LEN)
+                    if attr_type == _MESSAGE_AUTHENTICATOR:
+                        ma_offset = pos + 2
+            elif attr_type == _EAP_MESSAGE:
+                if eap_parts is None:
+                    eap_parts = [value]
+                elif eap_at != len(attributes) - 1:
+                    # Another attribute came between: not consecutive (RFC 3579 3.1).
+                    raise MalformedPacket(MalformedReason.BAD_EAP_MESSAGE)
+                else:
+                    eap_parts.append(value)
+                eap_at = len(attributes)
             elif attr_type == _PROXY_STATE:
                 proxy_states.append(value)
             elif attr_type == _VENDOR_SPECIFIC:
                 vsas.append(value)
-        pos = end
+            append((attr_type, value))
+            pos = end
+    except IndexError:
+        raise MalformedPacket(_ATTR_LEN) from None
 
     return _build(raw, attributes, singles, proxy_states, eap_parts, vsas, ma_offset)
 
@@ -205,29 +236,27 @@ def decode_request(data: bytes) -> RadiusRequest:
 def _build(
     raw: bytes,
     attributes: list[Attribute],
-    singles: dict[int, bytes],
+    singles: list[bytes | None],
     proxy_states: list[bytes],
     eap_parts: list[bytes] | None,
     vsas: list[bytes],
     ma_offset: int | None,
 ) -> RadiusRequest:
     """Check the rules that span attributes and build the request."""
-    get = singles.get
-
-    password = get(c.USER_PASSWORD)
+    password = singles[_USER_PASSWORD]
     if password is not None:
         plen = len(password)
         # RFC 2865 5.2: 16 to 128 octets, a multiple of 16.
         if plen < 16 or plen > 128 or plen & 15:
             raise MalformedPacket(MalformedReason.BAD_PASSWORD_LENGTH)
-    chap_password = get(c.CHAP_PASSWORD)
+    chap_password = singles[_CHAP_PASSWORD]
     # RFC 2865 4.1: User-Password or CHAP-Password, not both; RFC 3579 excludes both
     # alongside EAP-Message.
     credentials = (password is not None) + (chap_password is not None) + (eap_parts is not None)
     if credentials > 1:
         raise MalformedPacket(MalformedReason.CONFLICTING_ATTRIBUTES)
 
-    user_name_raw = get(c.USER_NAME)
+    user_name_raw = singles[_USER_NAME]
     user_name: str | None = None
     if user_name_raw:
         try:
@@ -235,48 +264,52 @@ def _build(
         except UnicodeDecodeError:
             raise MalformedPacket(MalformedReason.BAD_UTF8) from None
 
-    nas_ip = get(c.NAS_IP_ADDRESS)
-    nas_ipv6 = get(c.NAS_IPV6_ADDRESS)
-    nas_identifier = get(c.NAS_IDENTIFIER)
-    called = get(c.CALLED_STATION_ID)
-    calling = get(c.CALLING_STATION_ID)
-    session = get(c.ACCT_SESSION_ID)
-    nas_port = get(c.NAS_PORT)
-    port_type = get(c.NAS_PORT_TYPE)
-    service = get(c.SERVICE_TYPE)
-    status = get(c.ACCT_STATUS_TYPE)
+    nas_ip = singles[_NAS_IP_ADDRESS]
+    nas_ipv6 = singles[_NAS_IPV6_ADDRESS]
+    nas_identifier = singles[_NAS_IDENTIFIER]
+    called = singles[_CALLED_STATION_ID]
+    calling = singles[_CALLING_STATION_ID]
+    session = singles[_ACCT_SESSION_ID]
+    nas_port = singles[_NAS_PORT]
+    port_type = singles[_NAS_PORT_TYPE]
+    service = singles[_SERVICE_TYPE]
+    status = singles[_ACCT_STATUS_TYPE]
     # Informational text (station ids, NAS-Identifier) only feeds logs and policy
     # lookups: a NAS sending Latin-1 must not lock every user out, so "replace".
     # Numbers: their lengths were checked against _SINGLE_VALUED already. Inline, not
     # helper calls: this runs for every request.
-    # Positional, in field order: the keyword form costs more than the tuple itself.
-    return RadiusRequest(
-        raw[0],  # code
-        raw[1],  # identifier
-        raw[4:20],  # authenticator
-        raw,
-        tuple(attributes),
-        user_name,
-        password,  # user_password
-        chap_password,
-        get(c.CHAP_CHALLENGE),
-        None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}",
-        None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
-        None if nas_identifier is None else nas_identifier.decode("utf-8", "replace"),
-        None if nas_port is None else int.from_bytes(nas_port, "big"),
-        None if port_type is None else int.from_bytes(port_type, "big"),
-        None if service is None else int.from_bytes(service, "big"),
-        None if called is None else called.decode("utf-8", "replace"),
-        None if calling is None else calling.decode("utf-8", "replace"),
-        get(c.STATE),
-        tuple(proxy_states),
-        None if eap_parts is None else b"".join(eap_parts),
-        get(_MESSAGE_AUTHENTICATOR),
-        ma_offset,
-        _decode_vsas(vsas) if vsas else (),
-        None if status is None else int.from_bytes(status, "big"),
-        None if session is None else session.decode("utf-8", "replace"),
-        user_name_raw == b"",  # empty_user_name
+    # In field order, through tuple.__new__: the named tuple's own __new__ is a Python
+    # function with 26 parameters, which costs more than the tuple itself.
+    return _new_tuple(
+        RadiusRequest,
+        (
+            raw[0],  # code
+            raw[1],  # identifier
+            raw[4:20],  # authenticator
+            raw,
+            tuple(attributes),
+            user_name,
+            password,  # user_password
+            chap_password,
+            singles[_CHAP_CHALLENGE],
+            None if nas_ip is None else f"{nas_ip[0]}.{nas_ip[1]}.{nas_ip[2]}.{nas_ip[3]}",
+            None if nas_ipv6 is None else IPv6Address(nas_ipv6).compressed,
+            None if nas_identifier is None else nas_identifier.decode("utf-8", "replace"),
+            None if nas_port is None else int.from_bytes(nas_port, "big"),
+            None if port_type is None else int.from_bytes(port_type, "big"),
+            None if service is None else int.from_bytes(service, "big"),
+            None if called is None else called.decode("utf-8", "replace"),
+            None if calling is None else calling.decode("utf-8", "replace"),
+            singles[_STATE],
+            tuple(proxy_states),
+            None if eap_parts is None else b"".join(eap_parts),
+            singles[_MESSAGE_AUTHENTICATOR],
+            ma_offset,
+            _decode_vsas(vsas) if vsas else (),
+            None if status is None else int.from_bytes(status, "big"),
+            None if session is None else session.decode("utf-8", "replace"),
+            user_name_raw == b"",  # empty_user_name
+        ),
     )
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hmac
 
 from radius_server.protocol.digest import md5, xor16
+from radius_server.protocol.digest import new_md5 as _new_md5
 from radius_server.protocol.errors import EncodeError, MalformedPacket, MalformedReason
 
 PIN_LENGTH = 5
+_from_bytes = int.from_bytes
 _MAX_PASSWORD_LENGTH = 128  # RFC 2865 5.2
 
 
@@ -46,7 +48,13 @@ def decrypt_pin(encrypted: bytes, secret: bytes, authenticator: bytes) -> bytes 
     """
     if len(encrypted) == 16:
         # The common case: a five-digit PIN pads to one block (RFC 2865 5.2).
-        plain = xor16(encrypted, md5(secret + authenticator)).rstrip(b"\x00")
+        # xor16, inline: one big-int XOR (RFC 2865 5.2, c1 xor MD5(S + RA)).
+        key = _new_md5(secret + authenticator).digest()
+        plain = (
+            (_from_bytes(encrypted, "big") ^ _from_bytes(key, "big"))
+            .to_bytes(16, "big")
+            .rstrip(b"\x00")
+        )
     else:
         try:
             plain = decrypt_password(encrypted, secret, authenticator)

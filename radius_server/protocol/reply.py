@@ -15,9 +15,9 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import (
     MA_PLACEHOLDER,
     ZERO_AUTHENTICATOR,
-    response_authenticator,
     sign_leading_message_authenticator,
 )
+from radius_server.protocol.digest import new_md5 as _md5
 from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute, RadiusRequest
 
@@ -85,8 +85,9 @@ def encode_reply(
     Raises:
         EncodeError: value too long, reserved attribute passed, reply over 4096 octets.
     """
+    request_code = request.code
     if message_authenticator is None:
-        message_authenticator = _wants_message_authenticator(request.code, code)
+        message_authenticator = code in _ACCESS_REPLIES or request_code == _STATUS_SERVER
     parts: list[bytes] = [MA_PLACEHOLDER] if message_authenticator else []
     append = parts.append
     for attr_type, value in attributes:
@@ -109,9 +110,10 @@ def encode_reply(
     if message_authenticator:
         vector = (
             ZERO_AUTHENTICATOR
-            if code == _ACCOUNTING_RESPONSE and request.code != _STATUS_SERVER
+            if code == _ACCOUNTING_RESPONSE and request_code != _STATUS_SERVER
             else request_authenticator
         )
         body = sign_leading_message_authenticator(header, vector, body, secret)
-    response = response_authenticator(header, request_authenticator, body, secret)
+    # response_authenticator(header, request_authenticator, body, secret), inline.
+    response = _md5(header + request_authenticator + body + secret).digest()
     return header + response + body

@@ -24,6 +24,7 @@ and a lookup never returns an expired one.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from enum import Enum
 
@@ -56,7 +57,7 @@ def cache_key(source_address: str, source_port: int, request: RadiusRequest) -> 
 class ReplyCache:
     """Bounded, expiring map from a request key to its reply bytes or a marker."""
 
-    __slots__ = ("_entries", "max_entries", "ttl")
+    __slots__ = ("_due", "_entries", "max_entries", "ttl")
 
     def __init__(self, ttl: float = DEFAULT_TTL, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         """Create an empty cache; ``ttl`` in seconds, ``max_entries`` >= 1."""
@@ -66,6 +67,9 @@ class ReplyCache:
         self.max_entries = max_entries
         # key -> (expires, reply or marker, send time of the reply)
         self._entries: OrderedDict[CacheKey, tuple[float, CacheValue, float]] = OrderedDict()
+        # No purge can remove anything before this time: at most the first entry's
+        # expiry (-inf: unknown). Lets most claims skip looking at the first entry.
+        self._due = -math.inf
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -97,9 +101,11 @@ class ReplyCache:
             if entry[0] > now:
                 return Pending.IN_PROGRESS if now < entry[2] else entry[1]
             del entries[key]  # expired, not purged yet (behind a held entry): re-added last
+            self._due = -math.inf  # it may have been the first
         entries[key] = (now + self.ttl, Pending.IN_PROGRESS, now)
         if len(entries) > self.max_entries:
             entries.popitem(last=False)
+            self._due = -math.inf
         return None
 
     def store(self, key: CacheKey, reply: bytes, now: float, hold: float = 0.0) -> None:
@@ -113,21 +119,31 @@ class ReplyCache:
         send_at = now + hold
         entries = self._entries
         claimed = key in entries
-        entries[key] = (send_at + self.ttl, reply, send_at)
+        expires = send_at + self.ttl
+        entries[key] = (expires, reply, send_at)
+        if expires < self._due:
+            self._due = expires  # it may be the first entry
         if not claimed:
             # Not claimed first (or purged since): a new entry, as claim adds them.
             if len(entries) > self.max_entries:
                 entries.popitem(last=False)
+                self._due = -math.inf
             self._purge(now)
 
     def discard(self, key: CacheKey) -> None:
         """Forget ``key``: the request was dropped, or its decision failed; a retry runs again."""
-        self._entries.pop(key, None)
+        if self._entries.pop(key, None) is not None:
+            self._due = -math.inf  # it may have been the first
 
     def _purge(self, now: float) -> None:
+        """Drop the expired entries at the front (the first live one stops the walk)."""
+        if now < self._due:
+            return  # the first entry lives on: nothing to drop
         entries = self._entries
         while entries:
             key, (expires, _, _) = next(iter(entries.items()))
             if expires > now:
-                break
+                self._due = expires
+                return
             del entries[key]
+        self._due = -math.inf

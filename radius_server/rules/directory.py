@@ -86,11 +86,12 @@ def _shards() -> list[dict]:
 
 
 class MemberTable:
-    """A set of members, sharded by email and by id: built off the loop, then adopted whole.
+    """A set of members, sharded by email and by id: built aside, then adopted whole.
 
-    ``Members`` serves one; a full load fills a new one in a worker thread
-    (``add``), the loop swaps it in (``Members.adopt``) and the old one is
-    emptied shard by shard, again off the loop (``dispose``).
+    ``Members`` serves one; ``Members.replace_all`` (the snapshot file's view at
+    start) fills a new one (``add``) and swaps it in (``Members.adopt``); an old
+    one can be emptied shard by shard off the loop (``dispose``). A full load
+    from the database changes the view in place instead (``Members.refresh``).
     """
 
     __slots__ = ("by_email", "by_id", "count")
@@ -123,6 +124,40 @@ class MemberTable:
             if between is not None:
                 between()
         self.count = 0
+
+
+class SeenIds:
+    """The ids a full reload met: one bit per id, ids above BITS_LIMIT in a set.
+
+    Ids come from a sequence, so they are dense: a million members take about
+    128 KiB here, where a set of their ids would take 32 MiB at the moment the
+    reload's memory peaks.
+    """
+
+    __slots__ = ("_bits", "_others")
+
+    BITS_LIMIT = 1 << 27  # 16 MiB of bits at most; sparser ids go to the set
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._others: set[int] = set()
+
+    def add(self, member_id: int) -> None:
+        """Note that ``member_id`` was seen."""
+        if 0 <= member_id < self.BITS_LIMIT:
+            byte = member_id >> 3
+            bits = self._bits
+            if byte >= len(bits):
+                bits.extend(bytes(max(byte + 1, 2 * len(bits)) - len(bits)))
+            bits[byte] |= 1 << (member_id & 7)
+        else:
+            self._others.add(member_id)
+
+    def __contains__(self, member_id: int) -> bool:
+        if 0 <= member_id < self.BITS_LIMIT:
+            byte = member_id >> 3
+            return byte < len(self._bits) and bool(self._bits[byte] & (1 << (member_id & 7)))
+        return member_id in self._others
 
 
 class Members:
@@ -160,18 +195,50 @@ class Members:
         if previous is None:
             self._count += 1
         elif previous.email != member.email:
-            self._by_email[hash(previous.email) & _MASK].pop(previous.email, None)
+            self._forget_email(previous)
         by_id[member.id] = member
         self._by_email[hash(member.email) & _MASK][member.email] = member
         return previous
+
+    def _forget_email(self, member: Member) -> None:
+        # Only while the email still names this member: applied one by one (a
+        # reload, a batch), two members may trade emails or one may take over the
+        # email of one removed later, and the newer owner's entry must stay.
+        shard = self._by_email[hash(member.email) & _MASK]
+        if shard.get(member.email) is member:
+            del shard[member.email]
 
     def discard(self, member_id: int) -> Member | None:
         """Remove by id; return what was removed."""
         previous = self._by_id[member_id & _MASK].pop(member_id, None)
         if previous is not None:
-            self._by_email[hash(previous.email) & _MASK].pop(previous.email, None)
+            self._forget_email(previous)
             self._count -= 1
         return previous
+
+    def refresh(self, member: Member) -> None:
+        """A full reload's row: put it unless the view already holds an equal member.
+
+        Keeping the current object of every unchanged member means a reload
+        allocates only what changed (docs/architecture.md, "A million members").
+        """
+        current = self._by_id[member.id & _MASK].get(member.id)
+        if current is None or current != member:
+            self.put(member)
+
+    def sweep(self, keep: Callable[[int], bool], between: Callable[[], None] | None = None) -> int:
+        """Discard every member whose id ``keep`` refuses, a shard at a time; how many.
+
+        ``between``: called after each shard (a worker thread sleeps, letting the loop in).
+        """
+        removed = 0
+        for shard in self._by_id:
+            for member_id in [i for i in shard if not keep(i)]:
+                self.discard(member_id)
+                removed += 1
+            if between is not None:
+                between()
+        return removed
 
     def adopt(self, table: MemberTable) -> MemberTable:
         """Serve ``table`` from now on; return the previous members as a table to dispose of.

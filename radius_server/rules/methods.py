@@ -12,8 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from radius_server.protocol import codes as c
 from radius_server.protocol.chap import verify_chap_request
@@ -47,9 +46,8 @@ class Verify(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class MethodResult:
-    """What a method handler returns to the engine."""
+class MethodResult(NamedTuple):
+    """What a method handler returns to the engine (a named tuple: one per request)."""
 
     decision: Decision
     # Finer label for the log line, e.g. "peap-mschapv2", "ttls-pap", "mschapv2";
@@ -57,6 +55,9 @@ class MethodResult:
     method: str | None = None
     # Extra detail for the log line (outer identity, EAP stage...); never a secret.
     detail: str | None = None
+
+
+_result = tuple.__new__
 
 
 class MethodHandler(Protocol):
@@ -99,7 +100,8 @@ class PapMethod:
             # Not 5 digits: a typo, or a wrong shared secret (noise after
             # decryption). It cannot match any PIN, so it is no guess to count.
             return MethodResult(verify.refuse(request.user_name, Reason.BAD_PIN_FORMAT))
-        return MethodResult(verify(request.user_name, policy.pap_check(offered), offered)[0])
+        decision = verify(request.user_name, policy.pap_check(offered), offered)[0]
+        return _result(MethodResult, (decision, None, None))  # MethodResult(decision), faster
 
 
 class ChapMethod:

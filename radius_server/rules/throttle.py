@@ -255,6 +255,10 @@ class _Counted:
     key: str
 
 
+# The known devices of a user who has none (read only).
+_NONE_KNOWN: dict[str, float] = {}
+
+
 class Throttle:
     """In-memory budgets fed by ThrottleEvents; decisions are dictionary reads."""
 
@@ -278,7 +282,7 @@ class Throttle:
         """True when ``device`` signed in as ``user`` within known_device_days."""
         if device is None:
             return False
-        seen = self.known.get(user, {}).get(device)
+        seen = self.known.get(user, _NONE_KNOWN).get(device)
         return seen is not None and now - seen < self.settings.known_device_days * DAY
 
     def gate(
@@ -288,8 +292,10 @@ class Throttle:
         s = self.settings
         if not s.enabled:
             return None
-        if device is not None and self.is_known(user, device, now):
-            window = self.devices.get((user, device))
+        # is_known(user, device, now), inline: every sign-in asks.
+        seen = None if device is None else self.known.get(user, _NONE_KNOWN).get(device)
+        if seen is not None and now - seen < s.known_device_days * DAY:
+            window = self.devices.get((user, device))  # type: ignore[arg-type]
             if window is None:
                 return None  # a known device without failures: the usual sign-in
             return self._over(

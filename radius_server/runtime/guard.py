@@ -179,7 +179,8 @@ class Guard:
         """Remember the device as known (and tell other instances now and then)."""
         if device is None:
             return
-        seen = self.throttle.known.get(user, {}).get(device)
+        known = self.throttle.known.get(user)
+        seen = None if known is None else known.get(device)
         if seen is None or now - seen > SUCCESS_REFRESH_SECONDS:
             self._local(ThrottleEvent(EventKind.SUCCESS, now, user, device, True))
 

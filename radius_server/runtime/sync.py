@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from radius_server.rules.directory import Client, Directory, Member, MemberTable
+from radius_server.rules.directory import Client, Directory, Member, SeenIds
 from radius_server.rules.feed_cursor import FeedCursor
 from radius_server.rules.plans import Location, Plan, PlanDefinition, compile_lenient
 from radius_server.runtime.bounded import BoundedCalls, describe_error
@@ -41,9 +41,11 @@ KEEP_FEED = timedelta(days=2)
 # seconds of CPU to write, so they are written every 100 s, not every 10.
 SAVE_EVERY_SECONDS = 10.0
 SAVE_SECONDS_PER_MEMBER = 1e-4
-# While a full load converts rows in its worker thread, the loop waits at most this
-# long for the GIL (Python's default is 5 ms, the whole latency budget).
-LOAD_SWITCH_INTERVAL = 0.0005
+# While a full load converts rows (or a snapshot is written) in a worker thread, the
+# loop waits at most this long for the GIL (Python's default is 5 ms, the whole
+# latency budget), and a request waits so after each of its system calls: 0.1 ms
+# halved the median of a 100,000-member reload against 0.5 ms (bench/README.md).
+LOAD_SWITCH_INTERVAL = 0.0001
 # The old view is freed shard by shard, letting the loop in between.
 DISPOSE_PAUSE = 0.0002
 # A full load reads every row: it may take this many round deadlines.
@@ -105,15 +107,23 @@ class MemberDecoder:
         self._other_pins: dict[str, bytes] = {}
         self._times: dict[datetime, float] = {}
 
-    def pin(self, text: str) -> bytes:
-        """The PIN as bytes, one object per distinct PIN."""
+    def pin(self, text: str, like: bytes | None = None) -> bytes:
+        """The PIN as bytes, one object per distinct PIN.
+
+        ``like``: the PIN the view holds for this member; when equal, that object
+        becomes the shared one, so a reload does not make a second copy of every
+        PIN (100,000 of them, about 5 MiB) only to drop them at the end.
+        """
         if len(text) == 5 and text.isdigit():
             if not self._pins:
                 self._pins = [None] * 100_000
             index = int(text)
             found = self._pins[index]
             if found is None:
-                found = self._pins[index] = text.encode("ascii")
+                found = text.encode("ascii")
+                if like is not None and like == found:
+                    found = like
+                self._pins[index] = found
             return found
         # Not a five-digit PIN (none should be): shared too, in a bounded cache.
         other = self._other_pins.get(text)
@@ -140,8 +150,8 @@ class MemberDecoder:
         self._other_pins = {}
         self._times = {}
 
-    def member(self, row: Any) -> Member:
-        """A ``store.feed.MEMBER_COLUMNS`` row as a Member."""
+    def member(self, row: Any, like: Member | None = None) -> Member:
+        """A ``store.feed.MEMBER_COLUMNS`` row as a Member (``like``: the view's, to share PINs)."""
         (
             id_,
             email,
@@ -158,15 +168,51 @@ class MemberDecoder:
         return Member(
             id_,
             email,
-            self.pin(pin),
+            self.pin(pin, like.pin if like is not None else None),
             active,
             wifi_access,
             self.time(valid_from),
             self.time(valid_until),
             self.time(pin_changed_at),
-            self.pin(previous_pin) if previous_pin else None,
+            self.pin(previous_pin, like.previous_pin if like is not None else None)
+            if previous_pin
+            else None,
             device_limit,
             plan_id,
+        )
+
+    def same(self, row: Any, member: Member) -> bool:
+        """Whether ``row`` says exactly what ``member`` holds (``member(row) == member``).
+
+        Field by field, without building the Member: most rows of a reload are
+        unchanged, and a frozen dataclass's construction and comparison were a
+        third of applying one.
+        """
+        (
+            _id,
+            email,
+            pin,
+            active,
+            wifi_access,
+            valid_from,
+            valid_until,
+            pin_changed_at,
+            previous_pin,
+            device_limit,
+            plan_id,
+        ) = row
+        return (
+            email == member.email
+            and active == member.active
+            and wifi_access == member.wifi_access
+            and device_limit == member.device_limit
+            and plan_id == member.plan_id
+            and self.pin(pin, member.pin) == member.pin
+            and (self.pin(previous_pin, member.previous_pin) if previous_pin else None)
+            == member.previous_pin
+            and self.time(pin_changed_at) == member.pin_changed_at
+            and self.time(valid_from) == member.valid_from
+            and self.time(valid_until) == member.valid_until
         )
 
     def from_record(self, record: CustomerRecord) -> Member:
@@ -286,50 +332,49 @@ class DirectorySync:
         self.manage_gc = manage_gc
 
     async def full_load(self) -> None:
-        """Read everything into a new view off the loop, then swap it in at once.
+        """Read everything off the loop and bring the view in line with it, member by member.
 
         The feed position, clients and plans first, then the customers page by
         page, each page one call under the usual deadline, converted in the
-        worker thread straight into a new ``MemberTable``. The loop keeps
-        answering from the current view all along and adopts the new one in a
-        few reference swaps; the old one is freed shard by shard in a thread.
+        worker thread and put into the view only where a member changed; the
+        members no page returned are removed at the end. The loop keeps answering
+        all along, each member in its old state or its new one, and the reload
+        needs memory for what changed only, not for a second view.
         See docs/architecture.md, "A million members".
         """
         started = time.perf_counter()
         head = await self.calls.run(self.feed.head)
-        table = MemberTable()
+        await self.wait_saved()  # a snapshot write walks the shards this load changes
+        seen = SeenIds()
         collecting = gc.isenabled()
         if self.manage_gc:
-            # A full collection walks every tracked object: with a view being
-            # built, a million of them, for most of a second, on whichever thread
-            # triggers it (often the loop's). Paused until the view is frozen below.
+            # A full collection walks every tracked object: with a million members,
+            # most of a second on whichever thread triggers it (often the loop's).
+            # Paused until the view is frozen below.
             gc.disable()
         _fine_switching.__enter__()
-        adopted = False
         try:
             after = -1
             while True:
-                count, after = await self.calls.run(self._load_page, table, after)
+                count, after = await self.calls.run(self._load_page, seen, after)
                 if count < MEMBER_PAGE:
                     break
-            old = self.directory.members.adopt(table)
-            adopted = True
+            # Members no page returned are gone from the database.
+            await self.calls.run(self.directory.members.sweep, seen.__contains__, _pause)
             self.directory.clients.replace_all(client_from_record(c) for c in head.clients)
             self._apply_plans(head.plans, head.locations)
             self.cursor.reset(head.last_seq, head.recent_seqs, time.monotonic())
             self.directory.ready = True
             self._save_now = True
             if self.manage_gc:
-                # The view lives until the next full load: out of the collector's
-                # sight from now on (reference counting still frees it then).
+                # The view lives on: out of the collector's sight from now on
+                # (reference counting still frees a member replaced later).
                 gc.freeze()
         finally:
             _fine_switching.__exit__()
             if collecting and self.manage_gc:
                 gc.enable()
             self._decoder.forget()
-            if not adopted:
-                await asyncio.to_thread(table.dispose, _pause)
         self.log.info(
             "directory_loaded",
             source="database",
@@ -340,22 +385,28 @@ class DirectorySync:
             feed_position=head.last_seq,
             ms=round(1000 * (time.perf_counter() - started)),
         )
-        await self.wait_saved()  # a write under way may still be walking the old shards
-        await asyncio.to_thread(old.dispose, _pause)
 
-    def _load_page(self, table: MemberTable, after: int) -> tuple[int, int]:
-        """In the worker thread: one page of customers into ``table``; (rows, last id)."""
+    def _load_page(self, seen: SeenIds, after: int) -> tuple[int, int]:
+        """In the worker thread: one page of customers into the view; (rows, last id).
+
+        A member equal to the one in the view keeps that object (``Members.refresh``).
+        Changing the view from this thread is safe: only the sync changes it, and
+        it is waiting for this call; each dict operation is atomic for the loop.
+        """
         rows = self.feed.member_page(after, MEMBER_PAGE)
-        add, member = table.add, self._decoder.member
-        # A member unchanged since the current view keeps its object: a reload then
-        # needs memory for the new shards only, not for a second copy of everyone.
-        # (Reading the current view from this thread is safe: only the sync loop
-        # changes it, and it is waiting for this call.)
-        current = self.directory.members.by_id
+        members, decoder = self.directory.members, self._decoder
+        by_id, put, member, same, mark = (
+            members.by_id,
+            members.put,
+            decoder.member,
+            decoder.same,
+            seen.add,
+        )
         for row in rows:
-            new = member(row)
-            old = current(new.id)
-            add(old if old == new else new)
+            mark(row[0])
+            current = by_id(row[0])
+            if current is None or not same(row, current):
+                put(member(row, current))  # else the unchanged member keeps its object
         return len(rows), (rows[-1][0] if rows else after)
 
     def _apply_plans(self, plans: list[PlanRecord], locations: list[LocationRecord]) -> None:

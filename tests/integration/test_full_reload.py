@@ -1,8 +1,9 @@
 """A full reload after an outage, under a steady stream of requests, on a private cluster.
 
-The reload reads the customers page by page in a worker thread and swaps the
-new view in at once (docs/architecture.md, "A million members"): every request
-sent meanwhile is answered, and answered right, from the old view or the new one.
+The reload reads the customers page by page in a worker thread and applies them
+to the live view member by member (docs/architecture.md, "A million members"):
+every request sent meanwhile is answered, and answered right, from each member's
+old state or new one.
 Never the shared server on 5432: see tests/integration/pg_cluster.py.
 """
 

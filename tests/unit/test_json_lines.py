@@ -31,6 +31,7 @@ from radius_server.logging import (
 from radius_server.protocol import codes as c
 from radius_server.protocol.client import encode_request
 from radius_server.rules.directory import Client, Directory, Member
+from radius_server.rules.plans import PlanDefinition, compile_plan
 from radius_server.rules.throttle import ThrottleSettings
 from radius_server.runtime.engine import Engine
 from radius_server.runtime.guard import Guard
@@ -129,6 +130,22 @@ def test_timestamp_is_isoformat_in_utc_with_z(ns: int) -> None:
     assert lines.timestamp(ns) == expected
 
 
+@pytest.mark.parametrize("ns", [1_800_000_000_000_000_000, 1_764_720_000_123_456_789])
+def test_write_object_is_write_for_fields_already_encoded(
+    ns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's path (its own text) and ``write`` (a dict) make the same line."""
+    monkeypatch.setattr("radius_server.logging.time.time_ns", lambda: ns)
+    out = io.StringIO()
+    lines = JsonLines(sink := BufferedLogger(out), "info")
+    lines.write_object("debug", "access", '{"outcome": "challenge"')  # below the level
+    lines.write("info", "access", {"outcome": "accept", "identifier": 7})
+    lines.write_object("info", "access", '{"outcome": "accept", "identifier": 7')
+    sink.flush()
+    first, second = out.getvalue().splitlines()
+    assert first == second and first.endswith(f'"timestamp": "{lines.timestamp(ns)}"}}')
+
+
 def test_only_json_to_the_buffer_takes_the_fast_path() -> None:
     configure_logging("json", "info", stream=io.StringIO(), buffered=True)
     assert json_lines() is not None
@@ -148,18 +165,26 @@ def _engine(log: Any, lines: JsonLines | None) -> Engine:
     return Engine(directory, log, guard=Guard(ThrottleSettings(), log, store=None), lines=lines)
 
 
-def _request(pin: bytes, identifier: int) -> bytes:
+_NAS_ATTRIBUTES = [
+    (c.CALLING_STATION_ID, b"02-00-00-00-00-01"),
+    (c.CALLED_STATION_ID, b"02-00-00-00-00-02:Coworking"),
+    (c.NAS_IDENTIFIER, b"lobby"),
+]
+
+
+def _request(
+    pin: bytes,
+    identifier: int,
+    user_name: str = "Ana@Example.com",
+    attributes: list[tuple[int, bytes]] | None = None,
+) -> bytes:
     return encode_request(
         SECRET,
         identifier=identifier,
-        user_name="Ana@Example.com",
+        user_name=user_name,
         password=pin,
         authenticator=bytes([identifier]) * 16,
-        attributes=[
-            (c.CALLING_STATION_ID, b"02-00-00-00-00-01"),
-            (c.CALLED_STATION_ID, b"02-00-00-00-00-02:Coworking"),
-            (c.NAS_IDENTIFIER, b"lobby"),
-        ],
+        attributes=_NAS_ATTRIBUTES if attributes is None else attributes,
     ).packet
 
 
@@ -186,6 +211,49 @@ def test_the_engines_access_line_is_the_same_either_way() -> None:
         assert a == b
 
 
+# Requests whose lines take every optional key (or leave it out): method, plan, detail,
+# user (known, unknown, odd text), stations and NAS-Identifier with text to escape.
+_VARIED = [
+    (PIN, "Ana@Example.com", None),
+    (b"99999", "Ana@Example.com", []),
+    (b"1234x", "Ana@Example.com", [(c.NAS_IDENTIFIER, b'lobby "\\ \x1b\xc3\xa9')]),
+    (b"99999", ' nobody\u202e"@example.com ', [(c.CALLING_STATION_ID, b"x" * 90)]),
+    (b"99999", "Ana@Example.com", [(c.CALLED_STATION_ID, b"\xff\xfe:caf\xc3\xa9")]),
+    *[(b"%05d" % n, "ana@example.com", None) for n in range(11111, 11122)],  # locks: detail
+    (PIN, "ana@example.com", None),
+]
+
+
+def _access_text(fast: bool, plan: bool) -> list[str]:
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out, buffered=True)
+    engine = _engine(get_logger(), json_lines() if fast else None)
+    if plan:
+        default = PlanDefinition(1, 'default \u00e9 "x"', is_default=True)
+        engine.directory.plans.replace_all([compile_plan(default)])
+    for identifier, (pin, user, attributes) in enumerate(_VARIED, start=1):
+        engine.handle_auth(_request(pin, identifier, user, attributes), (NAS, 5000))
+    flush_logs()
+    return [x for x in out.getvalue().splitlines() if '"event": "access"' in x]
+
+
+def _masked(line: str) -> str:
+    return re.sub(r'"(duration_ms|request_id|timestamp)": [^,}]*', r'"\1": V', line)
+
+
+@pytest.mark.parametrize("plan", [False, True])
+def test_the_engines_access_line_is_the_same_text_either_way(plan: bool) -> None:
+    """Byte for byte (but time and id): the fast path's text is the JSON encoder's."""
+    fast, slow = _access_text(fast=True, plan=plan), _access_text(fast=False, plan=plan)
+    assert len(fast) == len(_VARIED)
+    assert [_masked(x) for x in fast] == [_masked(x) for x in slow]
+    reasons = [json.loads(x)["reason"] for x in fast]
+    assert {"ok", "wrong_pin", "bad_pin_format", "unknown_user", "locked_out"} <= set(reasons)
+    assert any("detail" in json.loads(x) for x in fast)
+    accepts = [json.loads(x) for x in fast if '"reason": "ok"' in x]
+    assert accepts and all(("plan" in x) == plan for x in accepts)
+
+
 def test_flushed_chunks_are_whole_lines_of_at_most_pipe_buf() -> None:
     """Each write is whole lines within 4096 octets (atomic on a pipe), a longer line alone."""
     rng = random.Random(3)
@@ -199,3 +267,16 @@ def test_flushed_chunks_are_whole_lines_of_at_most_pipe_buf() -> None:
         for chunk in chunks:
             assert chunk.endswith(b"\n")
             assert len(chunk) <= 4096 or chunk.count(b"\n") == 1
+
+
+def test_millis_is_repr_of_round() -> None:
+    """duration_ms on the fast path: the digits the JSON encoder writes for round(x, 3)."""
+    from radius_server.runtime.engine import _millis
+
+    rng = random.Random(5)
+    edge = [0.0, 1e-9, 4.9999e-7, 5e-7, 5.0001e-7, 0.001, 0.0015, 0.0025, 1.0, 0.1, 12.3456789]
+    values = edge + [
+        rng.random() * rng.choice([1e-5, 1e-4, 1e-3, 1e-2, 1, 100]) for _ in range(50000)
+    ]
+    for seconds in values:
+        assert _millis(seconds) == json.dumps(round(seconds * 1000, 3)), seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from radius_server.rules.directory import SHARDS, Directory, Member, Members, MemberTable
+from radius_server.rules.directory import SHARDS, Directory, Member, Members, MemberTable, SeenIds
 from radius_server.runtime.sync import MemberDecoder
 
 
@@ -101,3 +101,98 @@ def test_decoder_shares_equal_pins_and_times_and_reads_naive_times_as_utc() -> N
     decoder.forget()
     again = decoder.member(rows[0])
     assert again == a  # same values after the caches are dropped
+
+
+def test_members_trading_emails_one_by_one_stay_reachable() -> None:
+    """Applied one at a time, two members swapping emails both end up found by their new one."""
+    members = Members()
+    members.put(_member(1, email="x@example.com"))
+    members.put(_member(2, email="y@example.com"))
+    members.put(_member(1, email="y@example.com"))
+    members.put(_member(2, email="x@example.com"))
+    assert members.get("x@example.com").id == 2  # type: ignore[union-attr]
+    assert members.get("y@example.com").id == 1  # type: ignore[union-attr]
+    assert len(members) == 2
+
+
+def test_discarding_a_member_leaves_their_email_to_its_new_owner() -> None:
+    """A removed member's email taken by another before the removal is applied stays theirs."""
+    members = Members()
+    members.put(_member(1, email="x@example.com"))
+    members.put(_member(2, email="x@example.com"))  # member 1 is gone in the database
+    members.discard(1)
+    assert members.get("x@example.com").id == 2  # type: ignore[union-attr]
+    assert len(members) == 1 and members.by_id(1) is None
+
+
+def test_refresh_keeps_equal_members_and_puts_changed_ones() -> None:
+    """A reload in place: unchanged objects stay, changed ones are replaced, new ones added."""
+    members = Members()
+    for number in range(1, 2 * SHARDS + 1):
+        members.put(_member(number))
+    kept = members.by_id(10)
+    for number in range(1, 2 * SHARDS + 3):  # two new at the end
+        members.refresh(_member(number, active=number != 20))
+    assert members.by_id(10) is kept
+    assert members.get("m20@example.com").active is False  # type: ignore[union-attr]
+    assert len(members) == 2 * SHARDS + 2
+
+
+def test_seen_ids_dense_sparse_and_negative() -> None:
+    """Bits for the ids a sequence gives, a set for the rest; nothing seen is not contained."""
+    seen = SeenIds()
+    ids = [0, 1, 7, 8, 1000, 123_457, SeenIds.BITS_LIMIT - 1, SeenIds.BITS_LIMIT, 2**40, -3]
+    for member_id in ids:
+        seen.add(member_id)
+    for member_id in ids:
+        assert member_id in seen
+    for member_id in (2, 9, 999, 123_456, SeenIds.BITS_LIMIT + 1, -4, 10**9):
+        assert member_id not in seen
+
+
+def test_sweep_removes_the_members_a_reload_did_not_see() -> None:
+    """Shard by shard, calling ``between`` after each; emails go with the members."""
+    members = Members()
+    for number in range(1, 2 * SHARDS + 1):
+        members.put(_member(number))
+    seen = SeenIds()
+    for number in range(2, 2 * SHARDS + 1):
+        seen.add(number)
+    calls: list[int] = []
+    assert members.sweep(seen.__contains__, lambda: calls.append(1)) == 1
+    assert len(calls) == SHARDS
+    assert members.by_id(1) is None and members.get("m1@example.com") is None
+    assert len(members) == 2 * SHARDS - 1
+
+
+def test_decoder_adopts_the_views_pin_objects_on_a_reload() -> None:
+    """An equal PIN of the member the view holds becomes the shared object; another is not."""
+    decoder = MemberDecoder()
+    held = _member(7, pin=b"01234", previous_pin=b"55555")
+    row = (7, "m7@example.com", "01234", True, True, None, None, None, "55555", None, None)
+    again = decoder.member(row, held)
+    assert again.pin is held.pin and again.previous_pin is held.previous_pin
+    other = decoder.member((8, "m8@example.com", "01234", True, True) + (None,) * 6, None)
+    assert other.pin is held.pin  # shared from then on
+    changed = decoder.member((9, "m9@example.com", "99999", True, True) + (None,) * 6, held)
+    assert changed.pin == b"99999" and changed.pin is not held.pin
+
+
+def test_decoder_same_agrees_with_building_and_comparing_a_member() -> None:
+    """``same(row, m)`` is ``member(row) == m`` for a change in any one column, or none."""
+    changed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    later = datetime(2026, 2, 2, 3, 4, 5, tzinfo=UTC)
+    base = (7, "m7@example.com", "01234", True, True, changed, None, changed, "55555", None, 3)
+    held = MemberDecoder().member(base)
+    variants = [base]
+    replacements = [8, "x@example.com", "01235", False, False, later, later, later, "55556", 2, 4]
+    for column, value in enumerate(replacements):
+        if column == 0:
+            continue  # the id picks the member, it is never compared
+        variants.append((*base[:column], value, *base[column + 1 :]))
+    variants.append((*base[:8], "", *base[9:]))  # no previous PIN
+    variants.append((*base[:5], None, *base[6:]))  # no valid-from
+    decoder = MemberDecoder()
+    for row in variants:
+        assert decoder.same(row, held) == (decoder.member(row) == held), row
+    assert decoder.same(base, held)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from radius_server.protocol import Pending, ReplyCache, cache_key, decode_request
@@ -100,3 +102,44 @@ def test_many_entries_expire_in_order() -> None:
 def test_invalid_configuration(ttl: float, size: int) -> None:
     with pytest.raises(ValueError):
         ReplyCache(ttl=ttl, max_entries=size)
+
+
+class _Walking(ReplyCache):
+    """The cache as it was before ``_due``: every purge walks from the first entry."""
+
+    __slots__ = ()
+
+    def _purge(self, now: float) -> None:
+        entries = self._entries
+        while entries:
+            first, (expires, _, _) = next(iter(entries.items()))
+            if expires > now:
+                break
+            del entries[first]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_skipping_purges_changes_nothing(seed: int) -> None:
+    """Claims, stores (held or not, late or not), discards and overflows, at random: the
+    cache that skips purges before the first entry's expiry answers as the walking one."""
+    rng = random.Random(seed)
+    fast, slow = ReplyCache(ttl=2.0, max_entries=40), _Walking(ttl=2.0, max_entries=40)
+    now = 0.0
+    for _ in range(3000):
+        now += rng.choice([0.0, 0.001, 0.01, 0.1, 0.5])
+        k = key(rng.randrange(60))
+        op = rng.random()
+        if op < 0.5:
+            assert fast.claim(k, now) == slow.claim(k, now)
+        elif op < 0.8:
+            at = now - rng.choice([0.0, 0.0, 0.05])
+            hold = rng.choice([0.0, 0.0, 1.0])
+            reply = b"r%d" % rng.randrange(1000)
+            fast.store(k, reply, at, hold)
+            slow.store(k, reply, at, hold)
+        elif op < 0.9:
+            fast.discard(k)
+            slow.discard(k)
+        else:
+            assert fast.get(k, now) == slow.get(k, now)
+        assert list(fast._entries.items()) == list(slow._entries.items())
