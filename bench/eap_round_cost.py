@@ -1,4 +1,4 @@
-"""EAP server CPU per sign-in, in process: full and resumed PEAP/TTLS through ``Engine.handle_auth``.
+"""EAP server CPU per sign-in, in process: full and resumed PEAP/TTLS via ``Engine.handle_auth``.
 
 Usage::
 
