@@ -25,6 +25,7 @@ import cProfile
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -139,6 +140,13 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="eap-round-cost-"))
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     certs = generate(
         work, "radius.bench.lan", "Bench", dt.datetime.now(dt.UTC), key_type=args.key_type
     )
