@@ -91,7 +91,7 @@ class MemberTable:
     ``Members`` serves one; ``Members.replace_all`` (the snapshot file's view at
     start) fills a new one (``add``) and swaps it in (``Members.adopt``); an old
     one can be emptied shard by shard off the loop (``dispose``). A full load
-    from the database changes the view in place instead (``Members.refresh``).
+    from the database changes the view in place instead (``Members.put``, ``sweep``).
     """
 
     __slots__ = ("by_email", "by_id", "count")
@@ -215,16 +215,6 @@ class Members:
             self._forget_email(previous)
             self._count -= 1
         return previous
-
-    def refresh(self, member: Member) -> None:
-        """A full reload's row: put it unless the view already holds an equal member.
-
-        Keeping the current object of every unchanged member means a reload
-        allocates only what changed (docs/architecture.md, "A million members").
-        """
-        current = self._by_id[member.id & _MASK].get(member.id)
-        if current is None or current != member:
-            self.put(member)
 
     def sweep(self, keep: Callable[[int], bool], between: Callable[[], None] | None = None) -> int:
         """Discard every member whose id ``keep`` refuses, a shard at a time; how many.

@@ -389,7 +389,7 @@ class DirectorySync:
     def _load_page(self, seen: SeenIds, after: int) -> tuple[int, int]:
         """In the worker thread: one page of customers into the view; (rows, last id).
 
-        A member equal to the one in the view keeps that object (``Members.refresh``).
+        A member equal to the one in the view keeps that object (``MemberDecoder.same``).
         Changing the view from this thread is safe: only the sync changes it, and
         it is waiting for this call; each dict operation is atomic for the loop.
         """

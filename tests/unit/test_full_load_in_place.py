@@ -1,7 +1,7 @@
 """A full load brings the live view in line with the database member by member.
 
-Pages are read in the worker thread and applied on the loop in slices; unchanged
-members keep their objects, changed ones are replaced, missing ones removed, and
+Pages are read and applied in the sync's worker thread; unchanged members keep
+their objects, changed ones are replaced, missing ones removed, and
 emails moving between members end up with their new owners
 (docs/architecture.md, "A million members").
 """

@@ -125,19 +125,6 @@ def test_discarding_a_member_leaves_their_email_to_its_new_owner() -> None:
     assert len(members) == 1 and members.by_id(1) is None
 
 
-def test_refresh_keeps_equal_members_and_puts_changed_ones() -> None:
-    """A reload in place: unchanged objects stay, changed ones are replaced, new ones added."""
-    members = Members()
-    for number in range(1, 2 * SHARDS + 1):
-        members.put(_member(number))
-    kept = members.by_id(10)
-    for number in range(1, 2 * SHARDS + 3):  # two new at the end
-        members.refresh(_member(number, active=number != 20))
-    assert members.by_id(10) is kept
-    assert members.get("m20@example.com").active is False  # type: ignore[union-attr]
-    assert len(members) == 2 * SHARDS + 2
-
-
 def test_seen_ids_dense_sparse_and_negative() -> None:
     """Bits for the ids a sequence gives, a set for the rest; nothing seen is not contained."""
     seen = SeenIds()
