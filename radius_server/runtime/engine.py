@@ -186,8 +186,8 @@ class Engine:
         # Request ids: process-unique, short, sortable enough to grep.
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}"
-        # The line's few recurring strings (client names, NAS addresses, methods) as
-        # JSON text, escaped once rather than per request.
+        # The line's recurring strings (client names, NAS addresses and identifiers,
+        # access points, methods) as JSON text, escaped once rather than per request.
         self._quoted = _Memo(json_string, 4096)
 
     # -- entry points (the transport's handlers) ---------------------------------
@@ -506,8 +506,8 @@ class Engine:
                 f', "packet": "access-request", "identifier": {request.identifier}'
                 f"{f', {_USER}{_string(user)}' if user is not None else ''}"
                 f"{f', {_CALLING}{_string(calling)}' if calling else ''}"
-                f"{f', {_CALLED}{_string(called[:64])}' if called else ''}"
-                f"{f', {_NAS_IDENTIFIER}{_string(nas_identifier[:64])}' if nas_identifier else ''}",
+                f"{f', {_CALLED}{quoted[called[:64]]}' if called else ''}"
+                f"{f', {_NAS_IDENTIFIER}{quoted[nas_identifier[:64]]}' if nas_identifier else ''}",
             )
         else:
             fields: dict[str, Any] = {
