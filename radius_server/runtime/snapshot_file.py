@@ -26,6 +26,10 @@ from radius_server.rules.directory import Client, Member
 from radius_server.rules.plans import DEFAULT_VENDOR, Location, PlanDefinition
 
 FORMAT = 1
+# Pieces are joined into writes of this size: the batch and its join are held at
+# once, so it is kept small (the write runs beside a server answering, and its
+# peak counts toward the memory budget of docs/architecture.md).
+WRITE_BATCH = 1 << 18
 # The first line of a file written member by member ends so; each later line is
 # one member (a trailing comma but on the last) until the closing line.
 _MEMBERS_OPEN = b'"members":['
@@ -174,7 +178,7 @@ class SnapshotFile:
             for chunk in chunks:
                 batch.append(chunk)
                 pending += len(chunk)
-                if pending >= 1 << 20:
+                if pending >= WRITE_BATCH:
                     _write_all(fd, b"".join(batch))
                     size, batch, pending = size + pending, [], 0
             _write_all(fd, b"".join(batch))

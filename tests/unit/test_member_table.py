@@ -163,3 +163,36 @@ def test_sweep_removes_the_members_a_reload_did_not_see() -> None:
     assert len(calls) == SHARDS
     assert members.by_id(1) is None and members.get("m1@example.com") is None
     assert len(members) == 2 * SHARDS - 1
+
+
+def test_decoder_adopts_the_views_pin_objects_on_a_reload() -> None:
+    """An equal PIN of the member the view holds becomes the shared object; another is not."""
+    decoder = MemberDecoder()
+    held = _member(7, pin=b"01234", previous_pin=b"55555")
+    row = (7, "m7@example.com", "01234", True, True, None, None, None, "55555", None, None)
+    again = decoder.member(row, held)
+    assert again.pin is held.pin and again.previous_pin is held.previous_pin
+    other = decoder.member((8, "m8@example.com", "01234", True, True) + (None,) * 6, None)
+    assert other.pin is held.pin  # shared from then on
+    changed = decoder.member((9, "m9@example.com", "99999", True, True) + (None,) * 6, held)
+    assert changed.pin == b"99999" and changed.pin is not held.pin
+
+
+def test_decoder_same_agrees_with_building_and_comparing_a_member() -> None:
+    """``same(row, m)`` is ``member(row) == m`` for a change in any one column, or none."""
+    changed = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    later = datetime(2026, 2, 2, 3, 4, 5, tzinfo=UTC)
+    base = (7, "m7@example.com", "01234", True, True, changed, None, changed, "55555", None, 3)
+    held = MemberDecoder().member(base)
+    variants = [base]
+    replacements = [8, "x@example.com", "01235", False, False, later, later, later, "55556", 2, 4]
+    for column, value in enumerate(replacements):
+        if column == 0:
+            continue  # the id picks the member, it is never compared
+        variants.append((*base[:column], value, *base[column + 1 :]))
+    variants.append((*base[:8], "", *base[9:]))  # no previous PIN
+    variants.append((*base[:5], None, *base[6:]))  # no valid-from
+    decoder = MemberDecoder()
+    for row in variants:
+        assert decoder.same(row, held) == (decoder.member(row) == held), row
+    assert decoder.same(base, held)
