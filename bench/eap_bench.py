@@ -4,18 +4,24 @@ Usage::
 
     .venv/bin/python bench/eap_bench.py [--parallel 4] [--duration 10] [--reauths 9]
                                         [--key-type rsa|ecdsa|both] [--half-open 1000]
-                                        [--no-freeradius] [--json]
+                                        [--slices 4] [--baseline-src DIR] [--no-freeradius]
+                                        [--json]
 
 For our server (``radius-server serve``) and, when installed, FreeRADIUS 3.2
 (``/usr/sbin/freeradius`` on a copy of /etc/freeradius/3.0, its TLS session cache
 on) in the same run, on the same certificate, for each key type (``certs generate
---key-type``; the CA follows it):
+--key-type``; the CA follows it). Both servers run side by side and take turns:
+each phase is cut into ``--slices`` slices, ours then FreeRADIUS then FreeRADIUS
+then ours..., so the load of the shared machine falls on both alike (with
+``--baseline-src DIR``, a third: another checkout's ``radius_server``, e.g.
+``git archive main radius_server | tar -x -C DIR``):
 
 - full PEAP/MSCHAPv2 and TTLS/PAP authentications per second with N parallel
   ``eapol_test`` processes (each a different MAC), TLS 1.2, success with MPPE
-  keys required; the server's CPU milliseconds per authentication (``/proc``: the
-  supplicants share the machine, so auth/s is a floor, CPU/auth the cleaner
-  figure); RADIUS round trips per authentication;
+  keys required; the server's CPU milliseconds per authentication (the scheduler's
+  run time of its threads, ``/proc/PID/task/*/schedstat``: the supplicants share the
+  machine, so auth/s is a floor, CPU/auth the cleaner figure); RADIUS round trips per
+  authentication; the time the server waited for a core, per request;
 - resumed: the same with ``eapol_test -r N`` (one full handshake, then N
   reauthentications that offer the TLS session): auth/s of that mix, the share
   that resumed, and the server CPU per resumed authentication (the mix's CPU less
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import hmac
 import json
 import os
@@ -49,7 +56,7 @@ from pathlib import Path
 from OpenSSL import SSL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import tree_cpu_seconds
+from harness import process_tree, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -82,8 +89,13 @@ class Server:
                 self.process.wait()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server so far (with ``--workers``, of every process)."""
-        return tree_cpu_seconds(self.process.pid)
+        """CPU of the server so far (with ``--workers``, of every process): the scheduler's
+        nanosecond run time of every thread where the kernel has it, else user + system."""
+        return tree_schedstat(self.process.pid)[0] or tree_cpu_seconds(self.process.pid)
+
+    def run_queue_seconds(self) -> float:
+        """Time the server's threads spent runnable but waiting for a CPU, so far."""
+        return tree_schedstat(self.process.pid)[1]
 
     def idle_rate(self, seconds: float = 3.0) -> float:
         """CPU seconds per second with no traffic (ours on SQLite: the change-feed polling)."""
@@ -97,6 +109,31 @@ class Server:
         rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         return rss, hwm
+
+
+def tree_schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds waiting for one) of every thread of ``pid`` and its children.
+
+    ``/proc/PID/task/TID/schedstat``: the scheduler's own nanosecond counts. ``/proc/PID/stat``'s
+    user + system time is sampled at the clock tick (10 ms here) and undercounted FreeRADIUS,
+    whose threads run in short bursts, by up to a fifth in this bench; the threads that
+    ended are not counted here (both servers keep theirs).
+    """
+    ran = waited = 0
+    for member in process_tree(pid):
+        try:
+            tasks = os.listdir(f"/proc/{member}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{member}/task/{tid}/schedstat", encoding="ascii") as handle:
+                    fields = handle.read().split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            ran += int(fields[0])
+            waited += int(fields[1])
+    return ran / 1e9, waited / 1e9
 
 
 def _cli(env: dict[str, str], *args: str) -> None:
@@ -249,7 +286,9 @@ def start_freeradius(work: Path, certs: Path) -> Server | None:
 def eapol_conf(work: Path, method: str, ca_file: Path) -> Path:
     """The eapol_test configuration for PEAP/MSCHAPv2 or TTLS/PAP (written once)."""
     eap, phase2 = ("PEAP", "auth=MSCHAPV2") if method == "peap" else ("TTLS", "auth=PAP")
-    path = work / f"{method}-{ca_file.parent.parent.name}.conf"
+    # One per CA: servers side by side each have their own (ours, a baseline).
+    tag = hashlib.sha256(str(ca_file).encode()).hexdigest()[:8]
+    path = work / f"{method}-{ca_file.parent.parent.name}-{tag}.conf"
     if path.exists():  # written once: parallel workers read it
         return path
     tmp = path.with_suffix(".tmp")
@@ -314,22 +353,35 @@ def run_eapol(server: Server, work: Path, method: str, worker: int, reauths: int
     )
 
 
-def throughput(
+@dataclass
+class Tally:
+    """What one server did in one phase, summed over its slices."""
+
+    auths: int = 0
+    failures: int = 0
+    resumed: int = 0
+    requests: int = 0
+    cpu: float = 0.0  # server CPU seconds, idle rate taken out
+    run_queue: float = 0.0  # seconds the server's threads waited for a CPU
+    elapsed: float = 0.0
+    latencies: list[float] | None = None
+
+
+def run_slice(
     server: Server,
     work: Path,
     method: str,
     parallel: int,
     duration: float,
+    tally: Tally,
     reauths: int = 0,
-    full_cpu_ms: float | None = None,
     idle: float = 0.0,
-) -> dict:
-    """Authentications per second with ``parallel`` eapol_test loops.
+) -> None:
+    """``parallel`` eapol_test loops against ``server`` for ``duration`` s, added to ``tally``.
 
     With ``reauths`` each process signs in once and then ``reauths`` times more,
-    offering its TLS session; ``full_cpu_ms`` (the full phase's CPU per
-    authentication) then splits the CPU into the full and the resumed ones.
-    ``idle``: the server's CPU seconds per second without traffic, taken out.
+    offering its TLS session. ``idle``: the server's CPU seconds per second without
+    traffic, taken out.
     """
     counts = [0] * parallel
     resumed = [0] * parallel
@@ -338,6 +390,7 @@ def throughput(
     latencies: list[float] = []
     deadline = time.monotonic() + duration
     cpu_before = server.cpu_seconds()
+    waited_before = server.run_queue_seconds()
     started = time.monotonic()
 
     def loop(worker: int) -> None:
@@ -357,28 +410,60 @@ def throughput(
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    done = sum(counts)
     # What the server burns without traffic is not the handshakes' cost; the resumed
     # phase, paced by eapol_test, would carry more of it per authentication.
-    cpu = max(server.cpu_seconds() - cpu_before - idle * elapsed, 0.0)
-    latencies.sort()
+    tally.cpu += max(server.cpu_seconds() - cpu_before - idle * elapsed, 0.0)
+    tally.elapsed += elapsed
+    tally.run_queue += server.run_queue_seconds() - waited_before
+    tally.auths += sum(counts)
+    tally.failures += sum(failures)
+    tally.resumed += sum(resumed)
+    tally.requests += sum(requests)
+    tally.latencies = (tally.latencies or []) + latencies
+
+
+def summary(tally: Tally, reauths: int = 0, full_cpu_ms: float | None = None) -> dict:
+    """The figures of one phase; ``full_cpu_ms`` (the full phase's CPU per authentication)
+    splits a resumed phase's CPU into its full and its resumed authentications."""
+    done, cpu = tally.auths, tally.cpu
+    latencies = sorted(tally.latencies or [])
     result = {
         "auths": done,
-        "failures": sum(failures),
-        "auth_per_s": round(done / elapsed, 1),
+        "failures": tally.failures,
+        "auth_per_s": round(done / tally.elapsed, 1) if tally.elapsed else 0.0,
         "server_cpu_ms_per_auth": round(cpu * 1000 / done, 2) if done else None,
-        "rounds_per_auth": round(sum(requests) / done, 1) if done else None,
+        "rounds_per_auth": round(tally.requests / done, 1) if done else None,
+        # Latency the machine adds: the server runnable, waiting for a core (per round).
+        "run_queue_us_per_request": round(tally.run_queue * 1e6 / tally.requests)
+        if tally.requests
+        else None,
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
         "load_average": round(os.getloadavg()[0], 2),
     }
     if reauths:
-        n_resumed = sum(resumed)
+        n_resumed = tally.resumed
         result["resumed"] = n_resumed
         result["resumed_share"] = round(n_resumed / done, 2) if done else 0.0
         if n_resumed and full_cpu_ms is not None:
             rest = cpu * 1000 - (done - n_resumed) * full_cpu_ms
             result["server_cpu_ms_per_resumed"] = round(max(rest, 0.0) / n_resumed, 2)
     return result
+
+
+def throughput(
+    server: Server,
+    work: Path,
+    method: str,
+    parallel: int,
+    duration: float,
+    reauths: int = 0,
+    full_cpu_ms: float | None = None,
+    idle: float = 0.0,
+) -> dict:
+    """Authentications per second of one server alone, for ``duration`` seconds."""
+    tally = Tally()
+    run_slice(server, work, method, parallel, duration, tally, reauths, idle)
+    return summary(tally, reauths, full_cpu_ms)
 
 
 # -- half-open conversations -----------------------------------------------------------------
@@ -462,32 +547,52 @@ def half_open(server: Server, count: int) -> dict:
     }
 
 
-def bench(server: Server, work: Path, args: argparse.Namespace, half: int = 0) -> dict:
-    """All figures for one server: full and resumed, PEAP and TTLS; half-open if ``half``."""
+def bench(servers: list[Server], work: Path, args: argparse.Namespace, half: int = 0) -> list[dict]:
+    """All figures for each server: full and resumed, PEAP and TTLS; half-open if ``half``.
+
+    The servers run side by side and each phase is cut into ``args.slices`` slices
+    taken in turn (A B B A ...), so a change in the machine's load (other processes
+    on the shared cores) falls on every server alike and the ratios of one run hold.
+    """
+    for server in servers:
+        for method in ("peap", "ttls"):
+            run_eapol(server, work, method, 0)  # warm up
+    idle = [server.idle_rate() for server in servers]
+    results: list[dict] = [
+        {"server": server.name, "idle_cpu_ms_per_s": round(rate * 1000, 1)}
+        for server, rate in zip(servers, idle, strict=True)
+    ]
+    slices = max(args.slices, 1)
     for method in ("peap", "ttls"):
-        run_eapol(server, work, method, 0)  # warm up
-    idle = server.idle_rate()
-    results: dict = {"server": server.name, "idle_cpu_ms_per_s": round(idle * 1000, 1)}
-    for method in ("peap", "ttls"):
-        full = throughput(server, work, method, args.parallel, args.duration, idle=idle)
-        resumed = throughput(
-            server,
-            work,
-            method,
-            args.parallel,
-            args.duration,
-            reauths=args.reauths,
-            full_cpu_ms=full["server_cpu_ms_per_auth"],
-            idle=idle,
-        )
-        results[method] = {"full": full, "resumed": resumed}
+        for reauths in (0, args.reauths):
+            tallies = [Tally() for _ in servers]
+            for n in range(slices):
+                order = range(len(servers)) if n % 2 == 0 else reversed(range(len(servers)))
+                for i in order:
+                    run_slice(
+                        servers[i],
+                        work,
+                        method,
+                        args.parallel,
+                        args.duration / slices,
+                        tallies[i],
+                        reauths,
+                        idle[i],
+                    )
+            for result, tally in zip(results, tallies, strict=True):
+                if reauths:
+                    full_ms = result[method]["full"]["server_cpu_ms_per_auth"]
+                    result[method]["resumed"] = summary(tally, reauths, full_ms)
+                else:
+                    result[method] = {"full": summary(tally)}
     if half:
-        results["half_open"] = half_open(server, half)
+        for server, result in zip(servers, results, strict=True):
+            result["half_open"] = half_open(server, half)
     return results
 
 
 def run(args: argparse.Namespace, work: Path) -> dict:
-    """Every key type, ours then FreeRADIUS on the same certificate; the report as a dict."""
+    """Every key type, ours and FreeRADIUS on the same certificate; the report as a dict."""
     key_types = ("rsa", "ecdsa") if args.key_type == "both" else (args.key_type,)
     by_key: dict[str, list[dict]] = {}
     for index, key_type in enumerate(key_types):
@@ -495,24 +600,32 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         site.mkdir()
         # Memory does not depend on the key; RSS is read from one process.
         half = args.half_open if index == 0 and args.workers == 1 else 0
-        results = []
-        ours = start_ours(site, key_type=key_type, workers=args.workers)
+        servers = [start_ours(site, key_type=key_type, workers=args.workers)]
         try:
-            results.append(bench(ours, site, args, half))
+            if not args.no_freeradius:
+                fr = start_freeradius(site, site / "data" / "certs")
+                if fr is not None:
+                    servers.append(fr)
+            if args.baseline_src:
+                # Another checkout's radius_server (e.g. main), same bench, in the same turns.
+                (site / "baseline").mkdir()
+                base = start_ours(
+                    site / "baseline",
+                    {"PYTHONPATH": str(Path(args.baseline_src).resolve())},
+                    key_type,
+                    args.workers,
+                )
+                base.name = "baseline"
+                servers.append(base)
+            by_key[key_type] = bench(servers, site, args, half)
         finally:
-            ours.stop()
-        if not args.no_freeradius:
-            fr = start_freeradius(site, site / "data" / "certs")
-            if fr is not None:
-                try:
-                    results.append(bench(fr, site, args, half))
-                finally:
-                    fr.stop()
-        by_key[key_type] = results
+            for server in servers:
+                server.stop()
     return {
         "cpus": os.cpu_count(),
         "parallel": args.parallel,
         "duration_s": args.duration,
+        "slices": args.slices,
         "reauths": args.reauths,
         "workers": args.workers,
         "tls": "1.2",
@@ -527,7 +640,8 @@ def _ratio(ours: float | None, theirs: float | None) -> str:
 def report(data: dict) -> str:
     """The side-by-side text: one line per key type, method and phase."""
     lines = [
-        f"EAP: {data['parallel']} parallel eapol_test, {data['duration_s']:g} s per phase, "
+        f"EAP: {data['parallel']} parallel eapol_test, {data['duration_s']:g} s per phase "
+        f"in {data.get('slices', 1)} slices (servers in turn), "
         f"TLS 1.2, resumed = 1 full + {data['reauths']} reauthentications per eapol_test, "
         f"{data['cpus']} CPUs shared by server and supplicants; ours with {data['workers']} "
         "worker(s)",
@@ -535,7 +649,25 @@ def report(data: dict) -> str:
         f"{'resumed':>7} | {'FR auth/s':>9} {'CPU ms':>6} {'rounds':>6} {'resumed':>7} | "
         f"{'auth/s':>6} {'CPU':>6}",
     ]
-    for key_type, results in data["results"].items():
+    baselines: list[str] = []
+    for key_type, all_results in data["results"].items():
+        results = [r for r in all_results if r["server"] != "baseline"]
+        for base in (r for r in all_results if r["server"] == "baseline"):
+            for method in ("peap", "ttls"):
+                for phase in ("full", "resumed"):
+                    b, o = base[method][phase], all_results[0][method][phase]
+                    key = "server_cpu_ms_per_resumed" if phase == "resumed" else None
+                    b_cpu = b.get(key or "server_cpu_ms_per_auth")
+                    o_cpu = o.get(key or "server_cpu_ms_per_auth")
+                    if not b["auths"]:
+                        baselines.append(f"{key_type:6} {method:5} {phase:8} | baseline failed")
+                        continue
+                    baselines.append(
+                        f"{key_type:6} {method:5} {phase:8} | baseline {b['auth_per_s']:>6} auth/s "
+                        f"{b_cpu if b_cpu is not None else '-':>6} ms {b['rounds_per_auth']:>5} "
+                        f"rounds | ours/baseline auth/s {_ratio(o['auth_per_s'], b['auth_per_s'])} "
+                        f"CPU {_ratio(o_cpu, b_cpu)}"
+                    )
         ours = results[0]
         theirs = results[1] if len(results) > 1 else None
         for method in ("peap", "ttls"):
@@ -560,18 +692,24 @@ def report(data: dict) -> str:
                     f"{key_type:6} {method:5} {phase:8} | {cells(o):>11}  | {cells(t)} | "
                     f"{_ratio(o['auth_per_s'], t.get('auth_per_s')):>6} {_ratio(o_cpu, t_cpu):>6}"
                 )
-        for r in results:
+        for r in all_results:
             # Capacity of resumed sign-ins over full ones: the CPU each costs.
             speedups = []
             for method in ("peap", "ttls"):
                 full_ms = r[method]["full"]["server_cpu_ms_per_auth"]
                 resumed_ms = r[method]["resumed"].get("server_cpu_ms_per_resumed")
                 speedups.append(f"{method} {_ratio(full_ms, resumed_ms)}")
+            waits = ", ".join(
+                f"{method} {phase} {r[method][phase].get('run_queue_us_per_request')}"
+                for method in ("peap", "ttls")
+                for phase in ("full", "resumed")
+            )
             lines.append(
                 f"{r['server']}: full/resumed CPU {', '.join(speedups)}; idle CPU "
-                f"{r['idle_cpu_ms_per_s']} ms/s (taken out)"
+                f"{r['idle_cpu_ms_per_s']} ms/s (taken out); waiting for a core, us per "
+                f"request: {waits}"
             )
-        for r in results:
+        for r in all_results:
             h = r.get("half_open")
             if h:
                 lines.append(
@@ -579,9 +717,10 @@ def report(data: dict) -> str:
                     f"{h['rss_before_mib']} -> {h['rss_after_mib']} MiB (peak "
                     f"{h['peak_rss_mib']} MiB), {h['kib_per_conversation']} KiB each"
                 )
+    lines += baselines
     lines.append(
-        "CPU ms: server CPU per authentication less its idle rate (resumed rows: per resumed "
-        "one); rounds: "
+        "CPU ms: server CPU per authentication (scheduler run time, /proc/PID/task/*/schedstat) "
+        "less its idle rate (resumed rows: per resumed one); rounds: "
         "Access-Requests per authentication; ratios ours/FreeRADIUS (auth/s: above 1 is "
         "better; CPU: below 1 is better)"
     )
@@ -599,6 +738,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--half-open", type=int, default=1000, help="half-open conversations")
     parser.add_argument("--no-freeradius", action="store_true", help="skip FreeRADIUS")
     parser.add_argument("--workers", type=int, default=1, help="ours: serve --workers N")
+    parser.add_argument(
+        "--baseline-src",
+        help="also run the radius_server of this source tree (PYTHONPATH), in the same turns",
+    )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=4,
+        help="each phase in this many slices, the servers taking turns (1: one after the other)",
+    )
 
 
 def measure(

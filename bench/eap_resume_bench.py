@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,7 @@ def measure(lifetime: int, reauth: int, repeat: int) -> dict[tuple[str, str], li
         }
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:

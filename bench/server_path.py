@@ -164,6 +164,7 @@ GROUPS = (
     ("judge", "judge (rules, Class, Decision)"),
     ("_Verify.__call__", "judge (rules, Class, Decision)"),
     ("Engine._encode", "encoding and signing the reply"),
+    ("encode_reply", "encoding and signing the reply"),  # called from _handle since round 2
     ("ReplyCache.", "reply cache (claim, store)"),
     ("Engine.", "the rest of the pipeline (client, context, method, fit)"),
     ("PapMethod.", "the rest of the pipeline (client, context, method, fit)"),

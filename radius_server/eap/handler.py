@@ -251,7 +251,8 @@ class EapHandler:
     ) -> MethodResult:
         identifier = codec.next_identifier(conversation.last_id) if renew else conversation.last_id
         eap_packet = codec.encode_eap(EapCode.REQUEST, identifier, conversation.eap_type, type_data)
-        if _STATE_SIZE + attributes_size(eap_message_attributes(eap_packet)) > room:
+        eap_attributes = eap_message_attributes(eap_packet)
+        if _STATE_SIZE + attributes_size(eap_attributes) > room:
             # Fragments are sized to fit, so this is a guard: no State for a reply never sent.
             self.sessions.remove(conversation)
             return _failure(
@@ -259,7 +260,9 @@ class EapHandler:
             )
         conversation.last_id = identifier
         state = self.sessions.renew(conversation, now) if renew else conversation.state
-        return _challenge_result(state, eap_packet, conversation.label, _stage(conversation))
+        return _challenge_result(
+            state, eap_packet, conversation.label, _stage(conversation), eap_attributes
+        )
 
     def _finish(
         self,
@@ -369,10 +372,15 @@ def _merge(decision: Decision, extra: list[Attribute]) -> Decision:
 
 
 def _challenge_result(
-    state: bytes | None, eap_packet: bytes, label: str, detail: str
+    state: bytes | None,
+    eap_packet: bytes,
+    label: str,
+    detail: str,
+    eap_attributes: list[Attribute] | None = None,
 ) -> MethodResult:
+    """Access-Challenge with State and the EAP-Request (``eap_attributes``: already split)."""
     attributes: list[Attribute] = [] if state is None else [(c.STATE, state)]
-    attributes += eap_message_attributes(eap_packet)
+    attributes += eap_attributes or eap_message_attributes(eap_packet)
     decision = Decision(Outcome.CHALLENGE, Reason.EAP_CHALLENGE, tuple(attributes))
     return MethodResult(decision, method=label, detail=detail)
 

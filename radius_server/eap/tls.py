@@ -20,6 +20,9 @@ from radius_server.eap.resumption import session_key
 _VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 # Read buffer for one bio_read / recv call; TLS records are at most 16 KiB + overhead.
 _CHUNK = 16384 + 2048
+# Smallest buffer for one SSL_read; and buffers OpenSSL fills need no zeroing first.
+_MIN_READ = 1024
+_no_zero_new = _ffi.new_allocator(should_clear_after_alloc=False)
 # RFC 9427 2.1 / 2.3: TLS 1.3 key material for EAP-TLS, reused by PEAP and TTLS with
 # the EAP type as context; TLS 1.2 labels are per method (RFC 5281 8, PEAP draft 2.8).
 _TLS13_LABEL = b"EXPORTER_EAP_TLS_Key_Material"
@@ -27,6 +30,7 @@ _TLS13_LABEL = b"EXPORTER_EAP_TLS_Key_Material"
 _SESSION_ID_CONTEXT = b"radius-server eap"
 # Handshake state changes at which the session's secret is read (see TlsTunnel._noted).
 _NOTE_AT = SSL.SSL_CB_LOOP | SSL.SSL_CB_HANDSHAKE_DONE
+_TLS13_VERSION = SSL.TLS1_3_VERSION
 # SSL_get_error after SSL_read: nothing more now (a whole message read), or the peer closed.
 _END_OF_DATA = (_ssl_lib.SSL_ERROR_WANT_READ, _ssl_lib.SSL_ERROR_ZERO_RETURN)
 
@@ -63,6 +67,8 @@ class TlsServer:
             ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
             ctx.set_session_id(_SESSION_ID_CONTEXT)
             ctx.set_timeout(session_lifetime)
+            # TLS 1.3 only (see TlsTunnel._noted): a TLS 1.2 session has one secret,
+            # read once when its handshake ends.
             ctx.set_info_callback(_note_session)
         else:
             # No resumption: each conversation is a full handshake with fresh keys.
@@ -85,15 +91,16 @@ class TlsServer:
 
     def new_tunnel(self) -> TlsTunnel:
         """A fresh server-side TLS connection waiting for a ClientHello."""
-        return TlsTunnel(self._context)
+        return TlsTunnel(self._context, self.session_lifetime > 0)
 
 
 class TlsTunnel:
     """One TLS server connection driven by bytes in, bytes out."""
 
-    __slots__ = ("__weakref__", "_conn", "established", "session_keys")
+    __slots__ = ("__weakref__", "_conn", "_received", "_resumable", "established", "session_keys")
 
-    def __init__(self, context: SSL.Context) -> None:
+    def __init__(self, context: SSL.Context, resumable: bool = False) -> None:
+        """``resumable``: the context resumes sessions (``session_keys`` are recorded)."""
         self._conn = SSL.Connection(context, None)
         self._conn.set_accept_state()
         # A weak reference: no cycle to keep ~70 KiB of TLS state alive until a GC pass.
@@ -102,6 +109,8 @@ class TlsTunnel:
         # Keys (resumption.session_key) of the TLS sessions this handshake used or
         # issued, in the order seen: filled only when resumption is on.
         self.session_keys: list[bytes] = []
+        self._resumable = resumable
+        self._received = 0  # octets of the last records fed in (read's buffer size)
 
     @property
     def resumed(self) -> bool:
@@ -134,9 +143,13 @@ class TlsTunnel:
     def _noted(self) -> None:
         """Record the current session's secret, as a key (never the secret itself).
 
-        Called at each handshake state change. Under TLS 1.3 each NewSessionTicket
-        gets its own PSK and the session object keeps only the last one, so the
-        secrets are caught as they pass.
+        Under TLS 1.3, called at each handshake state change (the context's info
+        callback): each NewSessionTicket gets its own PSK and the session object keeps
+        only the last one, so the secrets are caught as they pass. Under TLS 1.2 a
+        session has one secret, the master secret, the same when it is made and when
+        it is resumed (from the cache or a ticket): read once when the handshake ends
+        (:meth:`receive`), not at each of its ~12 state changes through a Python
+        callback (about 6 us each).
         """
         # Not Connection.master_key(): it raises on an empty secret (a TLS 1.3 session
         # before its first ticket), and an exception cannot cross OpenSSL's callback.
@@ -160,8 +173,9 @@ class TlsTunnel:
         Raises:
             TlsError: the handshake failed (bad ClientHello, no shared cipher...).
         """
-        if records:
-            self._conn.bio_write(records)
+        self._received = len(records)
+        if records and _ssl_lib.BIO_write(self._conn._into_ssl, records, len(records)) <= 0:
+            raise TlsError("memory BIO refused the records")
         if not self.established:
             # Through the bindings: pyOpenSSL's do_handshake raises WantReadError to say
             # "send me more", which is most rounds of a handshake.
@@ -169,21 +183,26 @@ class TlsTunnel:
             result = _ssl_lib.SSL_do_handshake(ssl)
             if result == 1:
                 self.established = True
+                if self._resumable and _ssl_lib.SSL_version(ssl) != _TLS13_VERSION:
+                    self._noted()
             elif _ssl_lib.SSL_get_error(ssl, result) != _ssl_lib.SSL_ERROR_WANT_READ:
                 self._raise(result)
 
     def take_output(self) -> bytes:
         """Everything TLS wants to send to the peer now."""
+        # BIO_read through the bindings: pyOpenSSL's bio_read raises WantReadError when
+        # the BIO is empty (a PEAP round with nothing to send).
+        bio = self._conn._from_ssl
         parts = []
         while True:
-            try:
-                chunk = self._conn.bio_read(_CHUNK)
-            except SSL.WantReadError:
+            buffer = _no_zero_new("char[]", _CHUNK)
+            count = _ssl_lib.BIO_read(bio, buffer, _CHUNK)
+            if count <= 0:
                 break
-            parts.append(chunk)
-            if len(chunk) < _CHUNK:
+            parts.append(_ffi.buffer(buffer, count)[:])
+            if count < _CHUNK:
                 # A memory BIO hands out all it holds up to the size asked: it is empty
-                # now, and asking again would only raise WantReadError (~6 us each round).
+                # now: no second call.
                 break
         return b"".join(parts)
 
@@ -196,10 +215,13 @@ class TlsTunnel:
         # SSL_read through the bindings: pyOpenSSL's recv raises WantReadError at the
         # end of every message.
         ssl = self._conn._ssl
-        buffer = _ffi.new("char[]", _CHUNK)
+        # Plaintext is never longer than the records it came in: a phase-2 message is a
+        # few hundred octets, so no zeroed 18 KiB buffer per round (more is read in turns).
+        size = min(max(self._received, _MIN_READ), _CHUNK)
+        buffer = _no_zero_new("char[]", size)
         parts = []
         while True:
-            result = _ssl_lib.SSL_read(ssl, buffer, _CHUNK)
+            result = _ssl_lib.SSL_read(ssl, buffer, size)
             if result > 0:
                 parts.append(_ffi.buffer(buffer, result)[:])
                 continue
@@ -217,10 +239,10 @@ class TlsTunnel:
 
     def write(self, data: bytes) -> None:
         """Encrypt application data; collect the records with :meth:`take_output`."""
-        try:
-            self._conn.sendall(data)
-        except SSL.Error as exc:
-            raise TlsError(_reason(exc)) from None
+        # SSL_write over a memory BIO takes all of it or fails (no partial writes).
+        result = _ssl_lib.SSL_write(self._conn._ssl, data, len(data))
+        if result <= 0:
+            self._raise(result)
 
     @property
     def version(self) -> str:
@@ -248,8 +270,9 @@ class TlsTunnel:
 
 
 def _note_session(conn: SSL.Connection, where: int, _ret: int) -> None:
-    """The context's info callback: let the tunnel note its session's secret."""
-    if where & _NOTE_AT:
+    """The context's info callback: let a TLS 1.3 tunnel note its session's secret."""
+    # Before the version is chosen there is no secret yet; TLS 1.2 notes at its end.
+    if where & _NOTE_AT and _ssl_lib.SSL_version(conn._ssl) == _TLS13_VERSION:
         ref = conn.get_app_data()
         tunnel = ref() if ref is not None else None
         if tunnel is not None and not tunnel.established:

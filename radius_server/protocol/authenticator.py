@@ -35,6 +35,10 @@ class Authenticity(StrEnum):
     BAD_AUTHENTICATOR = "bad_authenticator"
 
 
+# Read on every request: a module constant costs less than the enum class's attribute.
+_AUTHENTIC = Authenticity.OK
+
+
 def compute_message_authenticator(zeroed_packet: bytes, secret: bytes) -> bytes:
     """HMAC-MD5 of a packet whose Message-Authenticator value is 16 zero octets.
 
@@ -90,7 +94,7 @@ def verify_hashed_request_authenticator(request: RadiusRequest, secret: bytes) -
 
 
 def check_request_authenticity(
-    request: RadiusRequest, secret: bytes, *, require_message_authenticator: bool = True
+    request: RadiusRequest, secret: bytes, require_message_authenticator: bool = True
 ) -> Authenticity:
     """Decide whether a request really comes from a client holding ``secret``.
 
@@ -121,9 +125,9 @@ def check_request_authenticity(
             or request.eap_message is not None
         ):
             return Authenticity.MISSING_MESSAGE_AUTHENTICATOR
-        return Authenticity.OK
+        return _AUTHENTIC
     if verify_message_authenticator(request, secret):
-        return Authenticity.OK
+        return _AUTHENTIC
     return Authenticity.BAD_AUTHENTICATOR
 
 

@@ -15,12 +15,14 @@ from radius_server.protocol import codes as c
 from radius_server.protocol.authenticator import (
     MA_PLACEHOLDER,
     ZERO_AUTHENTICATOR,
-    sign_leading_message_authenticator,
 )
+from radius_server.protocol.digest import hmac_md5
 from radius_server.protocol.digest import new_md5 as _md5
 from radius_server.protocol.errors import EncodeError
 from radius_server.protocol.packet import Attribute, RadiusRequest
 
+# Type and Length of the Message-Authenticator that opens every signed reply.
+_MA_HEAD = MA_PLACEHOLDER[:2]
 _RESERVED = frozenset({c.PROXY_STATE, c.MESSAGE_AUTHENTICATOR})
 # Module constants, not ``c.X``: encode_reply runs once per answered request.
 _MAX_VALUE = c.MAX_ATTRIBUTE_VALUE_LENGTH
@@ -113,7 +115,9 @@ def encode_reply(
             if code == _ACCOUNTING_RESPONSE and request_code != _STATUS_SERVER
             else request_authenticator
         )
-        body = sign_leading_message_authenticator(header, vector, body, secret)
+        # sign_leading_message_authenticator(header, vector, body, secret), inline:
+        # RFC 3579 3.2, the HMAC over the packet with the value still zero.
+        body = _MA_HEAD + hmac_md5(secret, header + vector + body) + body[18:]
     # response_authenticator(header, request_authenticator, body, secret), inline.
     response = _md5(header + request_authenticator + body + secret).digest()
     return header + response + body

@@ -44,6 +44,8 @@ class Pending(Enum):
 
 
 CacheValue = bytes | Pending
+# Every claim stores it: a module constant costs less than the enum class's attribute.
+_IN_PROGRESS = Pending.IN_PROGRESS
 
 
 def cache_key(source_address: str, source_port: int, request: RadiusRequest) -> CacheKey:
@@ -94,15 +96,16 @@ class ReplyCache:
         :meth:`discard`". Anything else is a duplicate: resend the bytes, or
         stay silent for the marker. The one purge of a request happens here.
         """
-        self._purge(now)
+        if now >= self._due:  # else the first entry lives on: nothing to purge
+            self._purge(now)
         entries = self._entries
         entry = entries.get(key)
         if entry is not None:
             if entry[0] > now:
-                return Pending.IN_PROGRESS if now < entry[2] else entry[1]
+                return _IN_PROGRESS if now < entry[2] else entry[1]
             del entries[key]  # expired, not purged yet (behind a held entry): re-added last
             self._due = -math.inf  # it may have been the first
-        entries[key] = (now + self.ttl, Pending.IN_PROGRESS, now)
+        entries[key] = (now + self.ttl, _IN_PROGRESS, now)
         if len(entries) > self.max_entries:
             entries.popitem(last=False)
             self._due = -math.inf

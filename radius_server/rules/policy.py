@@ -73,9 +73,12 @@ def _status_reason(member: Member, now: float) -> Reason | None:
 _REJECT_ATTRIBUTES = ((REPLY_MESSAGE, REJECT_MESSAGE),)
 
 
+# Enum members as module constants: in Python 3.11 reading one from its class costs
+# about 0.1 us (the enum metaclass), and every judgement reads a few.
 _REJECT = Outcome.REJECT
 _ACCEPT = Outcome.ACCEPT
 _OK = Reason.OK
+_WRONG_PIN = Reason.WRONG_PIN
 # Decision's own constructor is a Python function over tuple.__new__: the hot path's
 # decisions skip it (all six fields, in order).
 _decision = tuple.__new__
@@ -253,6 +256,10 @@ class Tally(Enum):
     SUCCESS = "success"  # accepted: guard.succeeded remembers the device
 
 
+_SUCCESS = Tally.SUCCESS
+_FAILURE = Tally.FAILURE
+
+
 def judge(
     member: Member | None,
     check: PinCheck,
@@ -345,7 +352,7 @@ def judge(
                 hours_end=hours_end,
             )
         accept = _decision(Decision, (_ACCEPT, _OK, attributes, member.email, None, plan_name))
-        return accept, Tally.SUCCESS, proof
+        return accept, _SUCCESS, proof
     if (
         member.previous_pin is not None
         and member.pin_changed_at is not None
@@ -354,7 +361,7 @@ def judge(
     ):
         # A device still holding the PIN from before the last change.
         return reject(Reason.STALE_PIN, member), Tally.NOTHING, None
-    return reject(Reason.WRONG_PIN, member), Tally.FAILURE, None
+    return reject(_WRONG_PIN, member), _FAILURE, None
 
 
 def decide(member: Member | None, check: PinCheck, now: float) -> Decision:

@@ -66,6 +66,12 @@ _ACCOUNTING_REQUEST = int(c.Code.ACCOUNTING_REQUEST)
 _STATUS_SERVER = int(c.Code.STATUS_SERVER)
 _HEADER_LENGTH = c.HEADER_LENGTH
 _DROP = Outcome.DROP
+# Enum members as module constants: in Python 3.11 reading ``Outcome.REJECT`` from the
+# class costs about 0.1 us (the enum metaclass), several times per request.
+_REJECT = Outcome.REJECT
+_AUTHENTIC = Authenticity.OK
+_SUCCESS = Tally.SUCCESS
+_FAILURE = Tally.FAILURE
 # Room for attributes in any reply to a request without Proxy-State: 4096 less the
 # header and the Message-Authenticator (reply_room's least answer).
 _ROOM = c.MAX_PACKET_LENGTH - c.HEADER_LENGTH - 18
@@ -180,8 +186,8 @@ class Engine:
         # Request ids: process-unique, short, sortable enough to grep.
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}"
-        # The line's few recurring strings (client names, NAS addresses, methods) as
-        # JSON text, escaped once rather than per request.
+        # The line's recurring strings (client names, NAS addresses and identifiers,
+        # access points, methods) as JSON text, escaped once rather than per request.
         self._quoted = _Memo(json_string, 4096)
 
     # -- entry points (the transport's handlers) ---------------------------------
@@ -241,10 +247,23 @@ class Engine:
             if decision.outcome is _DROP:
                 reply = None
             else:
-                decision = self._fit(ctx, decision, accounting)
-                reply = (
-                    None if decision.outcome is _DROP else self._encode(ctx, decision, accounting)
-                )
+                request = ctx.request
+                assert request is not None
+                if request.proxy_states or _MAX_ATTRIBUTE * len(decision.attributes) > _ROOM:
+                    # Perhaps too large (else it fits: the common case, decided unsummed).
+                    decision = self._fit(ctx, decision, accounting)
+                if decision.outcome is _DROP:
+                    reply = None
+                elif accounting:
+                    reply = self._encode(ctx, decision, accounting)
+                else:
+                    # _encode for an Access-* reply, inline: once per answered request.
+                    reply = encode_reply(
+                        request,
+                        _REPLY_CODE[decision.outcome],
+                        ctx.client.secret,
+                        decision.attributes,
+                    )
         except Exception as exc:  # a bug must cost one request, not the server
             cache.discard(key)  # let the NAS's retransmission try again
             self._log(ctx, drop(Reason.INTERNAL_ERROR), detail=type(exc).__name__)
@@ -258,7 +277,7 @@ class Engine:
         if accounting and ctx.record is not None and self.accounting is not None:
             self._defer(ctx, cache, key, reply, source)
             return None
-        delay = self.options.reject_delay if decision.outcome is Outcome.REJECT else 0.0
+        delay = self.options.reject_delay if decision.outcome is _REJECT else 0.0
         # Held until its send time: a duplicate must not get a delayed reject sooner.
         cache.store(key, reply, self.monotonic() if delay else now, delay)
         self._log(ctx, decision)
@@ -306,12 +325,11 @@ class Engine:
     def _verify(self, ctx: _Context) -> Decision | None:
         request = ctx.request
         assert request is not None
+        # Positional: require_message_authenticator third (keywords cost more per request).
         verdict = check_request_authenticity(
-            request,
-            ctx.client.secret,
-            require_message_authenticator=ctx.client.require_message_authenticator,
+            request, ctx.client.secret, ctx.client.require_message_authenticator
         )
-        if verdict is Authenticity.OK:
+        if verdict is _AUTHENTIC:
             return None
         return drop(_AUTHENTICITY_REASON[verdict])
 
@@ -325,7 +343,7 @@ class Engine:
     def _authenticate(self, ctx: _Context) -> Decision:
         request = ctx.request
         assert request is not None
-        if request.code != c.Code.ACCESS_REQUEST:
+        if request.code != _ACCESS_REQUEST:
             return drop(Reason.UNSUPPORTED_CODE)
         ctx.method = method_name(request)
         refused = self._verify(ctx)
@@ -462,7 +480,6 @@ class Engine:
         record = self.record_decision if level == "info" else None
         if lines is not None and record is None and not lines.enabled(level):
             return  # an EAP step at level info: nothing to write, nothing to record
-        request_id = f"{self._id_prefix}-{next(self._ids)}"
         plan = decision.plan
         detail = detail or decision.detail or ctx.detail
         user = calling = None
@@ -482,15 +499,15 @@ class Engine:
                 "access",
                 f'{{"outcome": "{outcome}", "reason": "{reason}", "client": {quoted[client]}, '
                 f'"client_address": {quoted[ctx.address]}, "duration_ms": {_millis(elapsed)}, '
-                f'"request_id": "{request_id}"'
+                f'"request_id": "{self._id_prefix}-{next(self._ids)}"'
                 f"{f', {_METHOD}{quoted[method]}' if method else ''}"
                 f"{f', {_PLAN}{json_text(plan)}' if plan is not None else ''}"
                 f"{f', {_DETAIL}{json_text(detail)}' if detail else ''}"
                 f', "packet": "access-request", "identifier": {request.identifier}'
                 f"{f', {_USER}{_string(user)}' if user is not None else ''}"
                 f"{f', {_CALLING}{_string(calling)}' if calling else ''}"
-                f"{f', {_CALLED}{_string(called[:64])}' if called else ''}"
-                f"{f', {_NAS_IDENTIFIER}{_string(nas_identifier[:64])}' if nas_identifier else ''}",
+                f"{f', {_CALLED}{quoted[called[:64]]}' if called else ''}"
+                f"{f', {_NAS_IDENTIFIER}{quoted[nas_identifier[:64]]}' if nas_identifier else ''}",
             )
         else:
             fields: dict[str, Any] = {
@@ -499,7 +516,7 @@ class Engine:
                 "client": client,
                 "client_address": ctx.address,
                 "duration_ms": round(elapsed * 1000, 3),
-                "request_id": request_id,
+                "request_id": f"{self._id_prefix}-{next(self._ids)}",
             }
             if method:
                 fields["method"] = method
@@ -676,13 +693,13 @@ class _Verify:
             client,
             location,
         )
-        if tally is Tally.SUCCESS:
+        if tally is _SUCCESS:
             assert member is not None
             if online is not None:
                 online.accepted(member.id, device, now)
             if guard is not None:
                 guard.succeeded(user, device, now)
-        elif tally is Tally.FAILURE and guard is not None:
+        elif tally is _FAILURE and guard is not None:
             mark = guard.fingerprint(user, offered) if offered is not None else None
             guard.failed(user, device, mark, now, place)
         return decision, proof

@@ -17,6 +17,7 @@ from OpenSSL import SSL
 from OpenSSL._util import lib as _ssl_lib
 
 from radius_server.config import ConfigError, load_settings
+from radius_server.eap import tls as tls_module
 from radius_server.eap.certificates import generate
 from radius_server.eap.codec import EapCode, EapType, decode_eap
 from radius_server.eap.handler import EapHandler, EapOptions
@@ -238,6 +239,26 @@ def test_a_session_resumes_and_names_the_key_it_was_issued_under(
     # secret; TLS 1.3: the PSK of a ticket it issued).
     assert keys <= set(resumed.session_keys)
     assert third.resumed_key in resumed.session_keys
+
+
+@pytest.mark.parametrize("tickets", [False, True], ids=["session-id", "ticket"])
+def test_tls12_notes_its_one_secret_once_at_the_end_of_the_handshake(
+    certs, tickets: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS 1.2: one key (the master secret's), the same at resumption, read once per
+    handshake rather than at each state change through the info callback (each secret
+    seen there was read and hashed)."""
+    server = TlsServer(certs.server_cert, certs.server_key, None, "1.2", "1.3", 3600)
+    client = _client("1.2", tickets)
+    calls = []
+    digest = tls_module.session_key
+    monkeypatch.setattr(tls_module, "session_key", lambda s: calls.append(1) or digest(s))
+    first, full = _handshake(server, client)
+    assert len(full.session_keys) == 1 and len(calls) == 1
+    full.keep_session()
+    _, resumed = _handshake(server, client, first.get_session())
+    assert resumed.resumed and resumed.session_keys == full.session_keys
+    assert resumed.resumed_key == full.session_keys[0] and len(calls) == 2
 
 
 @pytest.mark.parametrize(("version", "tickets"), MODES, ids=IDS)
