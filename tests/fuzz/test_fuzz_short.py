@@ -40,7 +40,8 @@ def test_corpus_replays_cleanly(target: str) -> None:
 def test_oracle_catches_an_accept_without_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plant the worst bug (every PIN accepted): the engine target must report it."""
 
-    def accept_all(member, check, now, block=None, stale_pin_seconds=0.0, **_):  # type: ignore[no-untyped-def]
+    # The engine passes judge's arguments in order (rules/policy.py), so the stand-in takes any.
+    def accept_all(member, check, now, *_args, **_kwargs):  # type: ignore[no-untyped-def]
         accept = Decision(Outcome.ACCEPT, Reason.OK, (), member.email if member else None)
         return accept, policy.Tally.SUCCESS, policy.PROVEN
 
