@@ -335,12 +335,10 @@ def judge(
                 if plan_name is not None:
                     refused = refused.replace(plan=plan_name)
                 return refused, Tally.NOTHING, None
-        if plan is None and rules is not None and token is not None:
-            # accept_attributes' hot path, inline: no plan, the server's interval.
-            if member.valid_until is None:
-                attributes = (rules.interim, (CLASS, make_class(member.id, token)))
-            else:
-                attributes = accept_attributes(member, now, rules, token)
+        if plan is None:
+            # No plan: no vendor reply, no access hours; positional, as every accept of
+            # the common case comes here (keywords cost more than the call).
+            attributes = accept_attributes(member, now, rules, token)
         else:
             attributes = accept_attributes(
                 member,

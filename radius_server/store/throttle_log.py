@@ -78,8 +78,9 @@ _PG_APPEND = text(
 )
 
 
-def _pg_fields(e: ThrottleEvent) -> tuple[Any, ...]:
-    """One event as the JSON array _PG_APPEND reads (bounded as ``ThrottleLog._row``)."""
+def _fields(e: ThrottleEvent) -> tuple[Any, ...]:
+    """One event's column values, bounded to the columns, in _PG_APPEND's order (``at``
+    as epoch seconds): the JSON array of the PostgreSQL batch and ``ThrottleLog._row``."""
     return (
         e.at,
         e.kind.value,
@@ -100,15 +101,16 @@ class ThrottleLog:
         self.instance = instance
 
     def _row(self, e: ThrottleEvent) -> dict[str, Any]:
+        at, kind, user_key, device, known, fingerprint, location, key_id = _fields(e)
         return {
-            "at": _when(e.at),
-            "kind": e.kind.value,
-            "user_key": e.user[:254],
-            "device": e.device[:64] if e.device else None,
-            "known": e.known,
-            "fingerprint": e.fingerprint.hex() if e.fingerprint else None,
-            "location": e.location[:64] if e.location else None,
-            "key_id": e.key_id,
+            "at": _when(at),
+            "kind": kind,
+            "user_key": user_key,
+            "device": device,
+            "known": known,
+            "fingerprint": fingerprint,
+            "location": location,
+            "key_id": key_id,
             "instance": self.instance,
         }
 
@@ -123,7 +125,7 @@ class ThrottleLog:
         with self._sessions() as session:
             connection = session.connection()
             if connection.dialect.name == "postgresql":
-                payload = json.dumps([_pg_fields(e) for e in events])
+                payload = json.dumps([_fields(e) for e in events])
                 params = {"events": payload, "instance": self.instance}
                 seqs = list(connection.execute(_PG_APPEND, params).scalars())
             else:
