@@ -13,7 +13,8 @@ trigger): while listening, every loop still reads every ``safety`` seconds; when
 the connection is lost it polls every ``fast`` seconds again until the listener
 is back (reconnecting with backoff), and every loop reads once when listening
 starts, for what was written while nobody listened. SQLite has no
-notifications: its loops keep polling every ``fast`` seconds.
+notifications: runtime/sqlite_watch.py wakes the same loops when the database
+file's data version changes.
 """
 
 from __future__ import annotations
@@ -127,37 +128,24 @@ async def follow(
         await wake.repeat(step, stop)
 
 
-class Listener:
-    """LISTENs on a dedicated PostgreSQL connection in a thread and wakes the loops.
+class WakeupSource:
+    """Wakes the loops' :class:`Wakeup` from a thread: PostgreSQL's :class:`Listener`
+    and SQLite's watcher (runtime/sqlite_watch.py) differ only in what they wait on.
 
-    ``connect`` returns a new psycopg connection (the thread makes it autocommit
-    and closes it). After ``health_interval`` seconds without a notification it
-    checks that the database answers within ``answer_timeout`` (one tiny query).
-    ``ignore`` maps a channel to the payload of this process's own writes, which
-    wake nobody. Logs ``listen_started``, ``listen_lost``,
-    ``listen_failed`` (connecting failed; once per outage) and ``listen_stopped``.
+    ``listening`` is true while the source works: the loops then read every
+    ``safety`` seconds unless woken. Subclasses implement ``_run`` (the thread).
     """
 
-    def __init__(
-        self,
-        connect: Callable[[], Any],
-        log: Any,
-        *,
-        health_interval: float = 2.0,
-        answer_timeout: float = 3.0,
-        ignore: dict[str, str] | None = None,
-    ) -> None:
-        self._connect = connect
+    thread_name = "wakeups"
+
+    def __init__(self, log: Any) -> None:
         self.log = log
-        self.health_interval = health_interval
-        self.answer_timeout = answer_timeout
-        self.ignore = dict(ignore or {})
         self.listening = False
         self._wakeups: dict[str, list[Wakeup]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        # A pipe the thread selects on beside the connection: stop() wakes it at once.
+        # A pipe the thread selects on beside what it waits for: stop() wakes it at once.
         self._stop_r, self._stop_w = os.pipe()
 
     def wakeup(
@@ -176,13 +164,13 @@ class Listener:
         return wake
 
     def start(self) -> None:
-        """Start listening in a daemon thread (call from the event loop)."""
+        """Start the daemon thread (call from the event loop)."""
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name="listener", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and close its connection (blocks up to ``timeout``)."""
+        """Stop the thread and close what it holds (blocks up to ``timeout``)."""
         self._stopping.set()
         with contextlib.suppress(OSError):
             os.write(self._stop_w, b"x")
@@ -193,6 +181,9 @@ class Listener:
         for fd in (self._stop_r, self._stop_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def _run(self) -> None:
+        raise NotImplementedError
 
     # -- the event loop's side -----------------------------------------------------
 
@@ -213,6 +204,39 @@ class Listener:
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._wake, channels)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if stop() is called."""
+        select.select([self._stop_r], [], [], seconds)
+
+
+class Listener(WakeupSource):
+    """LISTENs on a dedicated PostgreSQL connection in a thread and wakes the loops.
+
+    ``connect`` returns a new psycopg connection (the thread makes it autocommit
+    and closes it). After ``health_interval`` seconds without a notification it
+    checks that the database answers within ``answer_timeout`` (one tiny query).
+    ``ignore`` maps a channel to the payload of this process's own writes, which
+    wake nobody. Logs ``listen_started``, ``listen_lost``,
+    ``listen_failed`` (connecting failed; once per outage) and ``listen_stopped``.
+    """
+
+    thread_name = "listener"
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        log: Any,
+        *,
+        health_interval: float = 2.0,
+        answer_timeout: float = 3.0,
+        ignore: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(log)
+        self._connect = connect
+        self.health_interval = health_interval
+        self.answer_timeout = answer_timeout
+        self.ignore = dict(ignore or {})
 
     # -- the thread ----------------------------------------------------------------
 
@@ -312,7 +336,3 @@ class Listener:
                 channels.add(note.channel)
         if channels:
             self._hand_over(channels)
-
-    def _pause(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less if stop() is called."""
-        select.select([self._stop_r], [], [], seconds)

@@ -1,8 +1,10 @@
-"""Wires the server's background loops to PostgreSQL notifications (runtime/listener.py).
+"""Wires the server's background loops to what wakes them: PostgreSQL notifications
+(runtime/listener.py) or, on SQLite, the database file's data version
+(runtime/sqlite_watch.py).
 
-Which loop follows which channel, how fast each polls while nobody listens, and
-when a loop must poll fast anyway (its database work is failing, or it has work
-of its own in flight). None of it on SQLite, or with ``sync_notify`` off.
+Which loop follows which channel, how fast each polls while nothing wakes it,
+and when a loop must poll fast anyway (its database work is failing, or it has
+work of its own in flight). None of it with ``sync_notify`` off: every loop polls.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from sqlalchemy import make_url
 from sqlalchemy.pool import NullPool
 
 from radius_server.config import Settings
-from radius_server.runtime.listener import CHANGES, DISCONNECTS, SESSIONS, THROTTLE, Listener
+from radius_server.runtime.listener import (
+    CHANGES,
+    DISCONNECTS,
+    SESSIONS,
+    THROTTLE,
+    Listener,
+    WakeupSource,
+)
+from radius_server.runtime.sqlite_watch import SqliteWatcher
 from radius_server.store import database
 
 if TYPE_CHECKING:
@@ -43,21 +53,20 @@ def _connector(url: str, timeout: float) -> Any:
     return connect
 
 
-def make_listener(
-    settings: Settings,
-    url: str,
-    log: Any,
-    *,
-    sync: DirectorySync,
-    guard: Guard,
-    follower: SessionFollower,
-    disconnector: Disconnector,
-) -> Listener | None:
-    """A Listener waking each loop (not started), or None when the server polls."""
-    if not notifications_available(settings, url):
-        return None
-    fast, safety = settings.sync_interval, settings.sync_safety_interval
-    listener = Listener(
+def _source(settings: Settings, url: str, log: Any, guard: Guard) -> WakeupSource | None:
+    """PostgreSQL's Listener, SQLite's watcher, or None (the loops poll)."""
+    if notifications_available(settings, url):
+        return _pg_listener(settings, url, log, guard)
+    path = database.sqlite_file(url)
+    if settings.sync_notify and path is not None:
+        # Every tick, as often as the loops polled: one PRAGMA instead of four reads.
+        return SqliteWatcher(path, log, tick=settings.sync_interval)
+    return None
+
+
+def _pg_listener(settings: Settings, url: str, log: Any, guard: Guard) -> Listener:
+    safety = settings.sync_safety_interval
+    return Listener(
         _connector(url, settings.database_timeout),
         log,
         # A quiet connection is checked this often: a frozen database is noticed
@@ -67,6 +76,23 @@ def make_listener(
         # This process's own throttle events wake nobody: they are applied already.
         ignore={THROTTLE: guard.store.instance if guard.store is not None else ""},
     )
+
+
+def make_listener(
+    settings: Settings,
+    url: str,
+    log: Any,
+    *,
+    sync: DirectorySync,
+    guard: Guard,
+    follower: SessionFollower,
+    disconnector: Disconnector,
+) -> WakeupSource | None:
+    """What wakes each loop (not started), or None when the server polls."""
+    listener = _source(settings, url, log, guard)
+    if listener is None:
+        return None
+    fast, safety = settings.sync_interval, settings.sync_safety_interval
     # The directory reads at once on every notification (PIN changes reach every
     # instance within milliseconds); it polls fast while its reads fail.
     sync.wake = listener.wakeup(

@@ -22,7 +22,7 @@ from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
-from radius_server.runtime.listener import Listener, first_of
+from radius_server.runtime.listener import WakeupSource, first_of
 from radius_server.runtime.metrics import ServerProbe
 from radius_server.runtime.metrics_http import MetricsServer, ServerEndpoints, serve_tcp, serve_unix
 from radius_server.runtime.notifications import make_listener
@@ -389,7 +389,7 @@ async def _serve(
     flusher = asyncio.create_task(_flush_logs_periodically(stop))
     disconnector = _disconnector(settings, db_engine, directory, log, deadline)
     probe.disconnector = disconnector
-    listener: Listener | None = make_listener(
+    listener: WakeupSource | None = make_listener(
         settings, url, log, sync=sync, guard=guard, follower=follower, disconnector=disconnector
     )
     if listener is not None:

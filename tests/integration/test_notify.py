@@ -177,13 +177,29 @@ def test_new_client_reaches_every_instance_by_notification(pg_url: str, tmp_path
             server.wait_for("client_updated", since=mark, timeout=DEADLINE, client="upstairs")
 
 
-def test_sqlite_server_polls(sqlite_url: str, tmp_path: Path) -> None:
-    """SQLite has no notifications: the server polls and still sees a new PIN."""
+def test_sqlite_server_is_woken_by_a_commit(sqlite_url: str, tmp_path: Path) -> None:
+    """SQLite has no notifications: the server watches the file's data version and
+    reads when another process commits, long before the safety poll (a minute)."""
     cli = Cli(sqlite_url, tmp_path)
     old = prepare_site(cli)
     new = _other_pin(old)
     with running_server(sqlite_url, tmp_path / "s", **SAFETY) as server:
+        server.wait_for("watch_started", timeout=DEADLINE)
         assert _accepts(server, old)
         assert cli("customer", "set-pin", EMAIL, new).code == 0
         assert _until(lambda: _accepts(server, new)), server.output()[-3000:]
+        assert not _accepts(server, old)
         assert not server.find("listen_started", timeout=0)
+
+
+def test_sqlite_server_polls_with_sync_notify_off(sqlite_url: str, tmp_path: Path) -> None:
+    """``sync_notify`` off: no watcher, every loop polls (the safety poll never applies)."""
+    cli = Cli(sqlite_url, tmp_path)
+    old = prepare_site(cli)
+    new = _other_pin(old)
+    env = {**SAFETY, "RADIUS_SYNC_NOTIFY": "false"}
+    with running_server(sqlite_url, tmp_path / "s", **env) as server:
+        assert _accepts(server, old)
+        assert cli("customer", "set-pin", EMAIL, new).code == 0
+        assert _until(lambda: _accepts(server, new)), server.output()[-3000:]
+        assert not server.find("watch_started", timeout=0)
