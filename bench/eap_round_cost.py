@@ -5,6 +5,7 @@ Usage::
     PYTHONPATH=. .venv/bin/python bench/eap_round_cost.py [--count 200] [--runs 3]
                                                           [--key-type rsa|ecdsa] [--tls 1.2|1.3]
                                                           [--profile FILE] [--json]
+                                                          [--certs DIR] [--instructions N]
 
 The supplicant is the test peer of ``tests/unit/eap_peer.py`` (pyOpenSSL over memory,
 1398-octet fragments, Framed-MTU 1400 as eapol_test sends); only the server's calls are
@@ -16,6 +17,13 @@ one earlier full sign-in (TLS 1.2 session id, as wpa_supplicant does; TLS 1.3 a 
 
 Prints, per method: server CPU per sign-in (best of ``--runs``), rounds, CPU per round,
 and full/resumed (the issue's target is resumed >= 3x full: full/resumed >= 3).
+
+``--instructions N`` counts instead of timing: this script runs twice under ``valgrind
+--tool=callgrind`` (``PYTHONHASHSEED=0``), N full and N resumed sign-ins of each method
+and then none (the set-up and one warm-up sign-in per method only), and prints the
+difference per full + resumed pair (peer included: the in-process peer's TLS work is
+part of it). Give ``--certs DIR`` so both runs, and runs of two trees, use one fixed
+certificate (made there on first use).
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import cProfile
 import datetime as dt
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,13 +43,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+if "--src" in sys.argv:
+    # Another checkout's radius_server (git archive REV radius_server | tar -x -C DIR),
+    # measured with this script and its test peer: before/after on equal terms.
+    sys.path.insert(0, sys.argv[sys.argv.index("--src") + 1])
 
 from radius_server.eap.certificates import generate  # noqa: E402
 from radius_server.eap.codec import EapType, decode_eap  # noqa: E402
 from radius_server.eap.handler import EapHandler, EapOptions  # noqa: E402
 from radius_server.eap.resumption import FastReconnect, ResumptionTable  # noqa: E402
 from radius_server.eap.tls import TlsServer  # noqa: E402
-from radius_server.logging import configure_logging, get_logger  # noqa: E402
+from radius_server.logging import configure_logging, get_logger, json_lines  # noqa: E402
 from radius_server.protocol import codes as c  # noqa: E402
 from radius_server.protocol.packet import decode_request  # noqa: E402
 from tests.unit import eap_support  # noqa: E402
@@ -58,6 +72,9 @@ def make_engine(certs, key_tls: str):  # type: ignore[no-untyped-def]
     handler = EapHandler(tls, EapOptions())
     engine, _ = eap_support.make_engine({"eap": handler})
     engine.log = get_logger()
+    # The access line's fast path, as serve wires it (runtime/server.py): without it each
+    # round's line would take structlog's slower path, which serve never does.
+    engine.lines = json_lines()
     handler.log = engine.log
     handler.reconnect = FastReconnect(
         ResumptionTable(10000, 3600.0), lambda: engine.directory.members
@@ -120,6 +137,7 @@ def measure(engine, method: str, tls13: bool, ca: Path, count: int) -> dict:  # 
         kept.append(peer)
         resumed_cpu += cpu
         resumed_rounds += rounds
+    count = max(count, 1)  # none (--instructions' empty run): zeros
     return {
         "full_ms": full_cpu * 1000 / count,
         "full_rounds": full_rounds / count,
@@ -138,7 +156,15 @@ def main() -> int:
     parser.add_argument("--methods", default="peap,ttls")
     parser.add_argument("--profile", help="cProfile (thread CPU) of the runs to this file")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--certs", type=Path, help="a fixed certificate here (made if absent)")
+    parser.add_argument(
+        "--instructions", type=int, metavar="N", help="count instructions (valgrind) instead"
+    )
+    parser.add_argument("--src", help="import radius_server from this directory instead")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions is not None:
+        return _instructions(args)
     work = Path(tempfile.mkdtemp(prefix="eap-round-cost-"))
     try:
         return _run(args, work)
@@ -146,10 +172,79 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(args: argparse.Namespace, work: Path) -> int:
-    certs = generate(
-        work, "radius.bench.lan", "Bench", dt.datetime.now(dt.UTC), key_type=args.key_type
+def _certificates(args: argparse.Namespace, work: Path):  # type: ignore[no-untyped-def]
+    """The certificate of ``--certs`` (made there once), else a fresh one in ``work``."""
+    where = args.certs or work
+    if args.certs is not None and (where / "server.pem").exists():
+        from radius_server.eap.certificates import GeneratedFiles
+
+        return GeneratedFiles(
+            where,
+            where / "ca.pem",
+            where / "ca.der",
+            where / "ca.key",
+            where / "server.pem",
+            where / "server.key",
+        )
+    where.mkdir(parents=True, exist_ok=True)
+    return generate(
+        where, "radius.bench.lan", "Bench", dt.datetime.now(dt.UTC), key_type=args.key_type
     )
+
+
+def _instructions(args: argparse.Namespace) -> int:
+    """Instructions per full + resumed pair: N of each less none, under callgrind."""
+    if args.certs is None:
+        raise SystemExit("--instructions needs --certs DIR (one certificate for every run)")
+    _certificates(args, args.certs)  # made once, outside valgrind
+    runs = {}
+    for count in (args.instructions, 0):  # both at once: instruction counts do not mind
+        argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            str(count),
+            "--certs",
+            str(args.certs),
+            "--key-type",
+            args.key_type,
+            "--tls",
+            args.tls,
+            "--methods",
+            args.methods,
+            *(("--src", args.src) if args.src else ()),
+        ]
+        runs[count] = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+    counted = {}
+    for count, run in runs.items():
+        _, stderr = run.communicate()
+        found = re.search(r"Collected : (\d+)", stderr)
+        if run.returncode != 0 or found is None:
+            raise RuntimeError(f"valgrind run failed: {stderr[-2000:]}")
+        counted[count] = int(found.group(1))
+    pairs = args.instructions * len(args.methods.split(","))
+    per_pair = (counted[args.instructions] - counted[0]) / pairs
+    print(
+        f"{args.methods}: {counted[args.instructions]:,} - {counted[0]:,} instructions, "
+        f"{per_pair / 1e6:.3f} M per full + resumed pair ({args.instructions} of each per method)"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
+    certs = _certificates(args, work)
+    if args.child is not None:
+        # Under valgrind (--instructions): the work only, nothing timed or printed.
+        engine = make_engine(certs, args.tls)
+        for method in args.methods.split(","):
+            measure(engine, method, args.tls == "1.3", certs.ca_cert, args.child)
+        return 0
     engine = make_engine(certs, args.tls)
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
     rows = {}

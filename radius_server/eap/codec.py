@@ -8,8 +8,8 @@ packet per message, RFC 3579 3.1, so we refuse both shorter and longer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class EapCode(IntEnum):
@@ -39,9 +39,12 @@ class EapError(ValueError):
     """A malformed EAP packet; the message names the fault, never carries packet bytes."""
 
 
-@dataclass(frozen=True, slots=True)
-class EapPacket:
-    """One decoded EAP packet. ``type`` is None for Success and Failure."""
+class EapPacket(NamedTuple):
+    """One decoded EAP packet. ``type`` is None for Success and Failure.
+
+    A named tuple, not a frozen dataclass: one is made per request, and a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``.
+    """
 
     code: int
     identifier: int
@@ -74,15 +77,20 @@ def decode_eap(data: bytes) -> EapPacket:
     length = (data[2] << 8) | data[3]
     if length != len(data):
         raise EapError("EAP Length does not match the message")
-    if code in (EapCode.SUCCESS, EapCode.FAILURE):
+    if code in _SUCCESS_FAILURE:
         if length != 4:
             raise EapError("EAP Success/Failure with data")
         return EapPacket(code, identifier)
-    if code not in (EapCode.REQUEST, EapCode.RESPONSE):
+    if code not in _REQUEST_RESPONSE:
         raise EapError("unknown EAP code")
     if length < 5:
         raise EapError("EAP Request/Response without a Type")
     return EapPacket(code, identifier, data[4], bytes(data[5:]))
+
+
+# Plain ints: ``in`` over them is a C comparison, not an enum's per request.
+_SUCCESS_FAILURE = frozenset({int(EapCode.SUCCESS), int(EapCode.FAILURE)})
+_REQUEST_RESPONSE = frozenset({int(EapCode.REQUEST), int(EapCode.RESPONSE)})
 
 
 def success(identifier: int) -> bytes:

@@ -13,7 +13,7 @@ an empty request; an empty response from the peer asks for our next fragment
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 FLAG_LENGTH = 0x80
 FLAG_MORE = 0x40
@@ -25,9 +25,8 @@ class FramingError(ValueError):
     """A TLS-over-EAP message that breaks the framing rules or our size bounds."""
 
 
-@dataclass(frozen=True, slots=True)
-class TlsFrame:
-    """One decoded EAP-TLS-style payload."""
+class TlsFrame(NamedTuple):
+    """One decoded EAP-TLS-style payload (a named tuple: one is made per round)."""
 
     flags: int
     total_length: int | None

@@ -43,7 +43,7 @@ from radius_server.protocol.attributes import (
     ms_mppe_key_attributes,
 )
 from radius_server.protocol.packet import Attribute, RadiusRequest
-from radius_server.protocol.reply import attributes_size, reply_room
+from radius_server.protocol.reply import ACCESS_REPLY_ROOM, attributes_size, reply_room
 from radius_server.rules.decision import Decision, Outcome, Reason, drop
 from radius_server.rules.directory import Client, Directory
 from radius_server.rules.methods import MethodResult, Verify
@@ -63,6 +63,10 @@ _REQUEST_OVERHEAD = 5 + 5
 _MIN_MTU = MIN_FRAGMENT + _REQUEST_OVERHEAD
 _NO_MTU = 1 << 16  # no Framed-MTU: no bound from it
 _STATE_SIZE = 2 + STATE_LENGTH
+# Module constants for the Access-Challenge built every round.
+_STATE = c.STATE
+_CHALLENGE = Outcome.CHALLENGE
+_EAP_CHALLENGE = Reason.EAP_CHALLENGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +140,13 @@ class EapHandler:
             return MethodResult(
                 drop(Reason.EAP_PROTOCOL_ERROR), method="eap", detail="not_a_response"
             )
-        room = reply_room(request, c.Code.ACCESS_CHALLENGE)
-        fragment = min(self.options.fragment_size, _fragment_room(room), _mtu_fragment(request))
+        if request.proxy_states:
+            room = reply_room(request, c.Code.ACCESS_CHALLENGE)
+            fragment = min(self.options.fragment_size, _fragment_room(room))
+        else:
+            # Nothing to echo (the common case): the room is the same for every request.
+            room, fragment = _CHALLENGE_ROOM, min(self.options.fragment_size, _CHALLENGE_FRAGMENT)
+        fragment = min(fragment, _mtu_fragment(request))
         conversation = None if request.state is None else self.sessions.get(request.state, now)
         if fragment < MIN_FRAGMENT:
             if conversation is not None:
@@ -252,7 +261,8 @@ class EapHandler:
         identifier = codec.next_identifier(conversation.last_id) if renew else conversation.last_id
         eap_packet = codec.encode_eap(EapCode.REQUEST, identifier, conversation.eap_type, type_data)
         eap_attributes = eap_message_attributes(eap_packet)
-        if _STATE_SIZE + attributes_size(eap_attributes) > room:
+        # attributes_size(eap_attributes), unsummed: the packet plus a header per piece.
+        if _STATE_SIZE + len(eap_packet) + 2 * len(eap_attributes) > room:
             # Fragments are sized to fit, so this is a guard: no State for a reply never sent.
             self.sessions.remove(conversation)
             return _failure(
@@ -348,6 +358,12 @@ def _fragment_room(room: int) -> int:
     return eap_message_room(room - _STATE_SIZE) - _REQUEST_OVERHEAD
 
 
+# An Access-Challenge's room and TLS octets per fragment when the request has no
+# Proxy-State to echo: the same for every such request, so computed once.
+_CHALLENGE_ROOM = ACCESS_REPLY_ROOM
+_CHALLENGE_FRAGMENT = _fragment_room(_CHALLENGE_ROOM)
+
+
 def _mtu_fragment(request: RadiusRequest) -> int:
     """TLS octets per EAP-Request that fit the NAS's Framed-MTU (RFC 3579 2.2).
 
@@ -379,10 +395,9 @@ def _challenge_result(
     eap_attributes: list[Attribute] | None = None,
 ) -> MethodResult:
     """Access-Challenge with State and the EAP-Request (``eap_attributes``: already split)."""
-    attributes: list[Attribute] = [] if state is None else [(c.STATE, state)]
-    attributes += eap_attributes or eap_message_attributes(eap_packet)
-    decision = Decision(Outcome.CHALLENGE, Reason.EAP_CHALLENGE, tuple(attributes))
-    return MethodResult(decision, method=label, detail=detail)
+    pieces = eap_attributes or eap_message_attributes(eap_packet)
+    attributes = tuple(pieces) if state is None else ((_STATE, state), *pieces)
+    return MethodResult(Decision(_CHALLENGE, _EAP_CHALLENGE, attributes), label, detail)
 
 
 def _failure(

@@ -8,20 +8,22 @@ one inside it sends in its own framing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from radius_server.rules.decision import Decision, Outcome, Reason
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``data`` in this layer's framing; b"" in the tunnel sends an empty request (a nudge)."""
+class Send(NamedTuple):
+    """Send ``data`` in this layer's framing; b"" in the tunnel sends an empty request (a nudge).
+
+    Named tuples, not frozen dataclasses: each round makes one or two steps, and a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``.
+    """
 
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Finish:
+class Finish(NamedTuple):
     """The layer ends: accept or reject, per the decision; ``msk`` only for an outer accept."""
 
     decision: Decision

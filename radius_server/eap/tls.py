@@ -68,8 +68,13 @@ class TlsServer:
             ctx.set_session_id(_SESSION_ID_CONTEXT)
             ctx.set_timeout(session_lifetime)
             # TLS 1.3 only (see TlsTunnel._noted): a TLS 1.2 session has one secret,
-            # read once when its handshake ends.
-            ctx.set_info_callback(_note_session)
+            # read once when its handshake ends, so a context that cannot speak 1.3
+            # needs no callback at all.
+            if max_version != "1.2":
+                # Our own C callback, not pyOpenSSL's set_info_callback: its wrapper
+                # finds the Connection in a WeakValueDictionary before every call,
+                # ~12 per handshake, and under TLS 1.2 each call only returns.
+                _ssl_lib.SSL_CTX_set_info_callback(ctx._context, _INFO_CALLBACK)
         else:
             # No resumption: each conversation is a full handshake with fresh keys.
             # (Under TLS 1.3 OpenSSL still sends ~160 octets of unusable tickets.)
@@ -252,7 +257,9 @@ class TlsTunnel:
     @property
     def is_tls13(self) -> bool:
         """True when TLS 1.3 was negotiated (RFC 9427 rules apply)."""
-        return self._conn.get_protocol_version_name() == "TLSv1.3"
+        # The version number, not get_protocol_version_name()'s text: the same field of
+        # the connection (SSL_version), without making and decoding a string.
+        return _ssl_lib.SSL_version(self._conn._ssl) == _TLS13_VERSION
 
     def export(self, label: bytes, length: int, context: bytes | None = None) -> bytes:
         """TLS keying material exporter (RFC 5705 / RFC 8446 7.5).
@@ -269,14 +276,19 @@ class TlsTunnel:
         return self.export(tls12_label, 64)
 
 
-def _note_session(conn: SSL.Connection, where: int, _ret: int) -> None:
+def _note_session(ssl: object, where: int, _ret: int) -> None:
     """The context's info callback: let a TLS 1.3 tunnel note its session's secret."""
     # Before the version is chosen there is no secret yet; TLS 1.2 notes at its end.
-    if where & _NOTE_AT and _ssl_lib.SSL_version(conn._ssl) == _TLS13_VERSION:
-        ref = conn.get_app_data()
+    if where & _NOTE_AT and _ssl_lib.SSL_version(ssl) == _TLS13_VERSION:
+        conn = SSL.Connection._reverse_mapping.get(ssl)
+        ref = conn.get_app_data() if conn is not None else None
         tunnel = ref() if ref is not None else None
         if tunnel is not None and not tunnel.established:
             tunnel._noted()
+
+
+# One C entry point for every context (cffi keeps it alive as long as this module).
+_INFO_CALLBACK = _ffi.callback("void (*)(const SSL *, int, int)", _note_session)
 
 
 def _reason(exc: SSL.Error) -> str:

@@ -58,6 +58,10 @@ def reply_room(request: RadiusRequest, code: int) -> int:
     return c.MAX_PACKET_LENGTH - used
 
 
+# reply_room of an Access-* reply to a request without Proxy-State (the common case).
+ACCESS_REPLY_ROOM = c.MAX_PACKET_LENGTH - c.HEADER_LENGTH - len(MA_PLACEHOLDER)
+
+
 def encode_reply(
     request: RadiusRequest,
     code: int,

@@ -6,7 +6,7 @@ encoder stays a single pass over plain bytes, with no pyrad packet object.
 
 from __future__ import annotations
 
-import secrets
+import os
 
 from radius_server.protocol.digest import md5, xor16
 from radius_server.protocol.errors import EncodeError, MalformedPacket, MalformedReason
@@ -18,7 +18,9 @@ MAX_SALT_PLAINTEXT = 239
 
 def new_salt() -> bytes:
     """Two random octets with the most significant bit set (RFC 2548 2.4.2)."""
-    return (secrets.randbits(15) | 0x8000).to_bytes(2, "big")
+    # os.urandom, the source of secrets.randbits, without random.SystemRandom's Python
+    # layer: two per Access-Accept with MS-MPPE keys.
+    return (int.from_bytes(os.urandom(2), "big") | 0x8000).to_bytes(2, "big")
 
 
 def salt_encrypt(
