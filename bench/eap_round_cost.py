@@ -6,6 +6,7 @@ Usage::
                                                           [--key-type rsa|ecdsa] [--tls 1.2|1.3]
                                                           [--profile FILE] [--json]
                                                           [--certs DIR] [--instructions N]
+                                                          [--server-max 1.2|1.3] [--src DIR]
 
 The supplicant is the test peer of ``tests/unit/eap_peer.py`` (pyOpenSSL over memory,
 1398-octet fragments, Framed-MTU 1400 as eapol_test sends); only the server's calls are
@@ -14,6 +15,9 @@ the machine's other processes do not count). The engine logs JSON lines at info 
 /dev/null (as ``serve`` does), with fast reconnect on (``tls_session_lifetime`` 3600).
 Full: each sign-in a fresh client context; resumed: each sign-in offers the session of
 one earlier full sign-in (TLS 1.2 session id, as wpa_supplicant does; TLS 1.3 a ticket).
+``--server-max 1.3`` gives the server ``serve``'s default ``tls_max_version`` (by default
+it is ``--tls``); ``--src DIR`` imports another checkout's ``radius_server`` (``git archive
+REV radius_server | tar -x -C DIR``) for a before/after with this script and peer.
 
 Prints, per method: server CPU per sign-in (best of ``--runs``), rounds, CPU per round,
 and full/resumed (the issue's target is resumed >= 3x full: full/resumed >= 3).
@@ -63,11 +67,21 @@ METHODS = {"peap": (EapType.PEAP, "mschapv2"), "ttls": (EapType.TTLS, "pap")}
 SOURCE = ("127.0.0.1", 40000)
 
 
-def make_engine(certs, key_tls: str):  # type: ignore[no-untyped-def]
-    """An engine as ``serve`` wires EAP: JSON log at info to /dev/null, fast reconnect on."""
+def make_engine(certs, key_tls: str, server_max: str | None = None):  # type: ignore[no-untyped-def]
+    """An engine as ``serve`` wires EAP: JSON log at info to /dev/null, fast reconnect on.
+
+    ``server_max``: the server's highest TLS version (``tls_max_version``; default
+    ``key_tls``, the version the peer speaks). ``serve`` defaults to 1.3, which a
+    TLS 1.2 peer still meets with TLS 1.2, but the server then keeps its TLS 1.3 hooks.
+    """
     configure_logging("json", "info", open(os.devnull, "w"), buffered=True)  # noqa: SIM115
     tls = TlsServer(
-        certs.server_cert, certs.server_key, certs.ca_cert, "1.2", key_tls, session_lifetime=3600
+        certs.server_cert,
+        certs.server_key,
+        certs.ca_cert,
+        "1.2",
+        server_max or key_tls,
+        session_lifetime=3600,
     )
     handler = EapHandler(tls, EapOptions())
     engine, _ = eap_support.make_engine({"eap": handler})
@@ -154,6 +168,11 @@ def main() -> int:
     parser.add_argument("--key-type", choices=("rsa", "ecdsa"), default="rsa")
     parser.add_argument("--tls", choices=("1.2", "1.3"), default="1.2")
     parser.add_argument("--methods", default="peap,ttls")
+    parser.add_argument(
+        "--server-max",
+        choices=("1.2", "1.3"),
+        help="the server's tls_max_version (default: --tls; serve's default is 1.3)",
+    )
     parser.add_argument("--profile", help="cProfile (thread CPU) of the runs to this file")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--certs", type=Path, help="a fixed certificate here (made if absent)")
@@ -213,6 +232,7 @@ def _instructions(args: argparse.Namespace) -> int:
             "--methods",
             args.methods,
             *(("--src", args.src) if args.src else ()),
+            *(("--server-max", args.server_max) if args.server_max else ()),
         ]
         runs[count] = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
@@ -241,11 +261,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     certs = _certificates(args, work)
     if args.child is not None:
         # Under valgrind (--instructions): the work only, nothing timed or printed.
-        engine = make_engine(certs, args.tls)
+        engine = make_engine(certs, args.tls, args.server_max)
         for method in args.methods.split(","):
             measure(engine, method, args.tls == "1.3", certs.ca_cert, args.child)
         return 0
-    engine = make_engine(certs, args.tls)
+    engine = make_engine(certs, args.tls, args.server_max)
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
     rows = {}
     for method in args.methods.split(","):
@@ -265,7 +285,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(
-        f"in process, TLS {args.tls}, {args.key_type}, best of {args.runs} x {args.count} "
+        f"in process, TLS {args.tls} (server max {args.server_max or args.tls}), "
+        f"{args.key_type}, best of {args.runs} x {args.count} "
         f"sign-ins, load {os.getloadavg()[0]:.1f}"
     )
     print(
