@@ -347,6 +347,14 @@ def test_eap_message_room_is_the_largest_packet_that_fits() -> None:
     assert eap_message_room(2) == eap_message_room(-5) == 0
 
 
+def test_access_reply_room_is_the_room_of_a_request_without_proxy_state() -> None:
+    from radius_server.protocol.reply import ACCESS_REPLY_ROOM, reply_room
+
+    request = decode_request(pap_request())
+    for code in (Code.ACCESS_ACCEPT, Code.ACCESS_REJECT, Code.ACCESS_CHALLENGE):
+        assert reply_room(request, code) == ACCESS_REPLY_ROOM
+
+
 def test_reply_room_counts_message_authenticator_and_proxy_states() -> None:
     from radius_server.protocol.reply import reply_room
 
