@@ -145,7 +145,7 @@ class EapHandler:
             fragment = min(self.options.fragment_size, _fragment_room(room))
         else:
             # Nothing to echo (the common case): the room is the same for every request.
-            room, fragment = _CHALLENGE_ROOM, min(self.options.fragment_size, _CHALLENGE_FRAGMENT)
+            room, fragment = ACCESS_REPLY_ROOM, min(self.options.fragment_size, _CHALLENGE_FRAGMENT)
         fragment = min(fragment, _mtu_fragment(request))
         conversation = None if request.state is None else self.sessions.get(request.state, now)
         if fragment < MIN_FRAGMENT:
@@ -358,10 +358,9 @@ def _fragment_room(room: int) -> int:
     return eap_message_room(room - _STATE_SIZE) - _REQUEST_OVERHEAD
 
 
-# An Access-Challenge's room and TLS octets per fragment when the request has no
-# Proxy-State to echo: the same for every such request, so computed once.
-_CHALLENGE_ROOM = ACCESS_REPLY_ROOM
-_CHALLENGE_FRAGMENT = _fragment_room(_CHALLENGE_ROOM)
+# TLS octets per Access-Challenge fragment when the request has no Proxy-State to
+# echo: the same for every such request, so computed once.
+_CHALLENGE_FRAGMENT = _fragment_room(ACCESS_REPLY_ROOM)
 
 
 def _mtu_fragment(request: RadiusRequest) -> int:

@@ -137,10 +137,13 @@ class WakeupSource:
     """
 
     thread_name = "wakeups"
+    # Its log events: <prefix>_started, _lost, _failed, _stopped.
+    event_prefix = "wakeups"
 
     def __init__(self, log: Any) -> None:
         self.log = log
         self.listening = False
+        self._failing = False
         self._wakeups: dict[str, list[Wakeup]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -185,6 +188,34 @@ class WakeupSource:
     def _run(self) -> None:
         raise NotImplementedError
 
+    # -- the thread's state: working, failing, stopped --------------------------------
+
+    def _up(self, **fields: Any) -> None:
+        """Working (again): the loops wait to be woken, and each reads once now for
+        whatever was written while nothing watched."""
+        self._failing = False
+        self.listening = True
+        self._hand_over(None)
+        self._emit("info", f"{self.event_prefix}_started", **fields)
+
+    def _down(self, exc: BaseException, **fields: Any) -> None:
+        """Not working: every loop polls fast from now on (and reads once now);
+        logged when it stops working, or once per outage if it never started."""
+        if self.listening:
+            self.listening = False
+            self._hand_over(None)
+            self._emit("warning", f"{self.event_prefix}_lost", error=describe_error(exc), **fields)
+        elif not self._failing:
+            self._emit(
+                "warning", f"{self.event_prefix}_failed", error=describe_error(exc), **fields
+            )
+        self._failing = True
+
+    def _stopped(self) -> None:
+        if self.listening:
+            self.listening = False
+            self._emit("info", f"{self.event_prefix}_stopped")
+
     # -- the event loop's side -----------------------------------------------------
 
     def _emit(self, level: str, event: str, **fields: Any) -> None:
@@ -222,6 +253,7 @@ class Listener(WakeupSource):
     """
 
     thread_name = "listener"
+    event_prefix = "listen"
 
     def __init__(
         self,
@@ -242,37 +274,22 @@ class Listener(WakeupSource):
 
     def _run(self) -> None:
         backoff = BACKOFF_FIRST_SECONDS
-        failing = False
         while not self._stopping.is_set():
             conn = None
             try:
                 conn = self._connect()
                 self._listen(conn)
                 backoff = BACKOFF_FIRST_SECONDS
-                failing = False
                 self._serve(conn)
             except Exception as exc:
-                if self.listening:
-                    self.listening = False
-                    # Every loop polls fast again from now on, and reads once now.
-                    self._hand_over(None)
-                    self._emit(
-                        "warning", "listen_lost", error=describe_error(exc), retry_in=backoff
-                    )
-                elif not failing:  # once per outage
-                    self._emit(
-                        "warning", "listen_failed", error=describe_error(exc), retry_in=backoff
-                    )
-                failing = True
+                self._down(exc, retry_in=backoff)
                 self._pause(backoff)
                 backoff = min(2 * backoff, BACKOFF_MAX_SECONDS)
             finally:
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.close()
-        if self.listening:
-            self.listening = False
-            self._emit("info", "listen_stopped")
+        self._stopped()
 
     def _listen(self, conn: Any) -> None:
         with contextlib.suppress(Exception):
@@ -284,10 +301,7 @@ class Listener(WakeupSource):
         for channel in channels:
             # Channel names are our constants, quoted as identifiers anyway.
             conn.execute(f'LISTEN "{channel}"')
-        self.listening = True
-        # Whatever was written while nobody listened: every loop reads once now.
-        self._hand_over(None)
-        self._emit("info", "listen_started", channels=channels)
+        self._up(channels=channels)
 
     def _serve(self, conn: Any) -> None:
         """Wait for notifications until stopped; raises when the connection is lost."""

@@ -19,8 +19,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from radius_server.runtime.bounded import describe_error
 from radius_server.runtime.listener import WakeupSource
 
 # A lock held for a moment, not a lost file.
@@ -37,6 +37,7 @@ class SqliteWatcher(WakeupSource):
     """
 
     thread_name = "sqlite-watch"
+    event_prefix = "watch"
 
     def __init__(self, path: Path, log: Any, *, tick: float) -> None:
         super().__init__(log)
@@ -49,7 +50,8 @@ class SqliteWatcher(WakeupSource):
         if self._conn is None:
             # mode=rw: a missing file is an error here, never a new empty database.
             self._conn = sqlite3.connect(
-                f"file:{self.path}?mode=rw",
+                # Quoted: a "?" or "#" in the path would end it in a URI.
+                f"file:{quote(str(self.path))}?mode=rw",
                 uri=True,
                 timeout=0,
                 isolation_level=None,
@@ -65,38 +67,23 @@ class SqliteWatcher(WakeupSource):
 
     def _run(self) -> None:
         seen: int | None = None
-        failing = False
         while not self._stopping.is_set():
             try:
                 version = self._version()
             except sqlite3.Error as exc:
-                code = getattr(exc, "sqlite_errorcode", 0)
-                if code & 0xFF in BUSY and self.listening:  # extended codes included
+                code = getattr(exc, "sqlite_errorcode", 0)  # extended codes included
+                if (code & 0xFF) in BUSY and self.listening:
                     # Locked for a moment (a checkpoint, a recovery): maybe changed.
                     self._hand_over(None)
-                    self._pause(self.tick)
-                    continue
-                self._close()
-                if self.listening:
-                    self.listening = False
-                    # Every loop polls fast again from now on, and reads once now.
-                    self._hand_over(None)
-                    self._emit("warning", "watch_lost", error=describe_error(exc))
-                elif not failing:  # once per outage
-                    self._emit("warning", "watch_failed", error=describe_error(exc))
-                failing = True
+                else:
+                    self._close()
+                    self._down(exc)
             else:
-                failing = False
                 if not self.listening:
-                    self.listening = True
-                    # Whatever was written before: every loop reads once now.
-                    self._hand_over(None)
-                    self._emit("info", "watch_started", database=str(self.path))
+                    self._up(database=str(self.path))
                 elif version != seen:
                     self._hand_over(None)
                 seen = version
             self._pause(self.tick)
         self._close()
-        if self.listening:
-            self.listening = False
-            self._emit("info", "watch_stopped")
+        self._stopped()

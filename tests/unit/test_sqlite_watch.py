@@ -140,3 +140,20 @@ def test_a_busy_database_counts_as_changed(tmp_path: Path, monkeypatch: Any) -> 
     monkeypatch.setattr(SqliteWatcher, "_version", flaky)
     log = _watch(path, script)
     assert log.names == ["watch_started", "watch_stopped"]
+
+
+def test_a_path_with_uri_characters_is_watched(tmp_path: Path) -> None:
+    """The file is opened as a URI: "?", "#" and "%" in its path are quoted, not parsed."""
+    folder = tmp_path / "a?b#c%20d"
+    folder.mkdir()
+    path = folder / "radius.db"
+    writer = _database(path)
+
+    async def script(watcher: SqliteWatcher, wakes: list[Wakeup], log: Events) -> None:
+        assert await _until(lambda: watcher.listening)
+        _clear(wakes)
+        writer.execute("INSERT INTO t VALUES (1)")
+        assert await _until(lambda: all(_woken(w) for w in wakes))
+
+    log = _watch(path, script)
+    assert log.names == ["watch_started", "watch_stopped"]
