@@ -129,7 +129,8 @@ def trigger_cost(path: Path, folder: Path, rounds: int) -> None:
         "WHERE input_octets IS NOT excluded.input_octets"
     )
     top = int(next(iter(conns.values())).execute("SELECT max(id) FROM sessions").fetchone()[0])
-    update = f"UPDATE sessions SET output_octets = ? WHERE id > {top - BATCH}"  # noqa: S608
+    # The same BATCH rows every time (the upserts add rows after them).
+    update = f"UPDATE sessions SET output_octets = ? WHERE id > {top - BATCH} AND id <= {top}"  # noqa: S608
 
     def timed(conn: sqlite3.Connection, sql: str, params: object) -> float:
         start = time.perf_counter()
@@ -151,7 +152,7 @@ def trigger_cost(path: Path, folder: Path, rounds: int) -> None:
     for shape in times["with triggers"]:
         without = statistics.median(times["without triggers"][shape]) / BATCH * 1e6
         with_ = statistics.median(times["with triggers"][shape]) / BATCH * 1e6
-        print(f"  {shape:18s} {without:6.2f} -> {with_:6.2f}  (+{with_ - without:.2f})")
+        print(f"  {shape:18s} {without:6.2f} -> {with_:6.2f}  ({with_ - without:+.2f})")
     for conn in conns.values():
         conn.close()
 
