@@ -6,17 +6,17 @@ On a temp file migrated to head with ``--rows`` rows in each followed table and 
 - the watcher's look when nothing was committed (``PRAGMA data_version`` alone) and
   when something was (the marks statement), with ``--own`` of this server's own
   guessing-protection events since the last look (the guard's check scans them);
-- what migration 0012's sessions triggers add per row written, on the statement
-  shapes the session store uses on SQLite (one multi-row upsert per batch inserting,
-  then updating, rows; an UPDATE of many rows), against the same file without them.
+- what migration 0012's sessions triggers add to ``SessionStore.write`` (batches of
+  Starts, then of Interim-Updates, as in ``session_store.py``), against new files
+  without them.
 
-    PYTHONPATH=. .venv/bin/python bench/sqlite_watch_cost.py [--rows 100000] [--rounds 30]
+    PYTHONPATH=. .venv/bin/python bench/sqlite_watch_cost.py [--rows 100000] [--batches 20]
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import random
 import sqlite3
 import statistics
 import tempfile
@@ -25,12 +25,17 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
+from session_store import T0, record  # bench/, on sys.path when run as a script
+from sqlalchemy import text
+
+from radius_server.rules.accounting import StatusType
 from radius_server.runtime.sqlite_watch import SqliteWatcher
 from radius_server.store import database
+from radius_server.store.sessions import SessionStore
 
 AT = "2026-12-03 10:00:00"
 ME = "host:1"
-BATCH = 500
+BATCH = 1000
 
 
 def _filler(conn: sqlite3.Connection, table: str, rows: int) -> None:
@@ -98,76 +103,63 @@ def watcher_cost(path: Path, own: list[int]) -> None:
     watcher._close()
 
 
-def _session_rows(columns: list[str], tag: str, counter: int) -> list[object]:
-    def value(name: str, i: int) -> object:
-        if name == "unique_key":
-            return f"{tag}_{i}"
-        if name.endswith(("octets", "packets", "port", "time", "id")):
-            return counter
-        return AT if name.endswith("_at") else "x"
-
-    return [value(name, i) for i in range(BATCH) for name in columns]
-
-
-def trigger_cost(path: Path, folder: Path, rounds: int) -> None:
-    conns = {}
-    for variant in ("without triggers", "with triggers"):
-        copy = folder / f"{variant.replace(' ', '_')}.db"
-        shutil.copy(path, copy)
-        conn = sqlite3.connect(copy, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        if variant == "without triggers":
-            conn.execute("DROP TRIGGER sessions_mark_insert")
-            conn.execute("DROP TRIGGER sessions_mark_update")
-        conns[variant] = conn
-    columns = [r[1] for r in next(iter(conns.values())).execute("PRAGMA table_info(sessions)")]
-    columns = [c for c in columns if c != "id"]
-    one = "(" + ",".join("?" * len(columns)) + ")"
-    upsert = (
-        f"INSERT INTO sessions ({','.join(columns)}) VALUES {','.join([one] * BATCH)} "  # noqa: S608
-        "ON CONFLICT(unique_key) DO UPDATE SET input_octets = excluded.input_octets "
-        "WHERE input_octets IS NOT excluded.input_octets"
-    )
-    top = int(next(iter(conns.values())).execute("SELECT max(id) FROM sessions").fetchone()[0])
-    # The same BATCH rows every time (the upserts add rows after them).
-    update = f"UPDATE sessions SET output_octets = ? WHERE id > {top - BATCH} AND id <= {top}"  # noqa: S608
-
-    def timed(conn: sqlite3.Connection, sql: str, params: object) -> float:
-        start = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.execute(sql, params)
-        conn.execute("COMMIT")
-        return time.perf_counter() - start
-
-    times: dict[str, dict[str, list[float]]] = {v: {} for v in conns}
-    for n in range(rounds):  # interleaved: a busy moment costs both alike
-        for variant, conn in conns.items():
-            shapes = times[variant]
-            new = _session_rows(columns, f"r{n}", 1)
-            changed = _session_rows(columns, f"r{n}", 2)
-            shapes.setdefault("upsert inserting", []).append(timed(conn, upsert, new))
-            shapes.setdefault("upsert updating", []).append(timed(conn, upsert, changed))
-            shapes.setdefault("update", []).append(timed(conn, update, (n,)))
-    print(f"sessions written, us per row (median of {rounds} batches of {BATCH}):")
-    for shape in times["with triggers"]:
-        without = statistics.median(times["without triggers"][shape]) / BATCH * 1e6
-        with_ = statistics.median(times["with triggers"][shape]) / BATCH * 1e6
-        print(f"  {shape:18s} {without:6.2f} -> {with_:6.2f}  ({with_ - without:+.2f})")
-    for conn in conns.values():
-        conn.close()
+def trigger_cost(folder: Path, batches: int) -> None:
+    """``SessionStore.write`` per record, as serve's accounting writer writes (one-row
+    statements in one transaction per batch), on three new files: without migration
+    0012's triggers, with them, and with them and the writer's temporary files in memory
+    (what serve does: runtime/server.py)."""
+    variants = ("no triggers", "triggers", "triggers, temp files in memory (serve)")
+    stores = {}
+    for n, variant in enumerate(variants):
+        engine = database.make_engine(f"sqlite:///{folder / f'store{n}.db'}")
+        if "memory" in variant:
+            database.temp_files_in_memory(engine)
+        database.upgrade(engine)
+        if variant == "no triggers":
+            with engine.begin() as conn:
+                conn.execute(text("DROP TRIGGER sessions_mark_insert"))
+                conn.execute(text("DROP TRIGGER sessions_mark_update"))
+        stores[variant] = SessionStore(database.make_session_factory(engine))
+    times: dict[str, dict[str, list[float]]] = {v: {"start": [], "interim": []} for v in variants}
+    rng = random.Random(1)
+    for b in range(batches):
+        starts = [record(StatusType.START, b * BATCH + i, T0 + b) for i in range(BATCH)]
+        interims = [
+            record(StatusType.INTERIM_UPDATE, rng.randrange((b + 1) * BATCH), T0 + 600 + b, b + 1)
+            for _ in range(BATCH)
+        ]
+        order = list(stores.items())
+        rng.shuffle(order)  # a busy moment of the shared machine falls on any of them
+        for variant, store in order:
+            for scenario, batch, at in (
+                ("start", starts, T0 + b),
+                ("interim", interims, T0 + 600 + b),
+            ):
+                began = time.perf_counter()
+                store.write(batch, at)
+                times[variant][scenario].append(time.perf_counter() - began)
+    print(f"SessionStore.write, us per record (median of {batches} batches of {BATCH}):")
+    for variant in variants:
+        cells = "  ".join(
+            f"{scenario} {statistics.median(t) / BATCH * 1e6:6.1f}"
+            for scenario, t in times[variant].items()
+        )
+        print(f"  {variant:40s} {cells}")
+    for store in stores.values():
+        store.sessions.kw["bind"].dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--batches", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="radius-watch-bench-") as tmp:
         folder = Path(tmp)
         path = build(folder, args.rows)
         print(f"{args.rows:,} rows in each table, SQLite {sqlite3.sqlite_version}")
         watcher_cost(path, [10, 100, 1000])
-        trigger_cost(path, folder, args.rounds)
+        trigger_cost(folder, args.batches)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ On SQLite a server watches the file's ``PRAGMA data_version``, which moves on ev
 commit to any table: every batch of the server's own writes (recent decisions, its
 guessing-protection events) woke all four background loops, each reading its table.
 The watcher now wakes only the loops whose table moved, by marks read after the
-version moved (store/watch_marks.py). Inserts move the AUTOINCREMENT keys of
+version moved (runtime/sqlite_watch.py). Inserts move the AUTOINCREMENT keys of
 ``changes``, ``throttle_events`` and ``disconnect_jobs``; an update of a session moves
 nothing, so triggers bump a per-channel counter in ``watch_marks`` on every INSERT and
 UPDATE of ``sessions``, by any writer (the CLI, the web API, other workers, plain SQL),
-as migration 0011's triggers notify on PostgreSQL. SQLite triggers run per row: about
-a microsecond per session written (docs/architecture.md, "Changes pushed, not
-polled"). PostgreSQL: nothing (it notifies).
+as migration 0011's triggers notify on PostgreSQL. SQLite triggers run per row: up to
+15 us per session record the accounting writer writes (80-100 us), whose statement
+journals serve keeps in memory (docs/architecture.md, "Changes pushed, not polled").
+PostgreSQL: nothing (it notifies).
 """
 
 from __future__ import annotations

@@ -30,8 +30,10 @@ triggers of migration 0011 notify one channel per table:
   would miss it (the follower on another ``--workers`` process would count that
   device up to ``sync_safety_interval`` late). Exact for every writer only with
   triggers: migration 0012 bumps a counter in ``watch_marks`` on each INSERT
-  and UPDATE of a session (store/watch_marks.py; under a microsecond per row in
-  the store's multi-row upserts).
+  and UPDATE of a session (store/watch_marks.py). With triggers, each one-row
+  statement of the accounting writer keeps a statement journal: serve keeps that
+  writer's in memory (``database.temp_files_in_memory``), leaving up to 15 us per
+  record written, 80-100 us without (bench/sqlite_watch_cost.py).
 
 The loops keep reading every ``safety`` seconds, and every ``fast`` seconds
 while the watcher cannot read the file; a busy file, and start, wake all of

@@ -199,3 +199,18 @@ def test_sqlite_session_writes_move_the_watch_mark(engine: Engine) -> None:
         assert triggers.scalars().all() == []
     database.upgrade(engine)
     assert differences(engine) == []
+
+
+def test_temp_files_in_memory_on_sqlite_only(db_url: str) -> None:
+    """The accounting writer's engine (runtime/server.py): SQLite keeps the statement
+    journals of the sessions triggers in memory; PostgreSQL connections are left alone."""
+    engine = database.make_engine(db_url)
+    database.temp_files_in_memory(engine)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2  # MEMORY
+            else:
+                assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        engine.dispose()
