@@ -132,6 +132,8 @@ def run(url: str, plan: dict[str, list[list[AccountingRecord]]]) -> dict[str, tu
         if "postgresql" in url
         else database.make_engine(url)
     )
+    # As serve's accounting writer (runtime/server.py).
+    database.temp_files_in_memory(engine)
     try:
         database.upgrade(engine)
         store = SessionStore(database.make_session_factory(engine))

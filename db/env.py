@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from radius_server.store.models import Base
-from radius_server.store.search_indexes import include_object
+from radius_server.store.unmodelled import include_object
 
 config = context.config
 target_metadata = Base.metadata

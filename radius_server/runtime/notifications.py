@@ -59,9 +59,15 @@ def _source(settings: Settings, url: str, log: Any, guard: Guard) -> WakeupSourc
         return _pg_listener(settings, url, log, guard)
     path = database.sqlite_file(url)
     if settings.sync_notify and path is not None:
-        # Every tick, as often as the loops polled: one PRAGMA instead of four reads.
-        return SqliteWatcher(path, log, tick=settings.sync_interval)
+        # Every tick, as often as the loops polled: one PRAGMA instead of four reads,
+        # and this process's own throttle events wake nobody, as on PostgreSQL.
+        return SqliteWatcher(path, log, tick=settings.sync_interval, instance=_instance(guard))
     return None
+
+
+def _instance(guard: Guard) -> str:
+    """This process's name in ``throttle_events`` ("" without a shared log: none ignored)."""
+    return guard.store.instance if guard.store is not None else ""
 
 
 def _pg_listener(settings: Settings, url: str, log: Any, guard: Guard) -> Listener:
@@ -74,7 +80,7 @@ def _pg_listener(settings: Settings, url: str, log: Any, guard: Guard) -> Listen
         health_interval=min(2.0, safety),
         answer_timeout=min(3.0, settings.database_timeout),
         # This process's own throttle events wake nobody: they are applied already.
-        ignore={THROTTLE: guard.store.instance if guard.store is not None else ""},
+        ignore={THROTTLE: _instance(guard)},
     )
 
 

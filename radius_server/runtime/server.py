@@ -314,6 +314,8 @@ async def _serve(
             log.warning("throttle_history_unavailable", error=type(exc).__name__)
     # Accounting writes through its own engine too, for the same reason.
     sessions_engine = database.make_engine(url, timeout=settings.database_timeout)
+    # SQLite: the sessions triggers' statement journals (one per row written) in memory.
+    database.temp_files_in_memory(sessions_engine)
     writer = await _start_accounting(settings, sessions_engine, log, deadline)
     probe.accounting = writer
     # Sessions read and closed through their own engine, like guessing protection.

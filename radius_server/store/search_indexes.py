@@ -3,20 +3,11 @@
 They exist on PostgreSQL only (pg_trgm), may be missing where the extension could not
 be created, and SQLAlchemy cannot declare an expression index with an operator class
 that Alembic's comparison understands on both back ends. So they live in the migration
-alone, and Alembic's comparison (db/env.py, the migration tests) skips them by name.
+alone, and Alembic's comparison skips them by name (store/unmodelled.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 EMAIL_TRIGRAMS = "ix_customers_email_trgm"
 NAME_TRIGRAMS = "ix_customers_name_trgm"
 TRIGRAM_INDEXES = frozenset({EMAIL_TRIGRAMS, NAME_TRIGRAMS})
-
-
-def include_object(
-    _obj: Any, name: str | None, type_: str, reflected: bool, _compare_to: Any
-) -> bool:
-    """Alembic's ``include_object``: every object but the trigram indexes in the database."""
-    return not (type_ == "index" and reflected and name in TRIGRAM_INDEXES)

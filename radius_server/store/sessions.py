@@ -122,8 +122,10 @@ def _upsert_statement(dialect: str) -> Any:
     json_to_recordset(...)``): the statement text is the same for every batch, so it
     is parsed and planned once, where a 1000-row VALUES list would be parsed every
     time (psycopg's parsing of such a statement alone cost more than the database's
-    work, and quoting 25 text arrays almost as much). SQLite, in process, gets
-    multi-row VALUES (SQLAlchemy's insertmanyvalues).
+    work, and quoting 25 text arrays almost as much). SQLite, in process, gets the
+    one-row statement executed per row (the driver's executemany: SQLAlchemy batches
+    VALUES only with RETURNING there); each keeps a statement journal since migration
+    0012's triggers, which serve keeps in memory (database.temp_files_in_memory).
     """
     if dialect == "postgresql":
         rows = (

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from radius_server.store import database
 from radius_server.store.models import Base
-from radius_server.store.search_indexes import TRIGRAM_INDEXES, include_object
+from radius_server.store.search_indexes import TRIGRAM_INDEXES
+from radius_server.store.unmodelled import SQLITE_ONLY_TABLES, include_object
 
 # Every table the models declare, plus Alembic's bookkeeping.
 TABLES = {"alembic_version", *Base.metadata.tables}
@@ -28,6 +29,11 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+def tables(engine: Engine) -> set[str]:
+    """The tables upgrade head creates: the models', and SQLite's watch marks there."""
+    return TABLES | SQLITE_ONLY_TABLES if engine.dialect.name == "sqlite" else TABLES
 
 
 def differences(engine: Engine) -> list[object]:
@@ -49,7 +55,7 @@ def test_empty_database_upgraded_to_head_matches_models(engine: Engine) -> None:
     assert not database.has_schema(engine)
     assert database.current_revision(engine) is None
     database.upgrade(engine)
-    assert set(inspect(engine).get_table_names()) == TABLES
+    assert set(inspect(engine).get_table_names()) == tables(engine)
     assert database.is_up_to_date(engine)
     assert database.current_revision(engine) == database.head_revision(engine)
     assert differences(engine) == []
@@ -65,7 +71,7 @@ def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
     assert database.current_revision(engine) is None
     assert not database.has_schema(engine)
     database.upgrade(engine)
-    assert set(inspect(engine).get_table_names()) == TABLES
+    assert set(inspect(engine).get_table_names()) == tables(engine)
     assert differences(engine) == []
 
 
@@ -155,5 +161,56 @@ def test_member_search_uses_the_trigram_indexes(pg_url: str) -> None:
             conn.exec_driver_sql("SET enable_indexscan = off")
             plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
         assert "ix_customers_email_trgm" in plan and "ix_customers_name_trgm" in plan, plan
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_session_writes_move_the_watch_mark(engine: Engine) -> None:
+    """SQLite (migration 0012): every INSERT and UPDATE of a session, by any writer, adds
+    one to its watch mark, and a DELETE does not (runtime/sqlite_watch.py reads it);
+    PostgreSQL has neither the table nor the triggers (it notifies, migration 0011)."""
+    database.upgrade(engine)
+    if engine.dialect.name != "sqlite":
+        assert not set(inspect(engine).get_table_names()) & SQLITE_ONLY_TABLES
+        return
+    mark = text("SELECT mark FROM watch_marks WHERE channel = 'radius_sessions'")
+    at = "2026-12-03 10:00:00"
+    insert = text(
+        "INSERT INTO sessions (unique_key, client_name, nas_address, acct_session_id, "
+        "user_name, started_at, updated_at, changed_at, session_time, input_octets, "
+        "output_octets, input_packets, output_packets) "
+        "VALUES (:key, 'ap', '10.0.0.1', :key, '', :at, :at, :at, 0, 0, 0, 0, 0)"
+    )
+    seen = []
+    with engine.begin() as conn:
+        seen.append(conn.execute(mark).scalar_one())
+        conn.execute(insert, [{"key": "a", "at": at}, {"key": "b", "at": at}])
+        seen.append(conn.execute(mark).scalar_one())
+        conn.execute(text("UPDATE sessions SET input_octets = 5"))
+        seen.append(conn.execute(mark).scalar_one())
+        conn.execute(text("DELETE FROM sessions WHERE unique_key = 'a'"))
+        seen.append(conn.execute(mark).scalar_one())
+    assert seen == [0, 2, 4, 4]
+    # Downgrading one revision removes them, upgrading brings them back.
+    command.downgrade(database.alembic_config(engine), "0011")
+    assert not set(inspect(engine).get_table_names()) & SQLITE_ONLY_TABLES
+    with engine.connect() as conn:
+        triggers = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        assert triggers.scalars().all() == []
+    database.upgrade(engine)
+    assert differences(engine) == []
+
+
+def test_temp_files_in_memory_on_sqlite_only(db_url: str) -> None:
+    """The accounting writer's engine (runtime/server.py): SQLite keeps the statement
+    journals of the sessions triggers in memory; PostgreSQL connections are left alone."""
+    engine = database.make_engine(db_url)
+    database.temp_files_in_memory(engine)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 2  # MEMORY
+            else:
+                assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
     finally:
         engine.dispose()

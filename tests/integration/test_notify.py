@@ -7,6 +7,7 @@ reconnect (every loop reads once when listening starts) or by the safety poll.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,9 +18,13 @@ import psycopg
 from radius_server.admin import Admin
 from radius_server.config import Settings
 from radius_server.protocol import codes as c
+from radius_server.rules.accounting import StatusType
 from radius_server.rules.pins import drawable
+from radius_server.store import database
+from radius_server.store.sessions import SessionStore
 from tests.conftest import Cli
 from tests.integration.server_process import ServerProcess, running_server
+from tests.integration.test_device_limit import STATIONS, accounting
 from tests.integration.udp_client import ask, prepare_site
 
 EMAIL = "ana@example.com"
@@ -203,3 +208,39 @@ def test_sqlite_server_polls_with_sync_notify_off(sqlite_url: str, tmp_path: Pat
         assert cli("customer", "set-pin", EMAIL, new).code == 0
         assert _until(lambda: _accepts(server, new)), server.output()[-3000:]
         assert not server.find("watch_started", timeout=0)
+
+
+def test_sqlite_servers_follow_each_others_sessions_and_lockouts(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Two servers on one SQLite file (as ``--workers`` are), safety poll a minute: a
+    session another writer starts, and its Stop (an UPDATE), reach each follower; wrong
+    PINs on A lock the member on B (A's events, not B's own, wake B's guard)."""
+    cli = Cli(sqlite_url, tmp_path)
+    pin = prepare_site(cli)
+    ana = json.loads(cli("--json", "customer", "show", EMAIL).out)["id"]
+    env = {**SAFETY, "RADIUS_THROTTLE_USER_BUDGET": "3", "RADIUS_THROTTLE_KEY": "k3y-" * 10}
+    engine = database.make_engine(sqlite_url)
+    store = SessionStore(database.make_session_factory(engine))
+    try:
+        with ExitStack() as stack:
+            a, b = (
+                stack.enter_context(running_server(sqlite_url, tmp_path / n, **env))
+                for n in ("a", "b")
+            )
+            for server in (a, b):
+                server.wait_for("watch_started", timeout=DEADLINE)
+            for status in (StatusType.START, StatusType.STOP):
+                marks = [a.mark(), b.mark()]
+                now = time.time()
+                store.write([accounting(status, "s0", ana, STATIONS[0], now)], now)
+                for server, mark in zip((a, b), marks, strict=True):
+                    server.wait_for("online_devices_followed", since=mark, timeout=DEADLINE)
+            for k in range(3):
+                wrong = f"{(int(pin) + 11 * (k + 1)) % 100000:05d}"
+                station = f"02-00-00-00-01-{k:02x}"
+                assert ask(a.auth_port, EMAIL, wrong, station) == c.Code.ACCESS_REJECT
+            b.wait_for("lockout_started", scope="user", source="peer", timeout=DEADLINE)
+            assert ask(b.auth_port, EMAIL, pin, "02-00-00-00-02-01") == c.Code.ACCESS_REJECT
+    finally:
+        engine.dispose()
