@@ -326,7 +326,7 @@ def measure(
         with instances(env, workdir, 1, "sqlite") as group:
             wait_accepts(group, pins[0])
             log(f"propagation sqlite: 1 server idle for {idle:g} s")
-            row = Row("SQLite (polls)", 1)
+            row = Row("SQLite (watched)", 1)
             row.idle_cpu_pct, _ = idle_cpu(group, idle, None)
             rows.append(row)
     return rows
