@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/eap_bench.py [--parallel 4] [--duration 10] [--reauths 9]
                                         [--key-type rsa|ecdsa|both] [--half-open 1000]
                                         [--slices 4] [--baseline-src DIR] [--no-freeradius]
-                                        [--json]
+                                        [--pin-server] [--json]
 
 For our server (``radius-server serve``) and, when installed, FreeRADIUS 3.2
 (``/usr/sbin/freeradius`` on a copy of /etc/freeradius/3.0, its TLS session cache
@@ -28,6 +28,11 @@ then ours..., so the load of the shared machine falls on both alike (with
   its full handshakes at the full phase's cost);
 - peak RSS after opening ``--half-open`` PEAP conversations that stop right after
   the ClientHello (the server has built its TLS state and sent its first flight).
+
+``--pin-server``: the servers run on the first CPU, this script and its eapol_test
+processes on the others. The supplicants then neither take the servers' core nor evict
+their caches between two rounds, so CPU per authentication is the server's own work;
+auth/s becomes the supplicants' limit (one core for all of them).
 
 Prints numbers; asserts nothing. ``run.py --eap S`` runs it as a phase.
 """
@@ -158,6 +163,11 @@ def start_ours(
         "RADIUS_METRICS_PORT": "0",  # any free port: runs side by side must not collide
         # One member, a device (MAC) per parallel eapol_test: FreeRADIUS has no such limit.
         "RADIUS_DEVICE_LIMIT": "0",
+        # The one member stands for one member per eapol_test, each with its own device,
+        # which stays known as a member's few devices do. With the default 3 known devices
+        # a member, a 4th to 16th device would be forgotten and re-learnt at every sign-in,
+        # a guessing-protection event written each time (rules/throttle.py).
+        "RADIUS_THROTTLE_MAX_KNOWN_DEVICES": "1000",
     }
     env.pop("RADIUS_CONFIG", None)
     _cli(env, "db", "upgrade")  # admin commands do not create a missing SQLite file
@@ -591,8 +601,28 @@ def bench(servers: list[Server], work: Path, args: argparse.Namespace, half: int
     return results
 
 
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(the servers' CPU, the supplicants' CPUs) for ``--pin-server``; None on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else None
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Move every thread of ``pid`` and of its children to ``cpus`` (threads started later
+    inherit their creator's set)."""
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{member}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), cpus)
+
+
 def run(args: argparse.Namespace, work: Path) -> dict:
     """Every key type, ours and FreeRADIUS on the same certificate; the report as a dict."""
+    split = split_cpus() if args.pin_server else None
+    if split is not None:
+        # This thread starts every eapol_test: they inherit its CPUs.
+        os.sched_setaffinity(0, split[1])
     key_types = ("rsa", "ecdsa") if args.key_type == "both" else (args.key_type,)
     by_key: dict[str, list[dict]] = {}
     for index, key_type in enumerate(key_types):
@@ -617,6 +647,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                 )
                 base.name = "baseline"
                 servers.append(base)
+            if split is not None:
+                for server in servers:
+                    pin_tree(server.process.pid, split[0])
             by_key[key_type] = bench(servers, site, args, half)
         finally:
             for server in servers:
@@ -629,6 +662,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         "reauths": args.reauths,
         "workers": args.workers,
         "tls": "1.2",
+        "pinned": split is not None,
         "results": by_key,
     }
 
@@ -643,8 +677,12 @@ def report(data: dict) -> str:
         f"EAP: {data['parallel']} parallel eapol_test, {data['duration_s']:g} s per phase "
         f"in {data.get('slices', 1)} slices (servers in turn), "
         f"TLS 1.2, resumed = 1 full + {data['reauths']} reauthentications per eapol_test, "
-        f"{data['cpus']} CPUs shared by server and supplicants; ours with {data['workers']} "
-        "worker(s)",
+        + (
+            "servers on CPU 0, supplicants on the others"
+            if data.get("pinned")
+            else f"{data['cpus']} CPUs shared by server and supplicants"
+        )
+        + f"; ours with {data['workers']} worker(s)",
         f"{'key':6} {'method':5} {'phase':8} | {'ours auth/s':>11} {'CPU ms':>6} {'rounds':>6} "
         f"{'resumed':>7} | {'FR auth/s':>9} {'CPU ms':>6} {'rounds':>6} {'resumed':>7} | "
         f"{'auth/s':>6} {'CPU':>6}",
@@ -747,6 +785,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=4,
         help="each phase in this many slices, the servers taking turns (1: one after the other)",
+    )
+    parser.add_argument(
+        "--pin-server",
+        action="store_true",
+        help="servers on the first CPU, the supplicants on the others",
     )
 
 
