@@ -170,6 +170,9 @@ def start_ours(
         "RADIUS_THROTTLE_MAX_KNOWN_DEVICES": "1000",
     }
     env.pop("RADIUS_CONFIG", None)
+    # The set-up commands too: a baseline's schema must be its own migrations' (its serve
+    # refuses a database at a revision it does not know).
+    env.update(extra_env or {})
     _cli(env, "db", "upgrade")  # admin commands do not create a missing SQLite file
     _cli(env, "nas", "add", "lo", "--address", "127.0.0.1", "--secret", SECRET)
     _cli(env, "customer", "add", USER, "--pin", PIN)
@@ -187,7 +190,7 @@ def start_ours(
             "0",
             *(("--workers", str(workers)) if workers > 1 else ()),
         ],
-        env={**env, "RADIUS_LOG_LEVEL": "info", **(extra_env or {})},
+        env={**env, "RADIUS_LOG_LEVEL": "info"},
         stdout=subprocess.PIPE,
         stderr=log,
     )
