@@ -61,7 +61,7 @@ from pathlib import Path
 from OpenSSL import SSL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import process_tree, tree_cpu_seconds
+from harness import process_tree, thread_schedstats, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -126,18 +126,9 @@ def tree_schedstat(pid: int) -> tuple[float, float]:
     """
     ran = waited = 0
     for member in process_tree(pid):
-        try:
-            tasks = os.listdir(f"/proc/{member}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{member}/task/{tid}/schedstat", encoding="ascii") as handle:
-                    fields = handle.read().split()
-            except OSError:
-                continue  # the thread ended meanwhile
-            ran += int(fields[0])
-            waited += int(fields[1])
+        for on_cpu, runnable in thread_schedstats(member).values():
+            ran += on_cpu
+            waited += runnable
     return ran / 1e9, waited / 1e9
 
 
@@ -614,10 +605,9 @@ def pin_tree(pid: int, cpus: set[int]) -> None:
     """Move every thread of ``pid`` and of its children to ``cpus`` (threads started later
     inherit their creator's set)."""
     for member in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{member}/task"):
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(int(tid), cpus)
+        for tid in thread_schedstats(member):
+            with contextlib.suppress(OSError):  # the thread ended meanwhile
+                os.sched_setaffinity(tid, cpus)
 
 
 def run(args: argparse.Namespace, work: Path) -> dict:

@@ -140,6 +140,25 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
+def thread_schedstats(pid: int) -> dict[int, tuple[int, int]]:
+    """Per thread of ``pid``: (nanoseconds on a CPU, nanoseconds waiting for one) so far,
+    the scheduler's own counts (``/proc/PID/task/TID/schedstat``); threads that ended are
+    not there."""
+    stats: dict[int, tuple[int, int]] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return stats
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as handle:
+                fields = handle.read().split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        stats[int(tid)] = (int(fields[0]), int(fields[1]))
+    return stats
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its children."""
     total = 0.0

@@ -15,10 +15,11 @@ each thread (``/proc/PID/task/TID/schedstat``). The tree measured is the one on
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
+
+from harness import thread_schedstats
 
 from tests.conftest import Cli
 from tests.integration.server_process import running_server
@@ -27,14 +28,7 @@ from tests.integration.udp_client import ask, prepare_site
 
 def run_times(pid: int) -> dict[int, int]:
     """Nanoseconds on a CPU so far, per thread of ``pid``."""
-    times = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as handle:
-                times[int(tid)] = int(handle.read().split()[0])
-        except OSError:
-            continue  # the thread ended meanwhile
-    return times
+    return {tid: ran for tid, (ran, _waited) in thread_schedstats(pid).items()}
 
 
 def main() -> None:
