@@ -67,14 +67,6 @@ class TlsServer:
             ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
             ctx.set_session_id(_SESSION_ID_CONTEXT)
             ctx.set_timeout(session_lifetime)
-            # TLS 1.3 only (see TlsTunnel._noted): a TLS 1.2 session has one secret,
-            # read once when its handshake ends, so a context that cannot speak 1.3
-            # needs no callback at all.
-            if max_version != "1.2":
-                # Our own C callback, not pyOpenSSL's set_info_callback: its wrapper
-                # finds the Connection in a WeakValueDictionary before every call,
-                # ~12 per handshake, and under TLS 1.2 each call only returns.
-                _ssl_lib.SSL_CTX_set_info_callback(ctx._context, _INFO_CALLBACK)
         else:
             # No resumption: each conversation is a full handshake with fresh keys.
             # (Under TLS 1.3 OpenSSL still sends ~160 octets of unusable tickets.)
@@ -102,7 +94,15 @@ class TlsServer:
 class TlsTunnel:
     """One TLS server connection driven by bytes in, bytes out."""
 
-    __slots__ = ("__weakref__", "_conn", "_received", "_resumable", "established", "session_keys")
+    __slots__ = (
+        "__weakref__",
+        "_conn",
+        "_received",
+        "_resumable",
+        "_unversioned",
+        "established",
+        "session_keys",
+    )
 
     def __init__(self, context: SSL.Context, resumable: bool = False) -> None:
         """``resumable``: the context resumes sessions (``session_keys`` are recorded)."""
@@ -115,6 +115,8 @@ class TlsTunnel:
         # issued, in the order seen: filled only when resumption is on.
         self.session_keys: list[bytes] = []
         self._resumable = resumable
+        # Resumable and the ClientHello not read yet: see receive().
+        self._unversioned = resumable
         self._received = 0  # octets of the last records fed in (read's buffer size)
 
     @property
@@ -148,13 +150,13 @@ class TlsTunnel:
     def _noted(self) -> None:
         """Record the current session's secret, as a key (never the secret itself).
 
-        Under TLS 1.3, called at each handshake state change (the context's info
-        callback): each NewSessionTicket gets its own PSK and the session object keeps
-        only the last one, so the secrets are caught as they pass. Under TLS 1.2 a
-        session has one secret, the master secret, the same when it is made and when
-        it is resumed (from the cache or a ticket): read once when the handshake ends
-        (:meth:`receive`), not at each of its ~12 state changes through a Python
-        callback (about 6 us each).
+        Under TLS 1.3, called once the ClientHello is read (the PSK of a ticket
+        presented), then at each handshake state change (the connection's info
+        callback, :meth:`_follow_tls13`): each NewSessionTicket gets its own PSK and
+        the session object keeps only the last one, so the secrets are caught as they
+        pass. Under TLS 1.2 a session has one secret, the master secret, the same when
+        it is made and when it is resumed (from the cache or a ticket): read once when
+        the handshake ends (:meth:`receive`).
         """
         # Not Connection.master_key(): it raises on an empty secret (a TLS 1.3 session
         # before its first ticket), and an exception cannot cross OpenSSL's callback.
@@ -192,6 +194,27 @@ class TlsTunnel:
                     self._noted()
             elif _ssl_lib.SSL_get_error(ssl, result) != _ssl_lib.SSL_ERROR_WANT_READ:
                 self._raise(result)
+            elif self._unversioned and _ssl_lib.SSL_get_current_cipher(ssl) != _ffi.NULL:
+                # The ClientHello is read: version and cipher are chosen (SSL_version
+                # says 1.3, the highest, until then, so the cipher tells).
+                self._unversioned = False
+                if _ssl_lib.SSL_version(ssl) == _TLS13_VERSION:
+                    self._follow_tls13(ssl)
+
+    def _follow_tls13(self, ssl: object) -> None:
+        """TLS 1.3 was chosen (the ClientHello is read): note its secrets from now on.
+
+        The session now holds the PSK of the ticket presented, if any (a resumption):
+        noted first. Its new tickets come after the peer's Finished, each with its own
+        PSK: the info callback, set on this connection only, notes them as they pass.
+        A TLS 1.2 handshake never gets the callback: its one secret is read once, at
+        the end, rather than at each of ~12 state changes through Python (about 6 us
+        each, a tenth of a resumed sign-in's server CPU).
+        """
+        self._noted()
+        # Our own C callback, not pyOpenSSL's set_info_callback: its wrapper finds the
+        # Connection in a WeakValueDictionary before every call.
+        _ssl_lib.SSL_set_info_callback(ssl, _INFO_CALLBACK)
 
     def take_output(self) -> bytes:
         """Everything TLS wants to send to the peer now."""
@@ -277,9 +300,8 @@ class TlsTunnel:
 
 
 def _note_session(ssl: object, where: int, _ret: int) -> None:
-    """The context's info callback: let a TLS 1.3 tunnel note its session's secret."""
-    # Before the version is chosen there is no secret yet; TLS 1.2 notes at its end.
-    if where & _NOTE_AT and _ssl_lib.SSL_version(ssl) == _TLS13_VERSION:
+    """A TLS 1.3 connection's info callback: let its tunnel note its session's secret."""
+    if where & _NOTE_AT:
         conn = SSL.Connection._reverse_mapping.get(ssl)
         ref = conn.get_app_data() if conn is not None else None
         tunnel = ref() if ref is not None else None
@@ -287,7 +309,7 @@ def _note_session(ssl: object, where: int, _ret: int) -> None:
             tunnel._noted()
 
 
-# One C entry point for every context (cffi keeps it alive as long as this module).
+# One C entry point for every connection (cffi keeps it alive as long as this module).
 _INFO_CALLBACK = _ffi.callback("void (*)(const SSL *, int, int)", _note_session)
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from typing import Any
 
 from radius_server import __version__
 from radius_server.config import ConfigError, Settings
 from radius_server.eap.setup import EapSetup, EapSetupError, build_methods
-from radius_server.logging import flush_logs, json_lines, on_first_line
+from radius_server.logging import flush_logs, json_lines
 from radius_server.rules.directory import Directory
 from radius_server.rules.methods import MethodHandler
 from radius_server.rules.online import OnlineDevices
@@ -22,7 +21,8 @@ from radius_server.runtime.decisions import DecisionRecorder
 from radius_server.runtime.disconnector import Disconnector
 from radius_server.runtime.engine import Engine, EngineOptions
 from radius_server.runtime.guard import Guard, instance_name, throttle_settings
-from radius_server.runtime.listener import WakeupSource, first_of
+from radius_server.runtime.listener import WakeupSource
+from radius_server.runtime.log_flusher import LogFlusher
 from radius_server.runtime.metrics import ServerProbe
 from radius_server.runtime.metrics_http import MetricsServer, ServerEndpoints, serve_tcp, serve_unix
 from radius_server.runtime.notifications import make_listener
@@ -78,35 +78,6 @@ async def load_directory(settings: Settings, db_engine: Any, sync: DirectorySync
         f"{problem}; and no snapshot to serve from "
         + (f"at {path}" if path else "(snapshot_enabled is off)")
     )
-
-
-async def _flush_logs_periodically(stop: asyncio.Event, interval: float = 0.02) -> None:
-    """Write buffered log lines within ``interval`` seconds of the first (logging.BufferedLogger).
-
-    An idle server sleeps here until a line arrives (idle CPU ~0), then batches
-    for ``interval`` as before.
-    """
-    loop = asyncio.get_running_loop()
-    arrived = asyncio.Event()
-
-    def wake() -> None:
-        # Any thread may log; the event belongs to the loop.
-        with contextlib.suppress(RuntimeError):  # the loop closed at exit
-            loop.call_soon_threadsafe(arrived.set)
-
-    if not on_first_line(wake):
-        return  # not buffered: nothing to flush
-    try:
-        while not stop.is_set():
-            # Cleared before the flush: a line logged after it sets it again.
-            arrived.clear()
-            flush_logs()
-            await first_of(stop, arrived, None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-    finally:
-        on_first_line(None)
-        flush_logs()
 
 
 def _build_methods(
@@ -388,7 +359,8 @@ async def _serve(
         throttle_key_id=guard.key_id,
         degraded=directory.degraded,
     )
-    flusher = asyncio.create_task(_flush_logs_periodically(stop))
+    flusher = LogFlusher(loop)
+    flusher.start()
     disconnector = _disconnector(settings, db_engine, directory, log, deadline)
     probe.disconnector = disconnector
     listener: WakeupSource | None = make_listener(
@@ -437,7 +409,7 @@ async def _serve(
         disconnector.close()
         if listener is not None:
             await asyncio.to_thread(listener.stop)
-        await flusher
+        flusher.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         db_engine.dispose()

@@ -261,6 +261,40 @@ def test_tls12_notes_its_one_secret_once_at_the_end_of_the_handshake(
     assert resumed.resumed_key == full.session_keys[0] and len(calls) == 2
 
 
+class _CountingLib:
+    """The bindings, counting the info callbacks set on connections."""
+
+    def __init__(self, lib: object) -> None:
+        self._lib = lib
+        self.callbacks_set = 0
+
+    def SSL_set_info_callback(self, ssl: object, callback: object) -> None:
+        self.callbacks_set += 1
+        self._lib.SSL_set_info_callback(ssl, callback)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._lib, name)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_only_a_tls13_connection_gets_the_info_callback(
+    certs, version: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that speaks up to TLS 1.3 (serve's default) follows a TLS 1.3 handshake's
+    state changes to catch each ticket's PSK; a TLS 1.2 one is never called back (its one
+    secret is read at the end), and both resume with the key they recorded."""
+    counting = _CountingLib(tls_module._ssl_lib)
+    monkeypatch.setattr(tls_module, "_ssl_lib", counting)
+    server = TlsServer(certs.server_cert, certs.server_key, None, "1.2", "1.3", 3600)
+    client = _client(version, tickets=True)
+    first, full = _handshake(server, client)
+    assert not full.resumed and full.session_keys
+    full.keep_session()
+    _, resumed = _handshake(server, client, first.get_session())
+    assert resumed.resumed and resumed.resumed_key in full.session_keys
+    assert counting.callbacks_set == (2 if version == "1.3" else 0)
+
+
 @pytest.mark.parametrize(("version", "tickets"), MODES, ids=IDS)
 def test_another_worker_cannot_resume_it_and_does_a_full_handshake(
     certs, version: str, tickets: bool
