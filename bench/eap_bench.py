@@ -555,22 +555,33 @@ def bench(servers: list[Server], work: Path, args: argparse.Namespace, half: int
     """All figures for each server: full and resumed, PEAP and TTLS; half-open if ``half``.
 
     The servers run side by side and each phase is cut into ``args.slices`` slices
-    taken in turn (A B B A ...), so a change in the machine's load (other processes
-    on the shared cores) falls on every server alike and the ratios of one run hold.
+    taken in turn (A B B A ...), full and resumed ones alternating as well, so a change
+    in the machine's load or speed (other processes on the shared cores) falls on every
+    server and on both phases alike, and the ratios of one run hold.
     """
     for server in servers:
         for method in ("peap", "ttls"):
             run_eapol(server, work, method, 0)  # warm up
-    idle = [server.idle_rate() for server in servers]
+    # Every server's idle rate over one window, after the warm-up's after-work settled:
+    # measured one after the other, the first one's window held more of it, which taken
+    # out of each phase flattered that server (ours: 8 against 2 ms/s).
+    time.sleep(3.0)
+    before = [server.cpu_seconds() for server in servers]
+    time.sleep(3.0)
+    idle = [(server.cpu_seconds() - cpu) / 3.0 for server, cpu in zip(servers, before, strict=True)]
     results: list[dict] = [
         {"server": server.name, "idle_cpu_ms_per_s": round(rate * 1000, 1)}
         for server, rate in zip(servers, idle, strict=True)
     ]
     slices = max(args.slices, 1)
     for method in ("peap", "ttls"):
-        for reauths in (0, args.reauths):
-            tallies = [Tally() for _ in servers]
-            for n in range(slices):
+        # Full and resumed slices alternate too (full, resumed, resumed, full...): the
+        # ratio of the two, the issue's target, then sees the same machine, whose speed
+        # drifts by +-20 % over minutes on shared cores.
+        tallies = {reauths: [Tally() for _ in servers] for reauths in (0, args.reauths)}
+        for n in range(slices):
+            phases = (0, args.reauths) if n % 2 == 0 else (args.reauths, 0)
+            for reauths in phases:
                 order = range(len(servers)) if n % 2 == 0 else reversed(range(len(servers)))
                 for i in order:
                     run_slice(
@@ -579,16 +590,14 @@ def bench(servers: list[Server], work: Path, args: argparse.Namespace, half: int
                         method,
                         args.parallel,
                         args.duration / slices,
-                        tallies[i],
+                        tallies[reauths][i],
                         reauths,
                         idle[i],
                     )
-            for result, tally in zip(results, tallies, strict=True):
-                if reauths:
-                    full_ms = result[method]["full"]["server_cpu_ms_per_auth"]
-                    result[method]["resumed"] = summary(tally, reauths, full_ms)
-                else:
-                    result[method] = {"full": summary(tally)}
+        for result, full, resumed in zip(results, tallies[0], tallies[args.reauths], strict=True):
+            result[method] = {"full": summary(full)}
+            full_ms = result[method]["full"]["server_cpu_ms_per_auth"]
+            result[method]["resumed"] = summary(resumed, args.reauths, full_ms)
     if half:
         for server, result in zip(servers, results, strict=True):
             result["half_open"] = half_open(server, half)
@@ -763,7 +772,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", type=int, default=4, help="eapol_test processes at once")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument(
-        "--reauths", type=int, default=9, help="reauthentications per eapol_test (resumed)"
+        "--reauths",
+        type=lambda text: max(int(text), 1),
+        default=9,
+        help="reauthentications per eapol_test (resumed; at least 1)",
     )
     parser.add_argument("--key-type", choices=("rsa", "ecdsa", "both"), default="both")
     parser.add_argument("--half-open", type=int, default=1000, help="half-open conversations")
