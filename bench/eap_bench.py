@@ -102,18 +102,27 @@ class Server:
         """Time the server's threads spent runnable but waiting for a CPU, so far."""
         return tree_schedstat(self.process.pid)[1]
 
-    def idle_rate(self, seconds: float = 3.0) -> float:
-        """CPU seconds per second with no traffic (ours on SQLite: the change-feed polling)."""
-        cpu = self.cpu_seconds()
-        time.sleep(seconds)
-        return (self.cpu_seconds() - cpu) / seconds
-
     def rss_kib(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) in KiB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         return rss, hwm
+
+
+def idle_rates(servers: list[Server], seconds: float = 3.0, settle: float = 0.0) -> list[float]:
+    """Each server's CPU seconds per second with no traffic (ours on SQLite: the change-feed
+    polling), all over one window of ``seconds`` that starts ``settle`` seconds from now.
+
+    One window for all: measured one after the other, the first server's window would hold
+    more of the after-work of what came before (a warm-up), taken out of its phases.
+    """
+    time.sleep(settle)
+    before = [server.cpu_seconds() for server in servers]
+    time.sleep(seconds)
+    return [
+        (server.cpu_seconds() - cpu) / seconds for server, cpu in zip(servers, before, strict=True)
+    ]
 
 
 def tree_schedstat(pid: int) -> tuple[float, float]:
@@ -562,13 +571,8 @@ def bench(servers: list[Server], work: Path, args: argparse.Namespace, half: int
     for server in servers:
         for method in ("peap", "ttls"):
             run_eapol(server, work, method, 0)  # warm up
-    # Every server's idle rate over one window, after the warm-up's after-work settled:
-    # measured one after the other, the first one's window held more of it, which taken
-    # out of each phase flattered that server (ours: 8 against 2 ms/s).
-    time.sleep(3.0)
-    before = [server.cpu_seconds() for server in servers]
-    time.sleep(3.0)
-    idle = [(server.cpu_seconds() - cpu) / 3.0 for server, cpu in zip(servers, before, strict=True)]
+    # After the warm-up's after-work settled (in turn, ours measured 8 against 2 ms/s).
+    idle = idle_rates(servers, settle=3.0)
     results: list[dict] = [
         {"server": server.name, "idle_cpu_ms_per_s": round(rate * 1000, 1)}
         for server, rate in zip(servers, idle, strict=True)
@@ -767,13 +771,21 @@ def report(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _at_least_one(text: str) -> int:
+    """``--reauths``: a resumed phase needs a reauthentication to resume."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This benchmark's options (also what ``run.py --eap`` sets)."""
     parser.add_argument("--parallel", type=int, default=4, help="eapol_test processes at once")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument(
         "--reauths",
-        type=lambda text: max(int(text), 1),
+        type=_at_least_one,
         default=9,
         help="reauthentications per eapol_test (resumed; at least 1)",
     )

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eap_bench import EAPOL_TEST, PIN, SECRET, USER, Server, start_ours
+from eap_bench import EAPOL_TEST, PIN, SECRET, USER, Server, idle_rates, start_ours
 
 CASES = [("peap", "1.2"), ("peap", "1.3"), ("ttls", "1.2"), ("ttls", "1.3")]
 
@@ -80,7 +80,7 @@ def measure(lifetime: int, reauth: int, repeat: int) -> dict[tuple[str, str], li
     server = start_ours(work)
     try:
         time.sleep(2.0)  # start-up settles
-        idle = server.idle_rate(5.0)
+        idle = idle_rates([server], 5.0)[0]
         print(f"lifetime {lifetime}: idle CPU {idle * 1000:.1f} ms/s (taken out)", file=sys.stderr)
         return {
             case: [run(server, work, *case, reauth, idle) for _ in range(repeat)] for case in CASES
